@@ -1,0 +1,1 @@
+"""Cluster detection: areal (LISA, Gi*) and point-pattern (KDE, K-density)."""

@@ -1,0 +1,1 @@
+"""Spatial regression of firm outcomes, effects by innovator type, matching."""
