@@ -1,6 +1,12 @@
 """geocluster: industrial clusters from geocoded firms."""
 
 from geocluster import datasets
+from geocluster.areal import aggregate, grid, location_quotient
+from geocluster.clusters.hotspots import getis_ord
+from geocluster.clusters.lisa import cluster_regions
+from geocluster.clusters.lisa import global_moran
+from geocluster.clusters.lisa import local_moran
+from geocluster.clusters.density import DensitySurface, density_clusters, kde
 from geocluster.errors import (
     ConfigError,
     CRSError,
@@ -10,6 +16,9 @@ from geocluster.errors import (
     ModelError,
     WeightsError,
 )
+from geocluster.io import read_firms
+from geocluster.models.matching import classify_innovators, match
+from geocluster.models.outcomes import count_model, share_model
 from geocluster.units import parse_distance, to_metric
 from geocluster.weights import weights
 
