@@ -1,0 +1,227 @@
+"""Formulas -> design matrices for the regression models (statsmodels-style formulas).
+
+Formulas are parsed and evaluated with ``formulaic``, so users write them as in
+statsmodels: ``intl ~ serial * (cluster + I(cluster**2)) + age + np.log(employees) +
+C(industry)``. Column names follow formulaic (``Intercept``, ``I(cluster ** 2)``,
+``serial:cluster``, ``C(industry)[T.b]``).
+
+The rows used are those with no missing value in any column the formula reads; the
+design is evaluated on those rows only, so categorical levels, the model matrix and the
+spatial weights built afterwards all refer to the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from formulaic import Formula, model_matrix
+from formulaic.errors import FactorEvaluationError, FormulaicError
+
+from geocluster.errors import InputError, ModelError
+
+__all__ = ["Design", "build_design", "check_full_rank", "parse_formula"]
+
+
+@dataclass
+class Design:
+    """The evaluated design: outcome, regressors and what it took to get there."""
+
+    formula: str
+    y: np.ndarray
+    y_name: str
+    X: pd.DataFrame
+    model_spec: object
+    index: pd.Index
+    variables: list[str]
+    n_dropped: int
+    dropped_by: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def has_intercept(self) -> bool:
+        return "Intercept" in self.X.columns
+
+
+def parse_formula(formula: str) -> Formula:
+    """Parse ``formula`` (must have an outcome on the left of ``~``)."""
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ModelError(
+            f"formula={formula!r} needs the form 'outcome ~ regressors', "
+            "e.g. 'intl ~ cluster + np.log(employees) + C(industry)'."
+        )
+    try:
+        parsed = Formula(formula)
+    except FormulaicError as exc:
+        raise ModelError(f"cannot parse formula {formula!r}: {exc}") from None
+    if not hasattr(parsed, "lhs") or len(parsed.lhs) == 0:
+        raise ModelError(f"formula {formula!r} has no outcome left of '~'.")
+    return parsed
+
+
+def _value_variables(part) -> set[str]:
+    return {str(v) for v in part.required_variables if _is_value(v)}
+
+
+def _is_value(variable) -> bool:
+    roles = {str(r).lower() for r in getattr(variable, "roles", ())}
+    return not roles or any("value" in r for r in roles)
+
+
+def build_design(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    context: Mapping | None = None,
+    missing: str = "drop",
+) -> Design:
+    """Evaluate ``formula`` on the complete rows of ``data``.
+
+    Parameters
+    ----------
+    formula
+        ``"outcome ~ regressors"`` in statsmodels/formulaic syntax.
+    data
+        The rows; its index is kept.
+    context
+        Names (functions, constants) the formula may use besides the columns; numpy is
+        always available as ``np``.
+    missing
+        ``"drop"`` (rows with a missing value in a used column are left out and counted)
+        or ``"raise"``.
+
+    Returns
+    -------
+    Design
+    """
+    parsed = parse_formula(formula)
+    if missing not in ("drop", "raise"):
+        raise ModelError(f"missing={missing!r} must be 'drop' or 'raise'.")
+    ctx = {"np": np, **(dict(context) if context else {})}
+    columns = set(map(str, data.columns))
+    needed = sorted(_value_variables(parsed.lhs) | _value_variables(parsed.rhs))
+    unknown = [v for v in needed if v not in columns and v not in ctx]
+    if unknown:
+        close = _close_names(unknown[0], columns)
+        raise InputError(
+            f"formula {formula!r} uses {_names(unknown)}, not a column of the data"
+            + (f" (did you mean {_names(close)}?)" if close else "")
+            + f". Columns are: {_names(sorted(columns)[:30])}."
+        )
+    used = [v for v in needed if v in columns]
+    if not used:
+        raise ModelError(f"formula {formula!r} uses no column of the data.")
+
+    na = pd.DataFrame({c: data[c].isna().to_numpy() for c in used}, index=data.index)
+    dropped_by = {c: int(na[c].sum()) for c in used if na[c].any()}
+    bad = na.any(axis=1).to_numpy()
+    if bad.any() and missing == "raise":
+        raise InputError(
+            f"{int(bad.sum())} rows have missing values in the model's columns "
+            f"({', '.join(f'{c}: {k}' for c, k in dropped_by.items())}); drop them or pass "
+            "missing='drop'."
+        )
+    # All columns are kept: formulaic does not list the arguments of its stateful
+    # transforms (center, scale, ...) among the required variables.
+    frame = pd.DataFrame(data.loc[~bad])
+    if len(frame) == 0:
+        raise InputError(
+            f"no complete rows: every row has a missing value in {_names(list(dropped_by))}."
+        )
+    try:
+        # na_action="ignore": rows were chosen above; a NaN made by a transformation must
+        # raise below instead of silently dropping rows (which would misalign the weights).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mm = model_matrix(parsed, frame, context=ctx, na_action="ignore")
+    except FactorEvaluationError as exc:
+        raise ModelError(f"cannot evaluate formula {formula!r}: {exc}") from None
+    except FormulaicError as exc:
+        raise ModelError(f"cannot build the design of {formula!r}: {exc}") from None
+    lhs, rhs = mm.lhs, mm.rhs
+    if lhs.shape[1] != 1:
+        raise ModelError(
+            f"the outcome of {formula!r} expands to {lhs.shape[1]} columns "
+            f"({_names(list(lhs.columns))}); use one numeric outcome column."
+        )
+    y_name = str(lhs.columns[0])
+    y = np.asarray(lhs.iloc[:, 0], dtype=float)
+    nonfinite = ~np.isfinite(y)
+    if nonfinite.any():
+        rows = frame.index[nonfinite][:5].tolist()
+        raise InputError(
+            f"the outcome {y_name!r} has {int(nonfinite.sum())} infinite or undefined values "
+            f"(e.g. rows {rows}); drop those rows or transform the outcome (np.log of 0 "
+            "is -inf: use np.log1p or filter zeros)."
+        )
+    X = pd.DataFrame(np.asarray(rhs, dtype=float), index=frame.index, columns=list(rhs.columns))
+    if X.shape[1] == 0:
+        raise ModelError(f"formula {formula!r} has no regressors (not even an intercept).")
+    finite = np.isfinite(X.to_numpy())
+    if not finite.all():
+        cols = [c for c, ok in zip(X.columns, finite.all(axis=0), strict=True) if not ok]
+        raise InputError(
+            f"regressor {_names(cols)} has infinite or undefined values after the formula's "
+            "transformations (e.g. np.log of 0 or of a negative number); filter those rows "
+            "or use another transformation."
+        )
+    return Design(
+        formula=formula,
+        y=y,
+        y_name=y_name,
+        X=X,
+        model_spec=rhs.model_spec,
+        index=frame.index,
+        variables=used,
+        n_dropped=int(bad.sum()),
+        dropped_by=dropped_by,
+    )
+
+
+def check_full_rank(X: pd.DataFrame, *, what: str = "the design") -> None:
+    """Raise :class:`ModelError` naming a constant or perfectly collinear column of ``X``."""
+    values = X.to_numpy(dtype=float)
+    names = list(X.columns)
+    n, k = values.shape
+    has_intercept = "Intercept" in names
+    for j, name in enumerate(names):
+        col = values[:, j]
+        if name != "Intercept" and n > 1 and np.ptp(col) == 0:
+            if has_intercept or sum(np.ptp(values[:, i]) == 0 for i in range(k)) > 1:
+                raise ModelError(
+                    f"regressor {name!r} is constant (every used row has {col[0]:g}), so it "
+                    f"cannot be told apart from the intercept in {what}. Remove it from the "
+                    "formula (or check the rows left after dropping missing values)."
+                )
+    norms = np.linalg.norm(values, axis=0)
+    if np.any(norms == 0):
+        name = names[int(np.flatnonzero(norms == 0)[0])]
+        raise ModelError(f"regressor {name!r} is zero in every used row; remove it.")
+    scaled = values / norms
+    if np.linalg.matrix_rank(scaled) == k:
+        return
+    kept: list[int] = []
+    for j in range(k):
+        if kept:
+            basis = scaled[:, kept]
+            coef, *_ = np.linalg.lstsq(basis, scaled[:, j], rcond=None)
+            resid = scaled[:, j] - basis @ coef
+            if np.linalg.norm(resid) < 1e-8:
+                partners = [names[i] for i, c in zip(kept, coef, strict=True) if abs(c) > 1e-8]
+                raise ModelError(
+                    f"regressor {names[j]!r} is perfectly collinear with "
+                    f"{_names(partners)} in {what} (it is an exact linear combination of "
+                    "them). Remove one of these terms from the formula."
+                )
+        kept.append(j)
+    raise ModelError(f"{what} is rank deficient; remove redundant terms from the formula.")
+
+
+def _names(items) -> str:
+    return ", ".join(repr(str(i)) for i in items)
+
+
+def _close_names(name: str, columns) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(name, sorted(columns), n=3, cutoff=0.6)

@@ -1,0 +1,560 @@
+"""``gc.regress``: formulas to spatial regression (OLS, lag, error, Durbin; ML or GMM).
+
+Estimation routes
+-----------------
+``method="ml"``
+    *Exact* maximum likelihood with spreg (``BaseML_Lag`` / ``BaseML_Error``, sparse LU
+    log-determinant, analytic information matrix) while ``n <= ML_EXACT_MAX_N``; beyond,
+    the large-n sparse estimator of :mod:`geocluster.models._sparse_ml` (log-determinant
+    approximations; ``logdet=`` chooses or forces one). spreg's variance step inverts
+    ``I - rho W`` densely, which costs about 1 s at n = 1000 and 10 s at n = 2000 on our
+    2-core machine (8 s at 5k and > 20 GB at 20k per DESIGN.md), hence the threshold.
+    On Columbus the spreg route equals R spatialreg's ``lagsarlm`` / ``errorsarlm``
+    (Durbin: ``lagsarlm(Durbin=TRUE)``) to better than 1e-6 relative: same concentrated
+    likelihood, ``sigma2 = e'e/n``, asymptotic (information-matrix) standard errors.
+``method="gmm"``
+    Spatial two-stage least squares for lag and Durbin (instruments ``W X`` resp.
+    ``W^2 X`` of the non-constant columns, spreg's defaults), Kelejian-Prucha / Drukker
+    GM for the error model (homoskedastic; ``robust="white"`` gives the
+    heteroskedasticity-robust GM of Arraiz et al. 2010). Fast at any n.
+``model="ols"``
+    spreg's OLS; ``sigma2 = e'e/(n-k)``, t-based p-values (as R's ``lm``).
+
+Weights are always built on (or restricted to) the rows left after dropping missing
+values, and row-standardised.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from libpysal.graph import Graph
+from scipy import stats
+
+from geocluster.errors import GeoclusterWarning, InputError, ModelError, WeightsError
+from geocluster.models._design import build_design, check_full_rank
+from geocluster.models.results import SpatialResults
+from geocluster.weights import check_graph_matches
+from geocluster.weights import weights as build_weights
+
+__all__ = ["regress", "ML_EXACT_MAX_N"]
+
+MODELS = ("ols", "lag", "error", "durbin")
+METHODS = ("ml", "gmm")
+#: Largest n estimated by exact ML with spreg under ``method="ml", logdet="auto"``.
+ML_EXACT_MAX_N = 1000
+#: |rho| or |lambda| closer than this to 1 is treated as a boundary solution.
+BOUNDARY = 0.995
+
+
+def regress(
+    formula: str,
+    data: pd.DataFrame,
+    *,
+    model: Literal["ols", "lag", "error", "durbin"] = "lag",
+    weights: str | Graph = "knn:8",
+    method: Literal["ml", "gmm"] = "ml",
+    robust: Literal["white"] | None = None,
+    logdet: str = "auto",
+    missing: Literal["drop", "raise"] = "drop",
+    isolates: Literal["raise", "drop", "keep"] = "raise",
+    crs=None,
+) -> SpatialResults:
+    """Fit a (spatial) regression from a statsmodels-style formula.
+
+    Parameters
+    ----------
+    formula
+        ``"outcome ~ regressors"`` as in statsmodels (formulaic): interactions ``a * b``,
+        ``I(x**2)``, ``np.log(x)``, ``C(industry)``, ``- 1`` for no intercept.
+    data
+        A GeoDataFrame (weights are built from its geometry) or a DataFrame together with
+        a ready ``libpysal.graph.Graph`` in ``weights`` (ids = the frame's index). Not
+        modified.
+    model
+        ``"ols"``, ``"lag"`` (SAR, ``y = rho W y + X b + e``), ``"error"`` (SEM,
+        ``u = lambda W u + e``) or ``"durbin"`` (SDM: lag model plus ``W x`` of every
+        non-constant column, named ``W_x``).
+    weights
+        A spec for :func:`geocluster.weights` (``"knn:8"``, ``"queen"``,
+        ``"distance:25km"``, ...) or a Graph. Row-standardised; built on the rows used.
+    method
+        ``"ml"`` (maximum likelihood) or ``"gmm"`` (spatial 2SLS / GM, via spreg).
+    robust
+        ``None`` or ``"white"`` (heteroskedasticity-robust; OLS and GMM only).
+    logdet
+        ML only: ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` rows, the sparse
+        large-n estimator beyond), ``"exact"`` (force spreg), or a log-determinant method
+        of :mod:`geocluster.models._sparse_ml` (forces the large-n route).
+    missing
+        ``"drop"`` (default): rows with a missing value in a column the formula uses are
+        dropped and counted in a :class:`~geocluster.GeoclusterWarning`; ``"raise"``.
+    isolates
+        Units without neighbours under ``weights``: ``"raise"`` (default), ``"drop"``
+        them (with a warning) or ``"keep"`` them (their spatial lag is 0).
+    crs
+        Metric CRS for distance-based weights (default: automatic).
+
+    Returns
+    -------
+    SpatialResults
+        ``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``, ``loglik``,
+        ``aic``, ``nobs``, ``sigma2``, ``summary()``, ``to_frame()``, ``diagnostics``,
+        ``impacts()``, ``predict()``, ``marginal_effects()``, ...
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> columbus = gc.datasets.load_columbus()
+    >>> res = gc.regress("CRIME ~ INC + HOVAL", columbus, model="lag", weights="queen")
+    >>> res.params.round(4).to_dict()
+    {'Intercept': 45.6032, 'INC': -1.0487, 'HOVAL': -0.2663, 'rho': 0.4233}
+    >>> round(res.loglik, 3)
+    -182.674
+    >>> res.diagnostics.loc["lm_lag", "statistic"].round(3)
+    np.float64(8.898)
+    """
+    _check_options(data, model, method, robust, missing, isolates, logdet)
+    from formulaic.utils.context import capture_context
+
+    context = capture_context(1)
+    design = build_design(formula, data, context=context, missing=missing)
+    if design.n_dropped:
+        detail = ", ".join(f"{c}: {k}" for c, k in design.dropped_by.items())
+        warnings.warn(
+            f"{design.n_dropped} of {len(data)} rows dropped for missing values ({detail}); "
+            f"the model and its weights use the remaining {len(design.index)} rows.",
+            GeoclusterWarning,
+            stacklevel=2,
+        )
+    graph, label = _graph_for_rows(data.loc[design.index], weights, isolates=isolates, crs=crs)
+    if isolates == "drop" and graph.n != len(design.index):
+        keep = pd.Index(graph.unique_ids)
+        n_iso = len(design.index) - len(keep)
+        warnings.warn(
+            f"{n_iso} units without neighbours under weights {label} dropped "
+            f"(e.g. {design.index.difference(keep)[:5].tolist()}).",
+            GeoclusterWarning,
+            stacklevel=2,
+        )
+        design = build_design(formula, data.loc[keep], context=context, missing=missing)
+        design.n_dropped = len(data) - len(keep)
+    W = sp.csr_matrix(graph.sparse, dtype=float)
+
+    X = design.X.copy()
+    slx_sources: list[str] = []
+    slx_columns: list[str] = []
+    if model == "durbin":
+        slx_sources = [c for c in X.columns if c != "Intercept"]
+        if not slx_sources:
+            raise ModelError("the Durbin model needs at least one non-constant regressor.")
+        lagged = W @ X[slx_sources].to_numpy()
+        for name, col in zip(slx_sources, lagged.T, strict=True):
+            X[f"W_{name}"] = col
+            slx_columns.append(f"W_{name}")
+    check_full_rank(X, what=f"the {model} model's design")
+    n, k = X.shape
+    n_params = k + (model != "ols") + 1  # + spatial parameter + sigma2
+    if n < n_params + 1:
+        raise ModelError(
+            f"{n} rows are too few for the {n_params} parameters of this {model} model "
+            f"({k} coefficients{', the spatial parameter' if model != 'ols' else ''} and "
+            "sigma2); use more rows or fewer regressors."
+        )
+    if np.ptp(design.y) == 0:
+        raise InputError(
+            f"the outcome {design.y_name!r} is constant in every used row; nothing to explain."
+        )
+
+    fit = _estimate(
+        model, method, design.y, X.to_numpy(dtype=float), W, robust, logdet, design.X.shape[1]
+    )
+    names = list(X.columns) + ([fit["spatial_name"]] if fit["spatial_name"] else [])
+    params = pd.Series(fit["params"], index=names, name="params")
+    _check_spatial(model, method, fit, params)
+    return SpatialResults(
+        model=model,
+        method=method,
+        formula=formula,
+        params=params,
+        vcov=fit["vcov"],
+        y=design.y,
+        X=X,
+        design_columns=list(design.X.columns),
+        slx_columns=slx_columns,
+        slx_sources=slx_sources,
+        model_spec=design.model_spec,
+        data=data.loc[design.index].copy(),
+        graph=graph,
+        W=W,
+        weights_label=label,
+        loglik=fit["loglik"],
+        sigma2=fit["sigma2"],
+        resid=fit["resid"],
+        y_name=design.y_name,
+        n_dropped=design.n_dropped,
+        robust=robust,
+        estimator=fit["estimator"],
+        converged=fit.get("converged", True),
+        message=fit.get("message", ""),
+        extra={"weights_spec": weights if isinstance(weights, str) else None},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# validation and weights
+# ---------------------------------------------------------------------------------------
+def _check_options(data, model, method, robust, missing, isolates, logdet) -> None:
+    if not isinstance(data, pd.DataFrame):
+        raise InputError(
+            f"data must be a (Geo)DataFrame, got {type(data).__name__}; "
+            "use gc.read_firms(...) or pandas.read_csv(...) first."
+        )
+    if not data.index.is_unique:
+        raise InputError(
+            "data's index has duplicate labels; the weights use it as unit ids. "
+            "Use reset_index() or set_index() on a unique id column."
+        )
+    if model not in MODELS:
+        raise ModelError(f"model={model!r} is not one of {MODELS}.")
+    if method not in METHODS:
+        raise ModelError(
+            f"method={method!r} is not one of {METHODS} ('ml': maximum likelihood, "
+            "'gmm': spatial two-stage least squares / generalised moments)."
+        )
+    if robust not in (None, "white"):
+        raise ModelError(f"robust={robust!r} must be None or 'white'.")
+    if robust is not None and method == "ml" and model != "ols":
+        raise ModelError(
+            "robust standard errors are not available for maximum likelihood spatial models; "
+            "use method='gmm' with robust='white' (heteroskedasticity-robust)."
+        )
+    if missing not in ("drop", "raise"):
+        raise ModelError(f"missing={missing!r} must be 'drop' or 'raise'.")
+    if isolates not in ("raise", "drop", "keep"):
+        raise ModelError(f"isolates={isolates!r} must be 'raise', 'drop' or 'keep'.")
+    if not isinstance(logdet, str):
+        raise ModelError(f"logdet={logdet!r} must be a string such as 'auto' or 'exact'.")
+
+
+def _graph_for_rows(
+    rows: pd.DataFrame, spec, *, isolates: str = "raise", crs=None
+) -> tuple[Graph, str]:
+    """Row-standardised Graph on exactly ``rows`` (ids = its index, same order)."""
+    if isinstance(spec, Graph):
+        label = "the given Graph"
+        graph = spec
+        ids = pd.Index(graph.unique_ids)
+        if not ids.equals(pd.Index(rows.index)):
+            if not pd.Index(rows.index).isin(ids).all():
+                check_graph_matches(graph, rows)  # raises with the details
+            graph = graph.subgraph(rows.index.to_numpy())
+            if not pd.Index(graph.unique_ids).equals(pd.Index(rows.index)):
+                order = pd.Index(graph.unique_ids).get_indexer(rows.index)
+                A = graph.sparse.tocsr()[order][:, order]
+                graph = Graph.from_sparse(A, ids=rows.index.to_numpy())
+            if len(ids) != len(rows):
+                warnings.warn(
+                    f"the given Graph ({len(ids)} ids) was restricted to the {len(rows)} rows "
+                    "used and re-standardised; links to dropped rows are gone.",
+                    GeoclusterWarning,
+                    stacklevel=4,
+                )
+        graph = graph.transform("R")
+    elif isinstance(spec, str):
+        label = repr(spec)
+        if not isinstance(rows, gpd.GeoDataFrame):
+            raise WeightsError(
+                f"weights={spec!r} needs geometries, but data is a "
+                f"{type(rows).__name__}; pass a GeoDataFrame or a ready libpysal Graph "
+                "built on the same rows (gc.weights(gdf, spec))."
+            )
+        graph = build_weights(rows, spec, transform="r", isolates="ignore", crs=crs)
+    else:
+        raise WeightsError(
+            f"weights={spec!r} must be a spec string such as 'knn:8' or a libpysal Graph."
+        )
+    check_graph_matches(graph, rows)
+    n_iso = len(graph.isolates)
+    if n_iso and isolates != "keep":
+        iso = list(graph.isolates[:5])
+        if isolates == "raise":
+            raise WeightsError(
+                f"weights {label} leave {n_iso} of {graph.n} firms without neighbours "
+                f"(e.g. ids {iso}); their spatial lag would be 0. Use 'knn:K' (every unit "
+                "gets K neighbours) or a larger distance, or pass isolates='drop' (leave "
+                "them out) or isolates='keep'."
+            )
+        keep = pd.Index(rows.index).difference(pd.Index(graph.isolates), sort=False)
+        if len(keep) < 2:
+            raise WeightsError(f"weights {label}: every unit is isolated; use 'knn:K'.")
+        return _graph_for_rows(rows.loc[keep], spec, isolates="raise", crs=crs)
+    return graph, label
+
+
+# ---------------------------------------------------------------------------------------
+# estimation
+# ---------------------------------------------------------------------------------------
+def _estimate(model, method, y, X, W, robust, logdet, n_design) -> dict:
+    if model == "ols":
+        return _fit_ols(y, X, robust)
+    if method == "gmm":
+        return (
+            _fit_gmm_error(y, X, W, robust)
+            if model == "error"
+            else _fit_gmm_lag(y, X, W, robust, n_design=n_design)
+        )
+    n = len(y)
+    use_exact = logdet == "exact" or (logdet == "auto" and n <= ML_EXACT_MAX_N)
+    if not use_exact:
+        try:
+            from geocluster.models import _sparse_ml  # noqa: F401
+        except ImportError:
+            if logdet != "auto":
+                raise ModelError(
+                    f"logdet={logdet!r} needs the large-n estimator, which is not available; "
+                    "use logdet='exact'."
+                ) from None
+            use_exact = True
+    if use_exact:
+        return _fit_ml_spreg(model, y, X, W)
+    return _fit_ml_sparse(model, y, X, W, logdet)
+
+
+def _ols_loglik(resid: np.ndarray) -> float:
+    n = len(resid)
+    return float(-n / 2 * (np.log(2 * np.pi) + np.log(resid @ resid / n) + 1))
+
+
+def _fit_ols(y, X, robust) -> dict:
+    from spreg.ols import BaseOLS
+
+    ols = BaseOLS(y=y[:, None], x=X, robust=robust, sig2n_k=True)
+    resid = ols.u.ravel()
+    return {
+        "params": ols.betas.ravel(),
+        "vcov": ols.vm,
+        "loglik": _ols_loglik(resid),
+        "sigma2": float(ols.sig2),
+        "resid": resid,
+        "spatial_name": None,
+        "estimator": "spreg OLS" + (" (White SE)" if robust else ""),
+    }
+
+
+def _w_object(W: sp.csr_matrix):
+    from libpysal.weights import WSP
+
+    w = WSP(W, id_order=list(range(W.shape[0]))).to_W(silence_warnings=True)
+    w.transform = "O"
+    return w
+
+
+def _fit_ml_spreg(model, y, X, W) -> dict:
+    from spreg.ml_error import BaseML_Error
+    from spreg.ml_lag import BaseML_Lag
+
+    w = _w_object(W)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", sp.SparseEfficiencyWarning)
+        try:
+            if model in ("lag", "durbin"):
+                fit = BaseML_Lag(y[:, None], X, w, method="LU")
+                spatial, name = float(fit.rho), "rho"
+            else:
+                fit = BaseML_Error(y[:, None], X, w, method="LU")
+                spatial, name = float(np.ravel(fit.lam)[0]), "lambda"
+        except (np.linalg.LinAlgError, RuntimeError) as exc:
+            raise ModelError(
+                f"maximum likelihood failed ({exc}); the weights may make I - rho W "
+                "singular. Try method='gmm' or another weights spec."
+            ) from None
+    resid = np.ravel(fit.u)  # lag: y - X b - rho W y (spreg's u); error: y - X b
+    return {
+        "params": np.ravel(fit.betas),
+        "vcov": np.asarray(fit.vm),
+        "loglik": float(np.ravel(fit.logll)[0]),
+        "sigma2": float(np.ravel(fit.sig2)[0]),
+        "resid": resid,
+        "spatial_name": name,
+        "spatial": spatial,
+        "estimator": f"spreg {'BaseML_Lag' if name == 'rho' else 'BaseML_Error'} "
+        "(exact sparse-LU log-determinant, analytic information matrix)",
+    }
+
+
+def _fit_ml_sparse(model, y, X, W, logdet) -> dict:
+    from geocluster.models import _sparse_ml
+
+    if model in ("lag", "durbin"):
+        fit = _sparse_ml.fit_lag(y, X, W, logdet=logdet)
+        spatial = float(fit.rho)
+        name = "rho"
+        resid = y - X @ np.asarray(fit.beta) - spatial * (W @ y)
+    else:
+        fit = _sparse_ml.fit_error(y, X, W, logdet=logdet)
+        spatial = float(getattr(fit, "lam", getattr(fit, "lambda_", np.nan)))
+        name = "lambda"
+        resid = y - X @ np.asarray(fit.beta)
+    return {
+        "params": np.concatenate([np.asarray(fit.beta, dtype=float), [spatial]]),
+        "vcov": np.asarray(fit.vcov, dtype=float),
+        "loglik": float(fit.loglik),
+        "sigma2": float(fit.sigma2),
+        "resid": resid,
+        "spatial_name": name,
+        "spatial": spatial,
+        "estimator": f"geocluster sparse ML (log-determinant: {fit.logdet_method})",
+        "converged": bool(fit.converged),
+        "message": "" if fit.converged else str(fit.message),
+    }
+
+
+def _fit_gmm_lag(y, X, W, robust, *, n_design: int) -> dict:
+    from spreg.twosls import BaseTSLS
+
+    # instruments: W X (lag) or W^2 X (Durbin, whose X already holds W X) of the
+    # non-constant design columns, as spreg's GM_Lag with w_lags=1
+    design = X[:, :n_design]
+    base = design[:, ~np.all(design == design[:1], axis=0)]
+    durbin = X.shape[1] > n_design
+    q = W @ (W @ base) if durbin else W @ base
+    yend = (W @ y)[:, None]
+    fit = BaseTSLS(y[:, None], X, yend, q=q, robust=robust, sig2n_k=False)
+    resid = np.ravel(fit.u)
+    return {
+        "params": np.ravel(fit.betas),
+        "vcov": np.asarray(fit.vm),
+        "loglik": np.nan,
+        "sigma2": float(np.ravel(fit.sig2)[0]) if np.ndim(fit.sig2) else float(fit.sig2),
+        "resid": resid,
+        "spatial_name": "rho",
+        "spatial": float(np.ravel(fit.betas)[-1]),
+        "estimator": "spreg spatial two-stage least squares (instruments "
+        + ("W^2 X" if durbin else "W X")
+        + ")"
+        + (", White SE" if robust else ""),
+    }
+
+
+def _fit_gmm_error(y, X, W, robust) -> dict:
+    if robust:
+        from spreg.error_sp_het import BaseGM_Error_Het as Estimator
+
+        label = "heteroskedasticity-robust GM (Arraiz et al. 2010)"
+    else:
+        from spreg.error_sp_hom import BaseGM_Error_Hom as Estimator
+
+        label = "homoskedastic GM (Drukker et al. 2013)"
+    fit = Estimator(y[:, None], X, W.tocsr())
+    betas = np.ravel(fit.betas)
+    resid = y - X @ betas[:-1]
+    return {
+        "params": betas,
+        "vcov": np.asarray(fit.vm),
+        "loglik": np.nan,
+        "sigma2": float(np.ravel(fit.sig2)[0]),
+        "resid": resid,
+        "spatial_name": "lambda",
+        "spatial": float(betas[-1]),
+        "estimator": f"spreg {label}",
+    }
+
+
+def _check_spatial(model, method, fit, params) -> None:
+    if model == "ols":
+        return
+    name = fit["spatial_name"]
+    value = float(params[name])
+    if not np.isfinite(value) or abs(value) >= BOUNDARY:
+        raise ModelError(
+            f"the estimated {name} = {value:.4f} is at the boundary of the stationary "
+            f"range (-1, 1) ({method}): the {model} model has no interior solution for these "
+            "data and weights. Usually a strong spatial trend or a misspecified model: add "
+            "regressors that capture the trend (e.g. C(region)), try another weights spec "
+            "(e.g. 'knn:8' instead of a dense distance band), or model='error'"
+            + (" or method='gmm'." if method == "ml" else ".")
+        )
+    if not fit.get("converged", True):
+        raise ModelError(
+            f"the {model} model did not converge ({fit.get('message', '')}). Try "
+            "logdet='exact' for n up to a few thousand, another logdet method, or method='gmm'."
+        )
+    if not np.all(np.isfinite(np.diag(fit["vcov"]))) or np.any(np.diag(fit["vcov"]) < 0):
+        raise ModelError(
+            f"the {model} model's covariance matrix is not positive (information matrix "
+            "singular); check for near-collinear regressors or try method='gmm'."
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# diagnostics of the OLS residuals (Anselin 1988; Anselin, Bera, Florax & Yoon 1996)
+# ---------------------------------------------------------------------------------------
+def _ols_diagnostics(y: np.ndarray, X: np.ndarray, W: sp.csr_matrix) -> pd.DataFrame:
+    """Moran's I of OLS residuals and the LM tests, with sparse W (any n).
+
+    Written out (instead of spreg's ``LMtests``/``MoranRes``, which need a libpysal ``W``
+    object) so the large-n route needs no W conversion; checked against R's ``lm.LMtests``
+    and spreg's ``MoranRes`` in the tests.
+    """
+    n, k = X.shape
+    XtX_inv = np.linalg.inv(X.T @ X)
+    b = XtX_inv @ (X.T @ y)
+    e = y - X @ b
+    ee = float(e @ e)
+    s2 = ee / n
+    We = W @ e
+    Wy = W @ y
+    WX = W @ X
+    WtX = W.T @ X
+    S0 = float(W.sum())
+    tr_ww = float(W.multiply(W).sum())  # tr(W W')
+    tr_w2 = float(W.multiply(W.T).sum())  # tr(W W)
+    T = tr_ww + tr_w2
+    # LM tests
+    WXb = WX @ b
+    MWXb = WXb - X @ (XtX_inv @ (X.T @ WXb))
+    D = float(WXb @ MWXb) / s2 + T
+    d_err = float(e @ We) / s2
+    d_lag = float(e @ Wy) / s2
+    lm_err = d_err**2 / T
+    lm_lag = d_lag**2 / D
+    rlm_lag = (d_lag - d_err) ** 2 / (D - T)
+    rlm_err = (d_err - T / D * d_lag) ** 2 / (T * (1 - T / D))
+    sarma = (d_lag - d_err) ** 2 / (D - T) + lm_err
+    # Moran's I of residuals, normal approximation (Cliff & Ord 1981)
+    I_val = n / S0 * float(e @ We) / ee
+    B = X.T @ WX  # X'WX
+    AB = XtX_inv @ B
+    tr_MW = float(W.diagonal().sum()) - float(np.trace(AB))
+    tr_MWMWt = (
+        tr_ww
+        - float(np.trace(XtX_inv @ (WtX.T @ WtX)))
+        - float(np.trace(XtX_inv @ (WX.T @ WX)))
+        + float(np.trace(AB @ XtX_inv @ B.T))
+    )
+    WWX = W @ WX
+    tr_MW2 = tr_w2 - 2 * float(np.trace(XtX_inv @ (X.T @ WWX))) + float(np.trace(AB @ AB))
+    E_I = n / S0 * tr_MW / (n - k)
+    V_I = (n / S0) ** 2 * (tr_MWMWt + tr_MW2 + tr_MW**2) / ((n - k) * (n - k + 2)) - E_I**2
+    z_I = (I_val - E_I) / np.sqrt(V_I)
+    rows = {
+        "moran_i": [I_val, z_I, np.nan, 2 * stats.norm.sf(abs(z_I))],
+        "lm_lag": [lm_lag, np.nan, 1.0, stats.chi2.sf(lm_lag, 1)],
+        "lm_error": [lm_err, np.nan, 1.0, stats.chi2.sf(lm_err, 1)],
+        "rlm_lag": [rlm_lag, np.nan, 1.0, stats.chi2.sf(rlm_lag, 1)],
+        "rlm_error": [rlm_err, np.nan, 1.0, stats.chi2.sf(rlm_err, 1)],
+        "sarma": [sarma, np.nan, 2.0, stats.chi2.sf(sarma, 2)],
+    }
+    table = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["statistic", "z", "df", "p_value"]
+    )
+    table.index.name = "test"
+    table.attrs["ols_loglik"] = _ols_loglik(e)
+    return table
