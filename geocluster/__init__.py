@@ -19,8 +19,6 @@ from geocluster.errors import (
 from geocluster.io import read_firms
 from geocluster.models.matching import classify_innovators, match
 from geocluster.models.outcomes import count_model, share_model
-from geocluster.models.matching import classify_innovators, match
-from geocluster.models.outcomes import count_model, share_model
 from geocluster.units import parse_distance, to_metric
 from geocluster.weights import weights
 from geocluster.models.regress import regress
