@@ -6,6 +6,7 @@ from geocluster.clusters.hotspots import getis_ord
 from geocluster.clusters.lisa import cluster_regions
 from geocluster.clusters.lisa import global_moran
 from geocluster.clusters.lisa import local_moran
+from geocluster.clusters.localization import k_density
 from geocluster.clusters.density import DensitySurface, density_clusters, kde
 from geocluster.errors import (
     ConfigError,
@@ -17,6 +18,7 @@ from geocluster.errors import (
     WeightsError,
 )
 from geocluster.io import read_firms
+from geocluster.maps import make_map, map, save_map
 from geocluster.models.matching import classify_innovators, match
 from geocluster.models.outcomes import count_model, share_model
 from geocluster.units import parse_distance, to_metric

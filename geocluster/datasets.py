@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Literal
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 

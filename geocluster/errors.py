@@ -27,7 +27,7 @@ class InputError(GeoclusterError):
     """A file, table, column or value given to geocluster cannot be used."""
 
 
-class CRSError(GeoclusterError):
+class CRSError(InputError):
     """A coordinate reference system is missing, unknown or unsuitable."""
 
 

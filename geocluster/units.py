@@ -21,6 +21,9 @@ import re
 import geopandas as gpd
 import numpy as np
 import pyproj
+import shapely
+from pyproj.crs import GeographicCRS, ProjectedCRS
+from pyproj.crs.coordinate_operation import AlbersEqualAreaConversion
 
 from geocluster.errors import CRSError, InputError
 
@@ -29,8 +32,8 @@ __all__ = ["parse_distance", "metric_crs_for", "to_metric", "is_metric"]
 _UNIT_FACTORS = {"m": 1.0, "km": 1000.0}
 _DISTANCE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|km)\s*$")
 
-# Contiguous US in lon/lat, generous: EPSG:5070's area of use.
-_CONUS_BOUNDS = (-124.79, 24.41, -66.91, 49.38)
+# Contiguous US in lon/lat: EPSG:5070's area of use with a small margin.
+_CONUS_BOUNDS = (-125.5, 24.0, -66.5, 49.5)
 _UTM_MAX_WIDTH_DEG = 6.0
 _UTM_MAX_HEIGHT_DEG = 12.0
 
@@ -116,9 +119,19 @@ def metric_crs_for(bounds_lonlat: tuple[float, float, float, float]) -> pyproj.C
         return pyproj.CRS.from_epsg(5070)
     lat1 = miny + height / 6.0
     lat2 = maxy - height / 6.0
-    return pyproj.CRS.from_proj4(
-        f"+proj=aea +lat_0={(miny + maxy) / 2:.4f} +lon_0={(minx + maxx) / 2:.4f} "
-        f"+lat_1={lat1:.4f} +lat_2={lat2:.4f} +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs"
+    lat0 = (miny + maxy) / 2
+    lon0 = (minx + maxx) / 2
+    lon0 = lon0 - 360.0 if lon0 > 180 else lon0
+    conversion = AlbersEqualAreaConversion(
+        latitude_first_parallel=round(lat1, 4),
+        latitude_second_parallel=round(lat2, 4),
+        latitude_false_origin=round(lat0, 4),
+        longitude_false_origin=round(lon0, 4),
+    )
+    return ProjectedCRS(
+        conversion=conversion,
+        geodetic_crs=GeographicCRS(datum="WGS84"),
+        name=f"geocluster Albers equal-area (lon_0={lon0:.2f}, lat_0={lat0:.2f})",
     )
 
 
@@ -141,9 +154,11 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None = None) 
     Examples
     --------
     >>> import geocluster as gc
-    >>> counties = gc.datasets.load_counties()
+    >>> counties = gc.datasets.load_counties("conus")
     >>> gc.to_metric(counties).crs.to_epsg()
     5070
+    >>> gc.to_metric(gc.datasets.load_counties("all")).crs.name  # Alaska to Guam
+    'geocluster Albers equal-area (lon_0=..., lat_0=...)'
     """
     if not isinstance(gdf, gpd.GeoDataFrame):
         raise InputError(f"expected a GeoDataFrame, got {type(gdf).__name__}.")
@@ -165,5 +180,16 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None = None) 
         return gdf.copy()
     if len(gdf) == 0 or gdf.geometry.is_empty.all():
         raise CRSError("cannot choose a metric CRS for an empty GeoDataFrame; name crs= instead.")
-    bounds = gdf.to_crs(4326).total_bounds if not gdf.crs.equals(pyproj.CRS(4326)) else gdf.total_bounds
-    return gdf.to_crs(metric_crs_for(tuple(bounds)))
+    return gdf.to_crs(metric_crs_for(_lonlat_bounds(gdf)))
+
+
+def _lonlat_bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    """Lon/lat bounds; data across the antimeridian get longitudes beyond 180."""
+    lonlat = gdf.geometry if gdf.crs.equals(pyproj.CRS(4326)) else gdf.geometry.to_crs(4326)
+    minx, miny, maxx, maxy = lonlat.total_bounds
+    if maxx - minx > 180:  # maybe one extent across the antimeridian (Alaska, Pacific)
+        lon = shapely.get_coordinates(lonlat.to_numpy())[:, 0]
+        shifted = np.mod(lon, 360.0)
+        if shifted.max() - shifted.min() < maxx - minx:
+            minx, maxx = float(shifted.min()), float(shifted.max())
+    return (float(minx), float(miny), float(maxx), float(maxy))

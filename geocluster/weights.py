@@ -53,7 +53,7 @@ def weights(
     spec: str | Graph = "queen",
     *,
     transform: str | None = "r",
-    coincident: Literal["raise", "jitter", "clique"] = "raise",
+    coincident: Literal["raise", "jitter"] = "raise",
     isolates: Literal["warn", "raise", "ignore"] = "warn",
     crs=None,
     seed: int | np.random.Generator | None = None,
@@ -74,9 +74,10 @@ def weights(
         as built (a ready Graph is then returned as given).
     coincident
         What to do when points share a location under ``knn`` or ``kernel``:
-        ``"raise"`` (default) stops with the count; ``"clique"`` makes coincident
-        points neighbours of each other (libpysal's rule); ``"jitter"`` moves each
-        point by up to 1 mm at random (reproducible with ``seed``).
+        ``"raise"`` (default) stops with the count; ``"jitter"`` moves each
+        coincident point by up to 1 mm at random (reproducible with ``seed``).
+        (libpysal's ``coplanar="clique"`` fails in libpysal 4.14 with duplicate-label
+        errors, so it is not offered.) Distance bands need no policy.
     isolates
         ``"warn"`` (default) reports units without neighbours and components in a
         warning; ``"raise"`` stops; ``"ignore"`` says nothing.
@@ -108,8 +109,8 @@ def weights(
         )
     if isolates not in ("warn", "raise", "ignore"):
         raise WeightsError(f"isolates={isolates!r} must be 'warn', 'raise' or 'ignore'.")
-    if coincident not in ("raise", "jitter", "clique"):
-        raise WeightsError(f"coincident={coincident!r} must be 'raise', 'jitter' or 'clique'.")
+    if coincident not in ("raise", "jitter"):
+        raise WeightsError(f"coincident={coincident!r} must be 'raise' or 'jitter'.")
 
     if isinstance(spec, Graph):
         check_graph_matches(spec, gdf)
@@ -157,19 +158,21 @@ def _build(gdf, spec: str, *, coincident: str, crs, seed) -> Graph:
         if not 1 <= k < len(gdf):
             raise WeightsError(f"'{spec}': K must be between 1 and n-1 = {len(gdf) - 1}.")
         points = _points(gdf, crs, coincident, seed, spec, needs_metres=False)
-        return Graph.build_knn(points, k=k, coplanar=_coplanar(coincident))
+        return Graph.build_knn(points, k=k)
     if match := _DIST_RE.match(spec):
         threshold = _distance(match.group(1), spec)
-        points = _points(gdf, crs, "clique", seed, spec, needs_metres=True)
+        points = _points(gdf, crs, None, seed, spec, needs_metres=True)
         return Graph.build_distance_band(points, threshold=threshold, binary=True)
     if match := _KERNEL_RE.match(spec):
-        name, bandwidth = match.group(1), _distance(match.group(2), spec)
+        name = match.group(1)
         if name not in KERNELS:
-            raise WeightsError(f"'{spec}': unknown kernel {name!r}; choose one of {KERNELS}.")
+            raise WeightsError(
+                f"'{spec}': unknown kernel {name!r}; choose one of {KERNELS}. "
+                f"Valid forms are {VALID_SPECS}."
+            )
+        bandwidth = _distance(match.group(2), spec)
         points = _points(gdf, crs, coincident, seed, spec, needs_metres=True)
-        return Graph.build_kernel(
-            points, kernel=name, bandwidth=bandwidth, coplanar=_coplanar(coincident)
-        )
+        return Graph.build_kernel(points, kernel=name, bandwidth=bandwidth)
     raise WeightsError(f"unknown weights spec {spec!r}; valid forms are {VALID_SPECS}.")
 
 
@@ -180,11 +183,7 @@ def _distance(text: str, spec: str) -> float:
         raise WeightsError(f"{exc} Valid forms are {VALID_SPECS}.") from None
 
 
-def _coplanar(coincident: str) -> str:
-    return "clique" if coincident == "clique" else "raise"
-
-
-def _points(gdf, crs, coincident: str, seed, spec: str, *, needs_metres: bool) -> gpd.GeoSeries:
+def _points(gdf, crs, coincident: str | None, seed, spec: str, *, needs_metres: bool) -> gpd.GeoSeries:
     # Nearest neighbours do not depend on the unit, so a frame without a CRS (or in a
     # projected CRS of any unit) is used as it is; geographic coordinates are always
     # projected, and distance-based specs always run in metres.
@@ -200,15 +199,15 @@ def _points(gdf, crs, coincident: str, seed, spec: str, *, needs_metres: bool) -
     if not (geom.geom_type == "Point").all():
         geom = geom.centroid
     xy = np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()])
-    if coincident != "clique":
+    if coincident is not None:
         dup = pd.DataFrame(xy).duplicated(keep=False).to_numpy()
         if dup.any() and coincident == "raise":
             ids = gdf.index[dup][:5].tolist()
             raise WeightsError(
                 f"'{spec}': {int(dup.sum())} units share a location with another unit "
-                f"(e.g. ids {ids}), so nearest neighbours are ambiguous. Pass "
-                "coincident='clique' (coincident units become neighbours) or "
-                "coincident='jitter' (move them by up to 1 mm, reproducible with seed=)."
+                f"(e.g. ids {ids}), so nearest neighbours are ambiguous. Remove the "
+                "duplicates, use a 'distance:D' spec, or pass coincident='jitter' (moves "
+                "them by up to 1 mm, reproducible with seed=)."
             )
         if dup.any():
             rng = np.random.default_rng(seed)
