@@ -1,0 +1,305 @@
+"""Numerics for binned kernel density estimation (private).
+
+Everything here works on plain arrays in metres. The public facade is
+:mod:`geocluster.clusters.density`.
+
+The estimator is Wand's (1994) binned KDE: points are spread onto the nodes of a
+regular grid with *linear binning* (each point's weight is split between the four
+surrounding nodes in proportion to the bilinear weights), and the binned counts are
+convolved with the kernel evaluated at the grid offsets, by FFT. The cost is
+``O(n + G log G)`` for ``n`` points and ``G`` grid nodes instead of ``O(n G)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import fftconvolve
+from scipy.spatial import cKDTree
+
+KERNELS = ("gaussian", "quartic", "epanechnikov")
+
+#: Gaussian kernels are truncated at this many bandwidths; the neglected mass is
+#: exp(-TRUNCATE**2 / 2) = 3.7e-6 of each point's weight.
+TRUNCATE = 5.0
+
+#: Ratio of the support radius of the compact kernels to a Gaussian standard
+#: deviation with the same per-axis variance (quartic: R^2/8, Epanechnikov: R^2/6).
+EQUIVALENT_RADIUS = {"gaussian": 1.0, "quartic": np.sqrt(8.0), "epanechnikov": np.sqrt(6.0)}
+
+
+def kernel_support(kernel: str, h: float) -> float:
+    """Distance beyond which the kernel is treated as zero (metres)."""
+    return TRUNCATE * h if kernel == "gaussian" else h
+
+
+def kernel_values(kernel: str, d2: np.ndarray, h: float) -> np.ndarray:
+    """Kernel at squared distances ``d2`` (m^2); integrates to 1 over the plane (1/m^2).
+
+    ``h`` is the standard deviation for ``"gaussian"`` and the support radius for the
+    compact kernels.
+    """
+    if kernel == "gaussian":
+        return np.exp(-0.5 * d2 / (h * h)) / (2.0 * np.pi * h * h)
+    u2 = d2 / (h * h)
+    inside = u2 < 1.0
+    if kernel == "quartic":
+        k = 3.0 / (np.pi * h * h) * (1.0 - u2) ** 2
+    else:  # epanechnikov
+        k = 2.0 / (np.pi * h * h) * (1.0 - u2)
+    return np.where(inside, k, 0.0)
+
+
+def binning_corrected_scale(kernel: str, h: float, cell: float) -> float:
+    """Kernel scale to convolve binned counts with, correcting linear binning's smoothing.
+
+    Linear binning replaces a point at fractional offset ``t`` between two nodes by
+    weights ``1 - t`` and ``t`` on them: a distribution with the point's mean and
+    variance ``t (1 - t) cell^2`` per axis, ``cell^2 / 6`` on average over offsets. The
+    binned estimate is therefore the kernel smoothed once more; convolving with a
+    kernel whose per-axis variance is smaller by ``cell^2 / 6`` removes that on average
+    (for cell = h/4 this cuts the maximum error on 2,000 points from 8e-3 to 2e-4 of the
+    peak). The reduction is capped at a quarter of the variance for coarse grids.
+    Only the Gaussian is corrected: the compact kernels' kinks at the support edge
+    make the correction overshoot there (measured), so they rely on finer grids.
+    """
+    if kernel != "gaussian":
+        return h
+    var = (h / EQUIVALENT_RADIUS[kernel]) ** 2  # per-axis variance of the kernel
+    reduced = max(var - cell * cell / 6.0, 0.75 * var)
+    return float(np.sqrt(reduced) * EQUIVALENT_RADIUS[kernel])
+
+
+def kernel_grid(kernel: str, h: float, cell: float) -> np.ndarray:
+    """The kernel at the offsets of a square grid of ``cell`` metres, out to its support."""
+    half = int(np.ceil(kernel_support(kernel, h) / cell))
+    offsets = np.arange(-half, half + 1) * cell
+    if kernel == "gaussian":  # separable: an outer product of 1-D factors is exact
+        g = np.exp(-0.5 * (offsets / h) ** 2)
+        return np.outer(g, g) / (2.0 * np.pi * h * h)
+    d2 = offsets[:, None] ** 2 + offsets[None, :] ** 2
+    return kernel_values(kernel, d2, h)
+
+
+def linear_bin(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    gx0: float,
+    gy0: float,
+    cell: float,
+    nx: int,
+    ny: int,
+) -> np.ndarray:
+    """Linear binning onto nodes ``(gx0 + j*cell, gy0 + i*cell)``; returns ``(ny, nx)``.
+
+    Points outside the node range are dropped (callers pad the grid by the kernel
+    support so that dropped points cannot reach the output).
+    """
+    fx = (x - gx0) * (1.0 / cell)
+    fy = (y - gy0) * (1.0 / cell)
+    keep = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
+    if not keep.all():
+        fx, fy = fx[keep], fy[keep]
+        if w is not None:
+            w = w[keep]
+    j0 = np.minimum(fx.astype(np.intp), nx - 2) if nx > 1 else np.zeros(len(fx), np.intp)
+    i0 = np.minimum(fy.astype(np.intp), ny - 2) if ny > 1 else np.zeros(len(fy), np.intp)
+    tx = fx - j0
+    ty = fy - i0
+    if w is not None:
+        ty = ty * w
+        uy = w - ty
+    else:
+        uy = 1.0 - ty
+    ux = 1.0 - tx
+    idx = i0 * nx + j0
+    size = nx * ny
+    out = np.bincount(idx, ux * uy, minlength=size)
+    if nx > 1:
+        out += np.bincount(idx + 1, tx * uy, minlength=size)
+    if ny > 1:
+        out += np.bincount(idx + nx, ux * ty, minlength=size)
+        if nx > 1:
+            out += np.bincount(idx + (nx + 1), tx * ty, minlength=size)
+    return out[:size].reshape(ny, nx)
+
+
+def binned_density(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    *,
+    x0: float,
+    y0: float,
+    cell: float,
+    nx: int,
+    ny: int,
+    h: float,
+    kernel: str,
+) -> np.ndarray:
+    """Sum of kernel weights at the centres of an ``ny x nx`` grid (1/m^2 times weight).
+
+    The grid's lower-left corner is ``(x0, y0)``; cell centres are at
+    ``x0 + (j + 0.5) * cell``. The kernel's scale is corrected for the smoothing
+    that linear binning adds (:func:`binning_corrected_scale`). Points up to the kernel support outside the grid
+    still contribute: they are binned onto a grid padded by the kernel half-width,
+    and the convolution keeps only the ``valid`` part.
+    """
+    kern = kernel_grid(kernel, binning_corrected_scale(kernel, h, cell), cell)
+    half = kern.shape[0] // 2
+    gx0 = x0 + 0.5 * cell - half * cell
+    gy0 = y0 + 0.5 * cell - half * cell
+    binned = linear_bin(x, y, w, gx0, gy0, cell, nx + 2 * half, ny + 2 * half)
+    out = fftconvolve(binned, kern, mode="valid")
+    np.maximum(out, 0.0, out=out)  # FFT round-off leaves tiny negatives
+    return out
+
+
+def bilinear(values: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of node values at fractional node coordinates.
+
+    Coordinates are clamped to the node range (callers mask points outside the grid).
+    """
+    ny, nx = values.shape
+    fx = np.clip(fx, 0.0, nx - 1)
+    fy = np.clip(fy, 0.0, ny - 1)
+    j0 = np.minimum(fx.astype(np.intp), max(nx - 2, 0))
+    i0 = np.minimum(fy.astype(np.intp), max(ny - 2, 0))
+    tx = fx - j0
+    ty = fy - i0
+    j1 = np.minimum(j0 + 1, nx - 1)
+    i1 = np.minimum(i0 + 1, ny - 1)
+    return (
+        values[i0, j0] * (1 - tx) * (1 - ty)
+        + values[i0, j1] * tx * (1 - ty)
+        + values[i1, j0] * (1 - tx) * ty
+        + values[i1, j1] * tx * ty
+    )
+
+
+# ----------------------------------------------------------------------------- bandwidths
+
+
+def weighted_spread(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple[float, float, float]:
+    """Return ``(sd, robust_sd, n_eff)``: pooled per-axis standard deviation, the robust
+    spread ``min(sd, IQR / 1.349)`` (IQR pooled over both axes) and Kish's effective
+    number of points ``(sum w)^2 / sum w^2``."""
+    if w is None:
+        n_eff = float(len(x))
+        var = 0.5 * (np.var(x) + np.var(y))
+        iqr = 0.5 * (np.subtract(*np.percentile(x, [75, 25])) + np.subtract(*np.percentile(y, [75, 25])))
+    else:
+        tot = w.sum()
+        n_eff = float(tot**2 / np.sum(w**2))
+        mx, my = np.dot(w, x) / tot, np.dot(w, y) / tot
+        var = 0.5 * (np.dot(w, (x - mx) ** 2) + np.dot(w, (y - my) ** 2)) / tot
+        iqr = 0.5 * (_weighted_iqr(x, w) + _weighted_iqr(y, w))
+    sd = float(np.sqrt(var))
+    robust = min(sd, iqr / 1.349) if iqr > 0 else sd
+    return sd, float(robust), n_eff
+
+
+def _weighted_iqr(v: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(v)
+    cw = np.cumsum(w[order])
+    cw /= cw[-1]
+    q1, q3 = np.interp([0.25, 0.75], cw, v[order])
+    return float(q3 - q1)
+
+
+def rule_bandwidth(rule: str, x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> float:
+    """Scott's or Silverman's rule for an isotropic 2-D Gaussian kernel (metres).
+
+    In two dimensions both multivariate rules reduce to ``sigma * n**(-1/6)``
+    (Scott 1992, Silverman 1986 eq. 4.14 with d = 2); they differ here in the spread:
+    ``"scott"`` uses the pooled standard deviation, ``"silverman"`` the robust spread
+    ``min(sd, IQR / 1.349)``, which is smaller for clustered data.
+    """
+    sd, robust, n_eff = weighted_spread(x, y, w)
+    sigma = sd if rule == "scott" else robust
+    return float(sigma * n_eff ** (-1.0 / 6.0))
+
+
+def lcv_score(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray,
+    h: float,
+    log_w_nn: np.ndarray,
+    d_nn: np.ndarray,
+    max_cells: int = 1024,
+) -> float:
+    """Leave-one-out log likelihood ``sum_i w_i log f_{-i}(x_i) / sum w`` (Gaussian kernel).
+
+    ``f`` is the binned estimate interpolated bilinearly at each point; the point's own
+    contribution through binning, convolution and interpolation is removed exactly
+    (the Gaussian is separable, so it has a closed form in the bilinear weights).
+    A point with no other point within the kernel truncation gets the contribution of
+    its nearest neighbour instead (weight ``exp(log_w_nn)`` at distance ``d_nn``),
+    so isolated points score finitely.
+    """
+    support = TRUNCATE * h
+    xmin, xmax = x.min() - support, x.max() + support
+    ymin, ymax = y.min() - support, y.max() + support
+    cell = max(h / 4.0, max(xmax - xmin, ymax - ymin) / max_cells)
+    nx = int(np.ceil((xmax - xmin) / cell))
+    ny = int(np.ceil((ymax - ymin) / cell))
+    dens = binned_density(x, y, w, x0=xmin, y0=ymin, cell=cell, nx=nx, ny=ny, h=h, kernel="gaussian")
+    fx = (x - xmin) / cell - 0.5
+    fy = (y - ymin) / cell - 0.5
+    total = bilinear(dens, fx, fy)
+    # self contribution: sum_ab l_a l_b K(g_a - g_b), separable in x and y
+    tx = fx - np.floor(fx)
+    ty = fy - np.floor(fy)
+    hg = binning_corrected_scale("gaussian", h, cell)  # the scale binned_density used
+    g1 = np.exp(-0.5 * (cell / hg) ** 2)
+    sx = (1 - tx) ** 2 + tx**2 + 2 * g1 * tx * (1 - tx)
+    sy = (1 - ty) ** 2 + ty**2 + 2 * g1 * ty * (1 - ty)
+    own = w * sx * sy / (2 * np.pi * hg * hg)
+    tot_w = w.sum()
+    rest = tot_w - w
+    loo = np.maximum(total - own, 0.0) / rest
+    with np.errstate(divide="ignore"):
+        log_binned = np.log(loo)
+    log_nn = log_w_nn - 0.5 * (d_nn / h) ** 2 - np.log(2 * np.pi * h * h) - np.log(rest)
+    return float(np.dot(w, np.maximum(log_binned, log_nn)) / tot_w)
+
+
+def lcv_bandwidth(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray | None, h_ref: float, max_cells: int = 1024
+) -> tuple[float, bool]:
+    """Gaussian bandwidth maximising the leave-one-out likelihood (metres).
+
+    Searches 13 log-spaced values from ``h_ref / 30`` to ``3 h_ref`` (never below 1.5
+    cells of the coarsest grid the search can afford), then refines around the best
+    by a bounded scalar search. Returns ``(h, at_bound)``.
+    """
+    from scipy.optimize import minimize_scalar
+
+    w = np.ones(len(x)) if w is None else w
+    tree = cKDTree(np.column_stack([x, y]))
+    dist, idx = tree.query(np.column_stack([x, y]), k=2)
+    d_nn, j_nn = dist[:, 1], idx[:, 1]
+    w_nn = w[j_nn]
+    with np.errstate(divide="ignore"):
+        log_w_nn = np.log(w_nn)
+
+    span = max(np.ptp(x), np.ptp(y))
+    # keep h >= 1.5 cells of the grid lcv_score can afford (cell = (span + 10 h) / max_cells)
+    lo = max(h_ref / 30.0, 1.5 * span / (max_cells - 15))
+
+    def score(h: float) -> float:
+        return lcv_score(x, y, w, h, log_w_nn, d_nn, max_cells)
+
+    hi = 3.0 * h_ref
+    if lo >= hi:
+        return hi, True
+    grid = np.geomspace(lo, hi, 13)
+    scores = np.array([score(h) for h in grid])
+    best = int(np.argmax(scores))
+    a = np.log(grid[max(best - 1, 0)])
+    b = np.log(grid[min(best + 1, len(grid) - 1)])
+    res = minimize_scalar(lambda t: -score(np.exp(t)), bounds=(a, b), method="bounded",
+                          options={"xatol": 2e-3})
+    h = float(np.exp(res.x)) if -res.fun >= scores[best] else float(grid[best])
+    return h, best in (0, len(grid) - 1)
