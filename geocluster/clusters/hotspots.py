@@ -3,7 +3,10 @@
 Built on :class:`esda.getisord.G_Local` with weights from :func:`geocluster.weights`.
 
 ``gi_z`` is the analytic z-value of Ord and Getis (1995), as in R's
-``spdep::localG`` (with ``include.self`` for G*) and ArcGIS. ``gi_p`` follows the
+``spdep::localG`` (with ``include.self`` for G*) and ArcGIS. It is computed here in
+its general form: esda's ``G_Local.Zs`` uses the binary-weights variance also for
+row-standardised weights, where it is wrong. z and the permutation p-values do not
+change when a row of weights is rescaled, so ``transform="r"`` changes only ``gi_G``. ``gi_p`` follows the
 same convention as ``lisa_p`` in :func:`geocluster.local_moran`: the folded
 one-sided conditional-permutation pseudo p-value of esda (``p = (L + 1)/(P + 1)``
 with ``L`` the count of simulated G in the tail the observed G lies in; esda issue
@@ -25,6 +28,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from libpysal.graph import Graph
+from scipy import sparse
 
 from geocluster._plotting import HOTSPOT_COLORS, new_figure
 from geocluster.clusters import _inference as inf
@@ -124,7 +128,7 @@ def getis_ord(
     stat = _run_g_local(prep.y, graph, transform.upper(), star, permutations, esda_seed, n_jobs)
 
     has = prep.tested_in_graph
-    z = np.where(has, stat.Zs, np.nan)
+    z = np.where(has, _ord_getis_z(prep.y, graph.sparse, bool(star)), np.nan)
     if permutations:
         p = inf.finish_p(inf.exact_pseudo_p(stat.p_sim, permutations), alternative)
     else:
@@ -175,6 +179,31 @@ def getis_ord(
         isolate_ids=list(prep.isolate_ids),
     )
     return out
+
+
+def _ord_getis_z(y: np.ndarray, w, star: bool) -> np.ndarray:
+    """Ord & Getis (1995) z of G_i* (``star``, diagonal of ``w`` used) or G_i, any weights.
+
+    esda's ``G_Local.Zs`` uses the variance for binary weights (``S1i = W_i``), which
+    is wrong for row-standardised ones; this general form equals it for binary
+    weights and is invariant to rescaling a row, as it should be.
+    """
+    w = sparse.csr_array(w)
+    n = len(y)
+    wsum = np.asarray(w.sum(axis=1)).ravel()
+    s1 = np.asarray(w.multiply(w).sum(axis=1)).ravel()
+    if star:
+        m = n
+        mean = np.full(n, y.mean())
+        var = np.full(n, (y**2).mean() - y.mean() ** 2)
+        lag = w @ y
+    else:
+        m = n - 1
+        mean = (y.sum() - y) / m
+        var = ((y**2).sum() - y**2) / m - mean**2
+        lag = w @ y - w.diagonal() * y
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (lag - mean * wsum) / np.sqrt(var * (m * s1 - wsum**2) / (m - 1))
 
 
 def _run_g_local(y, graph, transform, star, permutations, esda_seed, n_jobs):
