@@ -1,0 +1,782 @@
+"""Interactive maps of firms and clusters (folium / Leaflet).
+
+:func:`make_map` (exported as ``gc.map``) returns a :class:`folium.Map` with the layers
+asked for; :func:`save_map` writes it as one HTML file that opens with no network.
+
+How the layers are drawn
+------------------------
+* **Firms** are one layer of circle markers on a single canvas renderer, built in the
+  browser from compact columns (coordinates rounded to 1e-5 degrees, categories as codes).
+  100,000 firms make a file of a few megabytes that is interactive within a couple of
+  seconds (see ``docs/benchmarks/maps.md``), where folium's one ``CircleMarker`` per firm
+  writes 50 MB. Canvas rendering was chosen over marker clustering (which hides where the
+  firms are, the point of a cluster map) and over aggregation (which the LISA, Gi*,
+  choropleth and KDE layers already provide).
+* **LISA**, **Gi*** and **choropleth** layers are filled polygons (or points), with GeoDa's
+  LISA colours and ArcGIS-style hot/cold spot colours from :mod:`geocluster._plotting`.
+  Only the first of them is switched on at the start: they cover each other.
+* The **KDE** surface is resampled onto a Web Mercator grid and inlined as a PNG image.
+* **Cluster** polygons are outlines drawn above the areas and the surface.
+* Every layer has a legend that is shown only while the layer is; a layer control, a scale
+  bar, bounds fitted to the data and a choice of base map (including none) complete it.
+
+Safety
+------
+Every user-supplied string (firm names, column names and values, layer names) reaches the
+page as JSON in which ``<``, ``>`` and ``&`` are ``\\uXXXX`` escapes, and is written into
+the document with ``textContent``; layer names, which Leaflet's layer control writes as
+HTML, are HTML-escaped first. A firm called ``<img src=x onerror=alert(1)>`` is shown as
+that text.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geocluster import _plotting as plotting
+from geocluster._mapassets import inline_assets
+from geocluster._maplayers import (
+    GeoclusterLayer,
+    Ready,
+    check_colour,
+    feature_collection,
+    info_spec,
+    install_runtime,
+    layer_label,
+)
+from geocluster.errors import CRSError, GeoclusterWarning, InputError
+
+__all__ = ["make_map", "map", "save_map"]
+
+#: Most categories given their own colour; the rest are lumped into "other".
+MAX_CATEGORIES = 12
+#: Label of the lumped categories beyond MAX_CATEGORIES.
+OTHER = "other (lumped)"
+#: Circle radii in pixels when ``size=`` is given.
+MIN_RADIUS, MAX_RADIUS = 2.0, 14.0
+#: Widest side of the KDE image in pixels.
+MAX_IMAGE_PIXELS = 1200
+
+_CHOROPLETH_KEYS = {"data", "column", "scheme", "k", "cmap", "name", "tooltip"}
+
+
+# ============================================================================= public API
+
+
+def make_map(
+    *,
+    firms: gpd.GeoDataFrame | None = None,
+    color: str | None = None,
+    size: str | None = None,
+    popup: str | Sequence[str] | bool | None = None,
+    tooltip: str | Sequence[str] | bool | None = None,
+    lisa: gpd.GeoDataFrame | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
+    density: Any = None,
+    clusters: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
+    choropleth: tuple[gpd.GeoDataFrame, str] | Mapping[str, Any] | None = None,
+    tiles: str | Sequence[str] | None = "CartoDB positron",
+    m: folium.Map | None = None,
+) -> folium.Map:
+    """An interactive map of firms and cluster results (exported as ``gc.map``).
+
+    Parameters
+    ----------
+    firms
+        Point GeoDataFrame of firms (any CRS; it is shown in longitude/latitude).
+    color
+        Column that colours the firms: categories (innovator type, industry...) get
+        their own colours (the innovator palette for ``innovator_type``; at most 12, the
+        rest become "other"); a numeric column with more than 12 values is split into
+        quintiles. Default: ``"innovator_type"`` if the column exists, else one colour.
+    size
+        Numeric column (e.g. ``"employees"``) that sizes the circles: area proportional
+        to the value, capped at its 99th percentile.
+    popup, tooltip
+        Columns shown on click / hover, as a name or a list of names; ``True`` shows
+        every column, ``False`` none. The default tooltip shows the index and the
+        ``color`` and ``size`` columns; the default popup is none.
+    lisa
+        Frame from :func:`geocluster.local_moran` (``lisa_cluster`` in HH/LL/LH/HL/ns),
+        drawn in GeoDa's colours.
+    hotspots
+        Frame from :func:`geocluster.getis_ord` (``gi_hotspot``), hot and cold spots.
+    density
+        A ``DensitySurface`` from :func:`geocluster.kde`, or any object with a 2-D
+        ``values`` array (density per km², first row at the lowest y unless it has
+        ``origin="upper"``), ``bounds`` ``(xmin, ymin, xmax, ymax)`` and ``crs``.
+    clusters
+        Polygons of density clusters or cluster regions: a GeoDataFrame, or a mapping
+        ``{layer name: GeoDataFrame}`` for several layers.
+    choropleth
+        ``(frame, column)`` or a dict with keys ``data``, ``column`` and optionally
+        ``scheme`` (a mapclassify scheme: ``"quantiles"`` (default), ``"fisher_jenks"``
+        (optimal natural breaks), ``"natural_breaks"``, ``"equal_interval"``,
+        ``"std_mean"``, ...), ``k`` (classes, default 5), ``cmap`` (matplotlib colormap,
+        default ``"YlOrRd"``), ``name`` (layer name) and ``tooltip`` (extra columns).
+    tiles
+        Base map: a provider name known to folium/xyzservices, a list of them (the first
+        is shown, all are offered in the layer control next to "No base map"), or
+        ``None`` for no base map and no network request at all. Ignored when ``m`` is given.
+    m
+        An existing map (from :func:`make_map` or folium) to add the layers to.
+
+    Returns
+    -------
+    folium.Map
+        Save it with :func:`save_map` for a self-contained file.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, geocluster as gc
+    >>> firms = gpd.GeoDataFrame(
+    ...     {"name": ["Acme", "Globex", "Initech"], "innovator_type": ["serial", "large", "serial"],
+    ...      "employees": [12, 800, 40]},
+    ...     geometry=gpd.points_from_xy([-71.06, -71.10, -71.03], [42.36, 42.37, 42.35]),
+    ...     crs="EPSG:4326")
+    >>> m = gc.map(firms=firms, size="employees", tooltip=["name", "employees"], tiles=None)
+    >>> [layer.layer_name for layer in m._children.values() if hasattr(layer, "kind")]
+    ['Firms']
+    """
+    layers = _build_layers(
+        firms=firms, color=color, size=size, popup=popup, tooltip=tooltip, lisa=lisa,
+        hotspots=hotspots, density=density, clusters=clusters, choropleth=choropleth,
+    )
+    if m is None:
+        m = _new_map(tiles)
+    elif not isinstance(m, folium.Map):
+        raise InputError(f"m= must be a folium.Map (e.g. from gc.map()); got {type(m).__name__}.")
+    install_runtime(m)
+    for key in [k for k, c in m._children.items() if isinstance(c, folium.LayerControl | Ready)]:
+        del m._children[key]
+    taken = {c.layer_name for c in m._children.values() if isinstance(c, folium.map.Layer)}
+    for layer in layers:
+        base, k = layer.layer_name, 2
+        while layer.layer_name in taken:
+            layer.layer_name = f"{base} ({k})"
+            k += 1
+        taken.add(layer.layer_name)
+        m.add_child(layer)
+    _fit(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    Ready().add_to(m)
+    return m
+
+
+#: ``gc.map``: the name the issue and the README use. It shadows the builtin only inside
+#: geocluster's namespace.
+map = make_map  # noqa: A001
+
+
+def save_map(m: folium.Map, path: str | Path, *, self_contained: bool = True) -> Path:
+    """Write a map to one HTML file.
+
+    Parameters
+    ----------
+    m
+        A map from :func:`make_map` (or any folium map).
+    path
+        Output file; its folder must exist.
+    self_contained
+        Inline Leaflet's JavaScript and CSS (vendored from the npm package
+        ``leaflet@1.9.4``) and drop folium's other CDN assets, so that the file opens with
+        no network at all, e.g. inside a secure data enclave. Base-map tiles still need
+        the network; make the map with ``tiles=None`` for a file that requests nothing.
+        With ``False`` the file links the CDNs as folium does.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, geopandas as gpd, geocluster as gc
+    >>> firms = gpd.GeoDataFrame(geometry=gpd.points_from_xy([-71.06, -71.1], [42.36, 42.37]),
+    ...                          crs="EPSG:4326")
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "map.html"
+    >>> path = gc.save_map(gc.map(firms=firms, tiles=None), out)
+    >>> "https://" in path.read_text()
+    False
+    """
+    if not isinstance(m, folium.Map):
+        raise InputError(f"save_map needs a folium.Map (from gc.map()); got {type(m).__name__}.")
+    path = Path(path)
+    if not path.parent.exists():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist.")
+    page = m.get_root().render()
+    if self_contained:
+        page = inline_assets(page)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# ============================================================================= map and layers
+
+
+def _new_map(tiles) -> folium.Map:
+    m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, control_scale=True)
+    if tiles is None:
+        return m
+    if isinstance(tiles, str):
+        names = [tiles]
+    elif isinstance(tiles, Sequence) and tiles and all(isinstance(t, str) for t in tiles):
+        names = list(tiles)
+    else:
+        raise InputError(
+            f"tiles= must be a base map name (e.g. 'CartoDB positron', 'OpenStreetMap'), a "
+            f"list of names, or None for no base map; got {tiles!r}."
+        )
+    for k, name in enumerate(names):
+        try:
+            tile = folium.TileLayer(name, name=layer_label(name), overlay=False, show=k == 0)
+        except (ValueError, KeyError) as exc:
+            raise InputError(
+                f"unknown base map tiles={name!r} ({exc}). Use a name xyzservices knows, such "
+                "as 'CartoDB positron' or 'OpenStreetMap', or None for no base map."
+            ) from None
+        m.add_child(tile)
+    m.add_child(GeoclusterLayer("none", {}, name="No base map", overlay=False, show=False))
+    return m
+
+
+def _fit(m: folium.Map) -> None:
+    boxes = [
+        c.data_bounds
+        for c in m._children.values()
+        if isinstance(c, GeoclusterLayer) and c.data_bounds is not None
+    ]
+    if not boxes:
+        return
+    arr = np.asarray(boxes, dtype=float)
+    w, s = arr[:, 0].min(), arr[:, 1].min()
+    e, n = arr[:, 2].max(), arr[:, 3].max()
+    for key in [k for k, c in m._children.items() if isinstance(c, folium.FitBounds)]:
+        del m._children[key]
+    m.fit_bounds([[float(s), float(w)], [float(n), float(e)]], padding=(12, 12))
+
+
+def _build_layers(*, firms, color, size, popup, tooltip, lisa, hotspots, density, clusters,
+                  choropleth) -> list[GeoclusterLayer]:
+    """Validate every input and build the layers, bottom to top."""
+    if firms is None:
+        for arg, value in (("color", color), ("size", size), ("popup", popup)):
+            if value not in (None, False):
+                raise InputError(f"{arg}={value!r} styles firms, but no firms= were given.")
+    areal: list[GeoclusterLayer] = []
+    if lisa is not None:
+        areal.append(_lisa_layer(lisa))
+    if hotspots is not None:
+        areal.append(_hotspot_layer(hotspots))
+    if choropleth is not None:
+        areal.append(_choropleth_layer(choropleth))
+    for k, layer in enumerate(areal):
+        layer.show = k == 0
+    layers = list(areal)
+    if density is not None:
+        layers.append(_surface_layer(density))
+    if clusters is not None:
+        layers.extend(_cluster_layers(clusters))
+    if firms is not None:
+        layers.append(_firm_layer(firms, color=color, size=size, popup=popup, tooltip=tooltip))
+    return layers
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _check_frame(gdf, arg: str, columns: Sequence[str] = ()) -> gpd.GeoDataFrame:
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise InputError(
+            f"{arg}= must be a GeoDataFrame; got {type(gdf).__name__}. "
+            "Read firm tables with gc.read_firms()."
+        )
+    if gdf.crs is None:
+        raise CRSError(
+            f"{arg}= has no CRS, so it cannot be placed on a map. Set it first, e.g. "
+            f"{arg}.set_crs('EPSG:4326') for longitude/latitude."
+        )
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise InputError(
+            f"{arg}= has no column {missing[0]!r}. Available columns: "
+            f"{', '.join(_names(gdf.columns.drop(gdf.geometry.name)))}."
+        )
+    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    if empty.all():
+        raise InputError(f"{arg}= has no geometries to draw ({len(gdf)} rows, all empty).")
+    if empty.any():
+        warnings.warn(
+            f"{arg}=: {int(empty.sum())} of {len(gdf)} rows have no geometry and are not drawn.",
+            GeoclusterWarning,
+            stacklevel=4,
+        )
+        gdf = gdf[~empty]
+    if gdf.crs.to_epsg() != 4326:
+        gdf = gdf.to_crs(4326)
+    return gdf
+
+
+def _names(values) -> list[str]:
+    return [str(v) for v in values]
+
+
+def _fields(arg: str, value, gdf: gpd.GeoDataFrame, default: list[str]) -> list[str]:
+    if value is None:
+        return default
+    if value is False:
+        return []
+    if value is True:
+        return [str(c) for c in gdf.columns if c != gdf.geometry.name][:25]
+    names = [value] if isinstance(value, str) else list(value)
+    for name in names:
+        if name not in gdf.columns or name == gdf.geometry.name:
+            raise InputError(
+                f"{arg}= names column {name!r}, which firms= does not have. Available columns: "
+                f"{', '.join(_names(gdf.columns.drop(gdf.geometry.name)))}."
+            )
+    return names
+
+
+def _bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    w, s, e, n = (float(v) for v in gdf.total_bounds)
+    return w, s, e, n
+
+
+def _index_label(gdf: pd.DataFrame) -> str:
+    return str(gdf.index.name) if gdf.index.name is not None else "id"
+
+
+# ----------------------------------------------------------------------------- categories
+
+
+def _classes(series: pd.Series, *, palette: dict[str, str] | None):
+    """Codes, colours and legend labels for a category or a numeric column."""
+    s = series.reset_index(drop=True)
+    numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+    if numeric and not isinstance(s.dtype, pd.CategoricalDtype) and s.nunique() > MAX_CATEGORIES:
+        import mapclassify
+
+        y = s.to_numpy(dtype="float64", na_value=np.nan)
+        ok = np.isfinite(y)
+        classifier = mapclassify.Quantiles(y[ok], k=5)
+        codes = np.full(len(y), -1, dtype=np.int64)
+        codes[ok] = classifier.yb
+        colours = plotting.sample_cmap("viridis", len(classifier.bins))
+        labels = _bin_labels(y[ok].min(), classifier.bins)
+        counts = np.bincount(codes[ok], minlength=len(labels))
+        labels = [f"{lab} ({c:,})" for lab, c in zip(labels, counts, strict=True)]
+        return _with_missing(codes, colours, labels)
+    text = s.astype("object").where(s.notna(), None).map(lambda v: v if v is None else str(v))
+    counts = text.value_counts()
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        order = [str(c) for c in s.cat.categories if str(c) in counts.index]
+    elif numeric or pd.api.types.is_bool_dtype(s):
+        order = [str(v) for v in sorted(s.dropna().unique())]
+    else:
+        known = [k for k in (palette or {}) if k in counts.index]
+        order = known + [k for k in counts.index if k not in known]
+    lumped = len(order) > MAX_CATEGORIES
+    if lumped:
+        keep = set(counts.index[: MAX_CATEGORIES - 1])
+        order = [k for k in order if k in keep]
+        text = text.map(lambda v: v if v is None or v in keep else OTHER)
+        order.append(OTHER)
+        counts = text.value_counts()
+    colour_of = plotting.category_colors(order, palette=palette)
+    if lumped:
+        colour_of[OTHER] = plotting.OTHER_COLOR
+    lookup = {k: i for i, k in enumerate(order)}
+    codes = text.map(lambda v: -1 if v is None else lookup[v]).to_numpy(dtype=np.int64)
+    labels = [f"{k} ({int(counts[k]):,})" for k in order]
+    return _with_missing(codes, [colour_of[k] for k in order], labels)
+
+
+def _with_missing(codes: np.ndarray, colours: list[str], labels: list[str]):
+    n_missing = int((codes < 0).sum())
+    if n_missing:
+        codes = np.where(codes < 0, len(colours), codes)
+        colours = [*colours, plotting.MISSING_COLOR]
+        labels = [*labels, f"missing ({n_missing:,})"]
+    return codes, [check_colour(c) for c in colours], labels
+
+
+def _bin_labels(low: float, bins: Sequence[float]) -> list[str]:
+    edges = [float(low), *(float(b) for b in bins)]
+    return [f"{edges[i]:,.4g} – {edges[i + 1]:,.4g}" for i in range(len(bins))]
+
+
+def _legend_items(colours: list[str], labels: list[str], shape: str = "box") -> list[dict]:
+    return [
+        {"color": c, "label": lab, "shape": shape} for c, lab in zip(colours, labels, strict=True)
+    ]
+
+
+# ----------------------------------------------------------------------------- firms
+
+
+def _firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
+    gdf = _check_frame(firms, "firms", [c for c in (color, size) if c is not None])
+    kinds = set(gdf.geometry.geom_type.unique())
+    if not kinds <= {"Point"}:
+        raise InputError(
+            f"firms= must hold points; found {sorted(kinds - {'Point'})}. Use "
+            "firms.representative_point() (or centroids) to place each firm at one point."
+        )
+    n = len(gdf)
+    lon = np.round(gdf.geometry.x.to_numpy(), 5)
+    lat = np.round(gdf.geometry.y.to_numpy(), 5)
+    if color is None and "innovator_type" in gdf.columns:
+        color = "innovator_type"
+    legend: dict[str, Any] = {"id": "firms", "title": f"Firms ({n:,})", "items": []}
+    if color is None:
+        codes, colours = None, [plotting.POINT_COLOR]
+        legend["items"] = [{"color": plotting.POINT_COLOR, "label": "firm", "shape": "circle"}]
+    else:
+        levels = set(gdf[color].dropna().astype(str).unique())
+        palette = (
+            plotting.INNOVATOR_COLORS
+            if color == "innovator_type" or (levels and levels <= set(plotting.INNOVATOR_COLORS))
+            else None
+        )
+        codes, colours, labels = _classes(gdf[color], palette=palette)
+        legend["title"] = f"Firms ({n:,}) by {color}"
+        legend["items"] = _legend_items(colours, labels, "circle")
+    default_radius = 4.0 if n <= 10_000 else 3.0
+    radius: float | list[float] = default_radius
+    if size is not None:
+        radius, legend["sizes"] = _radii(gdf[size], size)
+    default_tip = [c for c in dict.fromkeys([color, size]) if c is not None]
+    tip_fields = _fields("tooltip", tooltip, gdf, default_tip)
+    pop_fields = _fields("popup", popup, gdf, [])
+    label = _index_label(gdf)
+    payload = {
+        "lat": lat.tolist(),
+        "lon": lon.tolist(),
+        "codes": None if codes is None else codes.tolist(),
+        "palette": colours,
+        "radius": radius,
+        "stroke": "#ffffff",
+        "weight": 0.6 if n <= 20_000 else 0.0,
+        "fillOpacity": 0.8,
+        "tooltip": info_spec(gdf, tip_fields, index_label=label) if tooltip is not False else None,
+        "popup": info_spec(gdf, pop_fields, index_label=label) if pop_fields else None,
+        "legend": legend,
+    }
+    return GeoclusterLayer("points", payload, name="Firms", bounds=_bounds(gdf))
+
+
+def _radii(values: pd.Series, column: str):
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise InputError(
+            f"size={column!r} must be a numeric column (e.g. employees); it has dtype {values.dtype}."
+        )
+    v = values.to_numpy(dtype="float64", na_value=np.nan)
+    if np.nanmin(v, initial=0.0) < 0:
+        raise InputError(
+            f"size={column!r} has negative values (min {np.nanmin(v):g}); circle areas need "
+            "values >= 0."
+        )
+    finite = v[np.isfinite(v)]
+    cap = float(np.quantile(finite, 0.99)) if finite.size else 0.0
+    if cap <= 0:
+        cap = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+    def radius(x):
+        return MIN_RADIUS + (MAX_RADIUS - MIN_RADIUS) * np.sqrt(np.clip(x, 0, cap) / cap)
+
+    r = np.where(np.isfinite(v), radius(np.nan_to_num(v)), MIN_RADIUS)
+    samples = sorted({_nice(cap * f) for f in (0.05, 0.3, 1.0)} - {0})
+    sizes = {
+        "title": f"circle area ∝ {column}" + (" (capped at the 99th percentile)" if finite.size and finite.max() > cap else ""),
+        "items": [{"radius": round(float(radius(x)), 1), "label": f"{x:,g}"} for x in samples],
+    }
+    return np.round(r, 1).tolist(), sizes
+
+
+def _nice(x: float) -> float:
+    if x <= 0:
+        return 0.0
+    mag = 10 ** np.floor(np.log10(x))
+    for step in (1, 2, 5, 10):
+        if x <= step * mag * 1.0001:
+            return float(step * mag)
+    return float(10 * mag)
+
+
+# ----------------------------------------------------------------------------- areal layers
+
+
+def _feature_layer(gdf, *, codes, colours, name, legend, fields, show=True, outline=False,
+                   fill_opacity=0.7, weight=0.5, stroke="#ffffff") -> GeoclusterLayer:
+    payload = {
+        "palette": colours,
+        "stroke": stroke,
+        "weight": weight,
+        "fillOpacity": fill_opacity,
+        "outline": outline,
+        "radius": 5,
+        "count": len(gdf),
+        "tooltip": info_spec(gdf, fields, index_label=_index_label(gdf)),
+        "popup": None,
+        "legend": legend,
+    }
+    geojson = feature_collection(gdf.geometry.to_numpy(), codes)
+    return GeoclusterLayer(
+        "features", payload, name=name, show=show, extra=geojson, bounds=_bounds(gdf)
+    )
+
+
+def _category_layer(gdf, column, colours_of, labels_of, *, arg, producer, name, title, extra):
+    gdf = _check_frame(gdf, arg)
+    if column not in gdf.columns:
+        raise InputError(
+            f"{arg}= needs the column {column!r}: pass the frame returned by {producer}."
+        )
+    values = gdf[column].astype("object")
+    bad = sorted({str(v) for v in values.dropna().unique()} - set(colours_of))
+    if bad or values.isna().any():
+        shown = bad[:5] + (["missing"] if values.isna().any() else [])
+        raise InputError(
+            f"{arg}= column {column!r} has values {shown} outside {list(colours_of)}; pass the "
+            f"frame returned by {producer}."
+        )
+    keys = list(colours_of)
+    codes = values.map({k: i for i, k in enumerate(keys)}).to_numpy(dtype=np.int64)
+    counts = np.bincount(codes, minlength=len(keys))
+    labels = [f"{labels_of(k)} ({c:,})" for k, c in zip(keys, counts, strict=True)]
+    colours = [check_colour(colours_of[k]) for k in keys]
+    fields = [c for c in ("name", *extra) if c in gdf.columns]
+    legend = {"id": arg, "title": title, "items": _legend_items(colours, labels)}
+    return _feature_layer(gdf, codes=codes, colours=colours, name=name, legend=legend,
+                          fields=fields)
+
+
+def _lisa_layer(lisa) -> GeoclusterLayer:
+    return _category_layer(
+        lisa, "lisa_cluster", plotting.LISA_COLORS,
+        lambda k: f"{plotting.LISA_LABELS[k]} ({k})" if k != "ns" else plotting.LISA_LABELS[k],
+        arg="lisa", producer="gc.local_moran()", name="LISA clusters",
+        title="Local Moran's I clusters",
+        extra=("lisa_cluster", "lisa_I", "lisa_p", "lisa_q", "lisa_region"),
+    )
+
+
+def _hotspot_layer(hotspots) -> GeoclusterLayer:
+    return _category_layer(
+        hotspots, "gi_hotspot", plotting.HOTSPOT_COLORS,
+        lambda k: {"ns": "Not significant"}.get(k, k.replace("%", "% confidence")),
+        arg="hotspots", producer="gc.getis_ord()", name="Gi* hot and cold spots",
+        title="Getis-Ord Gi* hot and cold spots", extra=("gi_hotspot", "gi_z", "gi_p"),
+    )
+
+
+def _choropleth_layer(spec) -> GeoclusterLayer:
+    if isinstance(spec, tuple) and len(spec) == 2:
+        opts: dict[str, Any] = {"data": spec[0], "column": spec[1]}
+    elif isinstance(spec, Mapping):
+        opts = dict(spec)
+        unknown = sorted(set(opts) - _CHOROPLETH_KEYS)
+        if unknown or "data" not in opts or "column" not in opts:
+            raise InputError(
+                f"choropleth= dict needs keys 'data' and 'column' (optional: scheme, k, cmap, "
+                f"name, tooltip); got {sorted(opts)}."
+            )
+    else:
+        raise InputError(
+            "choropleth= must be (frame, column) or a dict with 'data' and 'column'; got "
+            f"{type(spec).__name__}."
+        )
+    column = opts["column"]
+    gdf = _check_frame(opts["data"], "choropleth", [column])
+    scheme = str(opts.get("scheme", "quantiles"))
+    k = opts.get("k", 5)
+    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 2:
+        raise InputError(f"choropleth k={k!r} must be an integer >= 2 (the number of classes).")
+    y_series = gdf[column]
+    if not pd.api.types.is_numeric_dtype(y_series) or pd.api.types.is_bool_dtype(y_series):
+        raise InputError(
+            f"choropleth column {column!r} must be numeric to classify; it has dtype "
+            f"{y_series.dtype}. Colour categories with color= on firms instead."
+        )
+    y = y_series.to_numpy(dtype="float64", na_value=np.nan)
+    ok = np.isfinite(y)
+    if not ok.any():
+        raise InputError(f"choropleth column {column!r} has no finite values to classify.")
+    import mapclassify
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            classifier = mapclassify.classify(y[ok], scheme, k=int(k))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(
+            f"choropleth scheme={scheme!r} failed ({exc}). Use a mapclassify scheme such as "
+            "'quantiles', 'fisher_jenks', 'natural_breaks', 'equal_interval' or 'std_mean'."
+        ) from None
+    cmap = str(opts.get("cmap", plotting.SEQUENTIAL_CMAP))
+    from matplotlib import colormaps
+
+    if cmap not in colormaps:
+        raise InputError(f"choropleth cmap={cmap!r} is not a matplotlib colormap (e.g. 'YlOrRd').")
+    nb = len(classifier.bins)
+    codes = np.full(len(y), -1, dtype=np.int64)
+    codes[ok] = classifier.yb
+    colours = plotting.sample_cmap(cmap, nb)
+    counts = np.bincount(codes[ok], minlength=nb)
+    labels = [
+        f"{lab} ({c:,})"
+        for lab, c in zip(_bin_labels(y[ok].min(), classifier.bins), counts, strict=True)
+    ]
+    codes, colours, labels = _with_missing(codes, colours, labels)
+    labels = [lab.replace("missing", "no data", 1) if lab.startswith("missing") else lab
+              for lab in labels]
+    extra = opts.get("tooltip") or []
+    extra = [extra] if isinstance(extra, str) else list(extra)
+    for col in extra:
+        if col not in gdf.columns:
+            raise InputError(f"choropleth tooltip column {col!r} is not in the frame.")
+    fields = [c for c in ("name",) if c in gdf.columns and c != column] + [column, *extra]
+    scheme_name = type(classifier).__name__
+    legend = {
+        "id": "choropleth",
+        "title": str(column),
+        "items": _legend_items(colours, labels),
+        "note": f"{scheme_name}, {nb} classes",
+    }
+    name = str(opts.get("name") or f"Choropleth: {column}")
+    return _feature_layer(gdf, codes=codes, colours=colours, name=name, legend=legend,
+                          fields=fields, stroke="#ffffff", weight=0.4, fill_opacity=0.75)
+
+
+def _cluster_layers(clusters) -> list[GeoclusterLayer]:
+    if isinstance(clusters, gpd.GeoDataFrame):
+        named = {"Clusters": clusters}
+    elif isinstance(clusters, Mapping) and clusters:
+        named = {str(k): v for k, v in clusters.items()}
+    else:
+        raise InputError(
+            "clusters= must be a GeoDataFrame of cluster polygons or a dict "
+            f"{{layer name: GeoDataFrame}}; got {type(clusters).__name__}."
+        )
+    layers = []
+    for k, (name, frame) in enumerate(named.items()):
+        gdf = _check_frame(frame, "clusters")
+        colour = check_colour(plotting.CLUSTER_COLORS[k % len(plotting.CLUSTER_COLORS)])
+        scalar = [
+            c for c in gdf.columns
+            if c != gdf.geometry.name and not isinstance(gdf[c].dtype, gpd.array.GeometryDtype)
+        ][:8]
+        n = len(gdf)
+        legend = {
+            "id": f"clusters-{k}",
+            "title": name,
+            "items": [{"color": colour, "label": f"{n:,} polygon{'s' if n != 1 else ''}",
+                       "shape": "outline"}],
+        }
+        layers.append(_feature_layer(
+            gdf, codes=np.zeros(n, dtype=np.int64), colours=[colour], name=name, legend=legend,
+            fields=scalar, outline=True, fill_opacity=0.12, weight=2.0,
+        ))
+    return layers
+
+
+# ----------------------------------------------------------------------------- KDE surface
+
+
+def _surface_layer(density) -> GeoclusterLayer:
+    values = getattr(density, "values", None)
+    bounds = getattr(density, "bounds", None)
+    if bounds is None:
+        bounds = getattr(density, "extent", None)
+    crs = getattr(density, "crs", None)
+    if values is None or bounds is None:
+        raise InputError(
+            "density= must be a DensitySurface from gc.kde() (or an object with a 2-D "
+            f"'values' array, 'bounds' and 'crs'); got {type(density).__name__}."
+        )
+    values = np.asarray(values, dtype="float64")
+    if values.ndim != 2 or min(values.shape) < 2:
+        raise InputError(f"density.values must be a 2-D grid; got shape {values.shape}.")
+    if crs is None:
+        raise CRSError("density= has no crs; the grid cannot be placed on a map.")
+    xmin, ymin, xmax, ymax = (float(b) for b in bounds)
+    if not (xmax > xmin and ymax > ymin):
+        raise InputError(f"density.bounds {tuple(bounds)} must be (xmin, ymin, xmax, ymax).")
+    origin = getattr(density, "origin", "lower")
+    png, (w, s, e, n), vmax = _surface_png(values, (xmin, ymin, xmax, ymax), crs, origin)
+    unit = getattr(density, "units", None) or "per km²"
+    stops = plotting.sample_cmap(plotting.DENSITY_CMAP, 6)
+    note_parts = []
+    bandwidth = getattr(density, "bandwidth", None)
+    if isinstance(bandwidth, int | float) and np.isfinite(bandwidth):
+        note_parts.append(f"bandwidth {bandwidth / 1000:,.3g} km")
+    note_parts.append(f"density {unit}")
+    legend = {
+        "id": "density",
+        "title": "Kernel density",
+        "gradient": {"colors": stops, "low": "0", "high": f"{vmax:,.3g}"},
+        "note": ", ".join(note_parts),
+    }
+    payload = {"url": png, "bounds": [[s, w], [n, e]], "opacity": 0.85, "legend": legend}
+    return GeoclusterLayer("surface", payload, name="Density (KDE)", bounds=(w, s, e, n))
+
+
+def _surface_png(values, bounds, crs, origin):
+    """Resample a metric grid onto Web Mercator pixels and encode it as a PNG data URI."""
+    from matplotlib import colormaps
+    from PIL import Image
+    from pyproj import CRS, Transformer
+    from scipy.ndimage import map_coordinates
+
+    try:
+        src = CRS.from_user_input(crs)
+    except Exception as exc:  # pyproj raises its own CRSError
+        raise CRSError(f"density.crs {crs!r} is not a CRS pyproj understands ({exc}).") from None
+    xmin, ymin, xmax, ymax = bounds
+    to_ll = Transformer.from_crs(src, 4326, always_xy=True)
+    w, s, e, n = to_ll.transform_bounds(xmin, ymin, xmax, ymax, densify_pts=51)
+    s, n = max(s, -85.0), min(n, 85.0)
+    to_merc = Transformer.from_crs(4326, 3857, always_xy=True)
+    (x0, x1), (y0, y1) = to_merc.transform([w, e], [s, n])
+    ny, nx = values.shape
+    width = int(np.clip(max(nx, ny) * 1.25, 64, MAX_IMAGE_PIXELS))
+    height = int(np.clip(round(width * (y1 - y0) / (x1 - x0)), 16, MAX_IMAGE_PIXELS))
+    px = x0 + (np.arange(width) + 0.5) * (x1 - x0) / width
+    py = y1 - (np.arange(height) + 0.5) * (y1 - y0) / height  # top row first
+    gx, gy = np.meshgrid(px, py)
+    back = Transformer.from_crs(3857, src, always_xy=True)
+    sx, sy = back.transform(gx.ravel(), gy.ravel())
+    fj = (np.asarray(sx) - xmin) / ((xmax - xmin) / nx) - 0.5
+    if origin == "upper":
+        fi = (ymax - np.asarray(sy)) / ((ymax - ymin) / ny) - 0.5
+    else:
+        fi = (np.asarray(sy) - ymin) / ((ymax - ymin) / ny) - 0.5
+    inside = (fj >= -0.5) & (fj <= nx - 0.5) & (fi >= -0.5) & (fi <= ny - 0.5)
+    grid = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    sampled = map_coordinates(
+        grid, [np.clip(fi, 0, ny - 1), np.clip(fj, 0, nx - 1)], order=1, mode="nearest"
+    )
+    sampled = np.where(inside & np.isfinite(sampled), sampled, 0.0).reshape(height, width)
+    vmax = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+    if vmax <= 0:
+        vmax = 1.0
+    t = np.clip(sampled / vmax, 0.0, 1.0)
+    rgba = colormaps[plotting.DENSITY_CMAP](t)
+    rgba[..., 3] = np.where(t < 0.02, 0.0, 0.25 + 0.7 * np.sqrt(t))
+    image = Image.fromarray((rgba * 255).round().astype(np.uint8), "RGBA")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return url, (float(w), float(s), float(e), float(n)), vmax
+
