@@ -8,6 +8,7 @@ from geocluster.clusters.lisa import global_moran
 from geocluster.clusters.lisa import local_moran
 from geocluster.clusters.localization import k_density
 from geocluster.clusters.density import DensitySurface, density_clusters, kde
+from geocluster.exposure import exposure
 from geocluster.errors import (
     ConfigError,
     CRSError,
