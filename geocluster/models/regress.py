@@ -455,11 +455,12 @@ def _fit_gmm_error(y, X, W, robust) -> dict:
     fit = Estimator(y[:, None], X, W.tocsr())
     betas = np.ravel(fit.betas)
     resid = y - X @ betas[:-1]
+    filtered = resid - betas[-1] * (W @ resid)
     return {
         "params": betas,
         "vcov": np.asarray(fit.vm),
         "loglik": np.nan,
-        "sigma2": float(np.ravel(fit.sig2)[0]),
+        "sigma2": float(filtered @ filtered / len(y)),
         "resid": resid,
         "spatial_name": "lambda",
         "spatial": float(betas[-1]),
