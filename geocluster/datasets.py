@@ -22,6 +22,8 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+# make_firms lives in its own module (it reads the loaders below lazily).
+from geocluster._synthetic import make_firms
 from geocluster.errors import InputError
 
 __all__ = [
@@ -302,9 +304,3 @@ def load_columbus() -> gpd.GeoDataFrame:
     frame = frame.sort_values("POLYID")
     frame.index = pd.RangeIndex(len(frame))
     return frame
-
-
-def make_firms(*args, **kwargs):  # replaced below by the synthetic generator
-    from geocluster._synthetic import make_firms as _make_firms
-
-    return _make_firms(*args, **kwargs)
