@@ -411,3 +411,53 @@ def test_option_errors(columbus):
         gc.regress("CRIME ~ INC", pd.DataFrame(columbus.drop(columns="geometry")))
     with pytest.raises(ModelError, match="needs the form 'outcome ~ regressors'"):
         gc.regress("CRIME INC", columbus, weights="queen")
+
+
+# ------------------------------------------------------------------- known truth: make_firms
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_make_firms_lag_recovers_truth_and_planted_pattern(seed):
+    firms = gc.datasets.make_firms(1000, seed=seed)
+    truth = firms.attrs["truth"]
+    res = gc.regress(truth["formula"], firms, model="lag", weights=truth["weights"])
+    assert abs(res.rho - truth["rho"]) < 3 * res.bse["rho"]
+    for name, value in truth["beta"].items():
+        assert abs(res.params[name] - value) < 3 * res.bse[name], name
+    # planted pattern: inverted U for non-serial firms (top at cluster = 1 in the DGP),
+    # a steeper gain from clustering for serial innovators
+    b, V = res.params, res.cov_params()
+    a, c = b["cluster"], b["I(cluster ** 2)"]
+    assert c + 2 * np.sqrt(V.loc["I(cluster ** 2)", "I(cluster ** 2)"]) < 0
+    top = -a / (2 * c)
+    grad = np.array([-1 / (2 * c), a / (2 * c**2)])
+    sub = V.loc[["cluster", "I(cluster ** 2)"], ["cluster", "I(cluster ** 2)"]].to_numpy()
+    true_top = -truth["beta"]["cluster"] / (2 * truth["beta"]["I(cluster ** 2)"])
+    assert abs(top - true_top) < 3 * np.sqrt(grad @ sub @ grad)
+    assert b["serial:cluster"] - 2 * res.bse["serial:cluster"] > 0
+
+
+def test_effect_methods_delegate(fits, monkeypatch):
+    effects = pytest.importorskip("geocluster.models.effects")
+    calls = []
+
+    def fake(name):
+        def inner(results, *args, **kwargs):
+            calls.append((name, results, args, kwargs))
+            return name
+
+        return inner
+
+    for name in ("marginal_effects", "turning_point", "u_test", "plot_effects"):
+        monkeypatch.setattr(effects, name, fake(name))
+    res = fits["lag"]
+    assert res.marginal_effects("INC", by="g", at=[1, 2], covariates="mean") == "marginal_effects"
+    assert calls[-1] == (
+        "marginal_effects",
+        res,
+        ("INC",),
+        {"by": "g", "at": [1, 2], "covariates": "mean"},
+    )
+    assert res.turning_point("INC", by="g") == "turning_point"
+    assert calls[-1][3] == {"by": "g"}
+    assert res.u_test("INC", by=None) == "u_test"
+    assert res.plot_effects("INC") == "plot_effects"
