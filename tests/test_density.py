@@ -1,0 +1,375 @@
+"""Tests for gc.kde, DensitySurface and gc.density_clusters."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+from scipy.spatial.distance import pdist, squareform
+
+import geocluster as gc
+from geocluster.clusters import _kde
+from geocluster.errors import ConfigError, CRSError, InputError, MissingDependencyError
+
+UTM = 32633
+
+
+def _frame(xy, crs=UTM, **cols):
+    return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=crs)
+
+
+def _exact(surface, xy, w=None):
+    """Direct evaluation of the kernel sum at every cell centre (weight per km^2)."""
+    w = np.ones(len(xy)) if w is None else w
+    gx, gy = np.meshgrid(surface.x, surface.y)
+    out = np.zeros(gx.shape)
+    for (px, py), wi in zip(xy, w, strict=True):
+        d2 = (gx - px) ** 2 + (gy - py) ** 2
+        out += wi * _kde.kernel_values(surface.kernel, d2, surface.bandwidth)
+    return out * 1e6
+
+
+@pytest.fixture(scope="module")
+def two_thousand():
+    rng = np.random.default_rng(3)
+    xy = np.vstack([rng.normal(0, 20_000, (1500, 2)), rng.normal(30_000, 3_000, (500, 2))])
+    w = rng.uniform(0.5, 3.0, len(xy))
+    return xy, w
+
+
+# ----------------------------------------------------------------------------- accuracy
+
+
+@pytest.mark.parametrize("bandwidth", ["scott", "silverman", "4km"])
+def test_accuracy_against_exact_evaluation(two_thousand, bandwidth):
+    xy, _ = two_thousand
+    s = gc.kde(_frame(xy), bandwidth=bandwidth)
+    exact = _exact(s, xy)
+    assert np.abs(s.values - exact).max() <= 1e-3 * exact.max()
+
+
+def test_accuracy_weighted(two_thousand):
+    xy, w = two_thousand
+    s = gc.kde(_frame(xy, w=w), bandwidth="5km", weight="w")
+    exact = _exact(s, xy, w)
+    assert np.abs(s.values - exact).max() <= 1e-3 * exact.max()
+
+
+@pytest.mark.parametrize("kernel", ["quartic", "epanechnikov"])
+def test_accuracy_compact_kernels(two_thousand, kernel):
+    xy, _ = two_thousand
+    s = gc.kde(_frame(xy), bandwidth="12km", kernel=kernel)
+    exact = _exact(s, xy)
+    assert np.abs(s.values - exact).max() <= 2e-3 * exact.max()
+
+
+def test_mass_equals_total_weight_with_four_bandwidth_padding(two_thousand):
+    xy, w = two_thousand
+    h = 5000.0
+    lo, hi = xy.min(axis=0) - 4 * h, xy.max(axis=0) + 4 * h
+    s = gc.kde(_frame(xy, w=w), bandwidth=h, weight="w", extent=(lo[0], lo[1], hi[0], hi[1]))
+    assert s.total_weight == pytest.approx(w.sum())
+    assert s.mass == pytest.approx(w.sum(), rel=0.01)
+    # default extent pads by four bandwidths too
+    assert gc.kde(_frame(xy), bandwidth="3km").mass == pytest.approx(len(xy), rel=0.01)
+
+
+def test_extent_smaller_than_data_keeps_outside_points_contributions(two_thousand):
+    xy, _ = two_thousand
+    full = gc.kde(_frame(xy), bandwidth="4km", cell_size=1000)
+    # a window whose cell edges line up with the full grid's
+    x0, y0 = full.x0 + 20_000, full.y0 + 30_000
+    part = gc.kde(_frame(xy), bandwidth="4km", cell_size=1000,
+                  extent=(x0, y0, x0 + 40_000, y0 + 30_000))
+    assert part.shape == (30, 40)
+    # points beyond the 5-bandwidth truncation are dropped: exp(-12.5) = 4e-6 of a kernel
+    np.testing.assert_allclose(part.values, full.values[30:60, 20:60], rtol=0,
+                               atol=1e-5 * full.peak)
+
+
+def test_unit_is_per_square_km():
+    # one point, h = 1 km: the peak of a 2-D Gaussian is 1 / (2 pi h^2) = 0.159 per km^2
+    s = gc.kde(_frame(np.array([[500.0, 500.0]])), bandwidth="1km", cell_size=100,
+               extent=(0, 0, 1000, 1000))
+    assert s.values.max() == pytest.approx(1 / (2 * np.pi) * np.exp(-(50**2) / 1e6), rel=2e-3)
+    assert s.unit == "weight per km^2"
+
+
+# ----------------------------------------------------------------------------- bandwidth
+
+
+def test_scott_and_silverman_rules_by_hand(two_thousand):
+    xy, _ = two_thousand
+    n = len(xy)
+    sd = np.sqrt(0.5 * (xy[:, 0].var() + xy[:, 1].var()))
+    iqr = 0.5 * sum(np.subtract(*np.percentile(xy[:, k], [75, 25])) for k in range(2))
+    assert gc.kde(_frame(xy)).bandwidth == pytest.approx(sd * n ** (-1 / 6))
+    s = gc.kde(_frame(xy), bandwidth="silverman")
+    assert s.bandwidth == pytest.approx(min(sd, iqr / 1.349) * n ** (-1 / 6))
+    assert s.bandwidth_method == "silverman"
+    # compact kernels: radius with the same per-axis variance (quartic: R^2 / 8)
+    q = gc.kde(_frame(xy), kernel="quartic")
+    assert q.bandwidth == pytest.approx(np.sqrt(8) * sd * n ** (-1 / 6))
+
+
+@pytest.mark.slow
+def test_cv_bandwidth_matches_brute_force_likelihood_cross_validation():
+    rng = np.random.default_rng(5)
+    xy = np.vstack([rng.uniform(0, 100_000, (300, 2)), rng.normal(40_000, 3_000, (150, 2)),
+                    rng.normal(70_000, 1_500, (80, 2))])
+    d2 = squareform(pdist(xy, "sqeuclidean"))
+    np.fill_diagonal(d2, np.inf)
+    hs = np.geomspace(500, 20_000, 150)
+    scores = [np.mean(np.log(np.exp(-d2 / (2 * h * h)).sum(axis=1) / (2 * np.pi * h * h)))
+              for h in hs]
+    best = hs[int(np.argmax(scores))]
+    s = gc.kde(_frame(xy), bandwidth="cv")
+    assert s.bandwidth_method == "cv"
+    assert s.bandwidth == pytest.approx(best, rel=0.03)
+
+
+# ----------------------------------------------------------------------------- CRS
+
+
+def test_geographic_crs_is_projected_automatically():
+    rng = np.random.default_rng(1)
+    lon = rng.normal(13.4, 0.1, 300)
+    lat = rng.normal(52.5, 0.05, 300)
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    s = gc.kde(pts, bandwidth="2km")
+    assert s.crs.to_epsg() == 32633  # the UTM zone of Berlin
+    metric = gc.kde(gc.to_metric(pts), bandwidth="2km")
+    np.testing.assert_allclose(s.values, metric.values, rtol=1e-9, atol=1e-12)
+    assert s.sample(pts.iloc[:5]).notna().all()
+
+
+def test_named_crs_and_no_crs():
+    pts = _frame(np.array([[0.0, 0.0], [1000.0, 0.0]]))
+    assert gc.kde(pts, bandwidth="1km", crs=3857).crs.to_epsg() == 3857
+    with pytest.raises(CRSError, match="is not a projected CRS in metres"):
+        gc.kde(pts, bandwidth="1km", crs=4326)
+    with pytest.raises(CRSError, match="has no CRS"):
+        gc.kde(pts.set_crs(None, allow_override=True), bandwidth="1km")
+
+
+# ----------------------------------------------------------------------------- surface
+
+
+def test_sample_is_bilinear_and_aligned(two_thousand):
+    xy, _ = two_thousand
+    s = gc.kde(_frame(xy), bandwidth="5km")
+    centres = np.array([[s.x[10], s.y[20]], [s.x[11], s.y[20]]])
+    got = s.sample(centres)
+    np.testing.assert_allclose(got, [s.values[20, 10], s.values[20, 11]])
+    mid = s.sample(np.array([[0.5 * (s.x[10] + s.x[11]), s.y[20]]]))
+    assert mid[0] == pytest.approx(0.5 * (s.values[20, 10] + s.values[20, 11]))
+    frame = _frame(np.array([[0.0, 0.0], [1e8, 0.0]]))
+    frame.index = ["a", "b"]
+    series = s.sample(frame)
+    assert list(series.index) == ["a", "b"] and np.isnan(series["b"])
+
+
+def test_contours_area_of_a_single_kernel_and_holes():
+    # one point: {density >= L} is a disc with K(r) = L
+    s = gc.kde(_frame(np.array([[0.0, 0.0]])), bandwidth="1km", cell_size=25)
+    level = 0.5 * s.peak
+    r = np.sqrt(-2 * np.log(level / (1e6 / (2 * np.pi * 1000**2)))) * 1000
+    c = s.contours(level)
+    assert c.crs == s.crs and c.geometry.is_valid.all()
+    assert c["area_km2"].iloc[0] == pytest.approx(np.pi * r * r / 1e6, rel=0.01)
+    # points on a ring: the region above a level is an annulus (a polygon with a hole)
+    t = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    ring = np.column_stack([10_000 * np.cos(t), 10_000 * np.sin(t)])
+    s = gc.kde(_frame(ring), bandwidth="1500m")
+    geom = s.contours([0.5 * s.peak]).geometry.iloc[0]
+    assert geom.is_valid and len(geom.geoms) == 1
+    assert len(geom.geoms[0].interiors) == 1
+    assert not geom.contains(shapely.Point(0, 0))
+    assert geom.contains(shapely.Point(10_000, 0))
+    empty = s.contours([10 * s.peak]).geometry.iloc[0]
+    assert empty.is_empty
+
+
+def test_repr_plot_and_optional_exports(tmp_path):
+    s = gc.kde(_frame(np.array([[0.0, 0.0], [900.0, 300.0]])), bandwidth="1km")
+    text = repr(s)
+    assert "DensitySurface" in text and "bandwidth 1,000 m (fixed)" in text
+    assert "EPSG:32633" in text and "2 points" in text
+    fig = s.plot()
+    ax = fig.axes[0]
+    assert "bandwidth 1 km" in ax.get_title()
+    assert any("per km^2" in a.get_ylabel() for a in fig.axes)
+    try:
+        import xarray  # noqa: F401
+    except ImportError:
+        with pytest.raises(MissingDependencyError, match=r"geocluster\[raster\]"):
+            s.to_xarray()
+    else:
+        da = s.to_xarray()
+        np.testing.assert_array_equal(da.values, s.values)
+        np.testing.assert_allclose(da["x"].values, s.x)
+    try:
+        import rasterio
+    except ImportError:
+        with pytest.raises(MissingDependencyError, match=r"geocluster\[raster\]"):
+            s.to_geotiff(tmp_path / "d.tif")
+    else:
+        s.to_geotiff(tmp_path / "d.tif")
+        with rasterio.open(tmp_path / "d.tif") as src:
+            np.testing.assert_allclose(src.read(1)[::-1], s.values)
+
+
+def test_input_not_mutated(two_thousand):
+    xy, w = two_thousand
+    pts = _frame(xy[:100], crs=4326 if False else UTM, w=w[:100])
+    before = pts.copy()
+    gc.kde(pts, weight="w", bandwidth="2km")
+    gc.density_clusters(pts, bandwidth="2km", simulations=19, seed=0, weight="w")
+    pd.testing.assert_frame_equal(pts, before)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_messages():
+    one = _frame(np.array([[0.0, 0.0]]))
+    same = _frame(np.zeros((5, 2)))
+    with pytest.raises(InputError, match="is empty"):
+        gc.kde(one.iloc[:0], bandwidth="1km")
+    with pytest.raises(InputError, match="a single point; give a bandwidth with a unit"):
+        gc.kde(one)
+    with pytest.raises(InputError, match="5 points that are all identical"):
+        gc.kde(same, bandwidth="silverman")
+    # with a bandwidth, one point or identical points are fine
+    assert gc.kde(same, bandwidth="1km").mass == pytest.approx(5, rel=1e-3)
+    with pytest.raises(InputError, match="must be a positive, finite distance"):
+        gc.kde(one, bandwidth=0)
+    with pytest.raises(InputError, match="must be a positive, finite distance"):
+        gc.kde(one, bandwidth=-5)
+    with pytest.raises(InputError, match="'wide' is not understood"):
+        gc.kde(one, bandwidth="wide")
+    with pytest.raises(InputError, match="kernel='box' is not supported"):
+        gc.kde(one, bandwidth="1km", kernel="box")
+    with pytest.raises(InputError, match="Polygon|not points"):
+        gc.kde(gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs=UTM), bandwidth="1km")
+
+
+def test_huge_grid_is_refused_with_count_and_suggestion():
+    pts = _frame(np.array([[0.0, 0.0], [1e6, 1e6]]))
+    with pytest.raises(InputError, match=r"= 100,000,000 cells.*larger cell_size \(e\.g\. cell_size="):
+        gc.kde(pts, bandwidth="1km", cell_size=100, extent=(0, 0, 1e6, 1e6))
+
+
+def test_bad_weights():
+    xy = np.array([[0.0, 0.0], [10.0, 0.0], [20.0, 5.0]])
+    with pytest.raises(InputError, match="weight column 'w' has 1 missing"):
+        gc.kde(_frame(xy, w=[1.0, np.nan, 2.0]), bandwidth="1km", weight="w")
+    with pytest.raises(InputError, match="weight column 'w' has 2 negative values"):
+        gc.kde(_frame(xy, w=[-1.0, -2.0, 2.0]), bandwidth="1km", weight="w")
+    with pytest.raises(InputError, match="sums to zero"):
+        gc.kde(_frame(xy, w=[0.0, 0.0, 0.0]), bandwidth="1km", weight="w")
+    with pytest.raises(InputError, match="weight='v' is not a column"):
+        gc.kde(_frame(xy, w=[1.0, 1.0, 1.0]), bandwidth="1km", weight="v")
+
+
+# ----------------------------------------------------------------------------- clusters
+
+
+def _planted(seed, n_background=1500, hubs=((30_000, 30_000, 2_000, 150), (75_000, 60_000,
+             3_000, 200))):
+    rng = np.random.default_rng(seed)
+    parts = [rng.uniform(0, 100_000, (n_background, 2))]
+    for cx, cy, sd, m in hubs:
+        parts.append(rng.normal((cx, cy), sd, (m, 2)))
+    return np.vstack(parts)
+
+
+def test_density_clusters_recover_planted_hubs():
+    xy = _planted(11)
+    cl = gc.density_clusters(_frame(xy), bandwidth="2km", simulations=39, seed=1)
+    assert len(cl) == 2
+    assert list(cl.columns) == ["cluster_id", "area_km2", "n_firms", "total_weight",
+                                "peak_density", "geometry"]
+    hubs = [shapely.Point(30_000, 30_000), shapely.Point(75_000, 60_000)]
+    # each hub lies in exactly one cluster, and they are different clusters
+    hit = [[poly.contains(h) for h in hubs] for poly in cl.geometry]
+    assert sorted(map(tuple, hit)) == [(False, True), (True, False)]
+    # the larger hub is listed first, and most of its planted firms are inside
+    assert cl.geometry.iloc[0].contains(hubs[1])
+    assert 120 <= cl["n_firms"].iloc[0] <= 260
+    assert cl.attrs["p_value"] == pytest.approx(1 / 40)
+    assert cl["total_weight"].equals(cl["n_firms"].astype(float))
+    assert (cl["peak_density"] > cl.attrs["threshold"]).all()
+    # firms get the id of their cluster
+    labelled = gc.exposure(_frame(xy), method="region", regions=cl)
+    assert labelled["exposure"].sum() == cl["n_firms"].sum()
+    assert labelled["exposure_id"].dropna().value_counts().to_dict() == dict(
+        zip(cl["cluster_id"], cl["n_firms"], strict=True))
+
+
+def test_density_clusters_seed_reproducible_and_attrs():
+    pts = _frame(_planted(2))
+    a = gc.density_clusters(pts, bandwidth="2km", simulations=19, seed=5)
+    b = gc.density_clusters(pts, bandwidth="2km", simulations=19, seed=5)
+    assert_geodataframe_equal(a, b)
+    assert a.attrs == b.attrs
+    assert a.attrs["null"] == "csr" and a.attrs["simulations"] == 19
+    assert a.crs == pts.crs
+
+
+@pytest.mark.slow
+def test_no_more_false_alarms_on_csr_than_the_level_allows():
+    # 19 simulations at level 0.95: threshold = the largest simulated maximum, and
+    # P(any cluster | CSR) = 1/20. Over 100 CSR data sets the count of data sets with a
+    # cluster is Binomial(100, 0.05): P(>= 12) = 0.004.
+    hits = 0
+    for seed in range(100):
+        rng = np.random.default_rng(1000 + seed)
+        xy = rng.uniform(0, 50_000, (150, 2))
+        square = gpd.GeoSeries([shapely.box(0, 0, 50_000, 50_000)], crs=UTM)
+        cl = gc.density_clusters(_frame(xy), bandwidth="3km", simulations=19, seed=seed,
+                                 min_firms=1, study_area=square, cell_size=1000)
+        hits += len(cl) > 0
+    assert hits <= 11
+
+
+def test_firms_null_controls_for_overall_concentration():
+    # all firms concentrate in one city; industry "b" just follows them, industry "c"
+    # has its own extra hub elsewhere
+    rng = np.random.default_rng(8)
+    city = rng.normal(50_000, 4_000, (1200, 2))
+    rural = rng.uniform(0, 100_000, (800, 2))
+    xy = np.vstack([city, rural, rng.normal((20_000, 80_000), 1_500, (60, 2))])
+    ind = np.where(rng.uniform(size=2000) < 0.15, "b", "a").tolist() + ["c"] * 60
+    c_rows = np.flatnonzero(np.array(ind) == "a")[:90]  # some "c" firms elsewhere too
+    ind = np.array(ind, dtype=object)
+    ind[c_rows] = "c"
+    pts = _frame(xy, industry=ind)
+    opts = dict(bandwidth="3km", simulations=39, seed=3)
+    csr_b = gc.density_clusters(pts, subset=("industry", "b"), **opts)
+    firms_b = gc.density_clusters(pts, subset=("industry", "b"), null="firms", **opts)
+    firms_c = gc.density_clusters(pts, subset=pts["industry"] == "c", null="firms", **opts)
+    assert len(csr_b) >= 1  # against CSR the city looks like a cluster of "b"
+    assert len(firms_b) == 0  # relabelling firms: "b" is not more concentrated than all firms
+    assert len(firms_c) == 1  # "c"'s own hub is found
+    assert firms_c.geometry.iloc[0].contains(shapely.Point(20_000, 80_000))
+
+
+def test_density_clusters_bad_options():
+    pts = _frame(_planted(1, n_background=50, hubs=()))
+    with pytest.raises(ConfigError, match="simulations=9 is too few for level=0.95.*at least 19"):
+        gc.density_clusters(pts, bandwidth="2km", simulations=9)
+    with pytest.raises(InputError, match="null='firms' relabels"):
+        gc.density_clusters(pts, bandwidth="2km", null="firms")
+    with pytest.raises(InputError, match="null='poisson' is not supported"):
+        gc.density_clusters(pts, bandwidth="2km", null="poisson")
+    with pytest.raises(InputError, match="level=1.5 must be between 0 and 1"):
+        gc.density_clusters(pts, bandwidth="2km", level=1.5)
+    with pytest.raises(InputError, match="selects no points"):
+        gc.density_clusters(pts.assign(k=1), bandwidth="2km", subset=("k", 2))
+    line = _frame(np.column_stack([np.arange(10.0) * 100, np.zeros(10)]))
+    with pytest.raises(InputError, match="convex hull has no area"):
+        gc.density_clusters(line, bandwidth="1km")
