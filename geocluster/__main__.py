@@ -1,0 +1,7 @@
+"""python -m geocluster"""
+
+import sys
+
+from geocluster.cli import main
+
+sys.exit(main())
