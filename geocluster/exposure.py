@@ -314,7 +314,7 @@ def _lq_exposure(firms, industry, weight, units, lq, min_total):
     )
     lookup = lqs.set_index(["_unit", "_industry"])["lq"]
     keys = pd.MultiIndex.from_arrays([table["_unit"], table["_industry"]])
-    out = lookup.reindex(keys).to_numpy(dtype=float)
+    out = lookup.reindex(keys).to_numpy(dtype=float, copy=True)
     out[~known] = np.nan
     return out, {"units": unit_label, "industry": industry, "weight": weight,
                  "min_total": min_total}
