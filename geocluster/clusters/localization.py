@@ -534,7 +534,13 @@ def _bandwidth(bandwidth, xy, w, span) -> float:
                 "location); give bandwidth= as a distance."
             )
         return float(h)
-    return parse_distance(bandwidth, name="bandwidth")
+    try:
+        return parse_distance(bandwidth, name="bandwidth")
+    except InputError:
+        raise InputError(
+            f"k_density: bandwidth={bandwidth!r} must be 'silverman' or a distance such as "
+            "'5km' (a number means metres)."
+        ) from None
 
 
 class _Smoother:
