@@ -66,8 +66,9 @@ from ``seed``):
    The default ``beta`` gives non-serial firms (small non-serial and large firms)
    decreasing returns to clustering, ``0.5 cluster - 0.25 cluster^2`` (an inverted U
    with its top at ``cluster = 1``, one sd above the mean), and serial innovators
-   larger gains, ``0.9 cluster - 0.05 cluster^2`` (top at ``cluster = 9``, far beyond the
-   observed range). ``y = (I - rho W)^-1 (X beta + eps)`` is solved by the fixed-point
+   larger gains, ``1.1 cluster - 0.10 cluster^2`` (top at ``cluster = 5.5``, far beyond
+   the observed range, which ends below 2 because counts are logged; the serial slope
+   exceeds the non-serial one for all ``cluster > -2``). ``y = (I - rho W)^-1 (X beta + eps)`` is solved by the fixed-point
    (Neumann series) iteration ``y <- X beta + eps + rho W y``, which converges because
    ``W`` is row-stochastic and ``|rho| < 1``; it stops when the update is below
    ``1e-13`` times the scale of the right-hand side, so the DGP identity holds to
@@ -76,7 +77,10 @@ from ``seed``):
    ``foreign_markets`` (number of foreign markets served) is negative binomial (NB2,
    Gamma-Poisson) with mean ``exp(X gamma)`` and dispersion ``alpha``;
    ``export_share`` in [0, 1] is Beta distributed with mean ``expit(X delta)``
-   and precision ``phi`` (so a fractional logit recovers ``delta``).
+   and precision ``phi`` (so a fractional logit recovers ``delta``). Both show the
+   same pattern on their link scale: an inverted U in ``cluster`` with its top at 1 for
+   non-serial firms and larger gains without a turning point in range (top at 6.5)
+   for serial innovators.
 
 ``frame.attrs["truth"]`` is a plain JSON-serialisable dict with the formula, the
 true parameters of every outcome, the turning points, the cluster definition, the
@@ -196,8 +200,8 @@ DEFAULT_BETA = {
     "I(cluster ** 2)": -0.25,
     "np.log(employees)": 0.3,
     "age": 0.01,
-    "serial:cluster": 0.4,
-    "serial:I(cluster ** 2)": 0.2,
+    "serial:cluster": 0.6,
+    "serial:I(cluster ** 2)": 0.15,
 }
 _SIGMA = 1.0
 _GAMMA = {  # foreign_markets, log link
@@ -207,8 +211,8 @@ _GAMMA = {  # foreign_markets, log link
     "I(cluster ** 2)": -0.15,
     "np.log(employees)": 0.15,
     "age": 0.005,
-    "serial:cluster": 0.25,
-    "serial:I(cluster ** 2)": 0.12,
+    "serial:cluster": 0.35,
+    "serial:I(cluster ** 2)": 0.10,
 }
 _NB_ALPHA = 0.5
 _DELTA = {  # export_share, logit link
@@ -218,8 +222,8 @@ _DELTA = {  # export_share, logit link
     "I(cluster ** 2)": -0.15,
     "np.log(employees)": 0.1,
     "age": 0.0,
-    "serial:cluster": 0.3,
-    "serial:I(cluster ** 2)": 0.13,
+    "serial:cluster": 0.35,
+    "serial:I(cluster ** 2)": 0.10,
 }
 _BETA_PHI = 10.0
 
