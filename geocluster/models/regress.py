@@ -48,6 +48,9 @@ MODELS = ("ols", "lag", "error", "durbin")
 METHODS = ("ml", "gmm")
 #: Largest n estimated by exact ML with spreg under ``method="ml", logdet="auto"``.
 ML_EXACT_MAX_N = 1000
+#: Without the large-n estimator, spreg's exact ML is still used up to this n (its dense
+#: variance step needs n^2 memory: 8.2 s at n = 5000, > 20 GB at 20k per DESIGN.md).
+ML_SPREG_HARD_MAX_N = 5000
 #: |rho| or |lambda| closer than this to 1 is treated as a boundary solution.
 BOUNDARY = 0.995
 
@@ -274,7 +277,13 @@ def _graph_for_rows(
                 f"{type(rows).__name__}; pass a GeoDataFrame or a ready libpysal Graph "
                 "built on the same rows (gc.weights(gdf, spec))."
             )
-        graph = build_weights(rows, spec, transform="r", isolates="ignore", crs=crs)
+        try:
+            graph = build_weights(rows, spec, transform="r", isolates="ignore", crs=crs)
+        except WeightsError as exc:
+            raise WeightsError(
+                f"{exc} (In gc.regress, build the Graph yourself with gc.weights(data, spec, "
+                "...) on the rows to use and pass it as weights=.)"
+            ) from None
     else:
         raise WeightsError(
             f"weights={spec!r} must be a spec string such as 'knn:8' or a libpysal Graph."
@@ -315,10 +324,11 @@ def _estimate(model, method, y, X, W, robust, logdet, n_design) -> dict:
         try:
             from geocluster.models import _sparse_ml  # noqa: F401
         except ImportError:
-            if logdet != "auto":
+            if logdet != "auto" or n > ML_SPREG_HARD_MAX_N:
                 raise ModelError(
-                    f"logdet={logdet!r} needs the large-n estimator, which is not available; "
-                    "use logdet='exact'."
+                    f"maximum likelihood for n = {n} needs the large-n estimator, which is not "
+                    "available in this installation; use method='gmm' (fast at any n) or "
+                    "logdet='exact' (dense, slow and memory-hungry beyond a few thousand rows)."
                 ) from None
             use_exact = True
     if use_exact:

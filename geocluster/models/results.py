@@ -283,7 +283,21 @@ class SpatialResults:
         )
 
     def summary(self, alpha: float = 0.05) -> Summary:
-        """A readable table: coefficients, weights, n, fit statistics, diagnostics."""
+        """A readable table: coefficients, weights, n, fit statistics, diagnostics.
+
+        ``str(summary)`` or ``summary.as_text()`` give text, notebooks render HTML.
+
+        Examples
+        --------
+        >>> import geocluster as gc
+        >>> res = gc.regress("CRIME ~ INC + HOVAL", gc.datasets.load_columbus(),
+        ...                  model="lag", weights="queen")
+        >>> print(res.summary())  # doctest: +ELLIPSIS
+                         Spatial lag model (SAR), maximum likelihood
+        ...
+        rho               0.4233     0.1195    3.542    0.000     0.1891     0.6576
+        ...
+        """
         ci = self.conf_int(alpha)
         stat = "t" if self._uses_t else "z"
         lo, hi = f"{alpha / 2:.3f}", f"{1 - alpha / 2:.3f}"
@@ -378,6 +392,14 @@ class SpatialResults:
         small n, a Monte Carlo trace series for large n (see
         :mod:`geocluster.models.impacts`). OLS and the error model have no multiplier:
         ``direct = total = 1``, ``direct_wx = 0``.
+
+        Examples
+        --------
+        >>> import geocluster as gc
+        >>> res = gc.regress("CRIME ~ INC + HOVAL", gc.datasets.load_columbus(),
+        ...                  model="lag", weights="queen")
+        >>> {k: round(v, 4) for k, v in res.mean_multipliers().items()}
+        {'direct': 1.0497, 'total': 1.734, 'direct_wx': 0.1175}
         """
         if rho is None:
             rho = self.rho
@@ -413,6 +435,18 @@ class SpatialResults:
             Columns ``variable``, ``effect`` (direct/indirect/total), ``estimate``,
             ``se``, ``z``, ``p``, ``ci_low``, ``ci_high``; ``attrs`` records the method
             (exact or traces), draws and seed.
+
+        Examples
+        --------
+        >>> import geocluster as gc
+        >>> res = gc.regress("CRIME ~ INC + HOVAL", gc.datasets.load_columbus(),
+        ...                  model="lag", weights="queen")
+        >>> imp = res.impacts(simulations=200, seed=1)
+        >>> imp.loc[imp["variable"] == "INC", ["effect", "estimate"]].round(4)
+             effect  estimate
+        0    direct   -1.1009
+        1  indirect   -0.7177
+        2     total   -1.8186
         """
         from geocluster.models.impacts import impacts_table
 
@@ -459,6 +493,16 @@ class SpatialResults:
             theta)``; ``"trend"``: ``X beta (+ W X theta)`` (default for OLS and the
             error model); ``"signal"`` (in-sample only): ``X beta + rho W y`` for
             lag/durbin, ``X beta + lambda W (y - X beta)`` for the error model.
+
+        Examples
+        --------
+        >>> import geocluster as gc
+        >>> columbus = gc.datasets.load_columbus()
+        >>> res = gc.regress("CRIME ~ INC + HOVAL", columbus, model="lag", weights="queen")
+        >>> res.predict().head(3).round(3).tolist()
+        [16.825, 25.748, 36.314]
+        >>> res.predict(columbus.iloc[:10], weights="knn:3").shape
+        (10,)
         """
         default = "reduced" if self.model in ("lag", "durbin") else "trend"
         kind = default if kind is None else kind
