@@ -242,3 +242,27 @@ def test_match_errors(confounded):
         gc.match(sep, on=["age"])
     with pytest.raises(InputError, match="needs treated and control"):
         gc.match(confounded.assign(serial=True), on=["age"])
+
+
+# ---------------------------------------------------------------------------
+# the synthetic firms
+# ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_make_firms_typing_and_matching():
+    firms = gc.datasets.make_firms(2000, seed=3)
+    typed = gc.classify_innovators(firms.drop(columns="innovator_type"))
+    assert (typed["innovator_type"].astype(str) == firms["innovator_type"]).all()
+    assert ((typed["innovator_type"] == "serial") == (firms["serial"] == 1)).all()
+    firms = firms.assign(log_employees=np.log(firms["employees"]))
+    m = gc.match(
+        firms,
+        treatment="serial",
+        exact=["industry"],
+        on=["log_employees", "age"],
+        caliper=0.2,
+        seed=0,
+    )
+    # serial innovators are larger: real imbalance before, balance after
+    assert m.balance.loc["log_employees", "smd_before"] > 0.5
+    assert (m.balance.drop(index="distance")["smd_after"].abs() < 0.1).all()
+    assert m.matched.index.isin(firms.index).all()

@@ -151,3 +151,26 @@ def test_outcome_errors(firms):
     const = firms.assign(z=1.0)
     with pytest.raises(ModelError, match="could not be estimated|non-finite"):
         gc.count_model("foreign_markets ~ cluster + z", const, family="negbin")
+
+
+# ---------------------------------------------------------------------------
+# the synthetic firms' planted count and share outcomes
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def synthetic():
+    return gc.datasets.make_firms(3000, seed=4)
+
+
+@pytest.mark.slow
+def test_make_firms_outcomes_recovered(synthetic):
+    truth = synthetic.attrs["truth"]
+    fm = truth["foreign_markets"]
+    nb = gc.count_model(fm["formula"], synthetic, family="negbin")
+    _check_recovery(nb, {**fm["params"], "alpha": fm["alpha"]})
+    es = truth["export_share"]
+    frac = gc.share_model(es["formula"], synthetic)
+    _check_recovery(frac, es["params"])
+    # the planted decreasing returns for non-serial firms show in both baselines
+    for res in (nb, frac):
+        assert res.params["I(cluster ** 2)"] < 0
+        assert res.params["serial:cluster"] > 0
