@@ -167,22 +167,24 @@ def areal_clusters(state: dict, *, seed: np.random.Generator) -> None:
         "column": column,
         "cutoff": float(lisa.attrs.get("cutoff", cfg["alpha"])),
         "clusters": {str(k): int(v) for k, v in counts.items()},
-        "hh_regions": _region_digest(lisa, regions),
+        "hh_regions": _region_digest(lisa, regions, totals[0]),
     }
 
 
-def _region_digest(lisa: gpd.GeoDataFrame, regions: gpd.GeoDataFrame) -> list[dict]:
-    names = lisa["name"] if "name" in lisa.columns else pd.Series(lisa.index, index=lisa.index)
-    metro = lisa["metro"] if "metro" in lisa.columns else None
+def _region_digest(lisa: gpd.GeoDataFrame, regions: gpd.GeoDataFrame, weight: str) -> list[dict]:
+    """The largest HH regions with their main places (metros, else unit names) by ``weight``."""
+    label = "metro" if "metro" in lisa.columns else ("name" if "name" in lisa.columns else None)
     out = []
     hh = regions[regions["cluster"] == "HH"] if len(regions) else regions
     for region_id, row in hh.head(12).iterrows():
-        members = list(row["units"])
-        label_source = metro if metro is not None else names
-        labels = label_source.reindex(members).dropna().astype(str)
-        top = labels.value_counts().index[:2].tolist() if len(labels) else []
+        members = lisa.loc[list(row["units"])]
+        if label is not None:
+            ranked = members.groupby(label)[weight].sum().sort_values(ascending=False)
+            places = ranked.index[:3].astype(str).tolist()
+        else:
+            places = [str(i) for i in members[weight].sort_values(ascending=False).index[:3]]
         out.append({"region": str(region_id), "units": int(row["n_units"]),
-                    "places": top or [str(names.get(members[0], members[0]))]})
+                    "total": float(members[weight].sum()), "places": places})
     return out
 
 

@@ -86,6 +86,8 @@ def demo_config(n_firms: int = 5000, seed: int = 2026) -> dict:
             },
             "firms": {"synthetic": n_firms},
             "areal": {"data": "us_patents", "weights": "knn:6"},
+            # make_firms' clustering measure is this one, so the model can recover it.
+            "exposure": {"method": "count", "radius": "25km", "same_industry": True},
         },
         source="demo config",
     )
