@@ -461,8 +461,7 @@ def _zcta_table() -> pd.DataFrame:
     table = table.sort_values("zcta").reset_index(drop=True)
     table["fips"] = table["fips"].astype(str)
 
-    to_xy = pyproj.Transformer.from_crs("EPSG:4326", _ZCTA_CRS, always_xy=True)
-    x, y = to_xy.transform(table["lon"].to_numpy(), table["lat"].to_numpy())
+    x, y = _transformer(_ZCTA_CRS).transform(table["lon"].to_numpy(), table["lat"].to_numpy())
     table["x"], table["y"] = np.asarray(x), np.asarray(y)
 
     patents = load_patents(years=_PATENT_YEARS).groupby("fips")["patents"].sum()
@@ -474,11 +473,21 @@ def _zcta_table() -> pd.DataFrame:
     return table
 
 
-def _hub_zctas(table: pd.DataFrame, lon: float, lat: float, radius_km: float) -> np.ndarray:
-    to_xy = pyproj.Transformer.from_crs("EPSG:4326", _ZCTA_CRS, always_xy=True)
-    hx, hy = to_xy.transform(lon, lat)
+@functools.lru_cache(maxsize=16)
+def _transformer(target: pyproj.CRS | str) -> pyproj.Transformer:
+    """lon/lat -> ``target`` (building a Transformer costs tens of milliseconds)."""
+    return pyproj.Transformer.from_crs("EPSG:4326", target, always_xy=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _hub_zctas(lon: float, lat: float, radius_km: float) -> np.ndarray:
+    """Rows of :func:`_zcta_table` whose point is within ``radius_km`` of the hub centre."""
+    table = _zcta_table()
+    hx, hy = _transformer(_ZCTA_CRS).transform(lon, lat)
     dist = np.hypot(table["x"].to_numpy() - hx, table["y"].to_numpy() - hy)
-    return np.flatnonzero(dist <= radius_km * 1000.0)
+    rows = np.flatnonzero(dist <= radius_km * 1000.0)
+    rows.flags.writeable = False
+    return rows
 
 
 def _draw_locations(rng, table, industry_codes, names, hub_share):
@@ -502,7 +511,7 @@ def _draw_locations(rng, table, industry_codes, names, hub_share):
             rows = members[which == h]
             if rows.size == 0:
                 continue
-            cand = _hub_zctas(table, lon, lat, radius_km)
+            cand = _hub_zctas(lon, lat, radius_km)
             p = np.cumsum(general_p[cand])
             p /= p[-1]
             zi[rows] = cand[np.searchsorted(p, hub_u[rows], side="right")]
@@ -570,8 +579,7 @@ def _knn(xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 def _metric_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Coordinates in the CRS :func:`geocluster.to_metric` picks for these points."""
     bounds = (lon.min(), lat.min(), lon.max(), lat.max())
-    transformer = pyproj.Transformer.from_crs("EPSG:4326", metric_crs_for(bounds), always_xy=True)
-    x, y = transformer.transform(lon, lat)
+    x, y = _transformer(metric_crs_for(bounds)).transform(lon, lat)
     return np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
 
 
@@ -650,8 +658,13 @@ def _vector(params: dict) -> np.ndarray:
     return np.array([params[t] for t in _TERMS], dtype=float)
 
 
+def _id_width(n: int) -> int:
+    """Digits of the firm ids: 6 (``F000001``), more when ``n`` needs them."""
+    return max(6, len(str(n)))
+
+
 def _firm_ids(n: int) -> np.ndarray:
-    width = max(6, len(str(n)))
+    width = _id_width(n)
     return np.char.add("F", np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
 
 

@@ -141,8 +141,9 @@ def test_columns_dtypes_crs_and_index(firms):
 
 
 def test_large_n_uses_wider_ids():
-    ids = _synthetic._firm_ids(1_234_567)
-    assert ids[0] == "F0000001" and ids[-1] == "F1234567"
+    assert _synthetic._id_width(999_999) == 6
+    assert _synthetic._id_width(1_234_567) == 7
+    assert _synthetic._firm_ids(12).tolist()[-2:] == ["F000011", "F000012"]
 
 
 def test_no_duplicate_coordinates(firms):
