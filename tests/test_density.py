@@ -253,7 +253,12 @@ def test_bad_input_messages():
         gc.kde(one, bandwidth="wide")
     with pytest.raises(InputError, match="kernel='box' is not supported"):
         gc.kde(one, bandwidth="1km", kernel="box")
-    with pytest.raises(InputError, match="Polygon|not points"):
+    with pytest.raises(InputError, match="1 rows with a missing geometry"):
+        gc.kde(gpd.GeoDataFrame(geometry=[shapely.Point(0, 0), None], crs=UTM), bandwidth="1km")
+    with pytest.raises(InputError, match="1 empty points"):
+        gc.kde(gpd.GeoDataFrame(geometry=[shapely.Point(0, 0), shapely.Point()], crs=UTM),
+               bandwidth="1km")
+    with pytest.raises(InputError, match="1 rows are not points"):
         gc.kde(gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 1, 1)], crs=UTM), bandwidth="1km")
 
 

@@ -96,35 +96,44 @@ def linear_bin(
     """Linear binning onto nodes ``(gx0 + j*cell, gy0 + i*cell)``; returns ``(ny, nx)``.
 
     Points outside the node range are dropped (callers pad the grid by the kernel
-    support so that dropped points cannot reach the output).
+    support so that dropped points cannot reach the output). Each point's weight is
+    split over the four nodes around it with the bilinear weights; all four sums are
+    accumulated on the lower-left node's index and then shifted into place, which
+    saves three passes over the points.
     """
-    fx = (x - gx0) * (1.0 / cell)
-    fy = (y - gy0) * (1.0 / cell)
-    keep = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
-    if not keep.all():
+    inv = 1.0 / cell
+    fx = (x - gx0) * inv
+    fy = (y - gy0) * inv
+    # cheap range checks first; build a mask only if some point is outside
+    if len(fx) and (fx.min() < 0 or fy.min() < 0 or fx.max() > nx - 1 or fy.max() > ny - 1):
+        keep = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
         fx, fy = fx[keep], fy[keep]
         if w is not None:
             w = w[keep]
-    j0 = np.minimum(fx.astype(np.intp), nx - 2) if nx > 1 else np.zeros(len(fx), np.intp)
-    i0 = np.minimum(fy.astype(np.intp), ny - 2) if ny > 1 else np.zeros(len(fy), np.intp)
+    # pad by one node on the far sides so that the point at the last node is in range
+    mx, my = nx + 1, ny + 1
+    j0 = fx.astype(np.intp)
+    i0 = fy.astype(np.intp)
     tx = fx - j0
     ty = fy - i0
     if w is not None:
-        ty = ty * w
+        ty *= w
         uy = w - ty
     else:
         uy = 1.0 - ty
     ux = 1.0 - tx
-    idx = i0 * nx + j0
-    size = nx * ny
-    out = np.bincount(idx, ux * uy, minlength=size)
-    if nx > 1:
-        out += np.bincount(idx + 1, tx * uy, minlength=size)
-    if ny > 1:
-        out += np.bincount(idx + nx, ux * ty, minlength=size)
-        if nx > 1:
-            out += np.bincount(idx + (nx + 1), tx * ty, minlength=size)
-    return out[:size].reshape(ny, nx)
+    idx = i0 * mx
+    idx += j0
+    size = mx * my
+    b00 = np.bincount(idx, ux * uy, minlength=size)
+    b10 = np.bincount(idx, tx * uy, minlength=size)
+    b01 = np.bincount(idx, ux * ty, minlength=size)
+    b11 = np.bincount(idx, tx * ty, minlength=size)
+    out = b00
+    out[1:] += b10[:-1]
+    out[mx:] += b01[:-mx]
+    out[mx + 1:] += b11[: -(mx + 1)]
+    return out.reshape(my, mx)[:ny, :nx].copy()
 
 
 def binned_density(

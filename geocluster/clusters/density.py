@@ -85,7 +85,31 @@ def _read_points(
             f"{name} has no CRS, so distances cannot be measured. Set the CRS the "
             "coordinates are in, e.g. gdf.set_crs('EPSG:4326') for longitude/latitude."
         )
-    geoms = points.geometry.values
+    geoms = np.asarray(points.geometry.values)
+    # fast path: get_x/get_y give NaN for missing, empty and non-point geometries;
+    # diagnose only if there are any
+    try:
+        x = shapely.get_x(geoms)
+        y = shapely.get_y(geoms)
+    except shapely.errors.GEOSException:  # empty points raise
+        _diagnose_geometries(geoms, name)
+    if len(x) and np.isnan(x.sum() + y.sum()):
+        _diagnose_geometries(geoms, name)
+    src = pyproj.CRS.from_user_input(points.crs)
+    target = _target_crs(src, x, y, crs)
+    if not target.equals(src):
+        transformer = pyproj.Transformer.from_crs(src, target, always_xy=True)
+        transformer.transform(x, y, inplace=True)  # x, y are our own fresh arrays
+    if len(x) and not np.isfinite(x.sum() + y.sum()):
+        raise CRSError(
+            f"{name}: {int((~np.isfinite(x) | ~np.isfinite(y)).sum())} points have no finite "
+            f"coordinates in {target.name}; check the CRS the data are in."
+        )
+    w = None if weight is None else _read_weights(points, weight, name)
+    return _Points(x=x, y=y, w=w, crs=target, index=points.index)
+
+
+def _diagnose_geometries(geoms: np.ndarray, name: str) -> None:
     type_id = shapely.get_type_id(geoms)
     if (type_id == -1).any():
         raise InputError(
@@ -98,26 +122,11 @@ def _read_points(
             f"{name} must hold Point geometries; {bad} rows are not points. Use "
             "gdf.representative_point() (or .centroid) to reduce polygons to points."
         )
-    if len(points) and shapely.is_empty(geoms).any():
-        raise InputError(
-            f"{name} has {int(shapely.is_empty(geoms).sum())} empty points; drop them "
-            "first (gdf[~gdf.geometry.is_empty])."
-        )
-    xy = shapely.get_coordinates(geoms)
-    x, y = xy[:, 0], xy[:, 1]
-    src = pyproj.CRS.from_user_input(points.crs)
-    target = _target_crs(src, x, y, crs)
-    if not target.equals(src):
-        transformer = pyproj.Transformer.from_crs(src, target, always_xy=True)
-        x, y = transformer.transform(x, y)
-        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise CRSError(
-            f"{name}: {int((~np.isfinite(x) | ~np.isfinite(y)).sum())} points have no finite "
-            f"coordinates in {target.name}; check the CRS the data are in."
-        )
-    w = None if weight is None else _read_weights(points, weight, name)
-    return _Points(x=x, y=y, w=w, crs=target, index=points.index)
+    empty = int(shapely.is_empty(geoms).sum())
+    raise InputError(
+        f"{name} has {empty} empty points or points with NaN coordinates; drop them first "
+        "(gdf[~gdf.geometry.is_empty])."
+    )
 
 
 def _target_crs(src: pyproj.CRS, x: np.ndarray, y: np.ndarray, crs) -> pyproj.CRS:
