@@ -617,3 +617,15 @@ def test_real_durbin_total_effect(firms):
     )
     assert me.loc["total", "estimate"] == pytest.approx(expected, rel=1e-7)
     assert np.isfinite(me.loc["direct", "se"])
+
+
+def test_undefined_design_levels_raise():
+    data = simulate(300, np.random.default_rng(4))
+    data["size"] = data["employees"]
+    res = OLSStandIn("y ~ np.log(size) + I(np.log(size)**2)", data)
+    with pytest.raises(ModelError, match="design is undefined .* at size = \\[-1.0\\]"):
+        effects.marginal_effects(res, "size", at=[-1.0])
+    me = effects.marginal_effects(res, "size", at=[20.0], effects="direct")
+    p = res.params
+    expected = (p["np.log(size)"] + 2 * np.log(20.0) * p["I(np.log(size) ** 2)"]) / 20.0
+    assert me["estimate"].iloc[0] == pytest.approx(expected, rel=1e-6)

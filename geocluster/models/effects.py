@@ -50,7 +50,7 @@ from scipy import stats
 
 from geocluster.errors import InputError, ModelError
 
-__all__ = ["marginal_effects", "turning_point", "u_test", "plot_effects"]
+__all__ = ["marginal_effects", "turning_point", "u_test", "predicted", "plot_effects"]
 
 _MODELS = ("ols", "lag", "error", "durbin")
 
@@ -173,7 +173,8 @@ class _Context:
 
     def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
         try:
-            X = self.spec.get_model_matrix(frame)
+            with np.errstate(all="ignore"):  # NaN from e.g. np.log(<= 0) is checked later
+                X = self.spec.get_model_matrix(frame, na_action="ignore")
         except Exception as exc:
             raise ModelError(
                 f"cannot evaluate the formula's design at the requested values ({exc}); "
@@ -202,7 +203,9 @@ class _Context:
             out[self.by] = pd.Series([group], dtype=rows[self.by].dtype)
         return out
 
-    def mean_rows(self, base: pd.DataFrame, values: np.ndarray) -> np.ndarray:
+    def mean_rows(
+        self, base: pd.DataFrame, values: np.ndarray, *, check: bool = True
+    ) -> np.ndarray:
         """Mean design row (over ``base``'s rows) with the variable set to each value."""
         values = np.asarray(values, dtype=float)
         nb = len(base)
@@ -213,15 +216,34 @@ class _Context:
             frame = pd.concat([base] * len(vals), ignore_index=True)
             frame[self.variable] = np.repeat(vals, nb)
             X = self._design(frame)[self.design_cols].to_numpy()
+            if len(X) != len(frame):  # a results.model_spec that drops NaN rows anyway
+                raise ModelError(
+                    f"the formula's design is undefined (NaN) at some {self.variable} levels "
+                    f"among {vals[:3].tolist()}; choose levels inside the domain of the "
+                    "formula's transformations."
+                )
             out[start : start + len(vals)] = X.reshape(len(vals), nb, -1).mean(axis=1)
+        if check:
+            self._check_finite(out, values)
         return out
+
+    def _check_finite(self, rows: np.ndarray, values: np.ndarray) -> None:
+        if not np.isfinite(rows).all():
+            bad = values[~np.isfinite(rows).all(axis=1)]
+            raise ModelError(
+                f"the formula's design is undefined (NaN or infinite) at {self.variable} = "
+                f"{bad[:3].tolist()} (e.g. np.log of a value <= 0); choose levels inside "
+                f"the domain of the formula's transformations."
+            )
 
     def slope_rows(self, base: pd.DataFrame, at: np.ndarray) -> np.ndarray:
         """``d(design row)/dx`` at each level (central difference)."""
         at = np.asarray(at, dtype=float)
-        rows = self.mean_rows(base, np.concatenate([at + self.h, at - self.h]))
+        rows = self.mean_rows(base, np.concatenate([at + self.h, at - self.h]), check=False)
         k = len(at)
-        return (rows[:k] - rows[k:]) / (2 * self.h)
+        D = (rows[:k] - rows[k:]) / (2 * self.h)
+        self._check_finite(D, at)
+        return D
 
     def full(self, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Design-space vectors -> parameter-space vectors for beta and theta parts."""
@@ -738,6 +760,16 @@ def predicted(
     -------
     DataFrame
         ``group``, ``x``, ``predicted``, ``se``, ``ci_low``, ``ci_high``.
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> from geocluster.models import effects
+    >>> firms = gc.datasets.make_firms(400, seed=1)
+    >>> res = gc.regress("intl ~ serial * (cluster + I(cluster**2)) + age", firms, model="ols")
+    >>> pred = effects.predicted(res, "cluster", by="serial", n_points=5)
+    >>> pred.groupby("group").size().tolist()
+    [5, 5]
     """
     alpha = _check_alpha(alpha)
     if multiplier not in ("total", "none"):
