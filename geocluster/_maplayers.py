@@ -112,12 +112,21 @@ def feature_collection(geoms: np.ndarray, colour_codes: np.ndarray) -> str:
 class GeoclusterLayer(folium.map.Layer):
     """A folium layer drawn by ``window.geocluster.<kind>`` from a JSON payload."""
 
+    # The data sit in <script type="application/json"> elements (parsed with JSON.parse,
+    # several times faster than the same literal inside JavaScript for megabytes of data).
     _template = Template(
         """
+        {% macro html(this, kwargs) %}
+            <script type="application/json" id="{{ this.get_name() }}_data">{{ this.payload }}</script>
+            {%- if this.extra %}
+            <script type="application/json" id="{{ this.get_name() }}_extra">{{ this.extra }}</script>
+            {%- endif %}
+        {% endmacro %}
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = geocluster.{{ this.kind }}(
-                {{ this._parent.get_name() }}, {{ this.payload }}{% if this.extra %},
-                {{ this.extra }}{% endif %});
+                {{ this._parent.get_name() }},
+                geocluster.data("{{ this.get_name() }}_data"),
+                {% if this.extra %}geocluster.data("{{ this.get_name() }}_extra"){% else %}null{% endif %});
         {% endmacro %}
         """
     )
