@@ -325,7 +325,7 @@ def test_isolates_drop_equals_analysis_without_them(col_island, col):
     pd.testing.assert_frame_equal(
         dropped.drop(index=999)[list(LISA_COLUMNS)], alone[list(LISA_COLUMNS)]
     )
-    assert dropped.attrs["isolate_ids"] == [999]
+    assert dropped.attrs["isolate_ids"] == [999] and dropped.attrs["n_isolates"] == 1
 
 
 def test_isolates_keep(col_island):
@@ -364,7 +364,7 @@ def test_missing_values(col):
     assert res.loc[[3, 17], "lisa_I"].isna().all()
     assert (res.loc[[3, 17], "lisa_cluster"] == "ns").all()
     assert res["lisa_I"].notna().sum() == 47
-    assert res.attrs["missing_dropped"] == [3, 17]
+    assert res.attrs["missing_ids"] == [3, 17] and res.attrs["n_missing_dropped"] == 2
     # the dropped units leave the weights: others are row-standardised over the rest
     sub = frame.drop(index=[3, 17])
     direct = gc.local_moran(sub, "CRIME", seed=1)

@@ -170,6 +170,26 @@ def esda_seed(seed: int | np.random.Generator | None) -> int:
     return int(rng.integers(1, 2**31 - 1))
 
 
+def seed_label(seed) -> int | str | None:
+    """How a seed is recorded in results: the int, None, or 'Generator'."""
+    if seed is None:
+        return None
+    if isinstance(seed, int | np.integer):
+        return int(seed)
+    return "Generator"
+
+
+def policy_attrs(prep: Prepared, isolates: str, examples: int = 20) -> dict:
+    """Counts and (at most ``examples``) ids of the units left out, for ``attrs``."""
+    return {
+        "n_missing_dropped": len(prep.missing_ids),
+        "missing_ids": list(prep.missing_ids[:examples]),
+        "isolates": isolates,
+        "n_isolates": len(prep.isolate_ids),
+        "isolate_ids": list(prep.isolate_ids[:examples]),
+    }
+
+
 @contextlib.contextmanager
 def quiet_esda() -> Iterator[None]:
     """Keep numpy's global random state and silence esda's API deprecation chatter.

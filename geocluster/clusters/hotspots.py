@@ -164,7 +164,7 @@ def getis_ord(
         transform=transform.upper(),
         star=bool(star),
         permutations=int(permutations),
-        seed=seed if isinstance(seed, int | type(None)) else "Generator",
+        seed=inf.seed_label(seed),
         esda_seed=esda_seed,
         alpha=float(alpha),
         correction=correction,
@@ -174,9 +174,7 @@ def getis_ord(
         p_value=("folded one-sided" if alternative == "folded" else "two-sided")
         + (" pseudo p-value, conditional permutation" if permutations else " normal approximation"),
         n_tested=int(np.sum(has)),
-        missing_dropped=list(prep.missing_ids),
-        isolates=isolates,
-        isolate_ids=list(prep.isolate_ids),
+        **inf.policy_attrs(prep, isolates),
     )
     return out
 

@@ -138,7 +138,7 @@ def local_moran(
         missing elsewhere; ``lisa_std`` the standardised value and ``lisa_lag`` its
         spatial lag (the Moran scatterplot axes). ``attrs`` records the column,
         weights, permutations, seeds, alpha, correction, cut-off, alternative,
-        scaling and dropped ids.
+        scaling, and counts and example ids of dropped units.
 
     Examples
     --------
@@ -206,7 +206,7 @@ def local_moran(
         weights=prep.label,
         transform="R",
         permutations=int(permutations),
-        seed=seed if isinstance(seed, int | type(None)) else "Generator",
+        seed=inf.seed_label(seed),
         esda_seed=esda_seed,
         alpha=float(alpha),
         correction=correction,
@@ -215,9 +215,7 @@ def local_moran(
         p_value=_p_label(permutations, alternative),
         scaling=scaling,
         n_tested=int(tested.sum()),
-        missing_dropped=list(prep.missing_ids),
-        isolates=isolates,
-        isolate_ids=list(prep.isolate_ids),
+        **inf.policy_attrs(prep, isolates),
     )
     return out
 
@@ -416,7 +414,7 @@ def global_moran(
         n=len(prep.y),
         column=column,
         weights=prep.label,
-        seed=seed if isinstance(seed, int | type(None)) else "Generator",
+        seed=inf.seed_label(seed),
         sim_mean=sim_mean,
         sim_sd=sim_sd,
         extra={"isolate_ids": prep.isolate_ids, "missing_dropped": prep.missing_ids},
