@@ -266,3 +266,18 @@ def test_make_firms_typing_and_matching():
     assert m.balance.loc["log_employees", "smd_before"] > 0.5
     assert (m.balance.drop(index="distance")["smd_after"].abs() < 0.1).all()
     assert m.matched.index.isin(firms.index).all()
+
+
+def test_geodataframe_in_geodataframe_out(confounded):
+    import geopandas as gpd
+
+    rng = np.random.default_rng(0)
+    g = gpd.GeoDataFrame(
+        confounded.assign(patents_5y=rng.poisson(10, len(confounded)), employees=100),
+        geometry=gpd.points_from_xy(rng.random(len(confounded)), rng.random(len(confounded))),
+        crs="EPSG:4326",
+    )
+    typed = gc.classify_innovators(g)
+    assert isinstance(typed, gpd.GeoDataFrame) and typed.crs == g.crs
+    m = gc.match(g, on=["age"], seed=0)
+    assert isinstance(m.matched, gpd.GeoDataFrame) and m.matched.crs == g.crs
