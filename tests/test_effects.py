@@ -78,7 +78,7 @@ class SpatialStandIn:
         self.W = W
         self.eig = eigenvalues(W)
         self.nobs = len(data)
-        self.rho = float(self.params["rho"])
+        self.rho = float(self.params["rho"]) if "rho" in self.params else None
         if slx is not None:
             self.slx_sources, self.slx_columns = slx
         self._direct_wx = direct_wx
@@ -629,3 +629,17 @@ def test_undefined_design_levels_raise():
     p = res.params
     expected = (p["np.log(size)"] + 2 * np.log(20.0) * p["I(np.log(size) ** 2)"]) / 20.0
     assert me["estimate"].iloc[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_error_model_has_no_multiplier(lag_setup):
+    data, W, params, cov = lag_setup
+    params = {k if k != "rho" else "lambda": v for k, v in params.items()}
+    res = SpatialStandIn("error", "y ~ serial * (x + I(x**2)) + age", data, params, cov, W)
+    me = effects.marginal_effects(res, "x", by="serial", at=[0.5]).set_index(["group", "effect"])
+    p = res.params
+    slope0 = p["x"] + 2 * 0.5 * p["I(x ** 2)"]
+    assert me.loc[(0, "direct"), "estimate"] == pytest.approx(slope0, rel=1e-9)
+    assert me.loc[(0, "total"), "estimate"] == pytest.approx(slope0, rel=1e-9)
+    z = me.loc[(0, "total"), "z"]
+    assert me.loc[(0, "total"), "p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)))
+    assert me.attrs["multiplier_derivative"] == "none"
