@@ -388,7 +388,7 @@ def test_isolates_raise_drop_keep():
 @pytest.mark.slow
 def test_rho_at_boundary_is_reported():
     rng = np.random.default_rng(0)
-    side = 20
+    side = 14
     gx, gy = np.meshgrid(np.arange(side), np.arange(side))
     gdf = gpd.GeoDataFrame(
         {"x": rng.normal(size=side * side)},
@@ -417,9 +417,10 @@ def test_option_errors(columbus):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_make_firms_lag_recovers_truth_and_planted_pattern(seed):
-    firms = gc.datasets.make_firms(1000, seed=seed)
+    firms = gc.datasets.make_firms(1500, seed=seed)  # n > 1000: the sparse ML route
     truth = firms.attrs["truth"]
     res = gc.regress(truth["formula"], firms, model="lag", weights=truth["weights"])
+    assert res.estimator.startswith("geocluster sparse ML")
     assert abs(res.rho - truth["rho"]) < 3 * res.bse["rho"]
     for name, value in truth["beta"].items():
         assert abs(res.params[name] - value) < 3 * res.bse[name], name
@@ -461,3 +462,29 @@ def test_effect_methods_delegate(fits, monkeypatch):
     assert calls[-1][3] == {"by": "g"}
     assert res.u_test("INC", by=None) == "u_test"
     assert res.plot_effects("INC") == "plot_effects"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["lag", "error"])
+def test_sparse_ml_route_equals_spreg(model):
+    """Above ML_EXACT_MAX_N the sparse estimator is used; it equals spreg's exact ML."""
+    gdf, _ = _lag_data(n=1010, seed=9)
+    sparse = gc.regress("y ~ x1 + x2", gdf, model=model, weights="knn:6")
+    exact = gc.regress("y ~ x1 + x2", gdf, model=model, weights="knn:6", logdet="spreg")
+    assert sparse.estimator.startswith("geocluster sparse ML (log-determinant exact-lu")
+    assert exact.estimator.startswith("spreg")
+    assert np.allclose(sparse.params, exact.params, rtol=1e-6, atol=1e-9)
+    assert np.allclose(sparse.bse, exact.bse, rtol=1e-6)
+    assert sparse.loglik == pytest.approx(exact.loglik, rel=1e-10)
+    assert sparse.sigma2 == pytest.approx(exact.sigma2, rel=1e-6)
+    assert np.allclose(sparse.resid, exact.resid, atol=1e-6)
+
+
+def test_logdet_forced_and_checked(columbus):
+    mc = gc.regress("CRIME ~ INC + HOVAL", columbus, model="lag", weights="queen", logdet="mc")
+    assert "mc" in mc.estimator
+    assert mc.rho == pytest.approx(REF["lag_ml"]["rho"], abs=0.02)
+    lu = gc.regress("CRIME ~ INC + HOVAL", columbus, model="lag", weights="queen", logdet="lu")
+    assert lu.rho == pytest.approx(REF["lag_ml"]["rho"], rel=1e-5)
+    with pytest.raises(ModelError, match="logdet='magic' is not one of"):
+        gc.regress("CRIME ~ INC", columbus, weights="queen", logdet="magic")

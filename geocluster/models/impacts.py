@@ -9,10 +9,11 @@ The mean diagonal needs ``tr((I - rho W)^-1) / n`` and ``tr((I - rho W)^-1 W) / 
 
 * small ``n``: exactly, from the eigenvalues ``w_i`` of ``W``:
   ``mean(1 / (1 - rho w_i))`` and ``mean(w_i / (1 - rho w_i))``;
-* large ``n``: from the power series ``sum_j rho^j tr(W^j) / n`` with ``tr(W)`` and
-  ``tr(W^2)`` exact and higher traces estimated by Hutchinson's Monte Carlo estimator
-  (Rademacher probes, seeded), plus a geometric tail beyond the last power (as in
-  spatialreg's ``trW(type="MC")``).
+* large ``n``: from the power series ``sum_j rho^j tr(W^j) / n`` with the low powers
+  exact and higher traces estimated by Hutchinson's Monte Carlo estimator (Rademacher
+  probes, seeded; the estimator of the large-n ML fit, whose traces are reused when the
+  fit computed them), plus a geometric tail beyond the last power (as in spatialreg's
+  ``trW(type="MC")``).
 
 Standard errors come from simulating the estimates' sampling distribution: draws of
 ``(beta, theta, rho)`` from the normal with the fitted covariance; the impacts are
@@ -112,15 +113,17 @@ def eigenvalues(W: sp.spmatrix) -> np.ndarray:
 
 def trace_powers(
     W: sp.spmatrix,
-    max_power: int = 100,
+    max_power: int = 50,
     *,
-    probes: int = 50,
+    probes: int | None = None,
     seed: int | np.random.Generator | None = 0,
 ) -> np.ndarray:
-    """Estimates of ``tr(W^j) / n`` for ``j = 0 .. max_power``.
+    """Monte Carlo estimates of ``tr(W^j) / n`` for ``j = 0 .. max_power``.
 
-    ``j = 0, 1, 2`` are exact; higher powers use Hutchinson's estimator with ``probes``
-    Rademacher vectors (``u' W^j u`` averaged), reproducible with ``seed``.
+    ``j <= 2`` (``j <= 4`` for n <= 200,000) are exact; higher powers use Hutchinson's
+    estimator with ``probes`` Rademacher vectors, reproducible with ``seed``. This is
+    the engine of the large-n ML fit (:func:`geocluster.models._logdet.trace_powers`,
+    ``method="mc"``), so impacts and the fit's information matrix share one estimator.
 
     Examples
     --------
@@ -129,22 +132,9 @@ def trace_powers(
     >>> trace_powers(W, 4).round(6).tolist()
     [1.0, 0.0, 1.0, 0.0, 1.0]
     """
-    W = sp.csr_matrix(W, dtype=float)
-    n = W.shape[0]
-    out = np.empty(max_power + 1)
-    out[0] = 1.0
-    if max_power >= 1:
-        out[1] = W.diagonal().sum() / n
-    if max_power >= 2:
-        out[2] = W.multiply(W.T).sum() / n
-    if max_power >= 3:
-        rng = np.random.default_rng(seed)
-        U = rng.choice(np.array([-1.0, 1.0]), size=(n, probes))
-        V = W @ (W @ U)
-        for j in range(3, max_power + 1):
-            V = W @ V
-            out[j] = float(np.einsum("ij,ij->", U, V)) / (probes * n)
-    return out
+    from geocluster.models._logdet import trace_powers as _mc_traces
+
+    return _mc_traces(W, max_power, method="mc", seed=seed, n_vectors=probes)
 
 
 def multipliers(

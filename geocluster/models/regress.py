@@ -4,11 +4,16 @@ Estimation routes
 -----------------
 ``method="ml"``
     *Exact* maximum likelihood with spreg (``BaseML_Lag`` / ``BaseML_Error``, sparse LU
-    log-determinant, analytic information matrix) while ``n <= ML_EXACT_MAX_N``; beyond,
-    the large-n sparse estimator of :mod:`geocluster.models._sparse_ml` (log-determinant
-    approximations; ``logdet=`` chooses or forces one). spreg's variance step inverts
-    ``I - rho W`` densely, which costs about 1 s at n = 1000 and 10 s at n = 2000 on our
-    2-core machine (8 s at 5k and > 20 GB at 20k per DESIGN.md), hence the threshold.
+    log-determinant, analytic information matrix) while ``n <= ML_EXACT_MAX_N`` (1000);
+    beyond, the sparse estimator of :mod:`geocluster.models._sparse_ml` (exact sparse-LU
+    log-determinant up to n = 20,000, Barry-Pace Monte Carlo above; ``logdet=`` forces
+    one of ``"lu"``, ``"eigen"``, ``"mc"``, ``"chebyshev"``). Why 1000: spreg's variance
+    step inverts ``I - rho W`` densely (O(n^3) time, n^2 memory: 8 s at 5k and > 20 GB
+    at 20k per DESIGN.md); measured on make_firms with knn:8 under load, spreg took 4.7 s
+    at n = 1000 and 11.8 s at 2000 against 1.8 s and 6.1 s for the sparse route, whose
+    estimates agreed with spreg's to 6e-8 (coefficients), 2e-8 (standard errors) and
+    1e-12 (log-likelihood). spreg stays the small-n route because it is the estimator
+    checked against R on Columbus; the sparse route is checked against it in the tests.
     On Columbus the spreg route equals R spatialreg's ``lagsarlm`` / ``errorsarlm``
     (Durbin: ``lagsarlm(Durbin=TRUE)``) to better than 1e-6 relative: same concentrated
     likelihood, ``sigma2 = e'e/n``, asymptotic (information-matrix) standard errors.
@@ -48,9 +53,6 @@ MODELS = ("ols", "lag", "error", "durbin")
 METHODS = ("ml", "gmm")
 #: Largest n estimated by exact ML with spreg under ``method="ml", logdet="auto"``.
 ML_EXACT_MAX_N = 1000
-#: Without the large-n estimator, spreg's exact ML is still used up to this n (its dense
-#: variance step needs n^2 memory: 8.2 s at n = 5000, > 20 GB at 20k per DESIGN.md).
-ML_SPREG_HARD_MAX_N = 5000
 #: |rho| or |lambda| closer than this to 1 is treated as a boundary solution.
 BOUNDARY = 0.995
 
@@ -91,9 +93,10 @@ def regress(
     robust
         ``None`` or ``"white"`` (heteroskedasticity-robust; OLS and GMM only).
     logdet
-        ML only: ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` rows, the sparse
-        large-n estimator beyond), ``"exact"`` (force spreg), or a log-determinant method
-        of :mod:`geocluster.models._sparse_ml` (forces the large-n route).
+        ML only: ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` = 1000 rows, the sparse
+        estimator beyond: exact LU to 20,000 rows, Monte Carlo above), ``"spreg"`` (force
+        spreg), or a log-determinant method of the sparse estimator, which forces it:
+        ``"exact"``/``"lu"``, ``"eigen"``, ``"mc"`` or ``"chebyshev"``.
     missing
         ``"drop"`` (default): rows with a missing value in a column the formula uses are
         dropped and counted in a :class:`~geocluster.GeoclusterWarning`; ``"raise"``.
@@ -205,7 +208,10 @@ def regress(
         estimator=fit["estimator"],
         converged=fit.get("converged", True),
         message=fit.get("message", ""),
-        extra={"weights_spec": weights if isinstance(weights, str) else None},
+        extra={
+            "weights_spec": weights if isinstance(weights, str) else None,
+            "traces": fit.get("traces"),
+        },
     )
 
 
@@ -242,7 +248,7 @@ def _check_options(data, model, method, robust, missing, isolates, logdet) -> No
     if isolates not in ("raise", "drop", "keep"):
         raise ModelError(f"isolates={isolates!r} must be 'raise', 'drop' or 'keep'.")
     if not isinstance(logdet, str):
-        raise ModelError(f"logdet={logdet!r} must be a string such as 'auto' or 'exact'.")
+        raise ModelError(f"logdet={logdet!r} must be a string such as 'auto', 'spreg' or 'mc'.")
 
 
 def _graph_for_rows(
@@ -318,20 +324,7 @@ def _estimate(model, method, y, X, W, robust, logdet, n_design) -> dict:
             if model == "error"
             else _fit_gmm_lag(y, X, W, robust, n_design=n_design)
         )
-    n = len(y)
-    use_exact = logdet == "exact" or (logdet == "auto" and n <= ML_EXACT_MAX_N)
-    if not use_exact:
-        try:
-            from geocluster.models import _sparse_ml  # noqa: F401
-        except ImportError:
-            if logdet != "auto" or n > ML_SPREG_HARD_MAX_N:
-                raise ModelError(
-                    f"maximum likelihood for n = {n} needs the large-n estimator, which is not "
-                    "available in this installation; use method='gmm' (fast at any n) or "
-                    "logdet='exact' (dense, slow and memory-hungry beyond a few thousand rows)."
-                ) from None
-            use_exact = True
-    if use_exact:
+    if logdet == "spreg" or (logdet == "auto" and len(y) <= ML_EXACT_MAX_N):
         return _fit_ml_spreg(model, y, X, W)
     return _fit_ml_sparse(model, y, X, W, logdet)
 
@@ -402,27 +395,28 @@ def _fit_ml_spreg(model, y, X, W) -> dict:
 def _fit_ml_sparse(model, y, X, W, logdet) -> dict:
     from geocluster.models import _sparse_ml
 
+    fitter = _sparse_ml.fit_lag if model in ("lag", "durbin") else _sparse_ml.fit_error
+    fit = fitter(y, X, W, logdet=logdet, seed=0)
+    beta = np.asarray(fit.beta, dtype=float)
+    spatial = float(fit.rho)  # rho or lambda (fit.param_name)
     if model in ("lag", "durbin"):
-        fit = _sparse_ml.fit_lag(y, X, W, logdet=logdet)
-        spatial = float(fit.rho)
-        name = "rho"
-        resid = y - X @ np.asarray(fit.beta) - spatial * (W @ y)
+        resid = np.asarray(fit.resid, dtype=float)  # y - rho W y - X b, as spreg's u
     else:
-        fit = _sparse_ml.fit_error(y, X, W, logdet=logdet)
-        spatial = float(getattr(fit, "lam", getattr(fit, "lambda_", np.nan)))
-        name = "lambda"
-        resid = y - X @ np.asarray(fit.beta)
+        resid = y - X @ beta  # spreg's u for the error model
     return {
-        "params": np.concatenate([np.asarray(fit.beta, dtype=float), [spatial]]),
+        "params": np.concatenate([beta, [spatial]]),
         "vcov": np.asarray(fit.vcov, dtype=float),
         "loglik": float(fit.loglik),
         "sigma2": float(fit.sigma2),
         "resid": resid,
-        "spatial_name": name,
+        "spatial_name": "rho" if model in ("lag", "durbin") else "lambda",
         "spatial": spatial,
-        "estimator": f"geocluster sparse ML (log-determinant: {fit.logdet_method})",
+        "estimator": f"geocluster sparse ML (log-determinant {fit.logdet_method}, "
+        f"information-matrix traces {fit.trace_method}"
+        + (f", {fit.n_vectors} probe vectors)" if fit.n_vectors else ")"),
         "converged": bool(fit.converged),
         "message": "" if fit.converged else str(fit.message),
+        "traces": fit.traces,
     }
 
 
@@ -495,7 +489,8 @@ def _check_spatial(model, method, fit, params) -> None:
     if not fit.get("converged", True):
         raise ModelError(
             f"the {model} model did not converge ({fit.get('message', '')}). Try "
-            "logdet='exact' for n up to a few thousand, another logdet method, or method='gmm'."
+            "logdet='lu' (exact sparse LU, fine to n = 20,000 or more), another logdet method "
+            "('mc', 'chebyshev'), or method='gmm'."
         )
     if not np.all(np.isfinite(np.diag(fit["vcov"]))) or np.any(np.diag(fit["vcov"]) < 0):
         raise ModelError(

@@ -379,9 +379,17 @@ class SpatialResults:
     # -- multipliers and impacts -------------------------------------------------------
     def _multipliers(self):
         if self._mult is None:
-            from geocluster.models.impacts import multipliers
+            from geocluster.models.impacts import Multipliers, multipliers
 
-            self._mult = multipliers(self.W, seed=0)
+            traces = self.extra.get("traces")
+            if traces is not None and len(traces) > 10:
+                # tr(W^j)/n already estimated by the large-n ML fit: reuse them
+                self._mult = Multipliers(
+                    f"traces (power {len(traces) - 1}, from the fit)",
+                    traces=np.asarray(traces, dtype=float),
+                )
+            else:
+                self._mult = multipliers(self.W, seed=0)
         return self._mult
 
     def mean_multipliers(self, rho: float | None = None) -> dict:
