@@ -378,6 +378,18 @@ def test_turning_points(firms, truth, outcome):
     assert (slope_ser > slope_non).all() and (slope_ser > 0).all()
 
 
+@pytest.mark.parametrize("n", [100, 20_000])
+def test_planted_pattern_holds_across_sample_sizes(n):
+    firms = make_firms(n, seed=21)
+    truth = firms.attrs["truth"]
+    b = truth["beta"]
+    lo, hi = firms["cluster"].min(), firms["cluster"].max()
+    assert lo < truth["turning_point_nonserial"] < hi
+    assert truth["turning_point_serial"] > hi
+    assert b["serial:cluster"] + 2 * b["serial:I(cluster ** 2)"] * lo > 0  # serial gains more
+    assert 0.1 < (firms["cluster"] > truth["turning_point_nonserial"]).mean() < 0.35
+
+
 # ----------------------------------------------------------------------------- secondary outcomes
 
 
