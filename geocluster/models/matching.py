@@ -339,16 +339,18 @@ def _greedy(
 ):
     """Greedy nearest-neighbour matching within one stratum.
 
+    ``dist_fn(tp)`` gives the distances from treated position ``tp`` to ``controls``;
     ``treated`` is in matching order; returns a list of (treated_pos, control_pos, distance).
     Matching runs in ``ratio`` rounds (each treated unit gets its first control, then
     its second, ...), as MatchIt does.
     """
     pairs = []
     available = np.ones(len(controls), dtype=bool)
+    tie_c = tie_key[controls]
     used_by = [set() for _ in treated]
     for _ in range(ratio):
         for i, tp in enumerate(treated):
-            d = dist_fn(tp, controls)
+            d = dist_fn(tp)
             ok = np.isfinite(d)
             if not replace:
                 ok &= available
@@ -361,7 +363,7 @@ def _greedy(
             cand = np.flatnonzero(ok)
             dmin = d[cand].min()
             tied = cand[d[cand] <= dmin + 1e-12 * max(1.0, abs(dmin))]
-            j = tied[np.argmin(tie_key[controls[tied]])]
+            j = tied[np.argmin(tie_c[tied])]
             pairs.append((tp, controls[j], float(d[j])))
             used_by[i].add(j)
             if not replace:
@@ -510,8 +512,13 @@ def match(
         cal = float(caliper) * float(np.std(lp, ddof=1))
     if distance == "propensity":
 
-        def dist_fn(tp, cps):
-            return np.abs(lp[cps] - lp[tp])
+        def make_dist(cps):
+            lpc = lp[cps]
+
+            def dist_fn(tp):
+                return np.abs(lpc - lp[tp])
+
+            return dist_fn
 
     else:
         S = np.atleast_2d(np.cov(X, rowvar=False))
@@ -524,11 +531,18 @@ def match(
             ) from exc
         Z = X @ L
 
-        def dist_fn(tp, cps):
-            d = np.sqrt(((Z[cps] - Z[tp]) ** 2).sum(axis=1))
-            if cal is not None:
-                d = np.where(np.abs(lp[cps] - lp[tp]) <= cal, d, np.inf)
-            return d
+        def make_dist(cps):
+            Zc = Z[cps]
+            lpc = lp[cps] if cal is not None else None
+
+            def dist_fn(tp):
+                diff = Zc - Z[tp]
+                d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+                if lpc is not None:
+                    d[np.abs(lpc - lp[tp]) > cal] = np.inf
+                return d
+
+            return dist_fn
 
     n = len(data)
     tie_key = rng.random(n)
@@ -555,7 +569,13 @@ def match(
         tr = tr[np.argsort(order_key[tr], kind="stable")]
         stratum_cal = cal if distance == "propensity" else None
         pairs += _greedy(
-            dist_fn, tr, co, ratio=ratio, replace=replace, caliper=stratum_cal, tie_key=tie_key
+            make_dist(co),
+            tr,
+            co,
+            ratio=ratio,
+            replace=replace,
+            caliper=stratum_cal,
+            tie_key=tie_key,
         )
     if not pairs:
         raise ModelError(
