@@ -59,8 +59,7 @@ def encode_column(values: pd.Series) -> dict:
     ):
         if pd.api.types.is_datetime64_any_dtype(s):
             s = s.dt.strftime("%Y-%m-%d %H:%M:%S").str.replace(" 00:00:00", "", regex=False)
-        text = s.astype("object").where(s.notna(), None)
-        text = text.map(lambda v: v if v is None else str(v))
+        text = pd.Series([None if pd.isna(v) else str(v) for v in s], dtype="object")
         codes, levels = pd.factorize(text, use_na_sentinel=True)
         if len(levels) <= max(1, len(text) // 2):
             return {"levels": [str(v) for v in levels], "codes": codes.tolist()}

@@ -377,7 +377,7 @@ def _classes(series: pd.Series, *, palette: dict[str, str] | None):
         counts = np.bincount(codes[ok], minlength=len(labels))
         labels = [f"{lab} ({c:,})" for lab, c in zip(labels, counts, strict=True)]
         return _with_missing(codes, colours, labels)
-    text = s.astype("object").where(s.notna(), None).map(lambda v: v if v is None else str(v))
+    text = pd.Series([None if pd.isna(v) else str(v) for v in s], dtype="object")
     counts = text.value_counts()
     if isinstance(s.dtype, pd.CategoricalDtype):
         order = [str(c) for c in s.cat.categories if str(c) in counts.index]
@@ -715,13 +715,14 @@ def _surface_layer(density) -> GeoclusterLayer:
         raise InputError(f"density.bounds {tuple(bounds)} must be (xmin, ymin, xmax, ymax).")
     origin = getattr(density, "origin", "lower")
     png, (w, s, e, n), vmax = _surface_png(values, (xmin, ymin, xmax, ymax), crs, origin)
-    unit = getattr(density, "units", None) or "per km²"
+    unit = getattr(density, "unit", None) or getattr(density, "units", None) or "per km^2"
+    unit = str(unit).replace("^2", "²")
     stops = plotting.sample_cmap(plotting.DENSITY_CMAP, 6)
     note_parts = []
     bandwidth = getattr(density, "bandwidth", None)
     if isinstance(bandwidth, int | float) and np.isfinite(bandwidth):
         note_parts.append(f"bandwidth {bandwidth / 1000:,.3g} km")
-    note_parts.append(f"density {unit}")
+    note_parts.insert(0, unit)
     legend = {
         "id": "density",
         "title": "Kernel density",
