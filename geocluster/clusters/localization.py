@@ -30,6 +30,7 @@ How it is computed here
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 from scipy import sparse
-from scipy.spatial.distance import cdist
+from scipy.spatial.distance import cdist, pdist
 
 from geocluster.errors import InputError
 from geocluster.units import parse_distance, to_metric
@@ -465,12 +466,21 @@ def _pair_blocks(xy: np.ndarray, w: np.ndarray | None):
     for start in range(0, n - 1, rows):
         stop = min(n, start + rows)
         block = xy[start:stop]
-        iu, ju = np.triu_indices(stop - start, k=1)
-        tri = cdist(block, block)[iu, ju]
-        yield tri, (None if w is None else w[start:stop][iu] * w[start:stop][ju])
+        if w is None:
+            yield pdist(block), None
+        else:
+            wb = w[start:stop]
+            iu, ju = _triu(stop - start)
+            yield pdist(block), wb[iu] * wb[ju]
         if stop < n:
             rect = cdist(block, xy[stop:]).ravel()
             yield rect, (None if w is None else np.multiply.outer(w[start:stop], w[stop:]).ravel())
+
+
+@functools.lru_cache(maxsize=4)
+def _triu(m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the upper triangle of an m x m block, in pdist order."""
+    return np.triu_indices(m, k=1)
 
 
 def _diameter_bound(xy: np.ndarray) -> float:
