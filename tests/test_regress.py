@@ -396,7 +396,7 @@ def test_rho_at_boundary_is_reported():
     )
     # a pure spatial trend with almost no noise: the likelihood runs to rho -> 1
     gdf["y"] = gx.ravel() * 10.0 + gy.ravel() * 10.0 + rng.normal(scale=1e-3, size=side * side)
-    with pytest.raises(ModelError, match="at the boundary.*try another weights spec"):
+    with pytest.raises(ModelError, match="at the boundary of its search.*another weights spec"):
         gc.regress("y ~ x", gdf, model="lag", weights="knn:4")
 
 
@@ -488,3 +488,25 @@ def test_logdet_forced_and_checked(columbus):
     assert lu.rho == pytest.approx(REF["lag_ml"]["rho"], rel=1e-5)
     with pytest.raises(ModelError, match="logdet='magic' is not one of"):
         gc.regress("CRIME ~ INC", columbus, weights="queen", logdet="magic")
+
+
+def test_gmm_outside_stationary_range_is_reported(columbus):
+    # 49 units, spatial instruments W^2 X: too weak, 2SLS puts rho far outside (-1, 1)
+    with pytest.raises(ModelError, match=r"rho = \d+\.\d+ is outside the stationary.*method='ml'"):
+        gc.regress("CRIME ~ INC + HOVAL", columbus, model="durbin", method="gmm", weights="knn:4")
+
+
+def test_non_convergence_is_reported(columbus, monkeypatch):
+    import dataclasses
+
+    from geocluster.models import _sparse_ml
+
+    real = _sparse_ml.fit_lag
+
+    def stuck(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        return dataclasses.replace(fit, converged=False, message="maximum iterations reached")
+
+    monkeypatch.setattr(_sparse_ml, "fit_lag", stuck)
+    with pytest.raises(ModelError, match="did not converge.*maximum iterations.*logdet='lu'"):
+        gc.regress("CRIME ~ INC + HOVAL", columbus, model="lag", weights="queen", logdet="mc")

@@ -478,13 +478,18 @@ def _check_spatial(model, method, fit, params) -> None:
     name = fit["spatial_name"]
     value = float(params[name])
     if not np.isfinite(value) or abs(value) >= BOUNDARY:
+        if method == "ml":
+            where = "is at the boundary of its search interval (-1, 1)"
+            fix = "model='error' or method='gmm'"
+        else:
+            where = "is outside the stationary range (-1, 1)"
+            fix = "method='ml' (which keeps it inside), or more rows (weak spatial instruments)"
         raise ModelError(
-            f"the estimated {name} = {value:.4f} is at the boundary of the stationary "
-            f"range (-1, 1) ({method}): the {model} model has no interior solution for these "
-            "data and weights. Usually a strong spatial trend or a misspecified model: add "
-            "regressors that capture the trend (e.g. C(region)), try another weights spec "
-            "(e.g. 'knn:8' instead of a dense distance band), or model='error'"
-            + (" or method='gmm'." if method == "ml" else ".")
+            f"the estimated {name} = {value:.4f} {where}: the {model} model has no "
+            "valid solution for these data and weights. Usually a strong spatial trend or a "
+            "misspecified model: add regressors that capture the trend (e.g. C(region)), "
+            "try another weights spec (e.g. 'knn:8' instead of a dense distance band), or "
+            f"{fix}."
         )
     if not fit.get("converged", True):
         raise ModelError(

@@ -316,7 +316,11 @@ class SpatialResults:
         top = [
             ("Dep. variable", self.y_name),
             ("Model", self.model),
-            ("Method", f"{self.method}" + (f" ({self.robust} SE)" if self.robust else "")),
+            (
+                "Method",
+                ("ols" if self.model == "ols" else self.method)
+                + (f" ({self.robust} SE)" if self.robust else ""),
+            ),
             ("Weights", _short(self.weights, 20)),
             ("Mean neighbours", f"{card.mean():.2f}"),
             ("No. observations", f"{self.nobs}"),
@@ -348,7 +352,9 @@ class SpatialResults:
         notes.append("OLS residual diagnostics: " + "; ".join(parts) + ".")
         if self.message:
             notes.append(self.message)
-        title = f"{_TITLES[self.model]}, {_METHODS[self.method]}"
+        title = _TITLES[self.model]
+        if self.model != "ols":
+            title += f", {_METHODS[self.method]}"
         return Summary(title=title, top=top, table=table, notes=notes)
 
     def __repr__(self) -> str:
@@ -382,8 +388,10 @@ class SpatialResults:
             from geocluster.models.impacts import Multipliers, multipliers
 
             traces = self.extra.get("traces")
-            if traces is not None and len(traces) > 10:
-                # tr(W^j)/n already estimated by the large-n ML fit: reuse them
+            if traces is not None and len(traces) > 50:
+                # tr(W^j)/n already estimated by the large-n ML fit: reuse them when they
+                # reach as far as our own series would (50 powers); the fit stops at
+                # the powers its rho needs, too few for the draws and other rho values
                 self._mult = Multipliers(
                     f"traces (power {len(traces) - 1}, from the fit)",
                     traces=np.asarray(traces, dtype=float),
