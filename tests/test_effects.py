@@ -493,7 +493,12 @@ def test_plot_effects_figure(ols):
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["non-serial", "serial"]
-    lines = ax.get_lines()
+    lines = [line for line in ax.get_lines() if not line.get_label().startswith("_")]
+    vlines = [line for line in ax.get_lines() if line.get_label().startswith("_")]
+    # the non-serial turning point (inside the range) is marked, the serial one is not
+    tp = effects.turning_point(ols, "x", by="serial").set_index("group")
+    assert len(vlines) == 1 and vlines[0].get_color() == INNOVATOR_COLORS["non-serial"]
+    assert vlines[0].get_xdata()[0] == pytest.approx(tp.loc[0, "turning_point"])
     assert [line.get_color() for line in lines] == [
         INNOVATOR_COLORS["non-serial"],
         INNOVATOR_COLORS["serial"],
@@ -520,7 +525,11 @@ def test_plot_effects_three_innovator_types_and_existing_axes():
     fig0, ax = new_figure()
     fig = effects.plot_effects(res, "x", by="innovator_type", ax=ax)
     assert fig is fig0
-    colors = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    colors = {
+        line.get_label(): line.get_color()
+        for line in ax.get_lines()
+        if not line.get_label().startswith("_")
+    }
     assert colors == {k: INNOVATOR_COLORS[k] for k in ("large", "non-serial", "serial")}
     me = effects.marginal_effects(res, "x", by="innovator_type", at=[0.0], effects="total")
     assert set(me["group"]) == {"large", "non-serial", "serial"}

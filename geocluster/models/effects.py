@@ -817,6 +817,7 @@ def plot_effects(
     covariates: Literal["mean", "observed"] = "mean",
     multiplier: Literal["total", "none"] = "total",
     alpha: float = 0.05,
+    turning_points: bool = True,
     ax=None,
 ):
     """Predicted outcome over ``variable`` for each group, with confidence bands.
@@ -836,6 +837,10 @@ def plot_effects(
         Points per curve.
     multiplier
         ``"total"`` or ``"none"``.
+    turning_points
+        Mark with a dotted vertical line the turning point of each group whose curve
+        has one inside its observed range (quadratic formulas only; see
+        :func:`turning_point`).
     ax
         A matplotlib Axes to draw on; default a new figure.
 
@@ -869,11 +874,24 @@ def plot_effects(
     else:
         fig = ax.figure
     cycle = iter(["#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#f0e442", "#000000"])
+    tps = {}
+    if turning_points:
+        try:
+            table = turning_point(results, variable, by, covariates=covariates, alpha=alpha)
+            tps = {
+                g: tp
+                for g, tp, ok in table[["group", "turning_point", "inside"]].itertuples(index=False)
+                if ok
+            }
+        except ModelError:  # no quadratic: nothing to mark
+            tps = {}
     for g, part in pred.groupby("group", sort=False):
         label = _group_label(by, g)
         color = INNOVATOR_COLORS.get(label) or next(cycle, None)
         ax.plot(part["x"], part["predicted"], color=color, lw=2, label=label)
         ax.fill_between(part["x"], part["ci_low"], part["ci_high"], color=color, alpha=0.2, lw=0)
+        if g in tps:
+            ax.axvline(tps[g], color=color, ls=":", lw=1.2)
     outcome = pred.attrs["outcome"]
     model = pred.attrs["model"]
     note = ""
