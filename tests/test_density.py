@@ -378,3 +378,32 @@ def test_density_clusters_bad_options():
     line = _frame(np.column_stack([np.arange(10.0) * 100, np.zeros(10)]))
     with pytest.raises(InputError, match="convex hull has no area"):
         gc.density_clusters(line, bandwidth="1km")
+
+
+@pytest.fixture(scope="module")
+def synthetic_firms():
+    return gc.datasets.make_firms(4000, seed=11)
+
+
+def _hub_points(firms, industry, crs):
+    hubs = firms.attrs["truth"]["hubs"][industry]
+    pts = gpd.GeoSeries(gpd.points_from_xy([h["lon"] for h in hubs], [h["lat"] for h in hubs]),
+                        crs=4326).to_crs(crs)
+    return list(pts), [h["radius_km"] * 1000 for h in hubs]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("null", ["csr", "firms"])
+def test_density_clusters_recover_make_firms_hubs(synthetic_firms, null):
+    firms = synthetic_firms
+    cl = gc.density_clusters(firms, subset=("industry", "pharma"), null=null,
+                             bandwidth="15km", simulations=19, seed=2)
+    hubs, radii = _hub_points(firms, "pharma", cl.crs)
+    # every planted pharma hub lies in (or within its radius of) a cluster
+    for hub, r in zip(hubs, radii, strict=True):
+        assert cl.distance(hub).min() <= r
+    if null == "firms":
+        # relative to all firms, only the planted hubs stand out: no cluster is far from one
+        for poly in cl.geometry:
+            assert min(poly.distance(hub) for hub in hubs) <= 50_000
+    assert cl.attrs["statistic"] == ("density" if null == "csr" else "excess density")

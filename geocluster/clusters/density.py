@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -789,11 +789,20 @@ def density_clusters(
 ) -> gpd.GeoDataFrame:
     """Density clusters: areas where the KDE exceeds a Monte Carlo threshold.
 
-    The threshold is the ``level`` quantile of the *maximum* of the density surface
-    over ``simulations`` draws from the null (a global envelope): with ``k =
-    ceil(level * (simulations + 1))``, it is the ``k``-th smallest simulated maximum,
-    and cells strictly above it form clusters. Under the null the chance that any
-    cluster appears anywhere is then at most ``1 - level`` (family-wise).
+    The threshold is the ``level`` quantile of the *maximum* over the grid of a
+    statistic surface in ``simulations`` draws from the null (a global envelope): with
+    ``k = ceil(level * (simulations + 1))``, it is the ``k``-th smallest simulated
+    maximum, and the areas where the observed statistic exceeds it are clusters. Under
+    the null the chance that any cluster appears anywhere is then at most
+    ``1 - level`` (family-wise), whatever the number of cells.
+
+    The statistic is the industry's density ``f`` (``null="csr"``), or its *excess
+    density* ``f - (W / N) g`` (``null="firms"``), where ``g`` is the unweighted
+    density of all ``N`` firm sites and ``W`` the industry's total weight: the
+    expected industry density if its label were placed at random among the sites.
+    With the excess, a cluster is where the industry is over-represented relative to
+    all firms, so places dense in every industry do not count; the raw density
+    would only flag places denser than the densest spot of all activity.
 
     Parameters
     ----------
@@ -835,7 +844,8 @@ def density_clusters(
         One row per cluster, largest total weight first: ``cluster_id`` (1, 2, ...),
         ``area_km2``, ``n_firms``, ``total_weight``, ``peak_density`` (weight per km^2)
         and the polygon, in the working metric CRS. ``attrs`` records ``threshold``
-        (weight per km^2), ``p_value`` (Monte Carlo p of the observed maximum),
+        (of the statistic, weight per km^2), ``statistic`` (``"density"`` or
+        ``"excess density"``), ``p_value`` (Monte Carlo p of the observed maximum),
         ``level``, ``null``, ``simulations``, ``seed``, ``bandwidth_m`` and ``kernel``.
         To give each firm its cluster id use
         ``gc.exposure(firms, method="region", regions=clusters)``.
@@ -893,6 +903,17 @@ def density_clusters(
     observed = _surface_from(pts, h, method, kernel, grid)
     x0, y0, cell, nx, ny = grid
 
+    def surface_of(xs, ys, ws):
+        return _kde.binned_density(xs, ys, ws, x0=x0, y0=y0, cell=cell, nx=nx, ny=ny, h=h,
+                                   kernel=kernel) * _M2_PER_KM2
+
+    if null == "firms":
+        # expected industry density under random relabelling: its total weight spread
+        # over all sites in proportion to the all-sites density
+        base = surface_of(every.x, every.y, None) * (pts.total_weight / len(every.x))
+    else:
+        base = 0.0
+    statistic = observed.values - base
     maxima = np.empty(simulations)
     for s in range(simulations):
         w_sim = None if pts.w is None else rng.permutation(pts.w)
@@ -901,14 +922,12 @@ def density_clusters(
         else:
             pick = rng.choice(len(every.x), size=m, replace=False)
             xs, ys = every.x[pick], every.y[pick]
-        sim = _kde.binned_density(xs, ys, w_sim, x0=x0, y0=y0, cell=cell, nx=nx, ny=ny,
-                                  h=h, kernel=kernel)
-        maxima[s] = sim.max() * _M2_PER_KM2
+        maxima[s] = (surface_of(xs, ys, w_sim) - base).max()
     threshold = float(np.sort(maxima)[k - 1])
-    p_value = float((1 + np.sum(maxima >= observed.peak)) / (simulations + 1))
+    p_value = float((1 + np.sum(maxima >= statistic.max())) / (simulations + 1))
 
-    polys = list(shapely.get_parts(observed._contour_polygon(threshold)))
-    # the contour includes the level itself; clusters are strictly above it
+    stat_surface = replace(observed, values=statistic)
+    polys = list(shapely.get_parts(stat_surface._contour_polygon(threshold)))
     records = []
     if polys:
         ids = np.arange(len(polys))
@@ -917,7 +936,7 @@ def density_clusters(
         n_in = np.bincount(lab[lab >= 0], minlength=len(polys))
         w_in = np.bincount(lab[lab >= 0], weights=w[lab >= 0], minlength=len(polys))
         cx, cy = np.meshgrid(observed.x, observed.y)
-        hot = observed.values > threshold
+        hot = statistic > threshold
         cell_lab = label_points(cx[hot], cy[hot], np.array(polys, dtype=object), ids)
         peak = np.zeros(len(polys))
         np.maximum.at(peak, cell_lab[cell_lab >= 0], observed.values[hot][cell_lab >= 0])
@@ -938,6 +957,7 @@ def density_clusters(
     )
     out.attrs.update(
         threshold=threshold, p_value=p_value, level=level, null=null,
+        statistic="density" if null == "csr" else "excess density",
         simulations=simulations, seed=seed if isinstance(seed, int | None) else "Generator",
         bandwidth_m=h, kernel=kernel,
     )
