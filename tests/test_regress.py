@@ -510,3 +510,16 @@ def test_non_convergence_is_reported(columbus, monkeypatch):
     monkeypatch.setattr(_sparse_ml, "fit_lag", stuck)
     with pytest.raises(ModelError, match="did not converge.*maximum iterations.*logdet='lu'"):
         gc.regress("CRIME ~ INC + HOVAL", columbus, model="lag", weights="queen", logdet="mc")
+
+
+def test_empty_category_level_is_named(columbus):
+    data = columbus.copy()
+    data["district"] = pd.Categorical(
+        np.where(data.index < 25, "a", np.where(data.index < 40, "b", "c"))
+    )
+    data.loc[40:, "INC"] = np.nan
+    with (
+        pytest.raises(ModelError, match=r"dummy 'C\(district\)\[T.c\]' is 0 in every used row"),
+        pytest.warns(GeoclusterWarning, match="9 of 49 rows dropped"),
+    ):
+        gc.regress("CRIME ~ INC + C(district)", data, weights="queen", isolates="keep")

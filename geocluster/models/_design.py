@@ -186,6 +186,12 @@ def check_full_rank(X: pd.DataFrame, *, what: str = "the design") -> None:
     has_intercept = "Intercept" in names
     for j, name in enumerate(names):
         col = values[:, j]
+        if name != "Intercept" and n > 1 and np.ptp(col) == 0 and "[" in name and col[0] == 0:
+            raise ModelError(
+                f"the dummy {name!r} is 0 in every used row: that category has no rows "
+                "(left after dropping missing values). A pandas Categorical keeps unused "
+                "levels; use .cat.remove_unused_categories() or merge rare levels."
+            )
         if name != "Intercept" and n > 1 and np.ptp(col) == 0:
             if has_intercept or sum(np.ptp(values[:, i]) == 0 for i in range(k)) > 1:
                 raise ModelError(
