@@ -652,3 +652,19 @@ def test_error_model_has_no_multiplier(lag_setup):
     z = me.loc[(0, "total"), "z"]
     assert me.loc[(0, "total"), "p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)))
     assert me.attrs["multiplier_derivative"] == "none"
+
+
+def test_columbus_lag_effects_match_r_spdep_impacts(columbus, columbus_reference):
+    """A linear term's direct and total effects are spdep/spatialreg's impacts()."""
+    ref = columbus_reference["lag_ml"]
+    res = gc.regress(columbus_reference["formula"], columbus, model="lag", weights="queen")
+    me = effects.marginal_effects(res, "INC", at=[10.0]).set_index("effect")
+    assert me.loc["direct", "estimate"] == pytest.approx(ref["impacts"]["direct"]["INC"], rel=1e-5)
+    assert me.loc["total", "estimate"] == pytest.approx(ref["impacts"]["total"]["INC"], rel=1e-5)
+    me_h = effects.marginal_effects(res, "HOVAL", at=[30.0]).set_index("effect")
+    assert me_h.loc["direct", "estimate"] == pytest.approx(
+        ref["impacts"]["direct"]["HOVAL"], rel=1e-5
+    )
+    # a linear term has the same slope at every level
+    me2 = effects.marginal_effects(res, "INC", at=[5.0, 25.0])
+    assert np.allclose(me2.groupby("effect")["estimate"].agg(np.ptp), 0, atol=1e-9)
