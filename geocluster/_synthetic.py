@@ -99,6 +99,8 @@ from collections.abc import Mapping, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyproj
 from scipy import sparse
 from scipy.spatial import cKDTree
@@ -398,9 +400,7 @@ def _check_hub_share(hub_share) -> float:
 
 def _weights_k(weights) -> int | None:
     if not isinstance(weights, str):
-        raise InputError(
-            f"weights={weights!r} must be a specification string such as 'knn:8'."
-        )
+        raise InputError(f"weights={weights!r} must be a specification string such as 'knn:8'.")
     match = _KNN_RE.match(weights.strip().lower())
     if match:
         k = int(match.group(1))
@@ -493,13 +493,14 @@ def _hub_zctas(lon: float, lat: float, radius_km: float) -> np.ndarray:
 
 
 def _draw_locations(rng, table, industry_codes, names, hub_share):
-    """ZCTA row (into ``table``) and planted hub label (or None) for every firm."""
+    """ZCTA row (into ``table``), planted hub code (-1: none) and the hub labels."""
     n = len(industry_codes)
     general_p = table["weight"].to_numpy()
     cdf = np.cumsum(general_p)
     cdf /= cdf[-1]
     zi = np.searchsorted(cdf, rng.random(n), side="right")
-    hub_label = np.full(n, None, dtype=object)
+    hub_code = np.full(n, -1, dtype=np.int64)
+    hub_names: list[str] = []
     planted = rng.random(n) < hub_share
     hub_pick = rng.random(n)
     hub_u = rng.random(n)
@@ -517,8 +518,10 @@ def _draw_locations(rng, table, industry_codes, names, hub_share):
             p = np.cumsum(general_p[cand])
             p /= p[-1]
             zi[rows] = cand[np.searchsorted(p, hub_u[rows], side="right")]
-            hub_label[rows] = hub_name
-    return zi, hub_label
+            if hub_name not in hub_names:
+                hub_names.append(hub_name)
+            hub_code[rows] = hub_names.index(hub_name)
+    return zi, hub_code, hub_names
 
 
 def _jitter(rng, lon, lat):
@@ -528,7 +531,7 @@ def _jitter(rng, lon, lat):
     jlon = lon + dx / (_METERS_PER_DEGREE * np.cos(np.radians(lat)))
     jlat = lat + dy / _METERS_PER_DEGREE
     for _ in range(100):  # exact duplicates have probability zero; redraw them if any
-        dup = pd.DataFrame({"x": jlon, "y": jlat}).duplicated(keep="first").to_numpy()
+        dup = _duplicated(jlon, jlat)
         if not dup.any():
             break
         k = int(dup.sum())
@@ -537,6 +540,26 @@ def _jitter(rng, lon, lat):
         )
         jlat[dup] = lat[dup] + rng.normal(0.0, JITTER_SD_M, k) / _METERS_PER_DEGREE
     return jlon, jlat
+
+
+def _duplicated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """True for every point that repeats an earlier one (as ``DataFrame.duplicated``)."""
+    order = np.argsort(x, kind="stable")
+    same_x = np.flatnonzero(np.diff(x[order]) == 0)
+    dup = np.zeros(len(x), dtype=bool)
+    if same_x.size:
+        cand = np.unique(np.concatenate([order[same_x], order[same_x + 1]]))
+        dup[cand] = pd.DataFrame({"x": x[cand], "y": y[cand]}).duplicated().to_numpy()
+    return dup
+
+
+def _str_array(codes: np.ndarray, labels) -> pd.api.extensions.ExtensionArray:
+    """``labels[codes]`` as a pandas string array (missing where ``codes < 0``), fast."""
+    codes = np.asarray(codes)
+    taken = pa.array([str(v) for v in labels], type=pa.string()).take(
+        pa.array(codes, mask=codes < 0)
+    )
+    return pd.array(taken, dtype="str")
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -588,11 +611,9 @@ def _metric_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 class _Lag:
     """Row-standardised weights of the lag DGP: the sparse ``W`` and a fast ``W @ y``."""
 
-    def __init__(self, frame: gpd.GeoDataFrame, spec: str, k: int | None):
-        n = len(frame)
+    def __init__(self, lon, lat, geometry, index, spec: str, k: int | None):
+        n = len(lon)
         if k is not None:
-            lon = frame["lon"].to_numpy()
-            lat = frame["lat"].to_numpy()
             idx, order = _knn(_metric_xy(lon, lat), k)
             inverse = np.empty(n, dtype=np.int64)
             inverse[order] = np.arange(n)
@@ -605,12 +626,11 @@ class _Lag:
         else:
             from geocluster.weights import weights as build_weights
 
+            frame = gpd.GeoDataFrame(geometry=geometry, index=index)
             try:
                 graph = build_weights(frame, spec, transform="r")
             except ValueError as exc:
-                raise InputError(
-                    f"weights={spec!r} cannot be built for the firms: {exc}"
-                ) from None
+                raise InputError(f"weights={spec!r} cannot be built for the firms: {exc}") from None
             self.order = None
             self.W = sparse.csr_array(graph.sparse)
 
@@ -665,9 +685,12 @@ def _id_width(n: int) -> int:
     return max(6, len(str(n)))
 
 
-def _firm_ids(n: int) -> np.ndarray:
-    width = _id_width(n)
-    return np.char.add("F", np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
+def _firm_ids(n: int) -> pd.api.extensions.ExtensionArray:
+    """``F000001``, ``F000002``, ... as a pandas string array."""
+    digits = pc.utf8_lpad(
+        pa.array(np.arange(1, n + 1)).cast(pa.string()), width=_id_width(n), padding="0"
+    )
+    return pd.array(pc.binary_join_element_wise(pa.scalar("F"), digits, pa.scalar("")), dtype="str")
 
 
 # ----------------------------------------------------------------------------- main
@@ -698,7 +721,7 @@ def _simulate(
     industry_codes = np.minimum(
         np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), len(names) - 1
     )
-    zi, hub_label = _draw_locations(rng, table, industry_codes, names, hub_share)
+    zi, hub_code, hub_names = _draw_locations(rng, table, industry_codes, names, hub_share)
     zlon = table["lon"].to_numpy()[zi]
     zlat = table["lat"].to_numpy()[zi]
     lon, lat = _jitter(rng, zlon, zlat)
@@ -708,48 +731,22 @@ def _simulate(
     employees = np.maximum(1, np.rint(np.exp(log_emp))).astype(np.int64)
     tech = np.array([INDUSTRIES[name]["tech"] for name in names])[industry_codes]
     pat_mean = np.exp(_PATENT_LOGMEAN[0] + _PATENT_LOGMEAN[1] * np.log(employees) + tech)
-    patents = rng.poisson(
-        pat_mean * rng.gamma(1.0 / _PATENT_ALPHA, _PATENT_ALPHA, n)
-    ).astype(np.int64)
+    patents = rng.poisson(pat_mean * rng.gamma(1.0 / _PATENT_ALPHA, _PATENT_ALPHA, n)).astype(
+        np.int64
+    )
     small = employees <= SERIAL_MAX_EMPLOYEES
     serial = ((patents >= SERIAL_MIN_PATENTS) & small).astype(np.int64)
-    innovator = np.where(serial == 1, "serial", np.where(small, "non-serial", "large"))
 
     count = _cluster_counts(table, zi, industry_codes, len(names), radius_m)
     log_count = np.log1p(count)
     c_mean, c_sd = float(log_count.mean()), float(log_count.std())
     cluster = (log_count - c_mean) / c_sd if c_sd > 0 else np.zeros(n)
 
+    x = _design(cluster, serial, employees, age)
     ids = _firm_ids(n)
     index = pd.Index(ids)
-    frame = gpd.GeoDataFrame(
-        {
-            "firm_id": ids,
-            "industry": np.array(names, dtype=object)[industry_codes],
-            "naics": np.array([INDUSTRIES[nm]["naics"] for nm in names], dtype=object)[
-                industry_codes
-            ],
-            "zcta": table["zcta"].to_numpy()[zi],
-            "fips": table["fips"].to_numpy()[zi],
-            "lon": lon,
-            "lat": lat,
-            "employees": employees,
-            "age": age,
-            "patents_5y": patents,
-            "serial": serial,
-            "innovator_type": innovator.astype(object),
-            "cluster_count": count,
-            "cluster": cluster,
-        },
-        index=index,
-        geometry=gpd.points_from_xy(lon, lat),
-        crs="EPSG:4326",
-    )
-    for col in ("firm_id", "industry", "naics", "zcta", "fips", "innovator_type"):
-        frame[col] = frame[col].astype("str")
-
-    x = _design(cluster, serial, employees, age)
-    lag = _Lag(frame, weights, k)
+    geometry = gpd.points_from_xy(lon, lat, crs="EPSG:4326")
+    lag = _Lag(lon, lat, geometry, index, weights, k)
     eps = rng.normal(0.0, _SIGMA, n)
     xb = x @ _vector(DEFAULT_BETA)
     intl = lag.solve(rho, xb + eps)
@@ -759,33 +756,31 @@ def _simulate(
     mu_es = 1.0 / (1.0 + np.exp(-(x @ _vector(_DELTA))))
     share = np.clip(rng.beta(mu_es * _BETA_PHI, (1 - mu_es) * _BETA_PHI), 0.0, 1.0)
 
-    frame["intl"] = intl
-    frame["foreign_markets"] = foreign
-    frame["export_share"] = share
-    frame["planted_hub"] = pd.Series(hub_label, index=index, dtype="str")
-    frame = frame[
-        [
-            "firm_id",
-            "industry",
-            "naics",
-            "zcta",
-            "fips",
-            "lon",
-            "lat",
-            "employees",
-            "age",
-            "patents_5y",
-            "serial",
-            "innovator_type",
-            "cluster_count",
-            "cluster",
-            "intl",
-            "foreign_markets",
-            "export_share",
-            "planted_hub",
-            "geometry",
-        ]
-    ]
+    innovator_code = np.where(serial == 1, 0, np.where(small, 1, 2))
+    frame = gpd.GeoDataFrame(
+        {
+            "firm_id": ids,
+            "industry": _str_array(industry_codes, names),
+            "naics": _str_array(industry_codes, [INDUSTRIES[nm]["naics"] for nm in names]),
+            "zcta": _str_array(zi, table["zcta"]),
+            "fips": _str_array(zi, table["fips"]),
+            "lon": lon,
+            "lat": lat,
+            "employees": employees,
+            "age": age,
+            "patents_5y": patents,
+            "serial": serial,
+            "innovator_type": _str_array(innovator_code, ["serial", "non-serial", "large"]),
+            "cluster_count": count,
+            "cluster": cluster,
+            "intl": intl,
+            "foreign_markets": foreign,
+            "export_share": share,
+            "planted_hub": _str_array(hub_code, hub_names),
+        },
+        index=index,
+        geometry=geometry,
+    )
     frame.attrs["truth"] = _truth(
         n=n,
         seed=seed_used,

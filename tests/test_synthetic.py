@@ -156,8 +156,10 @@ def test_locations_are_jittered_conus_zcta_points(firms):
     assert not firms["fips"].str[:2].isin(CONUS_EXCLUDED_STATES).any()
     assert firms["lon"].between(-125, -66.5).all() and firms["lat"].between(24.3, 49.5).all()
     # displacement from the ZCTA point: Gaussian, sd 500 m per axis
-    dx = (firms["lon"].to_numpy() - zcta["lon"].to_numpy()) * 111_320 * np.cos(
-        np.radians(zcta["lat"].to_numpy())
+    dx = (
+        (firms["lon"].to_numpy() - zcta["lon"].to_numpy())
+        * 111_320
+        * np.cos(np.radians(zcta["lat"].to_numpy()))
     )
     dy = (firms["lat"].to_numpy() - zcta["lat"].to_numpy()) * 111_320
     for d in (dx, dy):
@@ -321,8 +323,10 @@ def test_outcome_has_the_spatial_dependence(sim, truth):
     y = firms["intl"].to_numpy()
     # the lag coefficient recovered by 2SLS with W X, W^2 X as instruments
     X = _synthetic._design(
-        firms["cluster"].to_numpy(), firms["serial"].to_numpy(),
-        firms["employees"].to_numpy(), firms["age"].to_numpy(),
+        firms["cluster"].to_numpy(),
+        firms["serial"].to_numpy(),
+        firms["employees"].to_numpy(),
+        firms["age"].to_numpy(),
     )
     W = parts["W"]
     Z = np.column_stack([X, (W @ X)[:, 1:], (W @ (W @ X))[:, 1:]])
@@ -426,8 +430,19 @@ def test_truth_is_json_and_complete(truth):
     restored = json.loads(json.dumps(truth))
     assert restored == truth
     for key in (
-        "formula", "model", "weights", "rho", "beta", "sigma", "turning_point_nonserial",
-        "hubs", "seed", "foreign_markets", "export_share", "cluster", "serial_definition",
+        "formula",
+        "model",
+        "weights",
+        "rho",
+        "beta",
+        "sigma",
+        "turning_point_nonserial",
+        "hubs",
+        "seed",
+        "foreign_markets",
+        "export_share",
+        "cluster",
+        "serial_definition",
     ):
         assert key in truth, key
     assert truth["model"] == "lag" and truth["weights"] == "knn:8" and truth["rho"] == 0.4
@@ -474,3 +489,12 @@ def test_bad_input(kwargs, match):
 
 def test_float_n_that_is_whole_is_accepted():
     assert len(make_firms(50.0, seed=1)) == 50
+
+
+def test_duplicate_detection_matches_pandas():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, 400).astype(float)
+    y = rng.integers(0, 5, 400).astype(float)
+    expected = pd.DataFrame({"x": x, "y": y}).duplicated().to_numpy()
+    np.testing.assert_array_equal(_synthetic._duplicated(x, y), expected)
+    assert not _synthetic._duplicated(rng.random(50), rng.random(50)).any()
