@@ -220,6 +220,8 @@ def test_repr_plot_and_optional_exports(tmp_path):
         s.to_geotiff(tmp_path / "d.tif")
         with rasterio.open(tmp_path / "d.tif") as src:
             np.testing.assert_allclose(src.read(1)[::-1], s.values)
+            np.testing.assert_allclose(tuple(src.bounds), s.bounds)
+            assert src.crs.to_epsg() == 32633
 
 
 def test_input_not_mutated(two_thousand):
