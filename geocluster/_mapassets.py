@@ -157,9 +157,12 @@ NETWORK_LOAD_RE = re.compile(
 # ----------------------------------------------------------------------------- runtime
 
 RUNTIME_CSS = """
-.gc-legend { background: rgba(255,255,255,0.93); padding: 6px 9px; border-radius: 4px;
-  box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 system-ui, -apple-system,
-  "Segoe UI", Helvetica, Arial, sans-serif; color: #222; max-width: 280px; }
+.gc-legends { max-height: calc(100vh - 230px); overflow-y: auto; display: flex;
+  flex-direction: column; gap: 6px; background: rgba(255,255,255,0.93); padding: 6px 9px;
+  border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 system-ui,
+  -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; max-width: 280px; }
+.gc-legends:not(:has(.gc-legend:not([style*="none"]))) { display: none; }
+.gc-legend + .gc-legend { border-top: 1px solid #ddd; padding-top: 5px; }
 .gc-legend-title { font-weight: 600; margin-bottom: 3px; overflow-wrap: anywhere; }
 .gc-legend-row { display: flex; align-items: center; gap: 6px; min-height: 16px; }
 .gc-legend-label { overflow-wrap: anywhere; }
@@ -279,44 +282,59 @@ RUNTIME_JS = r"""
   }
   gc.info = info;
 
+  // All legends live in one scrolling box at the bottom right, newest layer on top; each
+  // is shown only while its layer is on the map.
+  function legendBox(map) {
+    var st = setup(map);
+    if (!st.legends) {
+      var control = L.control({position: "bottomright"});
+      control.onAdd = function () {
+        var box = L.DomUtil.create("div", "gc-legends leaflet-control");
+        L.DomEvent.disableClickPropagation(box);
+        L.DomEvent.disableScrollPropagation(box);
+        return box;
+      };
+      control.addTo(map);
+      st.legends = control.getContainer();
+    }
+    return st.legends;
+  }
+
   function legend(map, layer, spec) {
     if (!spec) { return; }
-    var control = L.control({position: "bottomright"});
-    control.onAdd = function () {
-      var box = L.DomUtil.create("div", "gc-legend leaflet-control");
-      box.setAttribute("data-gc-legend", spec.id);
-      L.DomUtil.create("div", "gc-legend-title", box).textContent = spec.title;
-      (spec.items || []).forEach(function (item) {
-        var row = L.DomUtil.create("div", "gc-legend-row", box);
-        var sw = L.DomUtil.create("span", "gc-swatch gc-" + (item.shape || "box"), row);
-        if (item.shape === "outline") { sw.style.borderColor = item.color; }
-        else { sw.style.background = item.color; }
-        L.DomUtil.create("span", "gc-legend-label", row).textContent = item.label;
+    var box = L.DomUtil.create("div", "gc-legend");
+    box.setAttribute("data-gc-legend", spec.id);
+    L.DomUtil.create("div", "gc-legend-title", box).textContent = spec.title;
+    (spec.items || []).forEach(function (item) {
+      var row = L.DomUtil.create("div", "gc-legend-row", box);
+      var sw = L.DomUtil.create("span", "gc-swatch gc-" + (item.shape || "box"), row);
+      if (item.shape === "outline") { sw.style.borderColor = item.color; }
+      else { sw.style.background = item.color; }
+      L.DomUtil.create("span", "gc-legend-label", row).textContent = item.label;
+    });
+    if (spec.sizes) {
+      L.DomUtil.create("div", "gc-note", box).textContent = spec.sizes.title;
+      var sizes = L.DomUtil.create("div", "gc-size-row", box);
+      spec.sizes.items.forEach(function (item) {
+        var cellBox = L.DomUtil.create("div", "gc-size-item", sizes);
+        var dot = L.DomUtil.create("span", "gc-dot", cellBox);
+        dot.style.width = dot.style.height = (2 * item.radius) + "px";
+        L.DomUtil.create("span", "gc-legend-label", cellBox).textContent = item.label;
       });
-      if (spec.sizes) {
-        L.DomUtil.create("div", "gc-note", box).textContent = spec.sizes.title;
-        var sizes = L.DomUtil.create("div", "gc-size-row", box);
-        spec.sizes.items.forEach(function (item) {
-          var cellBox = L.DomUtil.create("div", "gc-size-item", sizes);
-          var dot = L.DomUtil.create("span", "gc-dot", cellBox);
-          dot.style.width = dot.style.height = (2 * item.radius) + "px";
-          L.DomUtil.create("span", "gc-legend-label", cellBox).textContent = item.label;
-        });
-      }
-      if (spec.gradient) {
-        var bar = L.DomUtil.create("div", "gc-gradient", box);
-        bar.style.background = "linear-gradient(to right, " + spec.gradient.colors.join(", ") + ")";
-        var labels = L.DomUtil.create("div", "gc-gradient-labels", box);
-        L.DomUtil.create("span", "", labels).textContent = spec.gradient.low;
-        L.DomUtil.create("span", "", labels).textContent = spec.gradient.high;
-      }
-      if (spec.note) { L.DomUtil.create("div", "gc-note", box).textContent = spec.note; }
-      L.DomEvent.disableClickPropagation(box);
-      L.DomEvent.disableScrollPropagation(box);
-      return box;
-    };
-    layer.on("add", function () { if (!control._map) { control.addTo(map); } });
-    layer.on("remove", function () { if (control._map) { control.remove(); } });
+    }
+    if (spec.gradient) {
+      var bar = L.DomUtil.create("div", "gc-gradient", box);
+      bar.style.background = "linear-gradient(to right, " + spec.gradient.colors.join(", ") + ")";
+      var labels = L.DomUtil.create("div", "gc-gradient-labels", box);
+      L.DomUtil.create("span", "", labels).textContent = spec.gradient.low;
+      L.DomUtil.create("span", "", labels).textContent = spec.gradient.high;
+    }
+    if (spec.note) { L.DomUtil.create("div", "gc-note", box).textContent = spec.note; }
+    var container = legendBox(map);
+    container.insertBefore(box, container.firstChild);
+    box.style.display = "none";
+    layer.on("add", function () { box.style.display = ""; });
+    layer.on("remove", function () { box.style.display = "none"; });
   }
 
   // Areas and outlines share one canvas renderer (several canvases would each capture the

@@ -63,7 +63,7 @@ MAX_CATEGORIES = 12
 #: Label of the lumped categories beyond MAX_CATEGORIES.
 OTHER = "other (lumped)"
 #: Circle radii in pixels when ``size=`` is given.
-MIN_RADIUS, MAX_RADIUS = 2.0, 14.0
+MIN_RADIUS, MAX_RADIUS = 2.0, 10.0
 #: Widest side of the KDE image in pixels.
 MAX_IMAGE_PIXELS = 1200
 
