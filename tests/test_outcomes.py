@@ -174,3 +174,80 @@ def test_make_firms_outcomes_recovered(synthetic):
     for res in (nb, frac):
         assert res.params["I(cluster ** 2)"] < 0
         assert res.params["serial:cluster"] > 0
+
+
+# ---------------------------------------------------------------------------
+# effects on the response scale (geocluster.models.effects through OutcomeResults)
+# ---------------------------------------------------------------------------
+def _reference_frame(data, group, cluster):
+    rows = data[data["serial"] == group]
+    return pd.DataFrame(
+        {
+            "cluster": [cluster],
+            "serial": [group],
+            "age": [rows["age"].mean()],
+            "industry": [rows["industry"].mode().iloc[0]],
+        }
+    )
+
+
+def test_count_marginal_effects_response_scale(firms):
+    res = gc.count_model(f"poisson_markets ~ {FORMULA_RHS}", firms)
+    me = res.marginal_effects("cluster", by="serial", at=[0.5], effects="total")
+    beta = res.params.to_numpy()
+    V = res.cov_params().to_numpy()
+    for g in (0, 1):
+        x0 = np.asarray(res.model_spec.get_model_matrix(_reference_frame(firms, g, 0.5)), float)[0]
+        names = list(res.params.index)
+        d = np.zeros(len(names))
+        d[names.index("cluster")] = 1
+        d[names.index("I(cluster ** 2)")] = 2 * 0.5
+        d[names.index("serial:cluster")] = g
+        d[names.index("serial:I(cluster ** 2)")] = 2 * 0.5 * g
+
+        def f(b, x0=x0, d=d):
+            return np.exp(x0 @ b) * (d @ b)
+
+        row = me[me["group"] == g].iloc[0]
+        assert row["estimate"] == pytest.approx(f(beta), rel=1e-6)
+        eps = 1e-6
+        grad = np.array(
+            [(f(beta + eps * e) - f(beta - eps * e)) / (2 * eps) for e in np.eye(len(beta))]
+        )
+        assert row["se"] == pytest.approx(np.sqrt(grad @ V @ grad), rel=1e-4)
+
+
+def test_share_effects_observed_covariates(firms):
+    res = gc.share_model(f"export_share ~ {FORMULA_RHS}", firms)
+    me = res.marginal_effects(
+        "cluster", by="serial", at=[0.0], effects="direct", covariates="observed"
+    )
+    rows = firms[firms["serial"] == 1].assign(cluster=0.0)
+    X = np.asarray(res.model_spec.get_model_matrix(rows), float)
+    p = res.params
+    mu = 1 / (1 + np.exp(-(X @ p.to_numpy())))
+    slope = p["cluster"] + p["serial:cluster"]  # at cluster = 0 for serial firms
+    expected = np.mean(mu * (1 - mu) * slope)
+    assert me.set_index("group").loc[1, "estimate"] == pytest.approx(expected, rel=1e-6)
+    from geocluster.models import effects
+
+    pred = effects.predicted(res, "cluster", by="serial", n_points=7)
+    assert pred["predicted"].between(0, 1).all()
+    fig = res.plot_effects("cluster", by="serial")
+    assert "fractional logit" in fig.axes[0].get_title()
+
+
+@pytest.mark.slow
+def test_make_firms_turning_points_of_counts_and_shares(synthetic):
+    truth = synthetic.attrs["truth"]
+    for key, fit in (
+        ("foreign_markets", lambda f, d: gc.count_model(f, d, family="negbin")),
+        ("export_share", gc.share_model),
+    ):
+        res = fit(truth[key]["formula"], synthetic)
+        tp = res.turning_point("cluster", by="serial").set_index("group")
+        assert tp.loc[0, "inside"] and tp.loc[0, "shape"] == "inverse-U"
+        assert tp.loc[0, "ci_low"] < truth[key]["turning_point_nonserial"] < tp.loc[0, "ci_high"]
+        assert not tp.loc[1, "inside"]
+        ut = res.u_test("cluster", by="serial").set_index("group")
+        assert not ut.loc[1, "reject"]

@@ -27,6 +27,12 @@ How the effects are computed
   ``(I - rho W)^-1 W = ((I - rho W)^-1 - I) / rho``) and the total effect
   ``(slope + slope_theta) / (1 - rho)``. OLS and the spatial error model have no
   multiplier: direct = total = slope.
+* **Count and share baselines** (``gc.count_model``, ``gc.share_model``; ``model="glm"``):
+  marginal effects and predictions are on the response scale, ``d E[y] / dx =
+  g'(eta) * slope`` with ``g`` the inverse link (``exp`` or the logistic function),
+  averaged over the group's firms with ``covariates="observed"``; turning points and the
+  U-test use the linear predictor, whose turning point is that of ``E[y]`` for the
+  reference firm because the link is monotone.
 * **Standard errors** by the delta method with the full covariance matrix of
   ``(beta, rho)``. The derivative of the direct multiplier with respect to ``rho`` is
   numerical when ``results.mean_multipliers`` accepts ``rho=``; otherwise it uses
@@ -52,7 +58,8 @@ from geocluster.errors import InputError, ModelError
 
 __all__ = ["marginal_effects", "turning_point", "u_test", "predicted", "plot_effects"]
 
-_MODELS = ("ols", "lag", "error", "durbin")
+_MODELS = ("ols", "lag", "error", "durbin", "glm")
+_LINKS = ("identity", "log", "logit")
 
 
 # ---------------------------------------------------------------------------
@@ -73,6 +80,11 @@ class _Context:
             raise ModelError(f"unknown model {model!r}; expected one of {_MODELS}.")
         if covariates not in ("mean", "observed"):
             raise InputError(f"covariates must be 'mean' or 'observed', got {covariates!r}.")
+        self.link = "identity"
+        if model == "glm":
+            self.link = str(getattr(results, "link", "identity"))
+            if self.link not in _LINKS:
+                raise ModelError(f"unsupported link {self.link!r}; expected one of {_LINKS}.")
         self.results = results
         self.model = model
         self.variable = variable
@@ -207,9 +219,17 @@ class _Context:
         self, base: pd.DataFrame, values: np.ndarray, *, check: bool = True
     ) -> np.ndarray:
         """Mean design row (over ``base``'s rows) with the variable set to each value."""
+        return self.rows(base, values, check=check, average=True)
+
+    def rows(
+        self, base: pd.DataFrame, values: np.ndarray, *, check: bool = True, average: bool = False
+    ) -> np.ndarray:
+        """Design rows with the variable set to each value: ``(values, rows, columns)``,
+        or averaged over ``base``'s rows: ``(values, columns)``."""
         values = np.asarray(values, dtype=float)
         nb = len(base)
-        out = np.empty((len(values), len(self.design_cols)))
+        p = len(self.design_cols)
+        out = np.empty((len(values), p) if average else (len(values), nb, p))
         chunk = max(1, 200_000 // max(nb, 1))
         for start in range(0, len(values), chunk):
             vals = values[start : start + chunk]
@@ -222,9 +242,10 @@ class _Context:
                     f"among {vals[:3].tolist()}; choose levels inside the domain of the "
                     "formula's transformations."
                 )
-            out[start : start + len(vals)] = X.reshape(len(vals), nb, -1).mean(axis=1)
+            X = X.reshape(len(vals), nb, -1)
+            out[start : start + len(vals)] = X.mean(axis=1) if average else X
         if check:
-            self._check_finite(out, values)
+            self._check_finite(out if average else out.mean(axis=1), values)
         return out
 
     def _check_finite(self, rows: np.ndarray, values: np.ndarray) -> None:
@@ -245,6 +266,38 @@ class _Context:
         self._check_finite(D, at)
         return D
 
+    # -- generalised linear models (count and share baselines) --------------------------
+    def _inverse_link(self, eta: np.ndarray):
+        """Mean and its first two derivatives with respect to the linear predictor."""
+        if self.link == "log":
+            mu = np.exp(eta)
+            return mu, mu, mu
+        if self.link == "logit":
+            mu = 1 / (1 + np.exp(-eta))
+            d1 = mu * (1 - mu)
+            return mu, d1, d1 * (1 - 2 * mu)
+        return eta, np.ones_like(eta), np.zeros_like(eta)
+
+    def glm_slope(self, base: pd.DataFrame, at: np.ndarray):
+        """Response-scale slope ``d E[y] / dx`` (averaged over ``base``) and its gradient."""
+        at = np.asarray(at, dtype=float)
+        k = len(at)
+        R = self.rows(base, np.concatenate([at, at + self.h, at - self.h]), check=False)
+        X0, D = R[:k], (R[k : 2 * k] - R[2 * k :]) / (2 * self.h)
+        self._check_finite(D.mean(axis=1), at)
+        beta = self.p[self.beta_pos]
+        eta, s = X0 @ beta, D @ beta
+        _, m1, m2 = self._inverse_link(eta)
+        est = (m1 * s).mean(axis=1)
+        G = (m1[..., None] * D + (m2 * s)[..., None] * X0).mean(axis=1)
+        return est, self.full(G)[0]
+
+    def glm_level(self, base: pd.DataFrame, values: np.ndarray):
+        """Response-scale prediction ``E[y]`` (averaged over ``base``) and its gradient."""
+        X0 = self.rows(base, values)
+        mu, m1, _ = self._inverse_link(X0 @ self.p[self.beta_pos])
+        return mu.mean(axis=1), self.full((m1[..., None] * X0).mean(axis=1))[0]
+
     def full(self, D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Design-space vectors -> parameter-space vectors for beta and theta parts."""
         D = np.atleast_2d(D)
@@ -259,7 +312,7 @@ class _Context:
     def multipliers(self) -> dict:
         if self._multipliers is not None:
             return self._multipliers
-        if self.model in ("ols", "error"):
+        if self.model in ("ols", "error", "glm"):
             self._multipliers = dict(
                 direct=1.0, total=1.0, wx=0.0, d_direct=0.0, d_total=0.0, d_wx=0.0, how="none"
             )
@@ -299,7 +352,7 @@ class _Context:
     def combine(self, Lb: np.ndarray, Lt: np.ndarray, kind: str):
         """Estimate and gradient (w.r.t. all params) of the direct or total effect."""
         sb, st = Lb @ self.p, Lt @ self.p
-        if self.model in ("ols", "error"):
+        if self.model in ("ols", "error", "glm"):
             return sb, Lb.copy()
         m = self.multipliers()
         e = np.zeros(len(self.p))
@@ -432,9 +485,12 @@ def marginal_effects(
     rows = []
     for g, mask in ctx.groups:
         base = ctx.reference(mask, g)
-        Lb, Lt = ctx.full(ctx.slope_rows(base, at))
+        if ctx.model == "glm":
+            glm = ctx.glm_slope(base, at)
+        else:
+            Lb, Lt = ctx.full(ctx.slope_rows(base, at))
         for kind in effects:
-            est, G = ctx.combine(Lb, Lt, kind)
+            est, G = glm if ctx.model == "glm" else ctx.combine(Lb, Lt, kind)
             se = ctx.se(G)
             with np.errstate(divide="ignore", invalid="ignore"):
                 z = est / se
@@ -783,11 +839,14 @@ def predicted(
         lo, hi = ctx.group_range(mask)
         grid = np.linspace(lo, hi, int(n_points)) if hi > lo else np.array([lo])
         base = ctx.reference(mask, g)
-        Lb, Lt = ctx.full(ctx.mean_rows(base, grid))
-        if ctx.model in ("lag", "durbin") and multiplier == "total":
-            est, G = ctx.combine(Lb, Lt, "total")
+        if ctx.model == "glm":
+            est, G = ctx.glm_level(base, grid)
         else:
-            est, G = Lb @ ctx.p, Lb
+            Lb, Lt = ctx.full(ctx.mean_rows(base, grid))
+            if ctx.model in ("lag", "durbin") and multiplier == "total":
+                est, G = ctx.combine(Lb, Lt, "total")
+            else:
+                est, G = Lb @ ctx.p, Lb
         se = ctx.se(G)
         frames.append(
             pd.DataFrame(
@@ -894,6 +953,8 @@ def plot_effects(
             ax.axvline(tps[g], color=color, ls=":", lw=1.2)
     outcome = pred.attrs["outcome"]
     model = pred.attrs["model"]
+    if model == "glm":
+        model = str(getattr(results, "family", "glm"))
     note = ""
     if model in ("lag", "durbin") and multiplier == "total":
         note = " (incl. spatial multiplier)"

@@ -45,15 +45,34 @@ class OutcomeResults:
     nobs : int
         Number of firms used.
     family, formula, cov_type : str
+    model, link : str
+        ``"glm"`` and ``"log"`` (counts) or ``"logit"`` (shares), for
+        :mod:`geocluster.models.effects`.
+    data : DataFrame
+        The rows used (without geometry).
     sm_results
         The statsmodels results object (for everything else: ``predict``,
         ``get_margeff`` on discrete models, ...).
     """
 
+    model = "glm"
+
     def __init__(
-        self, sm_results, *, family: str, formula: str, cov_type: str, names, model_spec, yname
+        self,
+        sm_results,
+        *,
+        family: str,
+        formula: str,
+        cov_type: str,
+        names,
+        model_spec,
+        yname,
+        link: str,
+        data: pd.DataFrame,
     ):
         self.sm_results = sm_results
+        self.link = link
+        self.data = data
         self.family = family
         self.formula = formula
         self.cov_type = cov_type
@@ -81,6 +100,36 @@ class OutcomeResults:
     def summary(self):
         """The statsmodels summary, with geocluster's column names."""
         return self.sm_results.summary(yname=self.endog_name, xname=list(self.params.index))
+
+    # -- effects (geocluster.models.effects, on the response scale) --------------------
+    def marginal_effects(self, variable: str, by: str | None = None, at=None, **kwargs):
+        """Slope of the expected outcome in ``variable`` by group (response scale); see
+        :func:`geocluster.models.effects.marginal_effects`."""
+        from geocluster.models import effects
+
+        return effects.marginal_effects(self, variable, by=by, at=at, **kwargs)
+
+    def turning_point(self, variable: str, by: str | None = None, **kwargs):
+        """Turning point of a quadratic in ``variable`` (of the linear predictor, hence of
+        the expected outcome: the link is monotone); see
+        :func:`geocluster.models.effects.turning_point`."""
+        from geocluster.models import effects
+
+        return effects.turning_point(self, variable, by=by, **kwargs)
+
+    def u_test(self, variable: str, by: str | None = None, **kwargs):
+        """Lind & Mehlum U-test on the linear predictor; see
+        :func:`geocluster.models.effects.u_test`."""
+        from geocluster.models import effects
+
+        return effects.u_test(self, variable, by=by, **kwargs)
+
+    def plot_effects(self, variable: str, by: str | None = None, **kwargs):
+        """Expected outcome over ``variable`` by group with bands; see
+        :func:`geocluster.models.effects.plot_effects`."""
+        from geocluster.models import effects
+
+        return effects.plot_effects(self, variable, by=by, **kwargs)
 
     def __repr__(self) -> str:
         return (
@@ -116,7 +165,14 @@ def _design(formula: str, data: pd.DataFrame):
             raise InputError(f"the formula {formula!r} must have exactly one outcome on the left.")
         y = y[:, 0]
     X = mm.rhs
-    return y, np.asarray(X, dtype=float), list(X.columns), X.model_spec, str(mm.lhs.columns[0])
+    return (
+        y,
+        np.asarray(X, dtype=float),
+        list(X.columns),
+        X.model_spec,
+        str(mm.lhs.columns[0]),
+        frame,
+    )
 
 
 def _fit_kwargs(cov_type: str, groups, data: pd.DataFrame) -> dict:
@@ -222,7 +278,7 @@ def count_model(
     """
     if family not in ("poisson", "negbin"):
         raise InputError(f"family must be 'poisson' or 'negbin', got {family!r}.")
-    y, X, names, spec, yname = _design(formula, data)
+    y, X, names, spec, yname, frame = _design(formula, data)
     if np.any(y < 0):
         raise InputError(
             f"the outcome {yname!r} has {int((y < 0).sum())} negative value(s); a count "
@@ -255,6 +311,8 @@ def count_model(
         names=names,
         model_spec=spec,
         yname=yname,
+        link="log",
+        data=frame,
     )
 
 
@@ -306,7 +364,7 @@ def share_model(
     >>> gc.share_model("share ~ x", df).params.round(1).tolist()
     [-1.0, 0.5]
     """
-    y, X, names, spec, yname = _design(formula, data)
+    y, X, names, spec, yname, frame = _design(formula, data)
     if np.any((y < 0) | (y > 1)):
         raise InputError(
             f"the outcome {yname!r} has {int(((y < 0) | (y > 1)).sum())} value(s) outside "
@@ -328,4 +386,6 @@ def share_model(
         names=names,
         model_spec=spec,
         yname=yname,
+        link="logit",
+        data=frame,
     )
