@@ -443,7 +443,8 @@ def marginal_effects(
         Levels of ``variable``; default its quartiles over all firms in the model
         (the same levels for every group, so groups can be compared).
     effects
-        Any of ``"direct"`` and ``"total"`` (identical for OLS and the error model).
+        Any of ``"direct"`` and ``"total"`` (identical for OLS, the error model and the
+        count/share models, which have no spatial multiplier).
     covariates
         ``"mean"`` (other variables at the group's means/modes) or ``"observed"``
         (average over the group's firms).
@@ -810,7 +811,8 @@ def predicted(
     The data behind :func:`plot_effects`. For the lag and Durbin models with
     ``multiplier="total"`` the prediction is the outcome if every firm had the reference
     firm's design row: ``x'beta / (1 - rho)`` (Durbin: ``(x'beta + x'theta)/(1 - rho)``);
-    ``multiplier="none"`` gives ``x'beta``. Bands by the delta method.
+    ``multiplier="none"`` gives ``x'beta``. For count and share models the prediction is
+    the expected outcome ``g(x'beta)`` (``exp`` or logistic). Bands by the delta method.
 
     Returns
     -------
