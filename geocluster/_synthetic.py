@@ -39,6 +39,7 @@ from ``seed``):
    last five years) is negative binomial (a Gamma-Poisson mixture, NB2 dispersion
    1.2) with mean ``exp(0.6 log(employees) + tech_industry)``: it rises with size
    and with the industry's technology intensity (``tech`` in :data:`INDUSTRIES`).
+   No attribute depends on the location, so ``cluster`` is exogenous in the DGP.
 5. **Innovator type** (SBA Office of Advocacy / CHI Research definition of a serial
    innovator, as used by Libaers & Meyer 2011): ``serial`` if ``patents_5y >= 15``
    *and* ``employees <= 500``; ``large`` if ``employees > 500``; ``non-serial`` for the
@@ -49,9 +50,13 @@ from ``seed``):
    firm's ZCTA point, measured in EPSG:5070 (Conus Albers, the CRS
    :func:`geocluster.to_metric` picks for US data). It is measured on the ZCTA points
    (the firms' ZIP locations, before the 500 m jitter) because that makes it exact and
-   linear in ``n`` at a million firms; for firms in the same or in distant ZCTAs it is
-   the point count, and only pairs of ZCTAs within about a kilometre of the radius can
-   differ from a count on the jittered points. ``cluster`` = ``log(1 + cluster_count)``
+   linear in ``n`` at a million firms (an exact count on the jittered points costs
+   minutes there, because hub firms have tens of thousands of neighbours). Only firm
+   pairs whose ZCTA points are within a few kilometres of the radius can be counted
+   differently from a count on the jittered points: at n = 5,000,
+   ``gc.exposure(firms, method="count", radius="25km", industry="industry")`` gives the
+   same count for 65 per cent of the firms, and its log correlates 0.999 with
+   ``cluster``. ``cluster`` = ``log(1 + cluster_count)``
    standardised to mean 0 and standard deviation 1 (population sd, ``ddof=0``, over the
    sample; ``truth["cluster"]`` keeps the mean and sd).
 7. **Internationalisation** ``intl`` follows a spatial-lag (SAR) DGP::
@@ -77,9 +82,10 @@ from ``seed``):
    about ``1e-12``.
 8. **Secondary outcomes** (no spatial dependence; the same regressors):
    ``foreign_markets`` (number of foreign markets served) is negative binomial (NB2,
-   Gamma-Poisson) with mean ``exp(X gamma)`` and dispersion ``alpha``;
-   ``export_share`` in [0, 1] is Beta distributed with mean ``expit(X delta)``
-   and precision ``phi`` (so a fractional logit recovers ``delta``). Both show the
+   Gamma-Poisson, ``var = mu + alpha mu^2``) with mean ``exp(X gamma)`` and
+   ``alpha = 0.5``; ``export_share`` in [0, 1] is Beta distributed with mean
+   ``expit(X delta)`` and precision ``phi = 10`` (so a fractional logit recovers
+   ``delta``). Both show the
    same pattern on their link scale: an inverted U in ``cluster`` with its top at 1 for
    non-serial firms and larger gains without a turning point in range (top at 4.375)
    for serial innovators.
@@ -360,7 +366,14 @@ def _check_industries(industries) -> dict[str, float]:
     elif isinstance(industries, Mapping):
         chosen = dict(industries)
     else:
-        names = list(industries)
+        try:
+            names = list(industries)
+            hash(tuple(names))
+        except TypeError:
+            raise InputError(
+                f"industries={industries!r} must be a list of industry names or a mapping "
+                f"{{name: share}}; choose from {valid}."
+            ) from None
         if len(set(names)) != len(names):
             raise InputError(f"industries={names!r} names an industry twice.")
         chosen = {name: INDUSTRIES.get(name, {}).get("share", np.nan) for name in names}
@@ -369,7 +382,10 @@ def _check_industries(industries) -> dict[str, float]:
         raise InputError(f"unknown industry {unknown[0]!r}; choose from {valid}.")
     if not chosen:
         raise InputError(f"industries is empty; choose one or more of {valid}.")
-    shares = np.array([chosen[name] for name in chosen], dtype=float)
+    try:
+        shares = np.array([float(chosen[name]) for name in chosen])
+    except (TypeError, ValueError):
+        shares = np.array([np.nan])
     if not np.all(np.isfinite(shares)) or np.any(shares < 0) or shares.sum() <= 0:
         raise InputError(
             f"industry shares {chosen} must be non-negative numbers with a positive sum."
