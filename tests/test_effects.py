@@ -553,6 +553,8 @@ def test_errors(ols):
         effects.marginal_effects(ols, "cluster")
     with pytest.raises(InputError, match="by='innovator' is not a column"):
         effects.marginal_effects(ols, "x", by="innovator")
+    with pytest.raises(InputError, match="by='age' has \\d+ distinct values; effects by group"):
+        effects.marginal_effects(ols, "x", by="age")
     with pytest.raises(InputError, match="covariates must be 'mean' or 'observed'"):
         effects.marginal_effects(ols, "x", covariates="median")
     with pytest.raises(InputError, match="effects must be 'direct' and/or 'total'"):

@@ -60,6 +60,7 @@ __all__ = ["marginal_effects", "turning_point", "u_test", "predicted", "plot_eff
 
 _MODELS = ("ols", "lag", "error", "durbin", "glm")
 _LINKS = ("identity", "log", "logit")
+_MAX_GROUPS = 20
 
 
 # ---------------------------------------------------------------------------
@@ -166,6 +167,14 @@ class _Context:
                 values = [v for v in col.cat.categories if (col == v).any()]
             else:
                 values = sorted(pd.unique(col.dropna()), key=lambda v: (str(type(v)), v))
+            if len(values) > _MAX_GROUPS:
+                raise InputError(
+                    f"by={by!r} has {len(values)} distinct values; effects by group need a "
+                    f"categorical column such as the innovator type (at most {_MAX_GROUPS} "
+                    "groups). Bin a continuous variable first, e.g. with pandas.qcut."
+                )
+            if not values:
+                raise InputError(f"by={by!r} has no non-missing values among the model's rows.")
             self.groups = [(v, (col == v).to_numpy()) for v in values]
 
     # -- design -------------------------------------------------------------------
