@@ -168,15 +168,38 @@ def test_locations_are_jittered_conus_zcta_points(firms):
     assert np.hypot(dx, dy).max() < 4000
 
 
-def test_fips_is_the_county_of_the_zcta_point(firms):
+@pytest.fixture(scope="module")
+def zcta_county():
+    """County FIPS of every contiguous-US ZCTA point that lies inside a county polygon."""
     counties = gc.datasets.load_counties("conus")
-    points = gc.datasets.load_zcta().loc[firms["zcta"].unique()]
+    points = gc.datasets.load_zcta()
     inside = gpd.sjoin(points, counties[["fips", "geometry"]], predicate="within")
-    inside = inside[~inside.index.duplicated()]
-    expected = firms["zcta"].map(inside["fips"])
+    return inside.loc[~inside.index.duplicated(), "fips"]
+
+
+def test_fips_is_the_county_of_the_zcta_point(firms, zcta_county):
+    expected = firms["zcta"].map(zcta_county)
     known = expected.notna()
     assert known.mean() > 0.99  # the rest are ZCTA points just off the quantised outlines
     assert (firms.loc[known, "fips"] == expected[known]).all()
+
+
+def test_unplanted_firms_follow_patents_plus_background(firms, zcta_county, truth):
+    # expected county share: 0.75 * county patents 2011-15 / total + 0.25 * county ZCTAs / all
+    patents = gc.datasets.load_patents(years=(2011, 2015)).groupby("fips")["patents"].sum()
+    zctas = zcta_county.value_counts()
+    pat = patents.reindex(zctas.index).fillna(0)
+    b = truth["background_share"]
+    expected = (1 - b) * pat / pat.sum() + b * zctas / zctas.sum()
+    free = firms[firms["planted_hub"].isna()]
+    m = len(free)
+    for fips in ("06085", "53033", "48453", "17031"):  # Santa Clara, King, Travis, Cook
+        p = expected[fips]
+        observed = (free["fips"] == fips).sum()
+        assert abs(observed - m * p) < 4 * np.sqrt(m * p * (1 - p)) + 2, fips
+    # rural places get firms too: counties without any patent hold some firms
+    no_patents = pat.index[pat == 0]
+    assert free["fips"].isin(no_patents).sum() > 0
 
 
 # ----------------------------------------------------------------------------- attributes
