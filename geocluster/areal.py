@@ -129,7 +129,12 @@ def grid(
         polys, rows, cols = _square_cells(minx, miny, size, nx, ny)
     else:
         polys, rows, cols = _hex_cells(minx, miny, size, nx, ny)
-        keep = shapely.intersects(polys, shapely.box(minx, miny, maxx, maxy))
+        # Keep cells that overlap the extent (not those that only touch its edge).
+        extent = shapely.box(minx, miny, maxx, maxy)
+        keep = shapely.intersects(polys, extent)
+        overlap = keep & ~shapely.touches(polys, extent)
+        if overlap.any():
+            keep = overlap
         polys, rows, cols = polys[keep], rows[keep], cols[keep]
     if clip and data is not None:
         tree = shapely.STRtree(polys)

@@ -105,7 +105,11 @@ def test_large_square_grid_queen_interior_has_8():
 
 def test_hex_grid_contiguity_and_shape():
     cells = gc.grid((X0, Y0, X0 + 30 * CELL, Y0 + 30 * CELL), CELL, shape="hex", crs=UTM)
-    inner = _interior(cells)
+    # Interior: centres at least 1.5 cells inside the covered extent.
+    xmin, ymin, xmax, ymax = cells.total_bounds
+    cx, cy = cells.centroid.x.to_numpy(), cells.centroid.y.to_numpy()
+    m = 1.5 * CELL
+    inner = (cx > xmin + m) & (cx < xmax - m) & (cy > ymin + m) & (cy < ymax - m)
     assert inner.sum() > 500
     assert (_cardinalities(cells, "queen")[inner] == 6).all()
     assert (_cardinalities(cells, "rook")[inner] == 6).all()
@@ -121,6 +125,8 @@ def test_hex_grid_contiguity_and_shape():
     union = shapely.union_all(cells.geometry.values)
     assert union.covers(box) or box.difference(union).area < 1e-3
     assert cells.area.sum() == pytest.approx(union.area, rel=1e-9)
+    # ... and every cell overlaps it (none merely touches its edge).
+    assert (cells.intersection(box).area > 1.0).all()
 
 
 def test_grid_from_frame_and_clip():
