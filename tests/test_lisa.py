@@ -489,3 +489,24 @@ def test_us_innovation_hubs_are_hh_regions():
     assert (lisa["lisa_cluster"] == "LL").sum() > 50
     regions = gc.cluster_regions(lisa, sum_columns=["log_patents"])
     assert regions.loc[region["06085"], "n_units"] >= 5
+
+
+@pytest.mark.slow
+def test_seed_identical_across_processes(col):
+    """The same seed gives the same bytes in a fresh interpreter."""
+    import hashlib
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, geocluster as gc\n"
+        "r = gc.local_moran(gc.datasets.load_columbus(), 'CRIME', seed=77, correction='fdr')\n"
+        "g = gc.getis_ord(gc.datasets.load_columbus(), 'CRIME', seed=77)\n"
+        "print(hashlib.sha256(r['lisa_p'].to_numpy().tobytes()"
+        " + g['gi_p'].to_numpy().tobytes()).hexdigest())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    r = gc.local_moran(col, "CRIME", seed=77, correction="fdr")
+    g = gc.getis_ord(col, "CRIME", seed=77)
+    here = hashlib.sha256(r["lisa_p"].to_numpy().tobytes() + g["gi_p"].to_numpy().tobytes())
+    assert out.stdout.strip() == here.hexdigest()
