@@ -55,7 +55,7 @@ __all__ = [
 
 LOGDET_METHODS = ("auto", "exact", "lu", "eigen", "mc", "chebyshev")
 #: ``logdet="auto"`` uses the exact sparse LU up to this n, Monte Carlo above.
-LU_MAX_N = 20_000
+LU_MAX_N = 10_000
 #: Traces for standard errors (and ``trace_powers``) are exact, from dense matrices,
 #: up to this n.
 DENSE_MAX_N = 2_000
@@ -71,7 +71,7 @@ MAX_POWERS = 2_000
 
 def default_n_vectors(n: int) -> int:
     """Hutchinson probe vectors by n: the estimator's variance falls like 1/(n p)."""
-    return int(min(100, max(10, math.ceil(2_000_000 / n))))
+    return int(min(200, max(10, math.ceil(4_000_000 / n))))
 
 
 def resolve_logdet_method(method: str, n: int) -> str:

@@ -12,10 +12,10 @@ them to a few thousand observations. This engine keeps W sparse throughout:
   n <= 2,000 (dense) and otherwise: ``tr(W_A)``, ``tr(W_A W_A)`` as power series in
   ``rho`` over ``tr(W^k)/n`` (exact for k <= 4, Hutchinson above) and
   ``tr(W_A' W_A) = E ||W_A v||^2`` by Hutchinson with ``||W||_F^2`` as a control
-  variate, the solves with ``I - rho W`` done by the sparse LU (n <= 20,000) or the
+  variate, the solves with ``I - rho W`` done by the sparse LU (n <= 10,000) or the
   Neumann series ``sum_k rho^k W^k v`` above.
 
-``logdet="auto"`` picks by n: the exact sparse LU for n <= 20,000, the Barry & Pace
+``logdet="auto"`` picks by n: the exact sparse LU for n <= 10,000, the Barry & Pace
 (1999) Monte Carlo series above. Force another with ``logdet="lu"`` (``"exact"``),
 ``"eigen"``, ``"mc"`` or ``"chebyshev"``.
 
@@ -315,7 +315,7 @@ def _information_terms(setup: _Setup, rho: float, b: np.ndarray | None):
     s = setup.scale
     r = rho * s
     pt = setup._power_traces()
-    m = _series_powers(pt, r, 1e-10, weight_power=1) + 2
+    m = _series_powers(pt, r, 1e-8, weight_power=1) + 2
     t = pt.traces(m)
     m = min(m, pt.m)
     k = np.arange(0, m - 1)
@@ -383,7 +383,7 @@ def fit_lag(
         Spatial weights, n x n scipy sparse matrix in the row order of y and X
         (row-standardised weights give the search range (-1, 1)).
     logdet
-        ``"auto"`` (exact sparse LU for n <= 20,000, Monte Carlo series above),
+        ``"auto"`` (exact sparse LU for n <= 10,000, Monte Carlo series above),
         ``"exact"``/``"lu"``, ``"eigen"``, ``"mc"`` or ``"chebyshev"``; see
         :mod:`geocluster.models._logdet`.
     seed
@@ -392,7 +392,7 @@ def fit_lag(
     tol
         Absolute tolerance of rho in the bounded search.
     n_vectors
-        Hutchinson probe vectors; default ``clip(2e6 / n, 10, 100)``.
+        Hutchinson probe vectors; default ``clip(4e6 / n, 10, 200)``.
     degree
         Chebyshev degree for ``logdet="chebyshev"``.
     se

@@ -1,0 +1,369 @@
+"""Tests of the large-n ML engine for spatial lag and error models.
+
+References: R spatialreg (Columbus, tests/data/columbus_r_spdep.json), spreg's dense
+ML_Lag / ML_Error (method="full"), dense exact traces, and simulated data with known
+truth.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import scipy.sparse.linalg as sla
+
+import geocluster as gc
+from geocluster.errors import ModelError, WeightsError
+from geocluster.models import _sparse_ml as sml
+from geocluster.models._logdet import (
+    ChebyshevLogDet,
+    LULogDet,
+    PowerTraces,
+    SeriesLogDet,
+    resolve_logdet_method,
+)
+from geocluster.models._sparse_ml import (
+    SparseMLFit,
+    fit_error,
+    fit_lag,
+    mean_direct_multiplier,
+    trace_powers,
+)
+
+DATA = Path(__file__).parent / "data"
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return json.loads((DATA / "columbus_r_spdep.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def columbus():
+    df = gc.datasets.load_columbus()
+    W = gc.weights(df, "queen").sparse
+    y = df["CRIME"].to_numpy(float)
+    X = np.column_stack([np.ones(len(df)), df["INC"].to_numpy(float), df["HOVAL"].to_numpy(float)])
+    return y, X, sp.csr_matrix(W)
+
+
+def _knn_weights(n: int, seed: int, k: int = 8) -> sp.csr_matrix:
+    """Row-standardised knn:k weights of uniform random points, built by gc.weights."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100_000, size=(n, 2))
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:3857")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sp.csr_matrix(gc.weights(pts, f"knn:{k}").sparse)
+
+
+def _simulate(W, rho, seed, *, model="lag", beta=(1.0, 2.0, -1.0)):
+    n = W.shape[0]
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n), rng.normal(size=n), rng.uniform(size=n)])
+    A = (sp.identity(n, format="csc") - rho * W).tocsc()
+    lu = sla.splu(A)
+    if model == "lag":
+        y = lu.solve(X @ np.asarray(beta) + rng.normal(size=n))
+    else:
+        y = X @ np.asarray(beta) + lu.solve(rng.normal(size=n))
+    return y, X
+
+
+@pytest.fixture(scope="module")
+def knn600():
+    W = _knn_weights(600, seed=3)
+    y, X = _simulate(W, 0.4, seed=1)
+    ye, _ = _simulate(W, 0.5, seed=1, model="error")
+    return y, ye, X, W
+
+
+# ------------------------------------------------------------------ R reference
+
+
+@pytest.mark.parametrize("method", ["lu", "eigen", "exact"])
+def test_lag_matches_r_on_columbus(columbus, reference, method):
+    y, X, W = columbus
+    ref = reference["lag_ml"]
+    fit = fit_lag(y, X, W, logdet=method)
+    assert fit.param_name == "rho" and fit.model == "lag"
+    assert fit.logdet_method.startswith("exact")
+    np.testing.assert_allclose(fit.rho, ref["rho"], rtol=1e-4)
+    np.testing.assert_allclose(fit.beta, list(ref["coef"].values()), rtol=1e-4)
+    np.testing.assert_allclose(fit.se[:-1], list(ref["se"].values()), rtol=1e-4)
+    np.testing.assert_allclose(fit.se[-1], ref["rho_se"], rtol=1e-4)
+    np.testing.assert_allclose(fit.loglik, ref["loglik"], rtol=1e-6)
+    np.testing.assert_allclose(fit.sigma2, ref["sigma2"], rtol=1e-4)
+    assert fit.vcov.shape == (4, 4) and fit.vcov_full.shape == (5, 5)
+    assert fit.spatial == fit.rho
+    assert fit.converged
+
+
+@pytest.mark.parametrize("method", ["lu", "eigen"])
+def test_error_matches_r_on_columbus(columbus, reference, method):
+    y, X, W = columbus
+    ref = reference["error_ml"]
+    fit = fit_error(y, X, W, logdet=method)
+    assert fit.param_name == "lambda" and fit.model == "error"
+    np.testing.assert_allclose(fit.rho, ref["lambda"], rtol=1e-4)
+    np.testing.assert_allclose(fit.beta, list(ref["coef"].values()), rtol=1e-4)
+    np.testing.assert_allclose(fit.se[:-1], list(ref["se"].values()), rtol=1e-4)
+    np.testing.assert_allclose(fit.se[-1], ref["lambda_se"], rtol=1e-4)
+    np.testing.assert_allclose(fit.loglik, ref["loglik"], rtol=1e-6)
+    np.testing.assert_allclose(fit.sigma2, ref["sigma2"], rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["mc", "chebyshev"])
+def test_approximate_logdets_close_to_r_on_columbus(columbus, reference, method):
+    # n = 49 is the hardest case for Monte Carlo (variance ~ 1/(n p)): errors ~1e-3 here,
+    # against ~1e-5 at n = 12,000 (see test_known_truth_at_12k_with_auto_monte_carlo).
+    y, X, W = columbus
+    lag = fit_lag(y, X, W, logdet=method)
+    err = fit_error(y, X, W, logdet=method)
+    assert lag.logdet_method == method
+    assert abs(lag.rho - reference["lag_ml"]["rho"]) < 5e-3
+    assert abs(err.rho - reference["error_ml"]["lambda"]) < 5e-3
+    np.testing.assert_allclose(lag.beta, list(reference["lag_ml"]["coef"].values()), rtol=5e-3)
+    np.testing.assert_allclose(err.beta, list(reference["error_ml"]["coef"].values()), rtol=5e-3)
+
+
+# ------------------------------------------------------------------ spreg reference
+
+
+def _libpysal_w(W):
+    import libpysal
+
+    return libpysal.weights.WSP(sp.csr_matrix(W)).to_W(silence_warnings=True)
+
+
+@pytest.mark.slow
+def test_lag_and_error_match_spreg_full(knn600):
+    import spreg
+
+    y, ye, X, W = knn600
+    w = _libpysal_w(W)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref_lag = spreg.ML_Lag(y[:, None], X[:, 1:], w=w, method="full")
+        ref_err = spreg.ML_Error(ye[:, None], X[:, 1:], w=w, method="full")
+    lag = fit_lag(y, X, W)
+    err = fit_error(ye, X, W)
+    np.testing.assert_allclose(lag.rho, ref_lag.rho, atol=1e-5)
+    np.testing.assert_allclose(lag.beta, ref_lag.betas.ravel()[:-1], rtol=1e-5)
+    np.testing.assert_allclose(lag.se, np.sqrt(np.diag(ref_lag.vm)), rtol=1e-4)
+    np.testing.assert_allclose(lag.loglik, ref_lag.logll, rtol=1e-7)
+    np.testing.assert_allclose(lag.sigma2, ref_lag.sig2, rtol=1e-5)
+    np.testing.assert_allclose(err.rho, ref_err.lam, atol=1e-5)
+    np.testing.assert_allclose(err.beta, ref_err.betas.ravel()[:-1], rtol=1e-5)
+    np.testing.assert_allclose(err.se, np.sqrt(np.diag(ref_err.vm)), rtol=1e-4)
+    np.testing.assert_allclose(err.loglik, ref_err.logll, rtol=1e-7)
+
+
+@pytest.mark.parametrize("method", ["mc", "chebyshev"])
+def test_approximate_methods_match_exact_on_knn(knn600, method):
+    y, ye, X, W = knn600
+    for fn, yy in ((fit_lag, y), (fit_error, ye)):
+        exact = fn(yy, X, W, logdet="lu")
+        approx = fn(yy, X, W, logdet=method, seed=11)
+        assert abs(approx.rho - exact.rho) < 1e-3
+        np.testing.assert_allclose(approx.beta, exact.beta, rtol=1e-3)
+        np.testing.assert_allclose(approx.se, exact.se, rtol=1e-2)
+
+
+# ------------------------------------------------------------------ traces and logdets
+
+
+@pytest.mark.slow
+def test_hutchinson_information_traces_match_dense(monkeypatch):
+    # n above the dense threshold, so the stochastic path runs; compare with dense numpy.
+    n = 2_200
+    W = _knn_weights(n, seed=5)
+    D = W.toarray()
+    rho = 0.6
+    WA = D @ np.linalg.inv(np.eye(n) - rho * D)
+    b = np.random.default_rng(0).normal(size=n)
+    exact = (np.trace(WA), np.sum(WA * WA.T), np.sum(WA * WA))
+    y, X = _simulate(W, rho, seed=2)
+    for method in ("lu", "mc"):
+        setup = sml._Setup(y, X, W, logdet=method, seed=0, n_vectors=None, degree=40)
+        tr1, tr2, tr3, wab, how = sml._information_terms(setup, rho, b)
+        assert how == "hutchinson"
+        np.testing.assert_allclose([tr1, tr2, tr3], exact, rtol=1e-2)
+        np.testing.assert_allclose(wab, WA @ b, rtol=1e-7, atol=1e-9)
+    # the standard errors that follow: Hutchinson vs exact dense traces
+    approx = fit_lag(y, X, W)
+    monkeypatch.setattr(sml, "DENSE_MAX_N", 10**6)
+    dense = fit_lag(y, X, W)
+    assert approx.trace_method == "hutchinson" and dense.trace_method == "exact"
+    np.testing.assert_allclose(approx.se, dense.se, rtol=5e-3)
+
+
+def test_logdet_engines_agree_with_dense_slogdet():
+    n = 800
+    W = _knn_weights(n, seed=7)
+    D = W.toarray()
+    rng = np.random.default_rng(0)
+    lu = LULogDet(W)
+    series = SeriesLogDet(PowerTraces(W, rng=rng, n_vectors=100), 1.0)
+    series.use_powers(400)
+    cheb = ChebyshevLogDet(W, 1.0, rng=rng, n_vectors=100, degree=60)
+    for rho in (-0.7, -0.2, 0.3, 0.8):
+        exact = np.linalg.slogdet(np.eye(n) - rho * D)[1]
+        assert lu(rho) == pytest.approx(exact, rel=1e-10, abs=1e-8)
+        # per-observation error of the approximations
+        assert abs(series(rho) - exact) / n < 2e-3
+        assert abs(cheb(rho) - exact) / n < 2e-3
+
+
+def test_trace_powers_exact_and_mc():
+    n = 300
+    W = _knn_weights(n, seed=9)
+    D = W.toarray()
+    expected = [np.trace(np.linalg.matrix_power(D, j)) / n for j in range(9)]
+    exact = trace_powers(W, 8)
+    np.testing.assert_allclose(exact, expected, rtol=1e-10, atol=1e-12)
+    mc = trace_powers(W, 8, method="mc", seed=1, n_vectors=200)
+    np.testing.assert_allclose(mc[:5], expected[:5], rtol=1e-10, atol=1e-12)  # exact low orders
+    np.testing.assert_allclose(mc[5:], expected[5:], atol=0.01)
+    np.testing.assert_array_equal(mc, trace_powers(W, 8, method="mc", seed=1, n_vectors=200))
+
+
+def test_mean_direct_multiplier_series_equals_exact():
+    n = 500
+    W = _knn_weights(n, seed=4)
+    rho = 0.55
+    exact = np.trace(np.linalg.inv(np.eye(n) - rho * W.toarray())) / n
+    assert mean_direct_multiplier(W, rho) == pytest.approx(exact, rel=1e-10)
+    assert mean_direct_multiplier(W, rho, method="mc", seed=3) == pytest.approx(exact, rel=1e-3)
+
+
+def test_fit_traces_feed_mean_direct_multiplier():
+    n = 2_200
+    W = _knn_weights(n, seed=8)
+    y, X = _simulate(W, 0.5, seed=3)
+    fit = fit_lag(y, X, W, logdet="mc")
+    assert fit.traces is not None and fit.traces[0] == 1.0
+    D = W.toarray()
+    exact = np.trace(np.linalg.inv(np.eye(n) - fit.rho * D)) / n
+    assert mean_direct_multiplier(W, fit.rho, traces=fit.traces) == pytest.approx(exact, rel=1e-3)
+
+
+def test_binary_weights_are_scaled_by_spectral_radius(knn600):
+    y, _, X, W = knn600
+    B = W.copy()
+    B.data[:] = 1.0  # binary knn: spectral radius 8
+    lu = fit_lag(y, X, B, logdet="lu")
+    mc = fit_lag(y, X, B, logdet="mc")
+    assert lu.bounds[1] == pytest.approx(1 / 8, rel=1e-3)
+    assert abs(lu.rho - mc.rho) < 1e-3 / 8
+    np.testing.assert_allclose(lu.beta, mc.beta, rtol=1e-3)
+
+
+# ------------------------------------------------------------------ known truth at larger n
+
+
+@pytest.mark.slow
+def test_known_truth_at_12k_with_auto_monte_carlo():
+    n = 12_000
+    W = _knn_weights(n, seed=12)
+    y, X = _simulate(W, 0.6, seed=4)
+    ye, Xe = _simulate(W, 0.4, seed=5, model="error")
+    lag = fit_lag(y, X, W)
+    err = fit_error(ye, Xe, W)
+    assert lag.logdet_method == "mc" and lag.trace_method == "hutchinson"
+    for fit, truth in ((lag, 0.6), (err, 0.4)):
+        z = (np.r_[fit.beta, fit.rho] - np.r_[1.0, 2.0, -1.0, truth]) / fit.se
+        assert np.all(np.abs(z) < 4), z
+    # the exact LU fit on the same data agrees to the stated tolerances
+    exact = fit_lag(y, X, W, logdet="lu", se=False)
+    assert abs(lag.rho - exact.rho) < 1e-3
+    np.testing.assert_allclose(lag.beta, exact.beta, rtol=1e-3)
+    # rows are reordered internally; residuals come back in input order
+    np.testing.assert_allclose(lag.resid, (y - lag.rho * (W @ y)) - X @ lag.beta, atol=1e-8)
+
+
+# ------------------------------------------------------------------ behaviour
+
+
+def test_auto_rule_by_n():
+    assert resolve_logdet_method("auto", 10_000) == "lu"
+    assert resolve_logdet_method("auto", 10_001) == "mc"
+    assert resolve_logdet_method("exact", 50) == "lu"
+    with pytest.raises(ModelError, match="logdet='cholesky' is not one of"):
+        resolve_logdet_method("cholesky", 50)
+    with pytest.raises(ModelError, match="dense 20,000 x 20,000 eigenproblem"):
+        resolve_logdet_method("eigen", 20_000)
+
+
+def test_same_seed_same_output_and_inputs_untouched(knn600):
+    y, _, X, W = knn600
+    y0, X0, W0 = y.copy(), X.copy(), W.copy()
+    a = fit_lag(y, X, W, logdet="mc", seed=5)
+    b = fit_lag(y, X, W, logdet="mc", seed=5)
+    c = fit_lag(y, X, W, logdet="mc", seed=6)
+    assert a.rho == b.rho and np.array_equal(a.vcov, b.vcov)
+    assert a.rho != c.rho
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(X, X0)
+    assert (W != W0).nnz == 0
+    gen = fit_lag(y, X, W, logdet="mc", seed=np.random.default_rng(5))
+    assert gen.rho == a.rho
+
+
+def test_graph_input_and_repr(columbus):
+    y, X, _ = columbus
+    g = gc.weights(gc.datasets.load_columbus(), "queen")
+    fit = fit_lag(y, X, g)
+    assert isinstance(fit, SparseMLFit)
+    text = repr(fit)
+    assert text.startswith("<SparseMLFit spatial lag: n=49, k=3, rho=0.4233")
+    assert "logdet=exact-lu" in text
+
+
+def test_bad_inputs(columbus):
+    y, X, W = columbus
+    bad = y.copy()
+    bad[[3, 7]] = np.nan
+    with pytest.raises(
+        ModelError, match=r"y has 2 rows with NaN or infinite values \(e.g. rows \[3, 7\]\)"
+    ):
+        fit_lag(bad, X, W)
+    Xbad = X.copy()
+    Xbad[5, 1] = np.inf
+    with pytest.raises(ModelError, match="X has 1 rows with NaN"):
+        fit_error(y, Xbad, W)
+    with pytest.raises(WeightsError, match="W is 48 x 48 but the data have 49 rows"):
+        fit_lag(y, X, W[:48, :48])
+    with pytest.raises(WeightsError, match=r"W must be square; its shape is \(49, 48\)"):
+        fit_lag(y, X, W[:, :48])
+    with pytest.raises(WeightsError, match="W must be a scipy sparse matrix"):
+        fit_lag(y, X, [[0, 1], [1, 0]])
+    with pytest.raises(ModelError, match="X must be n x k with n = len"):
+        fit_lag(y, X[:40], W)
+    with pytest.raises(ModelError, match="columns of X are linearly dependent"):
+        fit_lag(y, np.column_stack([X, X[:, 1] * 2]), W)
+    with pytest.raises(ModelError, match="logdet='fast' is not one of"):
+        fit_lag(y, X, W, logdet="fast")
+
+
+def test_boundary_estimate_raises():
+    # 20 separate triangles: eigenvalues 1 and -1/2, so log det stays finite at rho = -1,
+    # and y with W y = -y / 2 pushes the estimate to the lower bound.
+    n = 60
+    block = np.ones((3, 3)) - np.eye(3)
+    W = sp.block_diag([sp.csr_matrix(block / 2)] * 20, format="csr")
+    rng = np.random.default_rng(0)
+    y = np.tile([1.0, -1.0, 0.0], 20) + 0.01 * rng.normal(size=n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    with pytest.raises(ModelError, match="ML estimate of rho is at the lower bound"):
+        fit_lag(y, X, W)
+    with pytest.raises(ModelError, match="ML estimate of lambda is at the lower bound"):
+        fit_error(y, X, W)
