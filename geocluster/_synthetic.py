@@ -847,6 +847,8 @@ def _truth(*, n, seed, shares, rho, weights, radius_m, hub_share, c_mean, c_sd) 
             "min_patents_5y": SERIAL_MIN_PATENTS,
             "max_employees": SERIAL_MAX_EMPLOYEES,
             "source": "SBA Office of Advocacy / CHI Research serial innovator definition",
+            "note": "serial = 1 only for small firms; large firms (employees > 500) have "
+            "serial = 0 and share the non-serial coefficients in every outcome",
         },
         "cluster": {
             "definition": "standardised log(1 + other same-industry firms whose ZCTA point "
