@@ -22,6 +22,7 @@ from geocluster.io import read_firms
 from geocluster.maps import make_map, map, save_map
 from geocluster.models.matching import classify_innovators, match
 from geocluster.models.outcomes import count_model, share_model
+from geocluster.robustness import cluster_sensitivity, robustness
 from geocluster.units import parse_distance, to_metric
 from geocluster.weights import weights
 from geocluster.models.regress import regress

@@ -1,0 +1,781 @@
+"""Spatial robustness checks: one model question over many specifications.
+
+:func:`robustness` fits a formula over the cartesian product of alternative weights,
+model types, clustering measures, areal units and estimation methods (and, for OLS,
+kinds of standard errors), and tracks chosen *focus* terms in a tidy table with a
+specification curve. :func:`cluster_sensitivity` asks the same of the cluster
+definitions themselves: how much do the high-high units (LISA) or density-cluster
+polygons (KDE) change with the weights, bandwidth or level?
+
+Focus terms
+-----------
+A focus term is a coefficient name as :func:`geocluster.regress` reports it
+(``"cluster"``, ``"serial:cluster"``, ``"I(cluster ** 2)"``, ``"rho"``) or an
+*effect*: ``"slope:cluster|serial=1"`` is the slope of the outcome in ``cluster`` for
+firms with ``serial == 1``, evaluated at the median of ``cluster`` (add ``@0.5`` for
+another level: ``"slope:cluster|serial=1@0.5"``); it is the *direct* marginal effect
+of :meth:`SpatialResults.marginal_effects` (for OLS and the error model simply the
+slope), so it is comparable across model types.
+
+Reference specification
+-----------------------
+The first value of every dimension forms the reference specification; the summary
+reports, for each focus term, the share of specifications whose estimate has the
+reference's sign, the share significant at ``alpha``, and the share with both the
+sign and the significance of the reference.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geocluster.errors import GeoclusterError, InputError
+
+__all__ = ["robustness", "RobustnessResult", "cluster_sensitivity", "SensitivityResult"]
+
+_DIMENSIONS = ("weights", "model", "exposure", "method", "inference")
+_EFFECT_RE = re.compile(r"^slope:(?P<var>[^|@]+)\|(?P<by>[^=]+)=(?P<group>[^@]+)(?:@(?P<at>.+))?$")
+_EXPOSURE_RE = re.compile(r"^(?P<method>kde|count):(?P<distance>.+)$")
+_UNITS_RE = re.compile(r"^(?P<shape>grid|hex):(?P<size>.+)$")
+
+
+# --- the sweep ---------------------------------------------------------------------------
+
+
+@dataclass
+class RobustnessResult:
+    """The outcome of :func:`robustness`: a tidy table, a summary and a specification curve.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per specification and focus term: ``spec`` (number), ``weights``,
+        ``model``, ``exposure``, ``method``, ``inference``, ``term``, ``estimate``,
+        ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``spatial_param`` (rho or
+        lambda), ``loglik``, ``aic``, ``nobs``, ``resid_moran_I``, ``resid_moran_p``,
+        ``residual_autocorrelation`` (a spatial model whose residuals still show Moran's
+        I significant at ``alpha``), ``seconds`` and ``error`` (the message of a
+        specification that failed; its numbers are NaN).
+    focus : list of str
+    alpha : float
+    reference : dict
+        The reference specification (the first value of each dimension).
+    seed : int or None
+    """
+
+    table: pd.DataFrame
+    focus: list[str]
+    alpha: float
+    reference: dict
+    seed: Any = None
+    dimensions: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        n_specs = self.table["spec"].nunique()
+        failed = self.table.loc[self.table["error"].notna(), "spec"].nunique()
+        dims = ", ".join(f"{k}: {len(v)}" for k, v in self.dimensions.items() if len(v) > 1)
+        return (
+            f"<RobustnessResult: {n_specs} specifications ({dims or 'one of each'}), "
+            f"{len(self.focus)} focus terms, {failed} failed>"
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Per focus term: how many specifications keep the reference's sign and significance.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by term: ``specifications`` (that fitted), ``failed``,
+            ``reference_estimate``, ``share_same_sign``, ``share_significant``,
+            ``share_same_sign_and_significance`` (the reference's sign and its verdict on
+            significance), ``share_significant_same_sign`` (significant with the
+            reference's sign), ``median_estimate``, ``min_estimate``,
+            ``max_estimate``, ``share_residual_autocorrelation``.
+        """
+        rows = []
+        for term in self.focus:
+            part = self.table[self.table["term"] == term]
+            ok = part[part["error"].isna() & part["estimate"].notna()]
+            ref = ok[ok["is_reference"]]
+            ref_est = float(ref["estimate"].iloc[0]) if len(ref) else np.nan
+            ref_sig = bool(ref["p_value"].iloc[0] <= self.alpha) if len(ref) else False
+            sign = np.sign(ok["estimate"])
+            significant = ok["p_value"] <= self.alpha
+            same_sign = sign == np.sign(ref_est) if np.isfinite(ref_est) else sign * np.nan
+            rows.append(
+                {
+                    "term": term,
+                    "specifications": int(len(ok)),
+                    "failed": int(len(part) - len(ok)),
+                    "reference_estimate": ref_est,
+                    "share_same_sign": float(np.mean(same_sign)) if len(ok) else np.nan,
+                    "share_significant": float(np.mean(significant)) if len(ok) else np.nan,
+                    "share_same_sign_and_significance": float(
+                        np.mean(same_sign & (significant == ref_sig))
+                    ) if len(ok) else np.nan,
+                    "share_significant_same_sign": float(np.mean(same_sign & significant))
+                    if len(ok) else np.nan,
+                    "median_estimate": float(ok["estimate"].median()) if len(ok) else np.nan,
+                    "min_estimate": float(ok["estimate"].min()) if len(ok) else np.nan,
+                    "max_estimate": float(ok["estimate"].max()) if len(ok) else np.nan,
+                    "share_residual_autocorrelation": float(
+                        ok["residual_autocorrelation"].mean()
+                    ) if len(ok) else np.nan,
+                }
+            )
+        return pd.DataFrame(rows).set_index("term")
+
+    def to_csv(self, path, **kwargs) -> None:
+        """Write the tidy table (one row per specification and focus term)."""
+        self.table.to_csv(path, index=False, **kwargs)
+
+    def plot(self, term: str | None = None):
+        """Specification curve: estimates sorted with CIs above, the settings below.
+
+        Parameters
+        ----------
+        term
+            The focus term to draw (default: the first).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from matplotlib.figure import Figure
+
+        term = self.focus[0] if term is None else term
+        if term not in self.focus:
+            raise InputError(f"term={term!r} is not a focus term; choose one of {self.focus}.")
+        part = self.table[(self.table["term"] == term) & self.table["estimate"].notna()]
+        part = part.sort_values("estimate").reset_index(drop=True)
+        varying = [d for d in _DIMENSIONS if part[d].nunique() > 1] or ["model"]
+        labels = [(d, v) for d in varying for v in sorted(part[d].astype(str).unique())]
+        height = 4.5 + 0.22 * len(labels)
+        fig = Figure(figsize=(max(7.0, 0.18 * len(part) + 3), height), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=True,
+                                   gridspec_kw={"height_ratios": [3, max(1, 0.35 * len(labels))]})
+        x = np.arange(len(part))
+        significant = part["p_value"] <= self.alpha
+        colours = np.where(significant, "#1b4f72", "#aab7b8")
+        top.vlines(x, part["ci_low"], part["ci_high"], colors=colours, linewidth=1.2)
+        top.scatter(x, part["estimate"], c=colours, s=18, zorder=3)
+        ref = part.index[part["is_reference"]]
+        if len(ref):
+            top.scatter(ref, part.loc[ref, "estimate"], s=90, facecolors="none",
+                        edgecolors="#c0392b", linewidths=1.5, zorder=4, label="reference")
+        top.axhline(0, color="#555", linewidth=0.8, linestyle="--")
+        top.set_ylabel(f"estimate of {term}\n(95% CI)" if abs(self.alpha - 0.05) < 1e-12
+                       else f"estimate of {term}")
+        top.set_title(f"Specification curve: {term} over {len(part)} specifications")
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], marker="o", color="#1b4f72", linestyle="", label=f"p <= {self.alpha}"),
+                   Line2D([], [], marker="o", color="#aab7b8", linestyle="", label="not significant")]
+        if len(ref):
+            handles.append(Line2D([], [], marker="o", markerfacecolor="none", color="#c0392b",
+                                  linestyle="", label="reference"))
+        top.legend(handles=handles, loc="upper left", fontsize=8)
+        for row, (dim, value) in enumerate(labels):
+            hit = part[dim].astype(str) == value
+            bottom.scatter(x[hit], np.full(hit.sum(), row), marker="s", s=14, color="#34495e")
+        bottom.set_yticks(range(len(labels)), [f"{d}: {v}" for d, v in labels], fontsize=8)
+        bottom.set_ylim(-0.7, len(labels) - 0.3)
+        bottom.invert_yaxis()
+        bottom.set_xlabel("specifications, sorted by estimate")
+        return fig
+
+
+def robustness(
+    formula: str,
+    data: gpd.GeoDataFrame,
+    *,
+    focus: str | Sequence[str],
+    weights: Sequence[str] = ("knn:8",),
+    models: Sequence[str] = ("lag",),
+    exposure: Sequence | Mapping | None = None,
+    units: Sequence | Mapping | None = None,
+    methods: Sequence[str] = ("ml",),
+    inference: Sequence[str] = ("classical",),
+    variable: str = "cluster",
+    exposure_options: Mapping | None = None,
+    alpha: float = 0.05,
+    n_jobs: int = 1,
+    seed: int | np.random.Generator | None = None,
+    progress: bool = True,
+) -> RobustnessResult:
+    """Fit ``formula`` over every combination of the given alternatives.
+
+    Parameters
+    ----------
+    formula
+        A :func:`geocluster.regress` formula, e.g.
+        ``"intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age"``.
+    data
+        Firms (a GeoDataFrame; weights are built from its geometry once per spec and
+        reused across models).
+    focus
+        Terms to track: coefficient names or effects (see the module docstring).
+    weights
+        Weights specs (``"knn:4"``, ``"knn:8"``, ``"distance:25km"``, ...).
+    models
+        Any of ``"ols"``, ``"lag"``, ``"error"``, ``"durbin"``.
+    exposure
+        Alternative clustering measures that replace the column ``variable`` in the
+        formula: column names of ``data``, strings ``"kde:25km"`` (leave-one-out kernel
+        density, that bandwidth) or ``"count:10km"`` (same-industry firms within that
+        radius), or a mapping ``{label: gc.exposure keyword arguments}``. ``None``: the
+        formula's own ``variable`` column only. Each is computed once.
+    units
+        Areal units for a location-quotient measure (MAUP): ``"counties"`` (bundled),
+        ``"grid:50km"``, ``"hex:25km"``, or a mapping ``{label: GeoDataFrame}``. Each
+        adds an exposure alternative ``"lq@<units>"``.
+    methods
+        Estimation methods, ``"ml"`` and/or ``"gmm"`` (OLS is fitted once per other setting).
+    inference
+        Standard errors for OLS: ``"classical"``, ``"white"`` (heteroskedasticity
+        robust) and/or ``"hac"`` (Kelejian-Prucha spatial HAC via spreg, with an
+        adaptive triangular kernel over the k nearest firms, k the weights spec's
+        largest neighbour count; the formula must have an intercept). Spatial models use their
+        ML/GMM standard errors; they are fitted once per other setting.
+    variable
+        The clustering column in ``formula`` that exposure alternatives replace.
+    exposure_options
+        Extra :func:`geocluster.exposure` arguments for string exposure specs; default
+        ``{"industry": "industry" (if present), "log": "log1p", "standardize": True}``.
+    alpha
+        Significance level for the summary and the residual-autocorrelation flag.
+    n_jobs
+        Processes for the fits (joblib); 1 runs in this process.
+    seed
+        Seed; every stochastic piece (exposure, large-n log-determinants) draws from it.
+    progress
+        Show a progress bar (only on a terminal).
+
+    Returns
+    -------
+    RobustnessResult
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> firms = gc.datasets.make_firms(400, seed=3)
+    >>> sweep = gc.robustness(firms.attrs["truth"]["formula"], firms, focus="serial:cluster",
+    ...                       weights=["knn:4", "knn:8"], models=["ols", "lag"], progress=False)
+    >>> len(sweep.table), sweep.summary().loc["serial:cluster", "specifications"]
+    (4, 4)
+    """
+    focus = [focus] if isinstance(focus, str) else list(focus)
+    if not focus:
+        raise InputError("robustness: focus= is empty; name at least one term, e.g. 'cluster'.")
+    grid = _dimensions(weights, models, methods, inference)
+    if not isinstance(data, gpd.GeoDataFrame):
+        raise InputError(f"robustness: data must be a GeoDataFrame of firms, got {type(data).__name__}.")
+    import geocluster as gc
+
+    rng = np.random.default_rng(seed)
+    alternatives = _exposure_alternatives(data, exposure, units, variable, exposure_options)
+    grid["exposure"] = list(alternatives)
+    specs = _specifications(grid)
+    if not specs:
+        raise InputError("robustness: the grid of specifications is empty.")
+
+    columns = {label: _exposure_column(gc, data, variable, how) for label, how in alternatives.items()}
+    graphs = {}
+    for spec in grid["weights"]:
+        try:
+            graphs[spec] = gc.weights(data, spec, isolates="ignore")
+        except GeoclusterError as exc:
+            graphs[spec] = exc
+    seeds = np.random.SeedSequence(int(rng.integers(0, 2**63 - 1))).spawn(len(specs))
+
+    # The reference first, alone: it validates the focus terms before the sweep runs.
+    first = _fit_one(formula, data, specs[0], columns, graphs, variable, focus, alpha, seeds[0])
+    if first["error"] is not None and first["error"].startswith("unknown focus"):
+        raise InputError(f"robustness: {first['error']}")
+    tasks = list(zip(specs[1:], seeds[1:], strict=True))
+    rows = [first] + _run(tasks, formula, data, columns, graphs, variable, focus, alpha,
+                          n_jobs, progress)
+    table = _tidy(rows, specs, focus)
+    return RobustnessResult(table=table, focus=focus, alpha=alpha, reference=dict(specs[0]),
+                            seed=seed if isinstance(seed, (int, type(None))) else "generator",
+                            dimensions=grid)
+
+
+def _dimensions(weights, models, methods, inference) -> dict:
+    def as_list(name, values, allowed=None):
+        values = [values] if isinstance(values, str) else list(values)
+        if not values:
+            raise InputError(f"robustness: {name}= is empty; give at least one value.")
+        if allowed is not None:
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                raise InputError(f"robustness: {name}={bad} not allowed; choose from {list(allowed)}.")
+        return values
+
+    return {
+        "weights": as_list("weights", weights),
+        "model": as_list("models", models, ("ols", "lag", "error", "durbin")),
+        "method": as_list("methods", methods, ("ml", "gmm")),
+        "inference": as_list("inference", inference, ("classical", "white", "hac")),
+    }
+
+
+def _specifications(grid: dict) -> list[dict]:
+    """The cartesian product, without repeats that cannot differ.
+
+    OLS has no ML/GMM distinction (its ``method`` is reported as ``"ols"``); spatial
+    models have no alternative OLS standard errors (``inference`` is ``"model"``).
+    """
+    specs, seen = [], set()
+    for weights, model, exposure, method, inference in itertools.product(
+        grid["weights"], grid["model"], grid["exposure"], grid["method"], grid["inference"]
+    ):
+        if model == "ols":
+            method = "ols"
+        else:
+            inference = "model"
+        if model == "durbin" and method == "gmm":
+            method = "ml"  # spreg has no GMM Durbin; fitted once by ML
+        key = (weights, model, exposure, method, inference)
+        if key in seen:
+            continue
+        seen.add(key)
+        specs.append(dict(zip(_DIMENSIONS, (weights, model, exposure, method, inference),
+                              strict=True)))
+    return specs
+
+
+def _exposure_alternatives(data, exposure, units, variable, options) -> dict:
+    opts = dict(options or {})
+    if "industry" not in opts and "industry" in data.columns:
+        opts["industry"] = "industry"
+    opts.setdefault("log", "log1p")
+    opts.setdefault("standardize", True)
+    out: dict[str, Any] = {}
+    if exposure is None and units is None:
+        if variable not in data.columns:
+            raise InputError(
+                f"robustness: the clustering column {variable!r} is not in the data; give "
+                "exposure= alternatives or name the column with variable=."
+            )
+        return {variable: ("column", variable)}
+    if isinstance(exposure, Mapping):
+        for label, kwargs in exposure.items():
+            out[str(label)] = ("exposure", dict(kwargs))
+    elif exposure is not None:
+        for item in ([exposure] if isinstance(exposure, str) else exposure):
+            match = _EXPOSURE_RE.match(str(item))
+            if match:
+                key = "bandwidth" if match["method"] == "kde" else "radius"
+                out[str(item)] = ("exposure", {"method": match["method"], key: match["distance"], **opts})
+            elif item in data.columns:
+                out[str(item)] = ("column", item)
+            else:
+                raise InputError(
+                    f"robustness: exposure item {item!r} is neither a column of the data nor "
+                    "a spec like 'kde:25km' or 'count:10km'."
+                )
+    if units is not None:
+        unit_items = units.items() if isinstance(units, Mapping) else [(u, u) for u in (
+            [units] if isinstance(units, str) else units)]
+        for label, spec in unit_items:
+            lq_opts = {k: v for k, v in opts.items() if k in ("industry",)}
+            lq_opts.update(log=False, standardize=opts.get("standardize", True))
+            out[f"lq@{label}"] = ("lq", spec, lq_opts)
+    return out
+
+
+def _exposure_column(gc, data, variable, how) -> np.ndarray:
+    kind = how[0]
+    if kind == "column":
+        values = pd.to_numeric(data[how[1]], errors="coerce")
+        return values.to_numpy(dtype=float)
+    if kind == "exposure":
+        result = gc.exposure(data, column="__exposure__", **how[1])
+        return result["__exposure__"].to_numpy(dtype=float)
+    _, spec, opts = how
+    units = _units(gc, data, spec)
+    result = gc.exposure(data, method="lq", column="__exposure__", units=units, **opts)
+    return result["__exposure__"].to_numpy(dtype=float)
+
+
+def _units(gc, data, spec):
+    if isinstance(spec, gpd.GeoDataFrame):
+        return spec
+    if spec == "counties":
+        return gc.datasets.load_counties("conus")
+    match = _UNITS_RE.match(str(spec))
+    if not match:
+        raise InputError(
+            f"robustness: units item {spec!r} is not 'counties', 'grid:SIZE' or 'hex:SIZE' "
+            "(e.g. 'hex:50km'), nor a GeoDataFrame."
+        )
+    shape = "square" if match["shape"] == "grid" else "hex"
+    return gc.grid(data, match["size"], shape=shape, clip=True)
+
+
+def _run(tasks, formula, data, columns, graphs, variable, focus, alpha, n_jobs, progress):
+    bar = _progress_bar(len(tasks) + 1, progress)
+    if bar is not None:
+        bar.update(1)
+    rows = []
+    if n_jobs == 1 or len(tasks) < 2:
+        for spec, seq in tasks:
+            rows.append(_fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq))
+            if bar is not None:
+                bar.update(1)
+    else:
+        from joblib import Parallel, delayed
+
+        jobs = (delayed(_fit_one)(formula, data, spec, columns, graphs, variable, focus, alpha, seq)
+                for spec, seq in tasks)
+        for row in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
+            rows.append(row)
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return rows
+
+
+def _progress_bar(total: int, progress: bool):
+    if not progress or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="robustness", unit="spec")
+
+
+def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) -> dict:
+    import time
+
+    import geocluster as gc
+
+    start = time.perf_counter()
+    row: dict[str, Any] = {"spec": spec, "error": None, "terms": {}}
+    try:
+        graph = graphs[spec["weights"]]
+        if isinstance(graph, Exception):
+            raise graph
+        frame = data.copy()
+        frame[variable] = columns[spec["exposure"]]
+        method = "ml" if spec["method"] == "ols" else spec["method"]
+        robust = {"classical": None, "white": "white", "hac": "hac"}.get(spec["inference"])
+        kwargs: dict[str, Any] = {"model": spec["model"], "weights": graph, "method": method,
+                                  "isolates": "keep"}
+        if robust == "white":
+            kwargs["robust"] = "white"
+        results = gc.regress(formula, frame, **kwargs)
+        if robust == "hac":
+            bse, pvalues = _hac(results)
+        else:
+            bse, pvalues = results.bse, results.pvalues
+        for term in focus:
+            row["terms"][term] = _focus_value(results, term, bse, pvalues, alpha)
+        row.update(_fit_stats(results, alpha))
+    except GeoclusterError as exc:
+        row["error"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one failing specification must not stop the sweep
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _focus_value(results, term, bse, pvalues, alpha) -> dict:
+    from scipy import stats
+
+    if term in results.params.index:
+        est, se, p = float(results.params[term]), float(bse[term]), float(pvalues[term])
+        crit = stats.norm.ppf(1 - alpha / 2)
+        return {"estimate": est, "se": se, "p_value": p, "ci_low": est - crit * se,
+                "ci_high": est + crit * se}
+    match = _EFFECT_RE.match(term)
+    if match is None:
+        raise InputError(
+            f"unknown focus term {term!r}; the model's terms are {list(results.params.index)} "
+            "(or use an effect like 'slope:cluster|serial=1')."
+        )
+    var, by, group = match["var"].strip(), match["by"].strip(), match["group"].strip()
+    at = float(match["at"]) if match["at"] else float(np.median(results.data[var]))
+    effects = results.marginal_effects(var, by=by, at=[at], effects=("direct",), alpha=alpha)
+    chosen = effects[effects["group"].astype(str) == group]
+    if chosen.empty:
+        raise InputError(
+            f"focus {term!r}: no group {group!r} in column {by!r}; groups are "
+            f"{sorted(effects['group'].astype(str).unique())}."
+        )
+    first = chosen.iloc[0]
+    return {k: float(first[k]) for k in ("estimate", "se", "p_value", "ci_low", "ci_high")}
+
+
+def _fit_stats(results, alpha) -> dict:
+    import esda
+
+    resid = np.asarray(results.resid, dtype=float)
+    moran = esda.Moran(resid, results.graph, permutations=0)
+    spatial = results.params.get("rho", results.params.get("lambda", np.nan))
+    return {
+        "spatial_param": float(spatial),
+        "loglik": float(results.loglik),
+        "aic": float(results.aic),
+        "nobs": int(results.nobs),
+        "resid_moran_I": float(moran.I),
+        "resid_moran_p": float(moran.p_norm),
+        "residual_autocorrelation": bool(results.model != "ols" and moran.p_norm <= alpha),
+    }
+
+
+def _hac(results):
+    """Kelejian-Prucha spatial HAC standard errors for an OLS fit (spreg)."""
+    import spreg
+    from scipy import stats
+
+    if results.model != "ols":
+        return results.bse, results.pvalues
+    X = results._X.to_numpy(dtype=float)
+    const = np.all(X == X[:1], axis=0)
+    if const.sum() != 1:
+        raise InputError("HAC standard errors need a formula with an intercept.")
+    Xn = X[:, ~const]
+    kernel = _hac_kernel(results)
+    fit = spreg.OLS(results._y.reshape(-1, 1), Xn, robust="hac", gwk=kernel, sig2n_k=True)
+    se = pd.Series(np.sqrt(np.diag(fit.vm)), index=["Intercept"] + [c for c, k in zip(
+        results._X.columns, const, strict=True) if not k])
+    se = se.rename(index={"Intercept": results._X.columns[const][0]} if const.any() else {})
+    bse = results.bse.copy()
+    bse.loc[se.index] = se.to_numpy()
+    z = results.params.reindex(bse.index) / bse
+    pvalues = pd.Series(2 * stats.t.sf(np.abs(z), results.df_resid), index=bse.index)
+    return bse, pvalues
+
+
+def _hac_kernel(results):
+    """Adaptive triangular kernel over the k nearest firms (k = the weights' largest
+    neighbour count), with each firm itself at weight 1: Kelejian & Prucha (2007)."""
+    from libpysal.weights import Kernel
+
+    from geocluster.units import to_metric
+
+    data = results.data
+    if not isinstance(data, gpd.GeoDataFrame):
+        raise InputError("HAC standard errors need firm locations (a GeoDataFrame).")
+    geom = to_metric(data[[data.geometry.name]]).geometry
+    geom = geom if (geom.geom_type == "Point").all() else geom.centroid
+    xy = np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()])
+    k = int(max(2, results.graph.cardinalities.max()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "not fully connected": fine for HAC
+        return Kernel(xy, k=k, function="triangular", fixed=False, diagonal=True)
+
+
+def _tidy(rows, specs, focus) -> pd.DataFrame:
+    records = []
+    for number, row in enumerate(rows):
+        spec = row["spec"]
+        for term in focus:
+            values = row["terms"].get(term, {})
+            records.append(
+                {"spec": number, **spec, "term": term, "is_reference": number == 0,
+                 **{k: values.get(k, np.nan) for k in ("estimate", "se", "ci_low", "ci_high", "p_value")},
+                 **{k: row.get(k, np.nan) for k in ("spatial_param", "loglik", "aic", "nobs",
+                                                     "resid_moran_I", "resid_moran_p")},
+                 "residual_autocorrelation": bool(row.get("residual_autocorrelation", False)),
+                 "seconds": row["seconds"], "error": row["error"]}
+            )
+    table = pd.DataFrame.from_records(records)
+    table["nobs"] = table["nobs"].astype("Int64")
+    return table
+
+
+# --- cluster-map sensitivity ----------------------------------------------------------------
+
+
+@dataclass
+class SensitivityResult:
+    """How much a cluster map changes across definitions (:func:`cluster_sensitivity`).
+
+    Attributes
+    ----------
+    method : str
+        ``"lisa"`` or ``"density"``.
+    table : DataFrame
+        One row per definition: its settings, the number of HH units (or clusters and
+        their area in km^2), and the Jaccard overlap with the reference (first) definition.
+    overlap : DataFrame
+        Pairwise Jaccard overlap (shared HH units over units HH in either; or shared
+        cluster area over the area of the union), labels on both axes.
+    maps : dict
+        Label -> the LISA result frame or the density-cluster polygons.
+    """
+
+    method: str
+    table: pd.DataFrame
+    overlap: pd.DataFrame
+    maps: dict
+
+    def __repr__(self) -> str:
+        off = self.overlap.to_numpy()[~np.eye(len(self.overlap), dtype=bool)]
+        low = float(np.nanmin(off)) if off.size else float("nan")
+        return (f"<SensitivityResult ({self.method}): {len(self.maps)} definitions, "
+                f"lowest pairwise Jaccard {low:.2f}>")
+
+    def plot(self, *, columns: int = 3):
+        """Small multiples: one panel per definition (HH units or cluster polygons)."""
+        from matplotlib.figure import Figure
+
+        from geocluster._plotting import LISA_COLORS
+
+        labels = list(self.maps)
+        ncols = min(columns, len(labels))
+        nrows = int(np.ceil(len(labels) / ncols))
+        fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows), layout="constrained")
+        axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+        for ax, label in zip(axes, labels, strict=False):
+            frame = self.maps[label]
+            if self.method == "lisa":
+                frame.plot(ax=ax, color=LISA_COLORS["ns"], linewidth=0)
+                hh = frame[frame["lisa_cluster"] == "HH"]
+                if len(hh):
+                    hh.plot(ax=ax, color=LISA_COLORS["HH"], linewidth=0)
+                jac = self.table.set_index("label").loc[label, "jaccard_vs_reference"]
+                ax.set_title(f"{label}\nHH units {len(hh)}, Jaccard {jac:.2f}", fontsize=9)
+            else:
+                if self.extent is not None:
+                    self.extent.boundary.plot(ax=ax, color="#bbbbbb", linewidth=0.5)
+                if len(frame):
+                    frame.plot(ax=ax, color="#d7191c", alpha=0.8, linewidth=0)
+                jac = self.table.set_index("label").loc[label, "jaccard_vs_reference"]
+                ax.set_title(f"{label}\n{len(frame)} clusters, Jaccard {jac:.2f}", fontsize=9)
+            ax.set_axis_off()
+        for ax in axes[len(labels):]:
+            ax.set_visible(False)
+        fig.suptitle("Cluster-map sensitivity (Jaccard overlap with the first definition)")
+        return fig
+
+    extent: Any = None
+
+
+def cluster_sensitivity(
+    data: gpd.GeoDataFrame,
+    column: str | None = None,
+    *,
+    method: str = "lisa",
+    weights: Sequence[str] = ("queen", "knn:6", "knn:10"),
+    bandwidths: Sequence = ("scott",),
+    levels: Sequence[float] = (0.95,),
+    permutations: int = 999,
+    simulations: int = 99,
+    alpha: float = 0.05,
+    correction: str | None = "fdr",
+    seed: int | np.random.Generator | None = None,
+    **options,
+) -> SensitivityResult:
+    """Overlap of cluster maps across weights specs (LISA) or bandwidths and levels (KDE).
+
+    Parameters
+    ----------
+    data
+        Areal units with ``column`` (``method="lisa"``) or firm points (``"density"``).
+    column
+        The variable for :func:`geocluster.local_moran` (LISA only).
+    method
+        ``"lisa"``: the HH units of ``local_moran`` under each ``weights`` spec.
+        ``"density"``: the polygons of ``density_clusters`` for each bandwidth x level.
+    weights, permutations, alpha, correction
+        For LISA.
+    bandwidths, levels, simulations
+        For density clusters.
+    seed
+        One seed for every definition (so differences come from the definitions).
+    **options
+        Passed on (e.g. ``isolates="drop"`` to ``local_moran``; ``subset=``,
+        ``null=``, ``cell_size=`` to ``density_clusters``).
+
+    Returns
+    -------
+    SensitivityResult
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> columbus = gc.datasets.load_columbus()
+    >>> sens = gc.cluster_sensitivity(columbus, "CRIME", weights=["queen", "rook", "knn:4"],
+    ...                               permutations=99, correction=None, seed=1)
+    >>> sens.overlap.shape
+    (3, 3)
+    """
+    import geocluster as gc
+
+    seed_int = int(np.random.default_rng(seed).integers(0, 2**31 - 1))
+    if method == "lisa":
+        if column is None:
+            raise InputError("cluster_sensitivity(method='lisa') needs column=.")
+        weights = [weights] if isinstance(weights, str) else list(weights)
+        if not weights:
+            raise InputError("cluster_sensitivity: weights= is empty.")
+        maps, rows, sets = {}, [], {}
+        for spec in weights:
+            result = gc.local_moran(data, column, weights=spec, permutations=permutations,
+                                    alpha=alpha, correction=correction, seed=seed_int, **options)
+            maps[spec] = result
+            sets[spec] = set(result.index[result["lisa_cluster"] == "HH"])
+            rows.append({"label": spec, "weights": spec, "hh_units": len(sets[spec])})
+        overlap = _pairwise(list(maps), lambda a, b: _jaccard_sets(sets[a], sets[b]))
+        extent = None
+    elif method == "density":
+        bandwidths = [bandwidths] if isinstance(bandwidths, (str, int, float)) else list(bandwidths)
+        levels = [levels] if isinstance(levels, float) else list(levels)
+        if not bandwidths or not levels:
+            raise InputError("cluster_sensitivity: bandwidths= and levels= must not be empty.")
+        maps, rows = {}, []
+        for bw, level in itertools.product(bandwidths, levels):
+            label = f"bandwidth {bw}, level {level}"
+            polys = gc.density_clusters(data, bandwidth=bw, level=level, simulations=simulations,
+                                        seed=seed_int, **options)
+            maps[label] = polys
+            rows.append({"label": label, "bandwidth": bw, "level": level,
+                         "clusters": len(polys),
+                         "area_km2": float(polys.geometry.area.sum() / 1e6) if len(polys) else 0.0})
+        crs = next(iter(maps.values())).crs
+        overlap = _pairwise(list(maps), lambda a, b: _jaccard_area(maps[a], maps[b], crs))
+        extent = None
+    else:
+        raise InputError(f"cluster_sensitivity: method={method!r} must be 'lisa' or 'density'.")
+    table = pd.DataFrame(rows)
+    table["jaccard_vs_reference"] = overlap.iloc[0].to_numpy()
+    result = SensitivityResult(method=method, table=table, overlap=overlap, maps=maps)
+    result.extent = extent
+    return result
+
+
+def _pairwise(labels, func) -> pd.DataFrame:
+    values = np.ones((len(labels), len(labels)))
+    for i, j in itertools.combinations(range(len(labels)), 2):
+        values[i, j] = values[j, i] = func(labels[i], labels[j])
+    return pd.DataFrame(values, index=labels, columns=labels)
+
+
+def _jaccard_sets(a: set, b: set) -> float:
+    union = a | b
+    return float(len(a & b) / len(union)) if union else 1.0
+
+
+def _jaccard_area(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, crs) -> float:
+    ua = a.to_crs(crs).geometry.union_all() if len(a) else None
+    ub = b.to_crs(crs).geometry.union_all() if len(b) else None
+    if ua is None and ub is None:
+        return 1.0
+    if ua is None or ub is None:
+        return 0.0
+    union = ua.union(ub).area
+    return float(ua.intersection(ub).area / union) if union > 0 else 1.0
