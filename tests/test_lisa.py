@@ -510,3 +510,9 @@ def test_seed_identical_across_processes(col):
     g = gc.getis_ord(col, "CRIME", seed=77)
     here = hashlib.sha256(r["lisa_p"].to_numpy().tobytes() + g["gi_p"].to_numpy().tobytes())
     assert out.stdout.strip() == here.hexdigest()
+
+
+def test_n_jobs_does_not_change_results(col):
+    a = gc.local_moran(col, "CRIME", seed=1, permutations=199)
+    b = gc.local_moran(col, "CRIME", seed=1, permutations=199, n_jobs=2)
+    pd.testing.assert_frame_equal(a, b)
