@@ -285,3 +285,15 @@ def test_bad_input(planted):
     same = _sites(np.zeros((5, 2)), f=np.array([1, 1, 1, 0, 0], bool))
     with pytest.raises(InputError, match="same location"):
         gc.k_density(same, subset="f")
+
+
+def test_equal_weights_equal_unweighted():
+    rng = np.random.default_rng(9)
+    xy = rng.uniform(0, 100_000, (300, 2))
+    sites = _sites(xy, w=np.full(300, 3.0))
+    chosen = np.arange(300) < 80
+    plain = gc.k_density(sites, subset=chosen, simulations=9, seed=2)
+    weighted = gc.k_density(sites, subset=chosen, weight="w", simulations=9, seed=2)
+    assert weighted.bandwidth == pytest.approx(plain.bandwidth, rel=1e-12)
+    np.testing.assert_allclose(weighted.k, plain.k, rtol=1e-10)
+    np.testing.assert_allclose(weighted.simulated, plain.simulated, rtol=1e-10)
