@@ -340,6 +340,13 @@ def test_isolates_keep(col_island):
     expected = (n - 1) * z * lag / (z @ z)
     np.testing.assert_allclose(kept["lisa_I"].to_numpy()[:-1], expected[:-1], rtol=1e-12)
     assert kept["lisa_p"].iloc[:-1].notna().all()
+    # why the isolate is masked: esda alone calls it as significant as possible
+    from esda.moran import Moran_Local
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = Moran_Local(y, g, permutations=999, seed=kept.attrs["esda_seed"])
+    assert raw.p_sim[-1] == pytest.approx(1 / 1000)
 
 
 def test_isolates_on_conus_counties_queen():
