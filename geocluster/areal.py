@@ -184,7 +184,7 @@ def _grid_extent(extent_or_gdf, crs, clip):
             "grid: an extent tuple needs crs= (a projected CRS in metres, e.g. 'EPSG:5070' "
             "or a UTM zone) so that cell_size is a distance."
         )
-    target = pyproj.CRS.from_user_input(crs)
+    target = _as_crs(crs)
     if not is_metric(target):
         raise CRSError(
             f"grid: crs={crs!r} is not a projected CRS in metres; the extent and cell_size "
@@ -304,11 +304,10 @@ def aggregate(
     """
     _check_units(units, unit_id)
     pts = _check_firms(firms, by, value)
-    target = units.crs if crs is None else pyproj.CRS.from_user_input(crs)
+    target = units.crs if crs is None else _as_crs(crs)
     unit_geoms = units.geometry if crs is None else units.geometry.to_crs(target)
     if not pts.crs.equals(target):
         pts = pts.to_crs(target)
-    new_cols = ["n_firms"] + ([value] if value else [])
     position = _locate(pts.values, unit_geoms.values)
     inside = position >= 0
     n_outside = int((~inside).sum())
@@ -372,6 +371,13 @@ def aggregate(
             stacklevel=2,
         )
     return result
+
+
+def _as_crs(crs) -> pyproj.CRS:
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise CRSError(f"crs={crs!r} is not a CRS pyproj knows; give e.g. 'EPSG:5070'.") from None
 
 
 def _check_units(units, unit_id) -> None:

@@ -161,6 +161,8 @@ def test_grid_bad_input():
         gc.grid((0, 0, 10, 10), 1)
     with pytest.raises(CRSError, match="not a projected CRS in metres"):
         gc.grid((0, 0, 10, 10), 1, crs="EPSG:4326")
+    with pytest.raises(CRSError, match="crs='EPSG:99999' is not a CRS"):
+        gc.grid((0, 0, 10, 10), 1, crs="EPSG:99999")
     with pytest.raises(InputError, match="shape='circle'"):
         gc.grid((0, 0, 10, 10), 1, crs=UTM, shape="circle")
     with pytest.raises(InputError, match="cell_size"):
