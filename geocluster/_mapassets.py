@@ -397,14 +397,14 @@ RUNTIME_JS = r"""
       this._canvas.style.pointerEvents = "none";
       this._canvas.style.opacity = this._d.fillOpacity;
       this.getPane().appendChild(this._canvas);
-      map.on("moveend viewreset resize", this._reset, this);
+      map.on("moveend", this._reset, this);  // also fired after every zoom and resize
       if (map._zoomAnimated) { map.on("zoomanim", this._animateZoom, this); }
       this._reset();
     },
 
     onRemove: function (map) {
       L.DomUtil.remove(this._canvas);
-      map.off("moveend viewreset resize", this._reset, this);
+      map.off("moveend", this._reset, this);
       map.off("zoomanim", this._animateZoom, this);
       this._grid = null;
     },
@@ -454,9 +454,8 @@ RUNTIME_JS = r"""
       var scale = map.options.crs.scale(map.getZoom());
       var origin = map.getPixelOrigin();
       var ox = origin.x + this._tl.x, oy = origin.y + this._tl.y;
-      var W = full.x, H = full.y, BW = canvas.width, BH = canvas.height, cellSize = this.options.cell;
-      var cols = Math.ceil(W / cellSize) + 1;
-      var grid = new Map(), sx = new Float32Array(this._n), sy = new Float32Array(this._n);
+      var W = full.x, H = full.y, BW = canvas.width, BH = canvas.height;
+      var sx = new Float32Array(this._n), sy = new Float32Array(this._n);
       var order = this._order, r = this._r, codes = d.codes;
       var rgba = this._rgba || (this._rgba = d.palette.map(hexToPixel));
       var stroke = hexToPixel(d.stroke);
@@ -466,9 +465,6 @@ RUNTIME_JS = r"""
         if (x < -ri || y < -ri || x > W + ri || y > H + ri) { sx[i] = NaN; continue; }
         sx[i] = x;
         sy[i] = y;
-        var key = Math.floor(y / cellSize) * cols + Math.floor(x / cellSize);
-        var list = grid.get(key);
-        if (list) { list.push(k); } else { grid.set(key, [k]); }
         var stamp = this._stamp(ri * dpr, d.weight * dpr), off = stamp.offsets, edge = stamp.edge;
         var fill = rgba[codes ? codes[i] : 0], cx = Math.round(x * dpr), cy = Math.round(y * dpr);
         var clip = cx < stamp.lim || cy < stamp.lim || cx >= BW - stamp.lim || cy >= BH - stamp.lim;
@@ -479,10 +475,25 @@ RUNTIME_JS = r"""
         }
       }
       ctx.putImageData(img, 0, 0);
-      this._grid = grid;
-      this._cols = cols;
+      this._grid = null;  // built on the first mouse move after a redraw
+      this._W = W;
       this._sx = sx;
       this._sy = sy;
+    },
+
+    // Drawn firms by cell of a pixel grid, in drawing order.
+    _buildGrid: function () {
+      var cellSize = this.options.cell, cols = Math.ceil(this._W / cellSize) + 1;
+      var grid = new Map(), order = this._order, sx = this._sx, sy = this._sy;
+      for (var k = 0; k < this._n; k++) {
+        var i = order[k], x = sx[i];
+        if (x !== x) { continue; }  // NaN: not drawn
+        var key = Math.floor(sy[i] / cellSize) * cols + Math.floor(x / cellSize);
+        var list = grid.get(key);
+        if (list) { list.push(k); } else { grid.set(key, [k]); }
+      }
+      this._grid = grid;
+      this._cols = cols;
     },
 
     // Pixel offsets of a disc of radius R (device pixels), flagging its outer ring of width w.
@@ -506,7 +517,8 @@ RUNTIME_JS = r"""
 
     // The firm drawn on top within its radius (plus 3 px) of a layer point, or null.
     _hit: function (layerPoint) {
-      if (!this._grid) { return null; }
+      if (!this._sx) { return null; }
+      if (!this._grid) { this._buildGrid(); }
       var x = layerPoint.x - this._tl.x, y = layerPoint.y - this._tl.y;
       var cellSize = this.options.cell, cx = Math.floor(x / cellSize), cy = Math.floor(y / cellSize);
       var best = -1, bestK = -1;
