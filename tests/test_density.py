@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.spatial.distance import pdist, squareform
 
 import geocluster as gc
@@ -96,6 +98,45 @@ def test_unit_is_per_square_km():
                extent=(0, 0, 1000, 1000))
     assert s.values.max() == pytest.approx(1 / (2 * np.pi) * np.exp(-(50**2) / 1e6), rel=2e-3)
     assert s.unit == "weight per km^2"
+
+
+def _naive_linear_bin(x, y, w, nx, ny):
+    out = np.zeros((ny, nx))
+    for xi, yi, wi in zip(x, y, w, strict=True):
+        if 0 <= xi <= nx - 1 and 0 <= yi <= ny - 1:
+            j, i = min(int(xi), nx - 2), min(int(yi), ny - 2)
+            tx, ty = xi - j, yi - i
+            out[i, j] += wi * (1 - tx) * (1 - ty)
+            out[i, j + 1] += wi * tx * (1 - ty)
+            out[i + 1, j] += wi * (1 - tx) * ty
+            out[i + 1, j + 1] += wi * tx * ty
+    return out
+
+
+def test_linear_binning_against_a_naive_loop():
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1, 11, 500), rng.uniform(-1, 8, 500)
+    x[:3], y[:3] = [0, 10, 10], [0, 7, 0]  # points on the first and last nodes
+    w = rng.uniform(0, 2, 500)
+    for weights in (w, None):
+        got = _kde.linear_bin(x, y, weights, 0.0, 0.0, 1.0, 11, 8)
+        ref = _naive_linear_bin(x, y, np.ones(500) if weights is None else weights, 11, 8)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    seed=st.integers(0, 2**32 - 1),
+    h=st.floats(200.0, 5000.0),
+)
+def test_mass_is_conserved_for_any_points_and_weights(n, seed, h):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 20_000, (n, 2))
+    w = rng.exponential(1.0, n) + 1e-3
+    s = gc.kde(_frame(xy, w=w), bandwidth=h, weight="w")
+    assert s.mass == pytest.approx(w.sum(), rel=0.01)
+    assert (s.values >= 0).all()
 
 
 # ----------------------------------------------------------------------------- bandwidth
