@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from geopandas.testing import assert_geodataframe_equal
+from scipy import sparse
 
 import geocluster as gc
 from geocluster import _synthetic
@@ -303,15 +304,9 @@ def test_weights_equal_gc_weights(sim):
         warnings.simplefilter("ignore", GeoclusterWarning)
         graph = gc.weights(firms, "knn:8")
     assert list(graph.unique_ids) == firms.index.tolist()
-    diff = abs(sparse_csr(graph.sparse) - parts["W"])
+    diff = abs(sparse.csr_array(graph.sparse) - parts["W"])
     assert diff.max() == 0
     assert parts["W"].nnz == 8 * len(firms)
-
-
-def sparse_csr(matrix):
-    from scipy import sparse
-
-    return sparse.csr_array(matrix)
 
 
 def test_beta_keys_are_formulaic_terms(design, truth):
@@ -374,10 +369,10 @@ def test_other_weights_specs_match_gc_weights():
         warnings.simplefilter("ignore", GeoclusterWarning)
         firms, parts = _simulate(200, seed=8, weights="knn:4")
         expected = gc.weights(firms, "knn:4").sparse
-        assert abs(sparse_csr(expected) - parts["W"]).max() == 0
+        assert abs(sparse.csr_array(expected) - parts["W"]).max() == 0
         firms, parts = _simulate(200, seed=8, weights="distance:400km")
         expected = gc.weights(firms, "distance:400km").sparse
-    assert abs(sparse_csr(expected) - parts["W"]).max() < 1e-15
+    assert abs(sparse.csr_array(expected) - parts["W"]).max() < 1e-15
     assert firms.attrs["truth"]["weights"] == "distance:400km"
     y = firms["intl"].to_numpy()
     beta = np.array([firms.attrs["truth"]["beta"][t] for t in parts["terms"]])
@@ -473,6 +468,16 @@ def test_truth_is_json_and_complete(truth):
     hub = truth["hubs"]["software"][0]
     assert set(hub) == {"name", "lon", "lat", "radius_km", "share"}
     assert sum(h["share"] for h in truth["hubs"]["pharma"]) == pytest.approx(truth["hub_share"])
+
+
+def test_truth_is_a_fresh_copy_each_time():
+    first = make_firms(60, seed=1)
+    first.attrs["truth"]["beta"]["cluster"] = 99.0
+    first.attrs["truth"]["hubs"]["pharma"][0]["radius_km"] = -1
+    second = make_firms(60, seed=1)
+    assert second.attrs["truth"]["beta"]["cluster"] == 0.5
+    assert second.attrs["truth"]["hubs"]["pharma"][0]["radius_km"] == 40.0
+    assert _synthetic.DEFAULT_BETA["cluster"] == 0.5
 
 
 # ----------------------------------------------------------------------------- bad input
