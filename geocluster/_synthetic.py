@@ -213,7 +213,6 @@ DEFAULT_BETA = {
     "serial:cluster": 0.6,
     "serial:I(cluster ** 2)": 0.10,
 }
-_SIGMA = 1.0
 _GAMMA = {  # foreign_markets, log link
     "Intercept": 0.2,
     "serial": 0.4,
@@ -255,6 +254,8 @@ def make_firms(
     weights: str = "knn:8",
     cluster_radius: str | float = "25km",
     hub_share: float = 0.35,
+    beta: Mapping[str, float] | None = None,
+    sigma: float = 1.0,
 ) -> gpd.GeoDataFrame:
     """Synthetic technology firms on real US ZIP areas, with known true parameters.
 
@@ -288,6 +289,12 @@ def make_firms(
         ``"10 km"``, or metres).
     hub_share
         Probability that a firm is planted at one of its industry's hubs (0 to 1).
+    beta
+        Coefficients of ``intl`` to change, keyed by term name (see
+        :data:`DEFAULT_BETA`), e.g. ``{"cluster": 0.0, "I(cluster ** 2)": 0.0}`` for
+        no effect of clustering on non-serial firms; unnamed terms keep their default.
+    sigma
+        Standard deviation of the errors of ``intl`` (positive).
 
     Returns
     -------
@@ -304,7 +311,8 @@ def make_firms(
     ------
     InputError
         For a non-integer or too small ``n``, ``|rho| >= 1``, an unknown industry,
-        a bad ``hub_share`` or an unusable ``weights`` / ``cluster_radius``.
+        a bad ``hub_share``, ``beta`` or ``sigma``, or an unusable ``weights`` /
+        ``cluster_radius``.
 
     Examples
     --------
@@ -330,6 +338,8 @@ def make_firms(
         weights=weights,
         cluster_radius=cluster_radius,
         hub_share=hub_share,
+        beta=beta,
+        sigma=sigma,
     )
     return frame
 
@@ -412,6 +422,37 @@ def _check_hub_share(hub_share) -> float:
     ):
         raise InputError(f"hub_share={hub_share!r} must be a number between 0 and 1.")
     return float(hub_share)
+
+
+def _check_beta(beta) -> dict[str, float]:
+    if beta is None:
+        return dict(DEFAULT_BETA)
+    if not isinstance(beta, Mapping):
+        raise InputError(
+            f"beta={beta!r} must be a mapping {{term: coefficient}} with terms from {list(_TERMS)}."
+        )
+    unknown = [term for term in beta if term not in DEFAULT_BETA]
+    if unknown:
+        raise InputError(
+            f"beta has unknown term {unknown[0]!r}; the terms of the formula are {list(_TERMS)}."
+        )
+    merged = dict(DEFAULT_BETA)
+    for term, value in beta.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+            raise InputError(f"beta[{term!r}]={value!r} must be a finite number.")
+        merged[term] = float(value)
+    return merged
+
+
+def _check_sigma(sigma) -> float:
+    if (
+        isinstance(sigma, bool)
+        or not isinstance(sigma, numbers.Real)
+        or not np.isfinite(sigma)
+        or sigma <= 0
+    ):
+        raise InputError(f"sigma={sigma!r} must be a positive, finite number.")
+    return float(sigma)
 
 
 def _weights_k(weights) -> int | None:
@@ -721,6 +762,8 @@ def _simulate(
     weights="knn:8",
     cluster_radius="25km",
     hub_share=0.35,
+    beta=None,
+    sigma=1.0,
 ):
     """The generator; returns ``(frame, internals)`` with ``eps`` and ``W`` for tests."""
     k = _weights_k(weights)
@@ -728,6 +771,8 @@ def _simulate(
     shares = _check_industries(industries)
     rho = _check_rho(rho)
     hub_share = _check_hub_share(hub_share)
+    beta = _check_beta(beta)
+    sigma = _check_sigma(sigma)
     radius_m = parse_distance(cluster_radius, name="cluster_radius")
     rng, seed_used = _seed_rng(seed)
 
@@ -763,8 +808,8 @@ def _simulate(
     index = pd.Index(ids)
     geometry = gpd.points_from_xy(lon, lat, crs="EPSG:4326")
     lag = _Lag(lon, lat, geometry, index, weights, k)
-    eps = rng.normal(0.0, _SIGMA, n)
-    xb = x @ _vector(DEFAULT_BETA)
+    eps = rng.normal(0.0, sigma, n)
+    xb = x @ _vector(beta)
     intl = lag.solve(rho, xb + eps)
 
     mu_fm = np.exp(x @ _vector(_GAMMA))
@@ -805,6 +850,8 @@ def _simulate(
         weights=weights,
         radius_m=radius_m,
         hub_share=hub_share,
+        beta=beta,
+        sigma=sigma,
         c_mean=c_mean,
         c_sd=c_sd,
     )
@@ -817,7 +864,9 @@ def _turning_point(params: dict, serial: bool) -> float | None:
     return None if quad == 0 else float(-lin / (2 * quad))
 
 
-def _truth(*, n, seed, shares, rho, weights, radius_m, hub_share, c_mean, c_sd) -> dict:
+def _truth(
+    *, n, seed, shares, rho, weights, radius_m, hub_share, beta, sigma, c_mean, c_sd
+) -> dict:
     rhs = FORMULA.split("~", 1)[1].strip()
     hubs = {
         name: [
@@ -839,10 +888,10 @@ def _truth(*, n, seed, shares, rho, weights, radius_m, hub_share, c_mean, c_sd) 
         "model": "lag",
         "weights": weights,
         "rho": rho,
-        "beta": dict(DEFAULT_BETA),
-        "sigma": _SIGMA,
-        "turning_point_nonserial": _turning_point(DEFAULT_BETA, serial=False),
-        "turning_point_serial": _turning_point(DEFAULT_BETA, serial=True),
+        "beta": dict(beta),
+        "sigma": sigma,
+        "turning_point_nonserial": _turning_point(beta, serial=False),
+        "turning_point_serial": _turning_point(beta, serial=True),
         "serial_definition": {
             "min_patents_5y": SERIAL_MIN_PATENTS,
             "max_employees": SERIAL_MAX_EMPLOYEES,

@@ -380,6 +380,21 @@ def test_other_weights_specs_match_gc_weights():
     np.testing.assert_allclose(lhs, parts["X"] @ beta + parts["eps"], atol=1e-10)
 
 
+def test_beta_and_sigma_overrides():
+    null = {"cluster": 0.0, "I(cluster ** 2)": 0.0, "serial:I(cluster ** 2)": 0.0}
+    firms, parts = _simulate(400, seed=6, beta=null, sigma=2.0)
+    truth = firms.attrs["truth"]
+    assert truth["beta"]["cluster"] == 0.0 and truth["beta"]["serial"] == 0.6
+    assert truth["sigma"] == 2.0
+    assert truth["turning_point_nonserial"] is None and truth["turning_point_serial"] is None
+    beta = np.array([truth["beta"][t] for t in parts["terms"]])
+    y = firms["intl"].to_numpy()
+    lhs = y - 0.4 * (parts["W"] @ y)
+    np.testing.assert_allclose(lhs, parts["X"] @ beta + parts["eps"], atol=1e-10)
+    assert parts["eps"].std() == pytest.approx(2.0, rel=0.15)
+    json.dumps(truth)
+
+
 @pytest.mark.parametrize("outcome", ["intl", "foreign_markets", "export_share"])
 def test_turning_points(firms, truth, outcome):
     spec = truth if outcome == "intl" else truth[outcome]
@@ -510,6 +525,10 @@ def test_truth_is_a_fresh_copy_each_time():
         ({"n": 100, "weights": 8}, r"weights=8 must be a specification string"),
         ({"n": 100, "weights": "queen"}, r"weights='queen' cannot be built .* needs polygons"),
         ({"n": 100, "seed": -1}, r"seed=-1 must be a non-negative integer"),
+        ({"n": 100, "beta": {"clustering": 1.0}}, r"beta has unknown term 'clustering'"),
+        ({"n": 100, "beta": [0.5]}, r"beta=\[0.5\] must be a mapping"),
+        ({"n": 100, "beta": {"age": float("inf")}}, r"beta\['age'\]=inf must be a finite"),
+        ({"n": 100, "sigma": 0}, r"sigma=0 must be a positive, finite number"),
     ],
 )
 def test_bad_input(kwargs, match):
