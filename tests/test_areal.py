@@ -478,3 +478,17 @@ def test_lq_bad_input(cbp):
         gc.location_quotient(agg)
     with pytest.raises(InputError, match="give the output of location_quotient"):
         lq_table(table)
+
+
+def test_planted_hubs_are_specialised(counties_conus):
+    # make_firms plants semiconductor clusters at San Jose (Santa Clara County, 06085)
+    # and Phoenix (Maricopa County, 04013), among others.
+    firms = gc.datasets.make_firms(3000, seed=1)
+    with pytest.warns(GeoclusterWarning, match="fall outside every unit"):
+        agg = gc.aggregate(firms, counties_conus, by="industry")  # a few off the outlines
+    assert agg["n_firms"].sum() + agg.attrs["n_outside"] == 3000
+    assert agg.attrs["n_outside"] < 30
+    lq = gc.location_quotient(agg, min_total=30).set_index(["unit", "industry"])
+    assert lq.loc[("06085", "semiconductors"), "specialised"]
+    assert lq.loc[("04013", "semiconductors"), "specialised"]
+    assert not lq.loc[("04013", "pharma"), "specialised"]

@@ -297,3 +297,19 @@ def test_equal_weights_equal_unweighted():
     assert weighted.bandwidth == pytest.approx(plain.bandwidth, rel=1e-12)
     np.testing.assert_allclose(weighted.k, plain.k, rtol=1e-10)
     np.testing.assert_allclose(weighted.simulated, plain.simulated, rtol=1e-10)
+
+
+def test_planted_hubs_on_us_geography():
+    # make_firms plants 35% of each industry's firms within 40 km of its hubs.
+    firms = gc.datasets.make_firms(3000, seed=1)
+    res = gc.k_density(
+        firms,
+        subset=("industry", "semiconductors"),
+        simulations=49,
+        seed=0,
+        max_distance="300km",
+        bandwidth="10km",
+    )
+    assert res.is_localised
+    assert res.localised_ranges()[0][0] == 0.0
+    assert res.crs.to_epsg() == 5070
