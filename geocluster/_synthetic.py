@@ -68,7 +68,8 @@ from ``seed``):
    neighbours in :func:`geocluster.to_metric`'s CRS; built directly with a
    ``scipy`` KD-tree for speed) and ``X`` the model matrix of
    ``intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age``.
-   The default ``beta`` gives non-serial firms (small non-serial and large firms)
+   ``beta=`` (a partial mapping of these term names) and ``sigma=`` (default 1) change
+   the truth, e.g. to plant no effect at all. The default ``beta`` gives non-serial firms (small non-serial and large firms)
    decreasing returns to clustering, ``0.5 cluster - 0.25 cluster^2`` (an inverted U
    with its top at ``cluster = 1``, one sd above the mean), and serial innovators
    larger gains, ``1.1 cluster - 0.15 cluster^2`` (top at ``cluster = 3.67``, beyond the
