@@ -269,7 +269,10 @@ def k_density(
         median bilateral distance among all sites (D-O used 180 km for the UK, about
         that median), computed exactly in blocks.
     bandwidth
-        ``"silverman"`` (default; see the module docstring) or a distance.
+        ``"silverman"`` (default; see the module docstring) or a distance. Silverman's
+        rule follows the spread of all the industry's distances, so on continent-wide
+        data it is large (about 60-110 km for firms spread over the US) and blurs
+        clusters a few tens of km across; give e.g. ``"10km"`` to resolve them.
     simulations
         Number of counterfactual draws (D-O used 1000; 99 gives a quick test).
     alpha
