@@ -48,6 +48,13 @@ def _format_number(v: float) -> float | int | None:
     return float(f"{v:.6g}")
 
 
+def _text(value) -> str | None:
+    """A cell as text: lists (e.g. a region's member units) joined, missing as None."""
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        return ", ".join(str(v) for v in value)
+    return None if pd.isna(value) else str(value)
+
+
 def encode_column(values: pd.Series) -> dict:
     """One attribute column for tooltips/popups: numbers as numbers, text as text.
 
@@ -59,7 +66,7 @@ def encode_column(values: pd.Series) -> dict:
     ):
         if pd.api.types.is_datetime64_any_dtype(s):
             s = s.dt.strftime("%Y-%m-%d %H:%M:%S").str.replace(" 00:00:00", "", regex=False)
-        text = pd.Series([None if pd.isna(v) else str(v) for v in s], dtype="object")
+        text = pd.Series([_text(v) for v in s], dtype="object")
         codes, levels = pd.factorize(text, use_na_sentinel=True)
         if len(levels) <= max(1, len(text) // 2):
             return {"levels": [str(v) for v in levels], "codes": codes.tolist()}

@@ -315,39 +315,41 @@ def _float(value) -> float | None:
 
 
 def robustness(state: dict, *, seed: np.random.Generator) -> None:
-    if not hasattr(gc, "robustness"):
-        _summary(state)["robustness"] = "not available in this version"
-        return
     cfg = state["config"]["robustness"]
     mcfg = state["config"]["model"]
-    exposure_specs = _exposure_alternatives(state, cfg["exposure"])
+    column = state["config"]["exposure"]["column"]
+    industry = state["config"]["firms"]["industry"]
+    options = {"industry": industry if state["config"]["exposure"]["same_industry"] else None,
+               "log": "log1p", "standardize": True}
     sweep = gc.robustness(
         mcfg["formula"], state["firms"], focus=cfg["focus"], weights=cfg["weights"],
-        models=cfg["models"], exposure=exposure_specs, n_jobs=cfg["n_jobs"],
-        seed=_seed_int(seed), progress=not state["quiet"],
+        models=cfg["models"], exposure=[column, *cfg["exposure"]], variable=column,
+        exposure_options=options, n_jobs=cfg["n_jobs"], seed=_seed_int(seed),
+        progress=not state["quiet"],
     )
     state["robustness"] = sweep
     _save_figure(state, sweep.plot(), "specification_curve")
+    for number, term in enumerate(cfg["focus"][1:], start=2):
+        _save_figure(state, sweep.plot(term), f"specification_curve_{number}")
+    summary = sweep.summary()
     _summary(state)["robustness"] = {
-        "specifications": int(len(sweep.table)) if hasattr(sweep, "table") else None,
+        "specifications": int(sweep.table["spec"].nunique()),
+        "failed": int(sweep.table.loc[sweep.table["error"].notna(), "spec"].nunique()),
+        "share_significant_same_sign": {
+            term: _float(v) for term, v in summary["share_significant_same_sign"].items()
+        },
     }
-
-
-def _exposure_alternatives(state: dict, specs: list) -> dict | list:
-    """Turn ``"kde:15km"``/``"count:10km"`` strings into exposure alternatives."""
-    column = state["config"]["exposure"]["column"]
-    industry = state["config"]["firms"]["industry"]
-    alternatives: dict[str, dict] = {}
-    for spec in specs:
-        method, _, distance = str(spec).partition(":")
-        if method not in ("kde", "count") or not distance:
-            raise ConfigError(
-                f"[robustness] exposure item {spec!r}: write 'kde:25km' or 'count:10km'."
-            )
-        key = "bandwidth" if method == "kde" else "radius"
-        alternatives[spec] = {"method": method, key: distance, "industry": industry,
-                              "log": "log1p", "standardize": True}
-    return {"column": column, "alternatives": alternatives}
+    if state.get("units") is not None and cfg["lisa_weights"]:
+        acfg = state["config"]["areal"]
+        sens = gc.cluster_sensitivity(
+            state["units"][[state["areal_column"], state["units"].geometry.name]],
+            state["areal_column"], weights=cfg["lisa_weights"],
+            permutations=acfg["permutations"], alpha=acfg["alpha"],
+            correction=None if acfg["correction"] == "none" else acfg["correction"],
+            seed=_seed_int(seed), isolates="drop",
+        )
+        state["lisa_sensitivity"] = sens
+        _save_figure(state, sens.plot(), "lisa_sensitivity")
 
 
 # --- outputs ---------------------------------------------------------------------------------
@@ -375,6 +377,8 @@ def write_outputs(state: dict, *, seed: np.random.Generator) -> None:
         )
     if "robustness" in state:
         state["robustness"].to_csv(folder / "robustness.csv")
+    if "lisa_sensitivity" in state:
+        state["lisa_sensitivity"].table.to_csv(folder / "lisa_sensitivity.csv", index=False)
 
 
 def _clean_for_file(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

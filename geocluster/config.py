@@ -79,6 +79,13 @@ def _list_of_choices(choices) -> Callable[[Any], str | None]:
     return inner
 
 
+def _exposure_spec(value) -> str | None:
+    method, _, distance = str(value).partition(":")
+    if method in ("kde", "count") and distance and _distance(distance) is None:
+        return None
+    return "'kde:25km' or 'count:10km'"
+
+
 def _bandwidth(value) -> str | None:
     if isinstance(value, str) and value in ("scott", "silverman", "cv"):
         return None
@@ -153,11 +160,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "robustness": {
         "enabled": Key((bool,), True),
-        "weights": Key((list,), ["knn:4", "knn:8", "knn:16", "distance:50km"],
+        "weights": Key((list,), ["knn:8", "knn:4", "knn:16"],
                        check=_list_of(_weights_spec)),
         "models": Key((list,), ["ols", "lag", "error"], check=_list_of_choices(_MODELS)),
-        "exposure": Key((list,), ["kde:15km", "kde:25km", "kde:50km"]),
-        "focus": Key((list,), ["cluster", "serial:cluster"]),
+        "exposure": Key((list,), ["count:15km", "kde:25km"], check=_list_of(_exposure_spec),
+                        doc="Alternative clustering measures besides [exposure]."),
+        "focus": Key((list,), ["serial:cluster", "cluster", "slope:cluster|serial=1",
+                               "slope:cluster|serial=0"],
+                     doc="Terms or effects tracked (see geocluster.robustness)."),
+        "lisa_weights": Key((list,), ["knn:6", "knn:10", "queen"], check=_list_of(_weights_spec),
+                            doc="Weights compared in the cluster-map sensitivity ([] to skip)."),
         "n_jobs": Key((int,), 1),
     },
     "maps": {

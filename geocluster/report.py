@@ -178,11 +178,29 @@ def _model_section(state: dict, folder: Path) -> str:
 
 def _robustness_section(state: dict, folder: Path) -> str:
     sweep = state["robustness"]
-    out = ["<h2>Robustness</h2>"]
-    summary = sweep.summary() if hasattr(sweep, "summary") else None
-    if isinstance(summary, pd.DataFrame):
-        out.append(_table(summary.reset_index()))
-    elif summary is not None:
-        out.append(f"<pre>{_e(summary)}</pre>")
-    out.append(_figure(folder, "figures/specification_curve.png", "Specification curve"))
+    summary = sweep.summary()
+    shown = summary[["specifications", "failed", "reference_estimate", "share_same_sign",
+                     "share_significant_same_sign", "median_estimate", "min_estimate",
+                     "max_estimate", "share_residual_autocorrelation"]]
+    out = [
+        "<h2>Robustness</h2>",
+        f"<p>{_e(sweep.table['spec'].nunique())} specifications: weights "
+        f"{_e(', '.join(map(str, sweep.dimensions.get('weights', []))))}; models "
+        f"{_e(', '.join(map(str, sweep.dimensions.get('model', []))))}; clustering measures "
+        f"{_e(', '.join(map(str, sweep.dimensions.get('exposure', []))))}. The reference "
+        "specification is the first of each; shares are over the specifications that fitted "
+        "(see robustness.csv for every row).</p>",
+        _table(shown.reset_index()),
+        '<div class="grid">',
+    ]
+    for number, term in enumerate(sweep.focus, start=1):
+        name = "specification_curve" if number == 1 else f"specification_curve_{number}"
+        out.append(_figure(folder, f"figures/{name}.png", f"Specification curve: {term}"))
+    out.append("</div>")
+    sens = state.get("lisa_sensitivity")
+    if sens is not None:
+        out.append("<h3>Cluster-map sensitivity</h3><p>High-high units of the local Moran map "
+                   "under other weights, and their Jaccard overlap with the first.</p>")
+        out.append(_table(sens.table))
+        out.append(_figure(folder, "figures/lisa_sensitivity.png", "LISA HH units by weights"))
     return "\n".join(out)
