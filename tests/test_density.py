@@ -172,6 +172,15 @@ def test_cv_bandwidth_matches_brute_force_likelihood_cross_validation():
     assert s.bandwidth == pytest.approx(best, rel=0.03)
 
 
+def test_cv_warns_when_duplicated_locations_drive_it_to_the_bound():
+    # with every location repeated, the leave-one-out likelihood grows without limit as
+    # h shrinks: the search ends at its lower bound and says so
+    rng = np.random.default_rng(0)
+    xy = np.repeat(rng.uniform(0, 50_000, (100, 2)), 5, axis=0)
+    with pytest.warns(gc.GeoclusterWarning, match="at the edge of its search range"):
+        gc.kde(_frame(xy), bandwidth="cv")
+
+
 # ----------------------------------------------------------------------------- CRS
 
 
