@@ -324,17 +324,19 @@ def _information_terms(setup: _Setup, rho: float, b: np.ndarray | None):
     V = setup.rng.integers(0, 2, size=(n, setup.p), dtype=np.int8).astype(np.float64) * 2 - 1
     if isinstance(setup.logdet, LULogDet):
         lu = setup.logdet.factor(rho)
-        solve = lu.solve
+
+        def solve(B, tol=None):
+            return lu.solve(B)
     else:
 
-        def solve(B):
-            return series_solve(W, B, rho)
+        def solve(B, tol=1e-7):
+            return series_solve(W, B, rho, tol=tol)
 
     WV = W @ V
     A = W @ solve(V)
     fro2 = float(W.multiply(W).sum())
     tr3 = fro2 + float((np.einsum("ij,ij->j", A, A) - np.einsum("ij,ij->j", WV, WV)).mean())
-    wab = W @ solve(b) if b is not None else None
+    wab = W @ solve(b, 1e-12) if b is not None else None
     return tr1, tr2, tr3, wab, "hutchinson"
 
 
@@ -392,7 +394,7 @@ def fit_lag(
     tol
         Absolute tolerance of rho in the bounded search.
     n_vectors
-        Hutchinson probe vectors; default ``clip(4e6 / n, 10, 200)``.
+        Hutchinson probe vectors; default ``clip(2e6 / n, 10, 200)``.
     degree
         Chebyshev degree for ``logdet="chebyshev"``.
     se
