@@ -360,6 +360,12 @@ def test_density_clusters_recover_planted_hubs():
     assert cl.attrs["p_value"] == pytest.approx(1 / 40)
     assert cl["total_weight"].equals(cl["n_firms"].astype(float))
     assert (cl["peak_density"] > cl.attrs["threshold"]).all()
+    fig = gc.kde(_frame(xy), bandwidth="2km").plot(clusters=cl)
+    assert len(fig.axes[0].collections) >= 1  # the cluster outlines
+    # weights: the clusters' total weight is the sum of their firms' weights
+    wcl = gc.density_clusters(_frame(xy, w=np.full(len(xy), 2.5)), bandwidth="2km",
+                              simulations=39, seed=1, weight="w")
+    np.testing.assert_allclose(wcl["total_weight"], 2.5 * wcl["n_firms"])
     # firms get the id of their cluster
     labelled = gc.exposure(_frame(xy), method="region", regions=cl)
     assert labelled["exposure"].sum() == cl["n_firms"].sum()
