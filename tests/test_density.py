@@ -316,7 +316,7 @@ def test_bad_input_messages():
 
 def test_huge_grid_is_refused_with_count_and_suggestion():
     pts = _frame(np.array([[0.0, 0.0], [1e6, 1e6]]))
-    with pytest.raises(InputError, match=r"= 100,000,000 cells.*larger cell_size \(e\.g\. cell_size="):
+    with pytest.raises(InputError, match=r"= 100,000,000 cells.*larger cell_size \(e\.g\. cell_size=500"):
         gc.kde(pts, bandwidth="1km", cell_size=100, extent=(0, 0, 1e6, 1e6))
 
 

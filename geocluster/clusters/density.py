@@ -281,12 +281,12 @@ def _grid_for(
     cells = nx * ny
     work = (nx + 2 * half) * (ny + 2 * half)
     if max(cells, work) > MAX_CELLS:
-        suggest = max(width, height) / 2000
+        suggest = max(max(width, height) / 2000, _kde.kernel_support(kernel, h) / 500)
         raise InputError(
             f"the density grid would have {nx:,} x {ny:,} = {cells:,} cells "
             f"({work:,} with the kernel margin), more than the limit of {MAX_CELLS:,}. "
-            f"Use a larger cell_size (e.g. cell_size={suggest:,.0f} for 2,000 cells on the "
-            "longer side), a smaller extent, or a larger bandwidth."
+            f"Use a larger cell_size (e.g. cell_size={suggest:.0f}, i.e. metres) or a "
+            "smaller extent."
         )
     # centre the grid on the requested bounds
     x0 = xmin - 0.5 * (nx * cell - width)
