@@ -234,9 +234,9 @@ def trace_powers(
     max_power
         Highest power j.
     method
-        ``"exact"`` (dense matrix powers), ``"mc"`` (exact for j <= 2, or j <= 4 when
-        n <= 200,000, Hutchinson estimates with Rademacher vectors above) or
-        ``"auto"``: exact for n <= 2,000, ``"mc"`` above.
+        ``"exact"`` (dense ``W^j``, one sparse product per power), ``"mc"`` (exact
+        for j <= 2, or j <= 4 when n <= 200,000, Hutchinson estimates with
+        Rademacher vectors above) or ``"auto"``: exact for n <= 2,000, ``"mc"`` above.
     seed
         Seed (int or Generator) for the Monte Carlo vectors.
     n_vectors
@@ -269,12 +269,12 @@ def trace_powers(
                 f"exact traces need dense {n:,} x {n:,} matrix powers (limit {EIGEN_MAX_N:,}); "
                 "use method='mc'."
             )
-        D = W.toarray()
+        # W^j as a dense block, one sparse product per power: O(nnz * n) each
         P = np.eye(n)
         out = np.empty(max_power + 1)
         out[0] = 1.0
         for j in range(1, max_power + 1):
-            P = P @ D
+            P = W @ P
             out[j] = np.trace(P) / n
         return out
     rng = np.random.default_rng(seed)
