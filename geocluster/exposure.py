@@ -83,7 +83,8 @@ def exposure(
     method
         ``"kde"``, ``"count"``, ``"lq"`` or ``"region"`` (see the module docstring).
     column
-        Name of the new column (``"region"`` also adds ``<column>_id``).
+        Name of the new column (``"region"`` also adds ``<column>_id``). An existing
+        column of that name is replaced in the returned frame, with a warning.
     bandwidth, kernel
         ``"kde"``: the kernel scale (a distance such as ``"10km"``, or ``"scott"``,
         ``"silverman"``, ``"cv"`` applied to all firms) and kernel, as in
@@ -148,6 +149,15 @@ def exposure(
     if industry is not None and (not isinstance(firms, gpd.GeoDataFrame) or industry not in firms):
         raise InputError(f"industry={industry!r} is not a column of firms.")
 
+    taken = [c for c in (column, f"{column}_id" if method == "region" else None)
+             if c is not None and c in firms.columns]
+    if taken:
+        warnings.warn(
+            f"firms already has a column {taken[0]!r}; the returned frame replaces it "
+            "(the input is unchanged). Pass column= to choose another name.",
+            GeoclusterWarning,
+            stacklevel=2,
+        )
     extra: dict[str, object] = {}
     if method == "kde":
         values, extra = _kde_exposure(firms, bandwidth, kernel, industry, weight, crs)

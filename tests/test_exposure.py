@@ -178,3 +178,20 @@ def test_input_not_mutated_and_errors(small):
     with pytest.raises(InputError, match="weight column 'emp' has 1 negative"):
         gc.exposure(small.assign(emp=[1.0, -1, 1, 1, 1]), method="kde", bandwidth="2km",
                     weight="emp")
+
+
+@pytest.mark.slow
+def test_count_agrees_with_make_firms_cluster_count():
+    # make_firms counts same-industry firms within 25 km on the ZCTA points before its
+    # 500 m jitter; on the jittered points only pairs near the 25 km edge can differ
+    firms = gc.datasets.make_firms(3000, seed=5)
+    with pytest.warns(gc.GeoclusterWarning, match="already has a column 'cluster'"):
+        out = gc.exposure(firms, method="count", radius="25km", industry="industry",
+                          column="cluster", log="log1p", standardize=True)
+    raw = gc.exposure(firms, method="count", radius="25km", industry="industry")
+    assert np.corrcoef(raw["exposure"], firms["cluster_count"])[0, 1] > 0.99
+    assert (raw["exposure"] == firms["cluster_count"]).mean() > 0.5
+    # log(1 + count) standardised with ddof=0 is make_firms' "cluster" definition
+    assert np.corrcoef(out["cluster"], firms["cluster"])[0, 1] > 0.99
+    assert out["cluster"].mean() == pytest.approx(0, abs=1e-12)
+    assert out["cluster"].std(ddof=0) == pytest.approx(1)
