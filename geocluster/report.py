@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["build_report"]
@@ -41,18 +42,35 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _cell(value, digits: int) -> tuple[str, bool]:
+    """Text of a table cell and whether it is a number (right-aligned)."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)), False
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}", True
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return "", True
+        if float(value).is_integer() and abs(value) < 1e12:
+            return f"{int(value):,}", True
+        if abs(value) < 1e-3 or abs(value) >= 1e5:
+            return f"{value:.{digits}g}", True
+        return f"{value:.{digits}f}", True
+    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        return "", False
+    return str(value), False
+
+
 def _table(frame: pd.DataFrame, *, digits: int = 4, max_rows: int = 40) -> str:
     frame = frame.head(max_rows)
     head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
     rows = []
-    for _, row in frame.iterrows():
+    for values in frame.itertuples(index=False, name=None):
         cells = []
-        for value in row:
-            if isinstance(value, float):
-                text = f"{value:.{digits}g}" if abs(value) < 1e-3 or abs(value) >= 1e5 else f"{value:.{digits}f}"
-            else:
-                text = str(value)
-            cells.append(f"<td>{_e(text)}</td>")
+        for value in values:
+            text, numeric = _cell(value, digits)
+            style = "" if numeric else ' style="text-align:left"'
+            cells.append(f"<td{style}>{_e(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
