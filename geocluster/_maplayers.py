@@ -55,6 +55,19 @@ def _text(value) -> str | None:
     return None if pd.isna(value) else str(value)
 
 
+def is_missing(value) -> bool:
+    """``pd.isna`` for one cell, ``False`` for list- or array-valued cells."""
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
+
+
+def is_scalar_column(values: pd.Series) -> bool:
+    """Whether every cell is a scalar (tooltips show scalars only)."""
+    if values.dtype != object:
+        return not isinstance(values.dtype, pd.api.extensions.ExtensionDtype) or \
+            pd.api.types.is_scalar(values.iloc[0] if len(values) else 0)
+    return all(pd.api.types.is_scalar(v) or v is None for v in values)
+
+
 def encode_column(values: pd.Series) -> dict:
     """One attribute column for tooltips/popups: numbers as numbers, text as text.
 

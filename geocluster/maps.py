@@ -52,6 +52,8 @@ from geocluster._maplayers import (
     feature_collection,
     info_spec,
     install_runtime,
+    is_missing,
+    is_scalar_column,
     layer_label,
 )
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
@@ -378,7 +380,7 @@ def _classes(series: pd.Series, *, palette: dict[str, str] | None):
         counts = np.bincount(codes[ok], minlength=len(labels))
         labels = [f"{lab} ({c:,})" for lab, c in zip(labels, counts, strict=True)]
         return _with_missing(codes, colours, labels)
-    text = pd.Series([None if pd.isna(v) else str(v) for v in s], dtype="object")
+    text = pd.Series([None if is_missing(v) else str(v) for v in s], dtype="object")
     counts = text.value_counts()
     if isinstance(s.dtype, pd.CategoricalDtype):
         order = [str(c) for c in s.cat.categories if str(c) in counts.index]
@@ -677,6 +679,7 @@ def _cluster_layers(clusters) -> list[GeoclusterLayer]:
         scalar = [
             c for c in gdf.columns
             if c != gdf.geometry.name and not isinstance(gdf[c].dtype, gpd.array.GeometryDtype)
+            and is_scalar_column(gdf[c])
         ][:8]
         n = len(gdf)
         legend = {
