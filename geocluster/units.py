@@ -168,7 +168,13 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None = None) 
             "the coordinates are in, e.g. gdf.set_crs('EPSG:4326') for longitude/latitude."
         )
     if crs is not None:
-        target = pyproj.CRS.from_user_input(crs)
+        try:
+            target = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:
+            raise CRSError(
+                f"crs={crs!r} is not a CRS pyproj knows; give e.g. 'EPSG:5070' (US, "
+                "equal-area) or a UTM zone such as 'EPSG:32610', or leave crs=None."
+            ) from None
         if not is_metric(target):
             raise CRSError(
                 f"crs={crs!r} is not a projected CRS in metres; name one such as "
