@@ -804,6 +804,11 @@ def density_clusters(
     all firms, so places dense in every industry do not count; the raw density
     would only flag places denser than the densest spot of all activity.
 
+    Against CSR, large cities show up as clusters of almost any industry, because all
+    activity concentrates there; use ``null="firms"`` to ask whether an industry is
+    more concentrated than firms in general (Duranton & Overman 2005). A hub shared
+    with other industries can then fail to stand out, which is the point of that null.
+
     Parameters
     ----------
     points
