@@ -97,21 +97,37 @@ def demo_config(n_firms: int = 5000, seed: int = 2026) -> dict:
 
 
 class _Progress:
-    """Step announcements on stderr (quiet when asked or when not on a terminal)."""
+    """A progress bar over the study's steps on stderr (tqdm), with the time of each step.
+
+    Quiet when asked, or when stderr is not a terminal (logs, CI, notebooks' pipes).
+    """
 
     def __init__(self, quiet: bool):
         self.quiet = quiet or not sys.stderr.isatty()
         self.timings: dict[str, float] = {}
+        self._bar = None
+
+    def start(self, total: int) -> None:
+        if not self.quiet:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, desc="geocluster", unit="step", file=sys.stderr,
+                             bar_format="{desc}: {n}/{total} steps |{bar}| {elapsed} {postfix}")
 
     @contextlib.contextmanager
     def step(self, name: str, label: str) -> Iterator[None]:
-        if not self.quiet:
-            print(f"[geocluster] {label} ...", file=sys.stderr, flush=True)
+        if self._bar is not None:
+            self._bar.set_postfix_str(label)
         start = time.perf_counter()
         yield
         self.timings[name] = round(time.perf_counter() - start, 3)
-        if not self.quiet:
-            print(f"[geocluster] {label}: {self.timings[name]:.1f} s", file=sys.stderr, flush=True)
+        if self._bar is not None:
+            self._bar.write(f"[geocluster] {label}: {self.timings[name]:.1f} s", file=sys.stderr)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def run_study(
@@ -155,6 +171,7 @@ def run_study(
         files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
         _move_into_place(tmp, out)
     except BaseException:
+        progress.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return StudyResult(out=out, files=files, timings=progress.timings, summary=summary)
@@ -253,6 +270,7 @@ def _run_steps(config: dict, folder: Path, progress: _Progress, quiet: bool) -> 
         ("maps", "Interactive map", steps.maps, config["maps"]["enabled"]),
         ("report", "Report page", steps.report, True),
     ]
+    progress.start(sum(1 for *_, enabled in plan if enabled))
     for index, (name, label, func, enabled) in enumerate(plan):
         if not enabled:
             continue
@@ -265,6 +283,7 @@ def _run_steps(config: dict, folder: Path, progress: _Progress, quiet: bool) -> 
                 raise
             except Exception as exc:  # noqa: BLE001 - wrap with the step's name
                 raise _StepError(name, exc) from exc
+    progress.close()
     return state.get("summary", {})
 
 

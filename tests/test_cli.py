@@ -28,7 +28,7 @@ def firm_csv(tmp_path_factory):
 
 def _write_config(folder, firm_csv, **overrides):
     sections = {
-        "study": 'name = "test study"\nseed = 11',
+        "study": 'name = "test study <script>alert(1)</script>"\nseed = 11',
         "firms": f'path = "{firm_csv}"\nid = "firm_id"',
         "areal": 'permutations = 99\nweights = "knn:6"',
         "density": 'simulations = 19\nlevel = 0.9\nbandwidth = "40km"\ncell_size = "10km"',
@@ -57,7 +57,8 @@ def test_run_writes_every_output(study_run):
     assert code == 0
     for name in ["map.html", "report.html", "clusters.gpkg", "firms.parquet", "model.json",
                  "model.txt", "run.json", "figures/lisa_map.png", "figures/effects_by_type.png",
-                 "figures/kde_clusters.png"]:
+                 "figures/kde_clusters.png", "robustness.csv", "figures/specification_curve.png",
+                 "lisa_sensitivity.csv", "figures/lisa_sensitivity.png"]:
         assert (out / name).is_file(), name
     layers = set(pyogrio.list_layers(out / "clusters.gpkg")[:, 0])
     assert {"units", "hotspots"} <= layers
@@ -68,9 +69,14 @@ def test_run_writes_every_output(study_run):
     assert {"rho", "cluster", "serial:cluster"} <= terms
     run = json.loads((out / "run.json").read_text())
     assert run["seed"] == 11 and run["packages"]["esda"]
-    assert {"firms", "areal", "density", "exposure", "model", "maps", "report"} <= set(run["timings_s"])
+    assert {"firms", "areal", "density", "exposure", "model", "robustness", "maps",
+            "report"} <= set(run["timings_s"])
+    sweep = pd.read_csv(out / "robustness.csv")
+    assert sweep["spec"].nunique() == 2 * 3 + 2 * 3  # ols and lag x 2 weights x 3 measures
+    assert sweep["error"].isna().all()
     report = (out / "report.html").read_text()
     assert "test study" in report and 'href="map.html"' in report and "data:image/png;base64," in report
+    assert "<script>" not in report and "&lt;script&gt;alert(1)&lt;/script&gt;" in report
     assert not list(out.parent.glob(".results.tmp-*"))
 
 
