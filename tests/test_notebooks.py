@@ -11,7 +11,7 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
 def test_notebooks_exist():
     names = [p.name for p in NOTEBOOKS]
-    assert {"01_quickstart.ipynb", "02_internationalization.ipynb"} <= set(names)
+    assert {"01_quickstart.ipynb", "02_internationalization.ipynb", "03_robustness.ipynb"} <= set(names)
 
 
 @pytest.mark.slow
