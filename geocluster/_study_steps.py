@@ -233,7 +233,7 @@ def exposure(state: dict, *, seed: np.random.Generator) -> None:
     kwargs: dict[str, Any] = {"method": cfg["method"], "column": column}
     if cfg["method"] in ("kde", "count"):
         kwargs.update(industry=industry, log="log1p" if cfg["log"] else False,
-                      standardize=cfg["standardise"])
+                      standardize=cfg["standardize"])
         if cfg["method"] == "kde":
             kwargs["bandwidth"] = cfg["bandwidth"]
         else:

@@ -145,7 +145,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "radius": Key((str, int, float), "25km", check=_distance),
         "same_industry": Key((bool,), True),
         "log": Key((bool,), True),
-        "standardise": Key((bool,), True),
+        "standardize": Key((bool,), True, doc="Standardise to mean 0, sd 1 (as gc.exposure)."),
         "column": Key((str,), "cluster", doc="Name of the exposure column in the firm table."),
     },
     "model": {
