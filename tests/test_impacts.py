@@ -156,3 +156,27 @@ def test_large_n_uses_traces():
     assert total == pytest.approx(res.params["x"] / (1 - res.rho), rel=1e-12)
     direct = _point(table, "x", "direct")
     assert res.params["x"] < direct < total
+
+
+def test_total_multiplier_with_kept_isolates():
+    rng = np.random.default_rng(8)
+    n = 150
+    xy = rng.uniform(0, 10_000, size=(n, 2))
+    xy[:3] = [[1e6, 1e6], [2e6, 2e6], [3e6, 3e6]]  # three remote firms
+    gdf = gpd.GeoDataFrame(
+        {"x": rng.normal(size=n), "y": rng.normal(size=n)},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs="EPSG:5070",
+    )
+    W = gc.weights(gdf, "distance:3km", isolates="ignore").sparse
+    from scipy.sparse import eye
+    from scipy.sparse.linalg import spsolve
+
+    gdf["y"] = spsolve((eye(n) - 0.6 * W).tocsc(), 1 + gdf["x"].to_numpy() + gdf["y"].to_numpy())
+    res = gc.regress("y ~ x", gdf, weights="distance:3km", isolates="keep")
+    S = np.linalg.inv(np.eye(n) - res.rho * res.W.toarray())
+    m = res.mean_multipliers()
+    assert m["total"] == pytest.approx(S.sum() / n, rel=1e-10)
+    assert m["direct"] == pytest.approx(np.trace(S) / n, rel=1e-10)
+    table = res.impacts(simulations=0)
+    assert _point(table, "x", "total") == pytest.approx(res.params["x"] * S.sum() / n)

@@ -52,6 +52,7 @@ class Multipliers:
     method: str
     eigenvalues: np.ndarray | None = None
     traces: np.ndarray | None = None
+    zero_rows: float = 0.0
 
     def direct(self, rho) -> np.ndarray:
         """``tr((I - rho W)^-1) / n`` for each ``rho`` (scalar or array)."""
@@ -61,10 +62,16 @@ class Multipliers:
         """``tr((I - rho W)^-1 W) / n`` for each ``rho`` (the direct part of ``W x``)."""
         return self._series(np.asarray(rho, dtype=float), shift=1)
 
-    @staticmethod
-    def total(rho) -> np.ndarray:
-        """``1 / (1 - rho)``: the mean row sum of ``(I - rho W)^-1`` for row-standardised W."""
-        return 1.0 / (1.0 - np.asarray(rho, dtype=float))
+    def total(self, rho) -> np.ndarray:
+        """Mean row sum of ``(I - rho W)^-1``: ``1 / (1 - rho)`` for row-standardised W.
+
+        With isolated units kept (rows of W that are 0, a share ``s``), their rows of the
+        inverse are unit rows: ``(1 - s) / (1 - rho) + s`` (exact when no unit has an
+        isolate as neighbour, as with symmetric weights such as contiguity or distance
+        bands).
+        """
+        r = np.asarray(rho, dtype=float)
+        return (1.0 - self.zero_rows) / (1.0 - r) + self.zero_rows
 
     def _series(self, rho: np.ndarray, *, shift: int) -> np.ndarray:
         r = np.atleast_1d(rho)
@@ -166,14 +173,16 @@ def multipliers(
     if method == "auto":
         limit = EXACT_MAX_N_SYMMETRIC if _similar_to_symmetric(W) is not None else EXACT_MAX_N
         method = "exact" if n <= limit else "traces"
+    zero_rows = float(np.mean(np.asarray(abs(W).sum(axis=1)).ravel() == 0))
     if method == "exact":
-        return Multipliers("exact", eigenvalues=eigenvalues(W))
+        return Multipliers("exact", eigenvalues=eigenvalues(W), zero_rows=zero_rows)
     if method == "traces":
         if probes is None:
             probes = int(np.clip(2_000_000 // max(n, 1), 16, 50))
         return Multipliers(
             f"traces (power {max_power}, {probes} probes)",
             traces=trace_powers(W, max_power, probes=probes, seed=seed),
+            zero_rows=zero_rows,
         )
     raise ValueError(f"method={method!r} must be 'auto', 'exact' or 'traces'")
 
@@ -211,7 +220,7 @@ def impacts_table(
         rho = b[:, names.index("rho")]
         m_d = np.atleast_1d(mult.direct(rho))
         m_dw = np.atleast_1d(mult.direct_wx(rho)) if theta else 0.0
-        m_t = 1.0 / (1.0 - rho)
+        m_t = mult.total(rho)
         for v, (i, name) in enumerate(variables):
             th = b[:, theta[name]] if name in theta else 0.0
             out[:, v, 0] = b[:, i] * m_d + th * m_dw

@@ -362,6 +362,20 @@ def _fit_ml_spreg(model, y, X, W) -> dict:
     from spreg.ml_error import BaseML_Error
     from spreg.ml_lag import BaseML_Lag
 
+    if model in ("lag", "durbin"):
+        # spreg's BaseML_Lag computes the reduced form by a power series that does not
+        # converge when rho sits at -1 or 1 (minutes of iterations even at n = 150), so
+        # the boundary is screened first with the same likelihood (exact LU, no SEs).
+        from geocluster.models._sparse_ml import fit_lag
+
+        screen = fit_lag(y, X, W, logdet="lu", se=False)
+        if abs(screen.rho) >= BOUNDARY:
+            return {
+                "params": np.r_[screen.beta, screen.rho],
+                "spatial_name": "rho",
+                "vcov": np.full((X.shape[1] + 1,) * 2, np.nan),
+                "converged": True,
+            }
     w = _w_object(W)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

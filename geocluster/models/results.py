@@ -395,6 +395,7 @@ class SpatialResults:
                 self._mult = Multipliers(
                     f"traces (power {len(traces) - 1}, from the fit)",
                     traces=np.asarray(traces, dtype=float),
+                    zero_rows=float(np.mean(np.asarray(abs(self.W).sum(axis=1)).ravel() == 0)),
                 )
             else:
                 self._mult = multipliers(self.W, seed=0)
