@@ -523,3 +523,28 @@ def test_empty_category_level_is_named(columbus):
         pytest.warns(GeoclusterWarning, match="9 of 49 rows dropped"),
     ):
         gc.regress("CRIME ~ INC + C(district)", data, weights="queen", isolates="keep")
+
+
+def test_ols_white_equals_statsmodels_hc1(columbus):
+    import statsmodels.api as sm
+
+    res = gc.regress("CRIME ~ INC + HOVAL", columbus, model="ols", robust="white", weights="queen")
+    X = sm.add_constant(columbus[["INC", "HOVAL"]].to_numpy())
+    ref = sm.OLS(columbus["CRIME"].to_numpy(), X).fit(cov_type="HC1")
+    assert np.allclose(res.bse.to_numpy(), ref.bse, rtol=1e-8)
+
+
+def test_graph_for_other_rows_is_refused(columbus):
+    other = gc.weights(columbus.iloc[:30], "queen")
+    with pytest.raises(WeightsError, match="does not match the frame"):
+        gc.regress("CRIME ~ INC", columbus, weights=other)
+
+
+def test_durbin_predict_on_new_rows_rebuilds_the_lags(fits, columbus):
+    res = fits["durbin"]
+    assert np.allclose(res.predict(columbus), res.predict(), rtol=1e-10)
+    assert np.allclose(res.predict(columbus, kind="trend"), res.predict(kind="trend"))
+    with pytest.raises(InputError, match="needs weights for them"):
+        gc.regress(
+            "CRIME ~ INC", columbus, model="lag", weights=gc.weights(columbus, "queen")
+        ).predict(columbus)

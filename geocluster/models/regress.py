@@ -91,7 +91,9 @@ def regress(
     method
         ``"ml"`` (maximum likelihood) or ``"gmm"`` (spatial 2SLS / GM, via spreg).
     robust
-        ``None`` or ``"white"`` (heteroskedasticity-robust; OLS and GMM only).
+        ``None`` or ``"white"`` (heteroskedasticity-robust; OLS: White/HC1 with the
+        n/(n-k) factor, as spreg and Stata; GMM lag: White; GMM error: the
+        heteroskedasticity-robust GM estimator). Not available for ML spatial models.
     logdet
         ML only: ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` = 1000 rows, the sparse
         estimator beyond: exact LU to 20,000 rows, Monte Carlo above), ``"spreg"`` (force

@@ -121,9 +121,11 @@ class SpatialResults:
         Number of rows, log-likelihood (NaN for GMM), residual variance, and information
         criteria counting every estimated parameter including ``sigma2`` (as R does).
     diagnostics : pandas.DataFrame
-        Tests on the OLS residuals of the same design: Moran's I, LM lag, LM error,
-        their robust forms and SARMA; for ML spatial models also the likelihood-ratio
-        test of the spatial parameter against OLS.
+        Tests on the OLS residuals of the same design (for durbin including the ``W_x``
+        columns, i.e. of the SLX model): Moran's I (value in ``statistic``, normal
+        approximation in ``z``), LM lag, LM error, their robust forms and SARMA; for ML
+        spatial models also the likelihood-ratio test of the spatial parameter against
+        that OLS.
     """
 
     def __init__(
