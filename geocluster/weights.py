@@ -29,6 +29,7 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 from libpysal.graph import Graph
 
 from geocluster.errors import CRSError, GeoclusterWarning, InputError, WeightsError
@@ -55,7 +56,7 @@ def weights(
     transform: str | None = "r",
     coincident: Literal["raise", "jitter"] = "raise",
     isolates: Literal["warn", "raise", "ignore"] = "warn",
-    crs=None,
+    crs: str | int | pyproj.CRS | None = None,
     seed: int | np.random.Generator | None = None,
 ) -> Graph:
     """Build spatial weights for the rows of ``gdf``.
@@ -102,6 +103,7 @@ def weights(
     [4]
     """
     _check_frame(gdf)
+    _check_seed(seed)
     if transform is not None and str(transform).lower() not in TRANSFORMS:
         raise WeightsError(
             f"transform={transform!r} is not one of {TRANSFORMS} or None "
@@ -266,3 +268,12 @@ def _report_structure(graph: Graph, label: str, isolates: str) -> None:
         )
     if isolates != "ignore":
         warnings.warn(message, GeoclusterWarning, stacklevel=3)
+
+
+def _check_seed(seed) -> None:
+    """Refuse a seed ``np.random.default_rng`` would reject, with a geocluster error."""
+    ok = seed is None or isinstance(seed, np.random.Generator) or (
+        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
+    )
+    if not ok:
+        raise InputError(f"seed={seed!r} must be None, a non-negative int or a numpy Generator.")

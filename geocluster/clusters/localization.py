@@ -307,6 +307,7 @@ def k_density(
     frame, n_sites = _check_points(points)
     mask = _subset_mask(points, subset)
     sims = _check_int(simulations, "simulations", minimum=0)
+    _check_seed(seed, "k_density: ")
     n_grid = _check_int(grid_points, "grid_points", minimum=2)
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
         raise InputError(f"k_density: alpha={alpha!r} must be between 0 and 0.5 (e.g. 0.05).")
@@ -691,3 +692,12 @@ def _indices(distance, k, lower, upper, sims):
         return gamma, 0.0
     psi = float(np.trapezoid(below, km)) if below.any() else 0.0
     return gamma, psi
+
+
+def _check_seed(seed, where: str = "") -> None:
+    """Refuse a seed ``np.random.default_rng`` would reject, with a geocluster error."""
+    ok = seed is None or isinstance(seed, np.random.Generator) or (
+        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
+    )
+    if not ok:
+        raise InputError(f"{where}seed={seed!r} must be None, a non-negative int or a numpy Generator.")

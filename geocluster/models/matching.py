@@ -456,6 +456,7 @@ def match(
     True
     """
     _check_frame(firms)
+    _check_seed(seed)
     rng = np.random.default_rng(seed)
     if isinstance(on, str):
         on = [on]
@@ -656,3 +657,12 @@ def match(
         propensity=propensity,
         options=options,
     )
+
+
+def _check_seed(seed) -> None:
+    """Refuse a seed ``np.random.default_rng`` would reject, with a geocluster error."""
+    ok = seed is None or isinstance(seed, np.random.Generator) or (
+        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
+    )
+    if not ok:
+        raise InputError(f"seed={seed!r} must be None, a non-negative int or a numpy Generator.")
