@@ -39,7 +39,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.errors import GeoclusterError, InputError
+from geocluster.errors import GeoclusterError, InputError, ModelError, WeightsError
 
 __all__ = ["robustness", "RobustnessResult", "cluster_sensitivity", "SensitivityResult"]
 
@@ -271,15 +271,18 @@ def robustness(
     >>> firms = gc.datasets.make_firms(400, seed=3)
     >>> sweep = gc.robustness(firms.attrs["truth"]["formula"], firms, focus="serial:cluster",
     ...                       weights=["knn:4", "knn:8"], models=["ols", "lag"], progress=False)
-    >>> len(sweep.table), sweep.summary().loc["serial:cluster", "specifications"]
+    >>> len(sweep.table), int(sweep.summary().loc["serial:cluster", "specifications"])
     (4, 4)
     """
     focus = [focus] if isinstance(focus, str) else list(focus)
     if not focus:
         raise InputError("robustness: focus= is empty; name at least one term, e.g. 'cluster'.")
     grid = _dimensions(weights, models, methods, inference)
+    _check_seed(seed, "robustness: ")
     if not isinstance(data, gpd.GeoDataFrame):
         raise InputError(f"robustness: data must be a GeoDataFrame of firms, got {type(data).__name__}.")
+    if len(data) == 0:
+        raise InputError("robustness: data are empty (0 rows); there are no firms to fit.")
     import geocluster as gc
 
     rng = np.random.default_rng(seed)
@@ -294,17 +297,24 @@ def robustness(
     for spec in grid["weights"]:
         try:
             graphs[spec] = gc.weights(data, spec, isolates="ignore")
-        except GeoclusterError as exc:
-            graphs[spec] = exc
+        except GeoclusterError as exc:  # a spec that cannot be built is a setup error: stop now
+            raise type(exc)(f"robustness: weights spec {spec!r}: {exc}") from exc
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63 - 1))).spawn(len(specs))
 
     # The reference first, alone: it validates the focus terms before the sweep runs.
     first = _fit_one(formula, data, specs[0], columns, graphs, variable, focus, alpha, seeds[0])
-    if first["error"] is not None and first["error"].startswith("unknown focus"):
+    if first["error"] is not None and (first["error"].startswith("unknown focus")
+                                       or first.get("error_kind") == "input"):
+        # bad formula columns or data: every specification would fail the same way
         raise InputError(f"robustness: {first['error']}")
     tasks = list(zip(specs[1:], seeds[1:], strict=True))
     rows = [first] + _run(tasks, formula, data, columns, graphs, variable, focus, alpha,
                           n_jobs, progress)
+    if all(row["error"] is not None for row in rows):
+        raise ModelError(
+            f"robustness: all {len(rows)} specifications failed; the reference's error: "
+            f"{first['error']}"
+        )
     table = _tidy(rows, specs, focus)
     return RobustnessResult(table=table, focus=focus, alpha=alpha, reference=dict(specs[0]),
                             seed=seed if isinstance(seed, (int, type(None))) else "generator",
@@ -485,6 +495,8 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
         row.update(_fit_stats(results, alpha))
     except GeoclusterError as exc:
         row["error"] = str(exc)
+        if isinstance(exc, InputError | WeightsError):
+            row["error_kind"] = "input"
     except Exception as exc:  # noqa: BLE001 - one failing specification must not stop the sweep
         row["error"] = f"{type(exc).__name__}: {exc}"
     row["seconds"] = time.perf_counter() - start
@@ -678,7 +690,7 @@ def cluster_sensitivity(
     alpha: float = 0.05,
     correction: str | None = "fdr",
     seed: int | np.random.Generator | None = None,
-    **options,
+    **options: Any,
 ) -> SensitivityResult:
     """Overlap of cluster maps across weights specs (LISA) or bandwidths and levels (KDE).
 
@@ -716,7 +728,9 @@ def cluster_sensitivity(
     """
     import geocluster as gc
 
+    _check_seed(seed, "cluster_sensitivity: ")
     seed_int = int(np.random.default_rng(seed).integers(0, 2**31 - 1))
+    _check_sensitivity_options(gc, method, options)
     if method == "lisa":
         if column is None:
             raise InputError("cluster_sensitivity(method='lisa') needs column=.")
@@ -758,6 +772,26 @@ def cluster_sensitivity(
     return result
 
 
+def _check_sensitivity_options(gc, method: str, options: Mapping) -> None:
+    """Refuse ``**options`` the underlying function does not take (or that are set here)."""
+    import inspect
+
+    targets = {"lisa": (gc.local_moran, {"gdf", "column", "weights", "permutations", "alpha",
+                                         "correction", "seed"}),
+               "density": (gc.density_clusters, {"points", "bandwidth", "level", "simulations",
+                                                 "seed"})}
+    if method not in targets or not options:
+        return
+    func, managed = targets[method]
+    allowed = sorted(set(inspect.signature(func).parameters) - managed)
+    bad = sorted(set(options) - set(allowed))
+    if bad:
+        raise InputError(
+            f"cluster_sensitivity(method={method!r}): unknown option(s) {bad}; "
+            f"{func.__name__} options passed on are {allowed}."
+        )
+
+
 def _pairwise(labels, func) -> pd.DataFrame:
     values = np.ones((len(labels), len(labels)))
     for i, j in itertools.combinations(range(len(labels)), 2):
@@ -779,3 +813,12 @@ def _jaccard_area(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, crs) -> float:
         return 0.0
     union = ua.union(ub).area
     return float(ua.intersection(ub).area / union) if union > 0 else 1.0
+
+
+def _check_seed(seed, where: str = "") -> None:
+    """Refuse a seed ``np.random.default_rng`` would reject, with a geocluster error."""
+    ok = seed is None or isinstance(seed, np.random.Generator) or (
+        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
+    )
+    if not ok:
+        raise InputError(f"{where}seed={seed!r} must be None, a non-negative int or a numpy Generator.")
