@@ -149,6 +149,8 @@ def _design(formula: str, data: pd.DataFrame):
         frame = pd.DataFrame(data.drop(columns=data._geometry_column_name))
     else:
         frame = pd.DataFrame(data)
+    if len(frame) == 0:
+        raise InputError(f"data are empty (0 rows); the formula {formula!r} has nothing to fit.")
     try:
         mm = model_matrix(formula, frame, na_action="raise")
     except Exception as exc:
@@ -162,7 +164,11 @@ def _design(formula: str, data: pd.DataFrame):
     y = np.asarray(mm.lhs, dtype=float)
     if y.ndim == 2:
         if y.shape[1] != 1:
-            raise InputError(f"the formula {formula!r} must have exactly one outcome on the left.")
+            raise InputError(
+                f"the formula {formula!r} must have exactly one numeric outcome on the left; "
+                f"it expands to {y.shape[1]} columns ({', '.join(map(str, mm.lhs.columns[:5]))}"
+                f"{', ...' if y.shape[1] > 5 else ''}): is the outcome a text column?"
+            )
         y = y[:, 0]
     X = mm.rhs
     return (
@@ -176,6 +182,11 @@ def _design(formula: str, data: pd.DataFrame):
 
 
 def _fit_kwargs(cov_type: str, groups, data: pd.DataFrame) -> dict:
+    if groups is not None and cov_type != "cluster":
+        raise InputError(
+            f"groups={groups!r} is only used with cov_type='cluster' (got cov_type="
+            f"{cov_type!r}); pass cov_type='cluster' for cluster-robust errors, or drop groups=."
+        )
     if cov_type == "cluster":
         if groups is None:
             raise InputError("cov_type='cluster' needs groups= (a column name of data).")
