@@ -79,6 +79,16 @@ _FILES = {
 def data_path(name: str) -> Path:
     """Path of a bundled data file, from an installed wheel or a source checkout.
 
+    Parameters
+    ----------
+    name
+        The data set's name, e.g. ``"patents"``, ``"cbp"``, ``"columbus"``.
+
+    Returns
+    -------
+    Path
+        The file's location on disk.
+
     Examples
     --------
     >>> data_path("patents").name
@@ -155,6 +165,11 @@ def load_counties(region: Literal["all", "conus"] = "all") -> gpd.GeoDataFrame:
 
 def load_states() -> gpd.GeoDataFrame:
     """US states and territories (56), indexed by 2-digit FIPS, EPSG:4326.
+
+    Returns
+    -------
+    GeoDataFrame
+        One polygon per state, with ``state_fips`` and ``name``.
 
     Examples
     --------
@@ -289,6 +304,11 @@ def load_columbus() -> gpd.GeoDataFrame:
     Rows are ordered by ``POLYID`` (as in the R reference results) and indexed by
     ``POLYID - 1`` (0..48). The coordinates are in an unnamed local unit, so the CRS
     is ``None``: contiguity and ``knn`` weights work, distance-based ones do not.
+
+    Returns
+    -------
+    GeoDataFrame
+        49 polygons with the spData columns (``CRIME``, ``INC``, ``HOVAL``, ...).
 
     Examples
     --------
