@@ -202,7 +202,9 @@ RUNTIME_JS = r"""
       tooltip: L.tooltip({direction: "top", offset: [0, -6], className: "gc-tooltip"}),
       stack: [], points: [], feature: null, shown: null
     };
-    [["gc-surface", 390], ["gc-points", 450]].forEach(function (p) {
+    // The KDE image lies above the areas and outlines (one canvas in the overlay pane, at
+    // z-index 400) and below the firms; neither pane takes the mouse.
+    [["gc-surface", 420], ["gc-points", 450]].forEach(function (p) {
       if (!map.getPane(p[0])) {
         var pane = map.createPane(p[0]);
         pane.style.zIndex = p[1];

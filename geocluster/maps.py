@@ -15,8 +15,9 @@ How the layers are drawn
 * **LISA**, **Gi*** and **choropleth** layers are filled polygons (or points), with GeoDa's
   LISA colours and ArcGIS-style hot/cold spot colours from :mod:`geocluster._plotting`.
   Only the first of them is switched on at the start: they cover each other.
-* The **KDE** surface is resampled onto a Web Mercator grid and inlined as a PNG image.
-* **Cluster** polygons are outlines drawn above the areas and the surface.
+* The **KDE** surface is resampled onto a Web Mercator grid and inlined as a PNG image,
+  translucent, drawn above the areas and outlines and below the firms.
+* **Cluster** polygons are outlines drawn above the areas.
 * Every layer has a legend that is shown only while the layer is; a layer control, a scale
   bar, bounds fitted to the data and a choice of base map (including none) complete it.
 
@@ -778,7 +779,7 @@ def _surface_png(values, bounds, crs, origin):
         vmax = 1.0
     t = np.clip(sampled / vmax, 0.0, 1.0)
     rgba = colormaps[plotting.DENSITY_CMAP](t)
-    rgba[..., 3] = np.where(t < 0.02, 0.0, 0.25 + 0.7 * np.sqrt(t))
+    rgba[..., 3] = np.where(t < 0.02, 0.0, 0.2 + 0.6 * np.sqrt(t))
     image = Image.fromarray((rgba * 255).round().astype(np.uint8), "RGBA")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
