@@ -155,7 +155,9 @@ def test_large_n_uses_traces():
     total = _point(table, "x", "total")
     assert total == pytest.approx(res.params["x"] / (1 - res.rho), rel=1e-12)
     direct = _point(table, "x", "direct")
-    assert res.params["x"] < direct < total
+    exact = np.trace(np.linalg.inv(np.eye(n) - res.rho * W.toarray())) / n
+    assert direct == pytest.approx(res.params["x"] * exact, rel=1e-3)
+    assert res.mean_multipliers()["direct"] == pytest.approx(exact, rel=1e-3)
 
 
 def test_total_multiplier_with_kept_isolates():

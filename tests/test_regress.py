@@ -381,6 +381,7 @@ def test_isolates_raise_drop_keep():
     with pytest.warns(GeoclusterWarning, match="3 units without neighbours"):
         res = gc.regress("y ~ x", gdf, weights="distance:3km", isolates="drop")
     assert res.nobs == 117 and 0 not in res.data.index
+    assert res.n_dropped == 0 and "Dropped (isolates)" in str(res.summary())
     kept = gc.regress("y ~ x", gdf, weights="distance:3km", isolates="keep", model="error")
     assert kept.nobs == 120
 

@@ -130,55 +130,20 @@ def regress(
     _check_options(data, model, method, robust, missing, isolates, logdet)
     from formulaic.utils.context import capture_context
 
-    context = capture_context(1)
-    design = build_design(formula, data, context=context, missing=missing)
-    if design.n_dropped:
-        detail = ", ".join(f"{c}: {k}" for c, k in design.dropped_by.items())
-        warnings.warn(
-            f"{design.n_dropped} of {len(data)} rows dropped for missing values ({detail}); "
-            f"the model and its weights use the remaining {len(design.index)} rows.",
-            GeoclusterWarning,
-            stacklevel=2,
-        )
-    graph, label = _graph_for_rows(data.loc[design.index], weights, isolates=isolates, crs=crs)
-    if isolates == "drop" and graph.n != len(design.index):
-        keep = pd.Index(graph.unique_ids)
-        n_iso = len(design.index) - len(keep)
-        warnings.warn(
-            f"{n_iso} units without neighbours under weights {label} dropped "
-            f"(e.g. {design.index.difference(keep)[:5].tolist()}).",
-            GeoclusterWarning,
-            stacklevel=2,
-        )
-        design = build_design(formula, data.loc[keep], context=context, missing=missing)
-        design.n_dropped = len(data) - len(keep)
+    design, graph, label, n_isolated = _design_and_graph(
+        formula,
+        data,
+        weights,
+        context=capture_context(1),
+        missing=missing,
+        isolates=isolates,
+        crs=crs,
+    )
     W = sp.csr_matrix(graph.sparse, dtype=float)
-
-    X = design.X.copy()
-    slx_sources: list[str] = []
-    slx_columns: list[str] = []
-    if model == "durbin":
-        slx_sources = [c for c in X.columns if c != "Intercept"]
-        if not slx_sources:
-            raise ModelError("the Durbin model needs at least one non-constant regressor.")
-        lagged = W @ X[slx_sources].to_numpy()
-        for name, col in zip(slx_sources, lagged.T, strict=True):
-            X[f"W_{name}"] = col
-            slx_columns.append(f"W_{name}")
-    check_full_rank(X, what=f"the {model} model's design")
-    n, k = X.shape
-    n_params = k + (model != "ols") + 1  # + spatial parameter + sigma2
-    if n < n_params + 1:
-        raise ModelError(
-            f"{n} rows are too few for the {n_params} parameters of this {model} model "
-            f"({k} coefficients{', the spatial parameter' if model != 'ols' else ''} and "
-            "sigma2); use more rows or fewer regressors."
-        )
-    if np.ptp(design.y) == 0:
-        raise InputError(
-            f"the outcome {design.y_name!r} is constant in every used row; nothing to explain."
-        )
-
+    X, slx_sources, slx_columns = (
+        _with_slx(design.X, W) if model == "durbin" else (design.X.copy(), [], [])
+    )
+    _check_design(X, design, model)
     fit = _estimate(
         model, method, design.y, X.to_numpy(dtype=float), W, robust, logdet, design.X.shape[1]
     )
@@ -213,8 +178,65 @@ def regress(
         extra={
             "weights_spec": weights if isinstance(weights, str) else None,
             "traces": fit.get("traces"),
+            "n_isolated_dropped": n_isolated,
         },
     )
+
+
+def _design_and_graph(formula, data, weights, *, context, missing, isolates, crs):
+    """The design on the complete rows and the weights on exactly those rows."""
+    design = build_design(formula, data, context=context, missing=missing)
+    if design.n_dropped:
+        detail = ", ".join(f"{c}: {k}" for c, k in design.dropped_by.items())
+        warnings.warn(
+            f"{design.n_dropped} of {len(data)} rows dropped for missing values ({detail}); "
+            f"the model and its weights use the remaining {len(design.index)} rows.",
+            GeoclusterWarning,
+            stacklevel=3,
+        )
+    graph, label = _graph_for_rows(data.loc[design.index], weights, isolates=isolates, crs=crs)
+    n_isolated = len(design.index) - graph.n
+    if n_isolated:  # isolates="drop": rebuild the design on the remaining rows
+        keep = pd.Index(graph.unique_ids)
+        warnings.warn(
+            f"{n_isolated} units without neighbours under weights {label} dropped "
+            f"(e.g. {design.index.difference(keep)[:5].tolist()}).",
+            GeoclusterWarning,
+            stacklevel=3,
+        )
+        n_missing = design.n_dropped
+        design = build_design(formula, data.loc[keep], context=context, missing=missing)
+        design.n_dropped = n_missing
+    return design, graph, label, n_isolated
+
+
+def _with_slx(X: pd.DataFrame, W: sp.csr_matrix):
+    """Add ``W_<column>`` = W x for every non-constant design column (Durbin)."""
+    sources = [c for c in X.columns if c != "Intercept"]
+    if not sources:
+        raise ModelError("the Durbin model needs at least one non-constant regressor.")
+    out = X.copy()
+    lagged = W @ X[sources].to_numpy()
+    columns = [f"W_{name}" for name in sources]
+    for name, col in zip(columns, lagged.T, strict=True):
+        out[name] = col
+    return out, sources, columns
+
+
+def _check_design(X: pd.DataFrame, design, model: str) -> None:
+    check_full_rank(X, what=f"the {model} model's design")
+    n, k = X.shape
+    n_params = k + (model != "ols") + 1  # + spatial parameter + sigma2
+    if n < n_params + 1:
+        raise ModelError(
+            f"{n} rows are too few for the {n_params} parameters of this {model} model "
+            f"({k} coefficients{', the spatial parameter' if model != 'ols' else ''} and "
+            "sigma2); use more rows or fewer regressors."
+        )
+    if np.ptp(design.y) == 0:
+        raise InputError(
+            f"the outcome {design.y_name!r} is constant in every used row; nothing to explain."
+        )
 
 
 # ---------------------------------------------------------------------------------------

@@ -327,6 +327,11 @@ class SpatialResults:
             ("Mean neighbours", f"{card.mean():.2f}"),
             ("No. observations", f"{self.nobs}"),
             ("Dropped (missing)", f"{self.n_dropped}"),
+            *(
+                [("Dropped (isolates)", str(self.extra["n_isolated_dropped"]))]
+                if self.extra.get("n_isolated_dropped")
+                else []
+            ),
             ("Log-likelihood", _num(self.loglik)),
             ("AIC", _num(self.aic)),
             ("sigma^2", _num(self.sigma2)),
@@ -389,18 +394,22 @@ class SpatialResults:
         if self._mult is None:
             from geocluster.models.impacts import Multipliers, multipliers
 
+            # powers of the trace series (large n): enough that |rho|^P < 1e-6 for rho up
+            # to the estimate + 4 standard errors (the simulation draws), 20 to 100
+            rho = self.rho if self.rho is not None else 0.0
+            se = float(self.bse.get("rho", 0.0)) if self.rho is not None else 0.0
+            reach = min(0.99, abs(rho) + 4 * (se if np.isfinite(se) else 0.0))
+            powers = int(np.clip(np.ceil(np.log(1e-6) / np.log(max(reach, 1e-3))), 20, 100))
             traces = self.extra.get("traces")
-            if traces is not None and len(traces) > 50:
-                # tr(W^j)/n already estimated by the large-n ML fit: reuse them when they
-                # reach as far as our own series would (50 powers); the fit stops at
-                # the powers its rho needs, too few for the draws and other rho values
+            if traces is not None and len(traces) > powers:
+                # tr(W^j)/n already estimated by the large-n ML fit (same estimator)
                 self._mult = Multipliers(
                     f"traces (power {len(traces) - 1}, from the fit)",
                     traces=np.asarray(traces, dtype=float),
                     zero_rows=float(np.mean(np.asarray(abs(self.W).sum(axis=1)).ravel() == 0)),
                 )
             else:
-                self._mult = multipliers(self.W, seed=0)
+                self._mult = multipliers(self.W, max_power=powers, seed=0)
         return self._mult
 
     def mean_multipliers(self, rho: float | None = None) -> dict:
