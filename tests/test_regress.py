@@ -549,3 +549,19 @@ def test_durbin_predict_on_new_rows_rebuilds_the_lags(fits, columbus):
         gc.regress(
             "CRIME ~ INC", columbus, model="lag", weights=gc.weights(columbus, "queen")
         ).predict(columbus)
+
+
+@pytest.mark.parametrize("model", ["lag", "error"])
+def test_row_order_does_not_matter(columbus, model):
+    """Shuffled rows (same index labels) and missing values give the same fit."""
+    data = columbus.copy()
+    data.loc[[4, 17], "HOVAL"] = np.nan
+    shuffled = data.sample(frac=1.0, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoclusterWarning)
+        a = gc.regress("CRIME ~ INC + HOVAL", data, model=model, weights="queen")
+        b = gc.regress("CRIME ~ INC + HOVAL", shuffled, model=model, weights="queen")
+    assert a.nobs == b.nobs == 47
+    assert np.allclose(a.params, b.params, rtol=1e-7)
+    assert np.allclose(a.bse, b.bse, rtol=1e-6)
+    pd.testing.assert_series_equal(a.resid.sort_index(), b.resid.sort_index(), rtol=1e-6)

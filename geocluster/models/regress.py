@@ -124,8 +124,8 @@ def regress(
     {'Intercept': 45.6032, 'INC': -1.0487, 'HOVAL': -0.2663, 'rho': 0.4233}
     >>> round(res.loglik, 3)
     -182.674
-    >>> res.diagnostics.loc["lm_lag", "statistic"].round(3)
-    np.float64(8.898)
+    >>> round(float(res.diagnostics.loc["lm_lag", "statistic"]), 3)
+    8.898
     """
     _check_options(data, model, method, robust, missing, isolates, logdet)
     from formulaic.utils.context import capture_context
