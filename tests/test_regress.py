@@ -436,6 +436,14 @@ def test_make_firms_lag_recovers_truth_and_planted_pattern(seed):
     true_top = -truth["beta"]["cluster"] / (2 * truth["beta"]["I(cluster ** 2)"])
     assert abs(top - true_top) < 3 * np.sqrt(grad @ sub @ grad)
     assert b["serial:cluster"] - 2 * res.bse["serial:cluster"] > 0
+    # the same through the effects methods (geocluster.models.effects)
+    tp = res.turning_point("cluster", by="serial").set_index("group")
+    assert tp.loc[0, "shape"] == "inverse-U" and bool(tp.loc[0, "inside"])
+    assert abs(tp.loc[0, "turning_point"] - true_top) < 3 * tp.loc[0, "se"]
+    me = res.marginal_effects("cluster", by="serial", at=[0.0])
+    direct = me[me["effect"] == "direct"].set_index("group")
+    gap = direct.loc[1, "estimate"] - direct.loc[0, "estimate"]
+    assert gap > 2 * np.hypot(direct.loc[1, "se"], direct.loc[0, "se"])
 
 
 def test_effect_methods_delegate(fits, monkeypatch):
