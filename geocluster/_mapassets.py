@@ -157,7 +157,7 @@ NETWORK_LOAD_RE = re.compile(
 # ----------------------------------------------------------------------------- runtime
 
 RUNTIME_CSS = """
-.gc-legends { max-height: calc(100vh - 230px); overflow-y: auto; display: flex;
+.gc-legends { max-height: min(calc(100vh - 230px), 55vh); overflow-y: auto; display: flex;
   flex-direction: column; gap: 6px; background: rgba(255,255,255,0.93); padding: 6px 9px;
   border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 system-ui,
   -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; max-width: 280px; }

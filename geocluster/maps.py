@@ -267,7 +267,9 @@ def _fit(m: folium.Map) -> None:
     e, n = arr[:, 2].max(), arr[:, 3].max()
     for key in [k for k, c in m._children.items() if isinstance(c, folium.FitBounds)]:
         del m._children[key]
-    m.fit_bounds([[float(s), float(w)], [float(n), float(e)]], padding=(12, 12))
+    # Room on the right for the legends, which sit at the bottom right.
+    m.fit_bounds([[float(s), float(w)], [float(n), float(e)]],
+                 padding_top_left=(12, 12), padding_bottom_right=(220, 12))
 
 
 def _build_layers(*, firms, color, size, popup, tooltip, lisa, hotspots, density, clusters,
