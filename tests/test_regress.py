@@ -573,3 +573,15 @@ def test_row_order_does_not_matter(columbus, model):
     assert np.allclose(a.params, b.params, rtol=1e-7)
     assert np.allclose(a.bse, b.bse, rtol=1e-6)
     pd.testing.assert_series_equal(a.resid.sort_index(), b.resid.sort_index(), rtol=1e-6)
+
+
+def test_ols_without_weights(columbus):
+    frame = pd.DataFrame(columbus.drop(columns="geometry"))
+    res = gc.regress("CRIME ~ INC + HOVAL", frame, model="ols", weights=None)
+    assert res.params["INC"] == pytest.approx(REF["ols"]["coef"]["INC"], rel=1e-8)
+    assert res.graph is None and res.W is None
+    assert "Weights:" in str(res.summary()) and "none" in str(res.summary())
+    with pytest.raises(ModelError, match="diagnostics need spatial weights"):
+        _ = res.diagnostics
+    with pytest.raises(WeightsError, match="the lag model needs spatial weights"):
+        gc.regress("CRIME ~ INC", frame, model="lag", weights=None)

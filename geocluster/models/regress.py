@@ -62,7 +62,7 @@ def regress(
     data: pd.DataFrame,
     *,
     model: Literal["ols", "lag", "error", "durbin"] = "lag",
-    weights: str | Graph = "knn:8",
+    weights: str | Graph | None = "knn:8",
     method: Literal["ml", "gmm"] = "ml",
     robust: Literal["white"] | None = None,
     logdet: str = "auto",
@@ -88,6 +88,7 @@ def regress(
     weights
         A spec for :func:`geocluster.weights` (``"knn:8"``, ``"queen"``,
         ``"distance:25km"``, ...) or a Graph. Row-standardised; built on the rows used.
+        ``None`` is allowed for ``model="ols"`` (then without spatial diagnostics).
     method
         ``"ml"`` (maximum likelihood) or ``"gmm"`` (spatial 2SLS / GM, via spreg).
     robust
@@ -127,7 +128,7 @@ def regress(
     >>> round(float(res.diagnostics.loc["lm_lag", "statistic"]), 3)
     8.898
     """
-    _check_options(data, model, method, robust, missing, isolates, logdet)
+    _check_options(data, model, method, robust, missing, isolates, logdet, weights)
     from formulaic.utils.context import capture_context
 
     design, graph, label, n_isolated = _design_and_graph(
@@ -139,7 +140,7 @@ def regress(
         isolates=isolates,
         crs=crs,
     )
-    W = sp.csr_matrix(graph.sparse, dtype=float)
+    W = sp.csr_matrix(graph.sparse, dtype=float) if graph is not None else None
     X, slx_sources, slx_columns = (
         _with_slx(design.X, W) if model == "durbin" else (design.X.copy(), [], [])
     )
@@ -194,6 +195,8 @@ def _design_and_graph(formula, data, weights, *, context, missing, isolates, crs
             GeoclusterWarning,
             stacklevel=3,
         )
+    if weights is None:  # OLS without weights (checked in _check_options)
+        return design, None, "none", 0
     graph, label = _graph_for_rows(data.loc[design.index], weights, isolates=isolates, crs=crs)
     n_isolated = len(design.index) - graph.n
     if n_isolated:  # isolates="drop": rebuild the design on the remaining rows
@@ -242,7 +245,7 @@ def _check_design(X: pd.DataFrame, design, model: str) -> None:
 # ---------------------------------------------------------------------------------------
 # validation and weights
 # ---------------------------------------------------------------------------------------
-def _check_options(data, model, method, robust, missing, isolates, logdet) -> None:
+def _check_options(data, model, method, robust, missing, isolates, logdet, weights) -> None:
     if not isinstance(data, pd.DataFrame):
         raise InputError(
             f"data must be a (Geo)DataFrame, got {type(data).__name__}; "
@@ -259,6 +262,11 @@ def _check_options(data, model, method, robust, missing, isolates, logdet) -> No
         raise ModelError(
             f"method={method!r} is not one of {METHODS} ('ml': maximum likelihood, "
             "'gmm': spatial two-stage least squares / generalised moments)."
+        )
+    if weights is None and model != "ols":
+        raise WeightsError(
+            f"the {model} model needs spatial weights: pass weights='knn:8' (or another "
+            "spec) with a GeoDataFrame, or a libpysal Graph on the rows."
         )
     if robust not in (None, "white"):
         raise ModelError(f"robust={robust!r} must be None or 'white'.")

@@ -116,7 +116,8 @@ class SpatialResults:
         The rows used (after dropping missing values), with the input's index.
     graph : libpysal.graph.Graph
         Weights on the rows used; ``W`` is its row-standardised sparse matrix (CSR),
-        rows and columns in the order of ``data``.
+        rows and columns in the order of ``data``. Both None for OLS fitted with
+        ``weights=None``.
     nobs, loglik, sigma2, aic, bic
         Number of rows, log-likelihood (NaN for GMM), residual variance, and information
         criteria counting every estimated parameter including ``sigma2`` (as R does).
@@ -313,8 +314,7 @@ class SpatialResults:
                 hi: ci["ci_high"],
             }
         )
-        g = self.graph
-        card = np.asarray(g.cardinalities)
+        card = np.asarray(self.graph.cardinalities) if self.graph is not None else np.nan
         top = [
             ("Dep. variable", self.y_name),
             ("Model", self.model),
@@ -324,7 +324,7 @@ class SpatialResults:
                 + (f" ({self.robust} SE)" if self.robust else ""),
             ),
             ("Weights", _short(self.weights, 20)),
-            ("Mean neighbours", f"{card.mean():.2f}"),
+            ("Mean neighbours", f"{np.mean(card):.2f}"),
             ("No. observations", f"{self.nobs}"),
             ("Dropped (missing)", f"{self.n_dropped}"),
             *(
@@ -343,7 +343,7 @@ class SpatialResults:
         notes = [f"Estimator: {self.estimator}."]
         if self.slx_columns:
             notes.append("W_<x> = spatial lag (W x) of the design column x.")
-        d = self.diagnostics
+        d = self.diagnostics if self.W is not None else pd.DataFrame()
         parts = []
         for key, label in (
             ("moran_i", "Moran's I"),
@@ -356,7 +356,8 @@ class SpatialResults:
                 parts.append(
                     f"{label} {d.loc[key, 'statistic']:.3f} (p {d.loc[key, 'p_value']:.3g})"
                 )
-        notes.append("OLS residual diagnostics: " + "; ".join(parts) + ".")
+        if parts:
+            notes.append("OLS residual diagnostics: " + "; ".join(parts) + ".")
         if self.message:
             notes.append(self.message)
         title = _TITLES[self.model]
@@ -381,6 +382,10 @@ class SpatialResults:
     def diagnostics(self) -> pd.DataFrame:
         from geocluster.models.regress import _ols_diagnostics
 
+        if self.W is None:
+            raise ModelError(
+                "diagnostics need spatial weights; fit with weights='knn:8' (or a Graph)."
+            )
         table = _ols_diagnostics(self._y, self._X.to_numpy(dtype=float), self.W)
         ols_ll = table.attrs.pop("ols_loglik")
         if self.method == "ml" and self.model != "ols" and np.isfinite(self.loglik):
