@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -34,23 +35,22 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
     def as_text(self) -> str:
-        width = 78
-        lines = [self.title.center(width), "=" * width]
+        tab = self.table
+        stat = tab.columns[2]
+        name_w = max(14, min(34, max(len(str(t)) for t in tab.index) + 1))
+        head = (
+            f"{'':<{name_w}}{'coef':>10}{'std err':>11}{stat:>9}{'P>|' + stat + '|':>9}"
+            f"{'[' + tab.columns[4]:>11}{tab.columns[5] + ']':>11}"
+        )
+        width = max(78, len(head))
+        lines = [self.title.center(width).rstrip(), "=" * width]
         half = (len(self.top) + 1) // 2
         left, right = self.top[:half], self.top[half:]
         for i in range(half):
             a = f"{left[i][0] + ':':<18}{left[i][1]:>20}"
             b = f"{right[i][0] + ':':<18}{right[i][1]:>20}" if i < len(right) else ""
             lines.append(f"{a}  {b}".rstrip())
-        lines.append("=" * width)
-        tab = self.table
-        stat = tab.columns[2]
-        name_w = max(14, min(34, max(len(str(t)) for t in tab.index) + 1))
-        head = (
-            f"{'':<{name_w}}{'coef':>10}{'std err':>11}{stat:>9}{'P>|' + stat + '|':>9}"
-            f"{'[' + tab.columns[4] + '':>11}{tab.columns[5] + ']':>11}"
-        )
-        lines += [head[:width] if len(head) > width + 12 else head, "-" * width]
+        lines += ["=" * width, head, "-" * width]
         for term, row in tab.iterrows():
             label = str(term) if len(str(term)) < name_w else str(term)[: name_w - 2] + "~"
             lines.append(
@@ -59,7 +59,8 @@ class Summary:
                 f"{_num(row.iloc[5]):>11}"
             )
         lines.append("=" * width)
-        lines += self.notes
+        for note in self.notes:
+            lines += textwrap.wrap(note, width)
         return "\n".join(lines)
 
     def __str__(self) -> str:
