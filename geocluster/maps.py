@@ -148,8 +148,11 @@ def make_map(
     ...     geometry=gpd.points_from_xy([-71.06, -71.10, -71.03], [42.36, 42.37, 42.35]),
     ...     crs="EPSG:4326")
     >>> m = gc.map(firms=firms, size="employees", tooltip=["name", "employees"], tiles=None)
-    >>> [layer.layer_name for layer in m._children.values() if hasattr(layer, "kind")]
-    ['Firms']
+    >>> type(m).__name__
+    'Map'
+
+    Add LISA clusters to the same map (``lisa = gc.local_moran(counties, "lq")``):
+    ``gc.map(lisa=lisa, m=m)``; then ``gc.save_map(m, "map.html")``.
     """
     layers = _build_layers(
         firms=firms, color=color, size=size, popup=popup, tooltip=tooltip, lisa=lisa,
