@@ -219,7 +219,7 @@ RUNTIME_JS = r"""
       for (var k = st.points.length - 1; k >= 0 && !hit; k--) {
         if (map.hasLayer(st.points[k])) { hit = st.points[k]._hit(e.layerPoint); }
       }
-      map.getContainer().style.cursor = hit && hit.layer._d.popup ? "pointer" : "";
+      map.getContainer().style.cursor = hit ? "pointer" : "";
       var target = hit || st.feature;
       if (!target || !target.spec) {
         if (st.shown !== null) { map.closeTooltip(st.tooltip); st.shown = null; }
@@ -232,14 +232,17 @@ RUNTIME_JS = r"""
       map.openTooltip(st.tooltip, hit ? hit.latlng : e.latlng);
     });
     map.on("mouseout", function () { map.closeTooltip(st.tooltip); st.shown = null; });
+    // A click (or a tap, where there is no hover) opens the popup fields, else the tooltip's.
     map.on("click", function (e) {
       for (var k = st.points.length - 1; k >= 0; k--) {
-        var layer = st.points[k];
-        if (!map.hasLayer(layer) || !layer._d.popup) { continue; }
+        var layer = st.points[k], spec = layer._d.popup || layer._d.tooltip;
+        if (!map.hasLayer(layer) || !spec) { continue; }
         var hit = layer._hit(e.layerPoint);
         if (hit) {
+          map.closeTooltip(st.tooltip);
+          st.shown = null;
           L.popup({maxWidth: 360}).setLatLng(hit.latlng)
-            .setContent(info(layer._d.popup, hit.index)).openOn(map);
+            .setContent(info(spec, hit.index)).openOn(map);
           return;
         }
       }
@@ -580,6 +583,14 @@ RUNTIME_JS = r"""
       st.feature = null;
       layer.resetStyle(e.layer);
     });
+    if (d.tooltip) {
+      layer.on("click", function (e) {
+        map.closeTooltip(st.tooltip);
+        st.shown = null;
+        L.popup({maxWidth: 360}).setLatLng(e.latlng)
+          .setContent(info(d.tooltip, e.layer.feature.properties.i)).openOn(map);
+      });
+    }
     stack(map, layer, d.outline ? RANK.outlines : RANK.areas);
     register(map, layer, d, "features", d.count);
     return layer;

@@ -108,7 +108,8 @@ def make_map(
     popup, tooltip
         Columns shown on click / hover, as a name or a list of names; ``True`` shows
         every column, ``False`` none. The default tooltip shows the index and the
-        ``color`` and ``size`` columns; the default popup is none.
+        ``color`` and ``size`` columns. Without popup fields a click (or a tap on a touch
+        screen, which cannot hover) shows the tooltip's fields; areas behave the same way.
     lisa
         Frame from :func:`geocluster.local_moran` (``lisa_cluster`` in HH/LL/LH/HL/ns),
         drawn in GeoDa's colours.

@@ -297,6 +297,11 @@ def test_area_tooltip_under_the_mouse(browser, units, tmp_path):
         text = tooltip.inner_text()
         assert units.index[k] in text and units["lisa_cluster"].iloc[k] in text
         assert units["name"].iloc[k] in text  # a hostile name, as text
+        page.page.mouse.click(x, y)  # a click (or tap) shows the same fields in a popup
+        popup = page.page.locator(".leaflet-popup-content")
+        popup.wait_for(state="visible", timeout=5_000)
+        assert units.index[k] in popup.inner_text()
+        assert units["name"].iloc[k] in popup.inner_text()
         assert_clean(page)
     finally:
         page.close()
