@@ -457,6 +457,12 @@ def match(
     """
     _check_frame(firms)
     _check_seed(seed)
+    if not firms.index.is_unique:
+        dups = firms.index[firms.index.duplicated()].unique()[:3].tolist()
+        raise InputError(
+            f"firms' index has duplicate labels (e.g. {dups}); matched pairs refer to firms by "
+            "index. Use reset_index() or set_index() on a unique firm id column."
+        )
     rng = np.random.default_rng(seed)
     if isinstance(on, str):
         on = [on]
