@@ -422,8 +422,9 @@ def maps(state: dict, *, seed: np.random.Generator) -> None:
     clusters = {}
     if state.get("density_clusters") is not None and len(state["density_clusters"]):
         clusters["Density clusters"] = state["density_clusters"]
-    if state.get("regions") is not None and len(state["regions"]):
-        clusters["LISA regions"] = state["regions"]
+    regions = state.get("regions")
+    if regions is not None and len(regions) and (regions["cluster"] == "HH").any():
+        clusters["High-high cluster regions"] = regions[regions["cluster"] == "HH"]
     industry = state["config"]["firms"]["industry"]
     color = "innovator_type" if "innovator_type" in firms.columns else industry
     size = state["config"]["firms"]["employees"]
