@@ -182,3 +182,16 @@ def test_total_multiplier_with_kept_isolates():
     assert m["direct"] == pytest.approx(np.trace(S) / n, rel=1e-10)
     table = res.impacts(simulations=0)
     assert _point(table, "x", "total") == pytest.approx(res.params["x"] * S.sum() / n)
+
+
+def test_bad_impacts_arguments(lag):
+    with pytest.raises(gc.InputError, match="seed='x' must be an integer"):
+        lag.impacts(seed="x")
+    with pytest.raises(gc.InputError, match="simulations=-1 must be a non-negative"):
+        lag.impacts(simulations=-1)
+    with pytest.raises(gc.InputError, match="alpha=1.5"):
+        lag.impacts(alpha=1.5)
+    # a Generator is accepted and gives the same draws as its integer seed
+    a = lag.impacts(simulations=50, seed=np.random.default_rng(5))
+    b = lag.impacts(simulations=50, seed=5)
+    assert np.allclose(a["se"], b["se"])

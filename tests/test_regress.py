@@ -585,3 +585,8 @@ def test_ols_without_weights(columbus):
         _ = res.diagnostics
     with pytest.raises(WeightsError, match="the lag model needs spatial weights"):
         gc.regress("CRIME ~ INC", frame, model="lag", weights=None)
+
+
+def test_empty_data(columbus):
+    with pytest.raises(InputError, match=r"data is empty \(0 rows\)"):
+        gc.regress("CRIME ~ INC", columbus.iloc[:0], weights="queen")

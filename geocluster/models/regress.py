@@ -68,7 +68,7 @@ def regress(
     logdet: str = "auto",
     missing: Literal["drop", "raise"] = "drop",
     isolates: Literal["raise", "drop", "keep"] = "raise",
-    crs=None,
+    crs: str | int | None = None,
 ) -> SpatialResults:
     """Fit a (spatial) regression from a statsmodels-style formula.
 
@@ -251,6 +251,8 @@ def _check_options(data, model, method, robust, missing, isolates, logdet, weigh
             f"data must be a (Geo)DataFrame, got {type(data).__name__}; "
             "use gc.read_firms(...) or pandas.read_csv(...) first."
         )
+    if len(data) == 0:
+        raise InputError("data is empty (0 rows): there is nothing to fit.")
     if not data.index.is_unique:
         raise InputError(
             "data's index has duplicate labels; the weights use it as unit ids. "
@@ -284,7 +286,7 @@ def _check_options(data, model, method, robust, missing, isolates, logdet, weigh
 
 
 def _graph_for_rows(
-    rows: pd.DataFrame, spec, *, isolates: str = "raise", crs=None
+    rows: pd.DataFrame, spec, *, isolates: str = "raise", crs: str | int | None = None
 ) -> tuple[Graph, str]:
     """Row-standardised Graph on exactly ``rows`` (ids = its index, same order)."""
     if isinstance(spec, Graph):

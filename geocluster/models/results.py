@@ -484,8 +484,16 @@ class SpatialResults:
         """
         from geocluster.models.impacts import impacts_table
 
-        if not isinstance(simulations, int | np.integer) or simulations < 0:
+        if isinstance(simulations, bool) or not isinstance(simulations, int | np.integer):
             raise InputError(f"simulations={simulations!r} must be a non-negative integer.")
+        if simulations < 0:
+            raise InputError(f"simulations={simulations!r} must be a non-negative integer.")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator)
+        ):
+            raise InputError(f"seed={seed!r} must be an integer, a numpy Generator or None.")
+        if not 0 < alpha < 1:
+            raise InputError(f"alpha={alpha!r} must be between 0 and 1.")
         mult = self._multipliers() if self.model in ("lag", "durbin") else None
         table = impacts_table(
             self.params,
@@ -500,7 +508,9 @@ class SpatialResults:
             {
                 "multipliers": mult.method if mult is not None else "none",
                 "simulations": int(simulations),
-                "seed": seed if isinstance(seed, int | None) else "Generator",
+                "seed": int(seed)
+                if isinstance(seed, int | np.integer)
+                else (None if seed is None else "Generator"),
             }
         )
         return table
