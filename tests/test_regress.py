@@ -590,3 +590,15 @@ def test_ols_without_weights(columbus):
 def test_empty_data(columbus):
     with pytest.raises(InputError, match=r"data is empty \(0 rows\)"):
         gc.regress("CRIME ~ INC", columbus.iloc[:0], weights="queen")
+
+
+def test_formula_values_come_from_the_data_functions_from_the_session(columbus):
+    HOUSE = columbus["HOVAL"].to_numpy()  # noqa: F841 - a session variable, not a column
+
+    def half(x):
+        return x / 2
+
+    with pytest.raises(InputError, match="'HOUSE', not a column"):
+        gc.regress("CRIME ~ INC + HOUSE", columbus, weights="queen")
+    res = gc.regress("CRIME ~ half(INC) + HOVAL", columbus, model="ols", weights="queen")
+    assert res.params["half(INC)"] == pytest.approx(2 * REF["ols"]["coef"]["INC"], rel=1e-8)

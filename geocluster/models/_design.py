@@ -85,8 +85,8 @@ def build_design(
     data
         The rows; its index is kept.
     context
-        Names (functions, constants) the formula may use besides the columns; numpy is
-        always available as ``np``.
+        Functions the formula may call besides formulaic's own (the caller's session);
+        numpy is always available as ``np``. Values always come from ``data``.
     missing
         ``"drop"`` (rows with a missing value in a used column are left out and counted)
         or ``"raise"``.
@@ -101,7 +101,9 @@ def build_design(
     ctx = {"np": np, **(dict(context) if context else {})}
     columns = set(map(str, data.columns))
     needed = sorted(_value_variables(parsed.lhs) | _value_variables(parsed.rhs))
-    unknown = [v for v in needed if v not in columns and v not in ctx]
+    # values must come from the data (a same-named variable of the caller's session would
+    # not follow the row selection); only functions are taken from the context
+    unknown = [v for v in needed if v not in columns]
     if unknown:
         close = _close_names(unknown[0], columns)
         raise InputError(
