@@ -2,8 +2,8 @@
 
 Data: n uniform random points, row-standardised ``knn:8`` weights (scipy KDTree; the
 same graph ``gc.weights(points, "knn:8")`` builds, without libpysal's overhead at 1M),
-X = [1, N(0,1), U(0,1)], beta = (1, 2, -1), y = (I - 0.5 W)^-1 (X beta + e) for the lag
-model and X beta + (I - 0.5 W)^-1 e for the error model.
+X = [1, N(0,1), U(0,1)], beta = (1, 2, -1), y = (I - rho W)^-1 (X beta + e) for the lag
+model and X beta + (I - rho W)^-1 e for the error model (rho = 0.5 unless --rho).
 
 Every case runs in a fresh subprocess, so its peak resident memory (ru_maxrss, which
 includes the data and the weights) is its own. Reported per case: wall and CPU seconds
@@ -38,7 +38,7 @@ RHO = 0.5
 BETA = np.array([1.0, 2.0, -1.0])
 
 
-def make_data(n: int, model: str, seed: int = 12345):
+def make_data(n: int, model: str, seed: int = 12345, rho: float = RHO):
     import scipy.sparse as sp
     from scipy.spatial import cKDTree
 
@@ -52,9 +52,9 @@ def make_data(n: int, model: str, seed: int = 12345):
     X = np.column_stack([np.ones(n), rng.normal(size=n), rng.uniform(size=n)])
     e = rng.normal(size=n)
     if model == "lag":
-        y = series_solve(W, X @ BETA + e, RHO, tol=1e-13)
+        y = series_solve(W, X @ BETA + e, rho, tol=1e-13)
     else:
-        y = X @ BETA + series_solve(W, e, RHO, tol=1e-13)
+        y = X @ BETA + series_solve(W, e, rho, tol=1e-13)
     return y, X, W
 
 
@@ -63,11 +63,12 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def worker(n: int, model: str, engine: str) -> dict:
+def worker(n: int, model: str, engine: str, rho: float) -> dict:
     warnings.simplefilter("ignore")
     t = time.perf_counter()
-    y, X, W = make_data(n, model)
-    out = {"n": n, "model": model, "engine": engine, "data_seconds": time.perf_counter() - t}
+    y, X, W = make_data(n, model, rho=rho)
+    out = {"n": n, "model": model, "engine": engine, "rho_true": rho}
+    out["data_seconds"] = time.perf_counter() - t
     out["rss_before_fit_mb"] = _rss_mb()
     wall, cpu = time.perf_counter(), time.process_time()
     if engine.startswith("spreg-"):
@@ -101,12 +102,12 @@ def worker(n: int, model: str, engine: str) -> dict:
     return out
 
 
-def exact_worker(n: int, model: str) -> dict:
+def exact_worker(n: int, model: str, rho: float) -> dict:
     """Exact ML (sparse LU log-determinant), no standard errors: the reference."""
     warnings.simplefilter("ignore")
     from geocluster.models._sparse_ml import fit_error, fit_lag
 
-    y, X, W = make_data(n, model)
+    y, X, W = make_data(n, model, rho=rho)
     fn = fit_lag if model == "lag" else fit_error
     wall = time.perf_counter()
     fit = fn(y, X, W, logdet="lu", se=False)
@@ -134,18 +135,23 @@ def main() -> None:
     ap.add_argument(
         "--extra", nargs="*", default=[], help="forced logdet methods to add, e.g. chebyshev"
     )
+    ap.add_argument("--rho", type=float, default=RHO, help="true spatial parameter (0.5)")
     ap.add_argument("--json", help="append results as JSON lines to this file")
     ap.add_argument("--worker", nargs=3, metavar=("N", "MODEL", "ENGINE"), help=argparse.SUPPRESS)
     ap.add_argument("--exact", nargs=2, metavar=("N", "MODEL"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        print(json.dumps(worker(int(a.worker[0]), a.worker[1], a.worker[2])))
+        print(json.dumps(worker(int(a.worker[0]), a.worker[1], a.worker[2], a.rho)))
         return
     if a.exact:
-        print(json.dumps(exact_worker(int(a.exact[0]), a.exact[1])))
+        print(json.dumps(exact_worker(int(a.exact[0]), a.exact[1], a.rho)))
         return
 
-    print(f"# load average at start: {os.getloadavg()[0]:.2f} (2 cores shared)", flush=True)
+    print(
+        f"# true rho/lambda {a.rho}; load average at start: {os.getloadavg()[0]:.2f} "
+        "(2 cores shared)",
+        flush=True,
+    )
     header = (
         f"{'n':>9} {'model':>5} {'engine':>22} {'wall s':>8} {'cpu s':>8} {'peak MB':>8} "
         f"{'rho':>9} {'d_rho':>9} {'max rel d_beta':>14} {'vs ours':>8}"
@@ -153,13 +159,14 @@ def main() -> None:
     print(header, flush=True)
     for n in a.sizes:
         for model in a.models:
-            ref = run(["--exact", str(n), model]) if n <= a.exact_max else None
+            rho_arg = ["--rho", repr(a.rho)]
+            ref = run(["--exact", str(n), model, *rho_arg]) if n <= a.exact_max else None
             engines = ["ours-auto"] + [f"ours-{m}" for m in a.extra]
             if n <= a.spreg_max and n < 20_000:
                 engines += [f"spreg-{m}" for m in a.spreg_methods]
             ours_wall = None
             for engine in engines:
-                res = run(["--worker", str(n), model, engine])
+                res = run(["--worker", str(n), model, engine, *rho_arg])
                 res["load"] = os.getloadavg()[0]
                 if ref is not None and "rho" in res and "error" not in ref:
                     res["d_rho"] = res["rho"] - ref["rho"]
