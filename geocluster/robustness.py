@@ -317,7 +317,7 @@ def robustness(
         )
     table = _tidy(rows, specs, focus)
     return RobustnessResult(table=table, focus=focus, alpha=alpha, reference=dict(specs[0]),
-                            seed=seed if isinstance(seed, (int, type(None))) else "generator",
+                            seed=_seed_label(seed),
                             dimensions=grid)
 
 
@@ -628,12 +628,15 @@ class SensitivityResult:
         cluster area over the area of the union), labels on both axes.
     maps : dict
         Label -> the LISA result frame or the density-cluster polygons.
+    seed : int, "generator" or None
+        The seed given (``"generator"`` for a numpy Generator).
     """
 
     method: str
     table: pd.DataFrame
     overlap: pd.DataFrame
     maps: dict
+    seed: Any = None
 
     def __repr__(self) -> str:
         off = self.overlap.to_numpy()[~np.eye(len(self.overlap), dtype=bool)]
@@ -767,7 +770,8 @@ def cluster_sensitivity(
         raise InputError(f"cluster_sensitivity: method={method!r} must be 'lisa' or 'density'.")
     table = pd.DataFrame(rows)
     table["jaccard_vs_reference"] = overlap.iloc[0].to_numpy()
-    result = SensitivityResult(method=method, table=table, overlap=overlap, maps=maps)
+    result = SensitivityResult(method=method, table=table, overlap=overlap, maps=maps,
+                               seed=_seed_label(seed))
     result.extent = extent
     return result
 
@@ -822,3 +826,10 @@ def _check_seed(seed, where: str = "") -> None:
     )
     if not ok:
         raise InputError(f"{where}seed={seed!r} must be None, a non-negative int or a numpy Generator.")
+
+
+def _seed_label(seed) -> int | str | None:
+    """How a seed is recorded in results: the int, None, or ``"generator"``."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return None if seed is None else "generator"
+    return int(seed)
