@@ -670,3 +670,17 @@ def test_columbus_lag_effects_match_r_spdep_impacts(columbus, columbus_reference
     # a linear term has the same slope at every level
     me2 = effects.marginal_effects(res, "INC", at=[5.0, 25.0])
     assert np.allclose(me2.groupby("effect")["estimate"].agg(np.ptp), 0, atol=1e-9)
+
+
+def test_grouping_on_a_text_column_not_in_the_formula():
+    """by= a text column (innovator_type) while the formula uses serial: the reference
+    firm of each type takes that type's serial value, not a mean of text."""
+    firms = gc.datasets.make_firms(600, seed=5)
+    res = gc.regress(firms.attrs["truth"]["formula"], firms, model="ols", weights=None)
+    by_type = res.marginal_effects("cluster", by="innovator_type", at=[0.0], effects=("direct",))
+    by_serial = res.marginal_effects("cluster", by="serial", at=[0.0], effects=("direct",))
+    est = by_type.set_index("group")["estimate"]
+    ser = by_serial.set_index("group")["estimate"]
+    assert est["serial"] == pytest.approx(ser[1])
+    assert est["non-serial"] == pytest.approx(ser[0])
+    assert est["large"] == pytest.approx(ser[0])  # large firms have serial = 0

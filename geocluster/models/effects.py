@@ -212,13 +212,18 @@ class _Context:
         ref = {}
         for col in rows.columns:
             s = rows[col]
-            if col in self.categorical:
-                ref[col] = [s.mode(dropna=True).iloc[0]]
+            numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+            if col in self.categorical or not numeric:
+                # categories, text (e.g. innovator_type when grouping on serial) and
+                # booleans take their most common value in the group
+                modes = s.mode(dropna=True)
+                ref[col] = [modes.iloc[0] if len(modes) else s.iloc[0]]
             else:
                 ref[col] = [float(s.mean())]
         out = pd.DataFrame(ref)
-        for col in out.columns:  # keep dtypes (categoricals, bools)
-            if col in self.categorical:
+        for col in out.columns:  # keep dtypes (categoricals, bools, text)
+            if col in self.categorical or not pd.api.types.is_numeric_dtype(rows[col]) or \
+                    pd.api.types.is_bool_dtype(rows[col]):
                 out[col] = out[col].astype(rows[col].dtype)
         if self.by is not None:
             out[self.by] = pd.Series([group], dtype=rows[self.by].dtype)
