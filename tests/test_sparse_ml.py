@@ -367,3 +367,21 @@ def test_boundary_estimate_raises():
         fit_lag(y, X, W)
     with pytest.raises(ModelError, match="ML estimate of lambda is at the lower bound"):
         fit_error(y, X, W)
+
+
+def test_islands_are_allowed(knn600):
+    # an island (a zero row and column) keeps the row-stochastic bound and all methods run
+    y, ye, X, W = knn600
+    W = sp.lil_matrix(W)
+    W[0, :] = 0
+    W[:, 0] = 0
+    W = sp.csr_matrix(W)
+    rows = np.asarray(W.sum(axis=1)).ravel()
+    rows[rows == 0] = 1
+    W = sp.csr_matrix(sp.diags(1 / rows) @ W)
+    exact = fit_lag(y, X, W, logdet="lu")
+    approx = fit_lag(y, X, W, logdet="mc")
+    assert exact.bounds[1] == pytest.approx(1.0, abs=1e-5)
+    assert abs(exact.rho - approx.rho) < 1e-3
+    err = fit_error(ye, X, W)
+    assert np.all(np.isfinite(err.se))
