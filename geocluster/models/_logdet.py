@@ -6,6 +6,10 @@ This module holds the engines; :mod:`geocluster.models._sparse_ml` uses them.
 
 Log-determinant methods (``logdet=``)
 -------------------------------------
+``"auto"`` is ``"lu"`` for n <= 10,000 (``LU_MAX_N``) and ``"mc"`` above. Monte Carlo
+estimates use ``clip(2e6 / n, 10, 200)`` probe vectors (the variance of a trace
+estimate falls like 1 / (n p)) and are reproducible with ``seed``.
+
 ``"lu"`` (alias ``"exact"``)
     Sparse LU of ``I - rho W`` (SuperLU, COLAMD ordering) at every trial
     ``rho``; ``log|det| = sum(log|diag(U)|)``. Exact; one factorisation per
