@@ -119,7 +119,7 @@ def classify_innovators(
     if not isinstance(column, str) or not column:
         raise InputError(f"column must be a non-empty string, got {column!r}.")
     for name, value in (("min_patents", min_patents), ("max_employees", max_employees)):
-        if not np.isscalar(value) or not np.isfinite(value) or value < 0:
+        if not _is_number(value) or not np.isfinite(value) or value < 0:
             raise InputError(f"{name} must be a non-negative number, got {value!r}.")
     _check_columns(firms, [patents, employees], "classify_innovators")
     pat = _numeric(firms, patents, "patents")
@@ -478,7 +478,7 @@ def match(
         raise InputError(f"distance must be 'propensity' or 'mahalanobis', got {distance!r}.")
     if not isinstance(ratio, int | np.integer) or isinstance(ratio, bool) or ratio < 1:
         raise InputError(f"ratio must be a positive integer, got {ratio!r}.")
-    if caliper is not None and (not np.isscalar(caliper) or not caliper > 0):
+    if caliper is not None and (not _is_number(caliper) or not caliper > 0):
         raise InputError(f"caliper must be a positive number of SDs or None, got {caliper!r}.")
     if order is None:
         order = "largest" if distance == "propensity" else "data"
@@ -672,3 +672,8 @@ def _check_seed(seed) -> None:
     )
     if not ok:
         raise InputError(f"seed={seed!r} must be None, a non-negative int or a numpy Generator.")
+
+
+def _is_number(value) -> bool:
+    """A real number (not a bool, string or array)."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
