@@ -279,6 +279,13 @@ def robustness(
         raise InputError("robustness: focus= is empty; name at least one term, e.g. 'cluster'.")
     grid = _dimensions(weights, models, methods, inference)
     _check_seed(seed, "robustness: ")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise InputError(f"robustness: alpha={alpha!r} must be a number between 0 and 1, e.g. 0.05.")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs == 0:
+        raise InputError(
+            f"robustness: n_jobs={n_jobs!r} must be a whole number of processes (1, 2, ...; "
+            "-1 for all cores)."
+        )
     if not isinstance(data, gpd.GeoDataFrame):
         raise InputError(f"robustness: data must be a GeoDataFrame of firms, got {type(data).__name__}.")
     if len(data) == 0:
