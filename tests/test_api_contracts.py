@@ -99,6 +99,13 @@ def _data() -> SimpleNamespace:
 SUB = ("industry", "software")
 
 
+def _no_geom(frame):
+    """The frame with a missing geometry in its fifth row."""
+    out = frame.copy()
+    out.loc[out.index[4], out.geometry.name] = None
+    return out
+
+
 def _dup(frame):
     """The frame with its first label repeated in the second row."""
     out = frame.copy()
@@ -247,6 +254,48 @@ def test_inputs_are_not_mutated_and_index_survives(inputs, call, alignment):
         position, getter = alignment
         aligned = getter(result)
         pd.testing.assert_index_equal(aligned.index, args[position].index)
+
+
+# the input's own columns that a function documents it overwrites
+_WRITES = {"classify_innovators": {"innovator_type"}}
+
+
+@pytest.mark.parametrize(
+    ("inputs", "call"),
+    [pytest.param(i, c, id=n) for n, i, c, a in MUTATION_CASES
+     if a is not None and a[1] is _aligned and a[0] == 0 and not n.startswith("to_metric")],
+)
+def test_frame_results_are_the_input_plus_new_columns(request, inputs, call):
+    """A result aligned to the input carries its columns (same values and order), geometry,
+    CRS and attrs, with the new columns after them (``gdf.copy()`` plus prefixed columns)."""
+    d = _data()
+    frame = getattr(d, inputs[0])
+    result = call(*[getattr(d, name) for name in inputs])
+    written = _WRITES.get(request.node.callspec.id.split("[")[0], set())
+    kept = [c for c in frame.columns if c not in written]
+    assert [c for c in result.columns if c in kept] == kept
+    values = [c for c in kept if c != "geometry"]
+    pd.testing.assert_frame_equal(pd.DataFrame(result[values]), pd.DataFrame(frame[values]),
+                                  check_exact=True)
+    if isinstance(frame, gpd.GeoDataFrame):
+        assert isinstance(result, gpd.GeoDataFrame) and result.crs == frame.crs
+        assert result.geometry.to_wkb().equals(frame.geometry.to_wkb())
+    assert set(frame.attrs) <= set(result.attrs)
+
+
+def test_distance_results_carry_a_metric_crs():
+    """Geographic firms in, metric CRS out (DESIGN: results carry their CRS)."""
+    d = _data()
+    assert d.firms.crs.is_geographic
+    outputs = {
+        "grid": gc.grid(d.firms, "500km").crs,
+        "aggregate": gc.aggregate(d.firms, gc.grid(d.firms, "500km")).crs,
+        "kde": gc.kde(d.firms, bandwidth="100km").crs,
+        "density_clusters": d.regions.crs,
+        "k_density": _results()["KDensityResult"][0].crs,
+    }
+    for name, crs in outputs.items():
+        assert crs is not None and gc.units.is_metric(crs), name
 
 
 def test_graph_ids_are_the_frame_index():
@@ -749,6 +798,50 @@ BAD_INPUT += [
                                                    focus="cluster", **ROB), "duplicate", None),
     ("sensitivity-dup_index", lambda: gc.cluster_sensitivity(_dup(d_().columbus), "CRIME"),
      "duplicate", None),
+    # missing geometries
+    ("weights-no_geometry", lambda: gc.weights(_no_geom(d_().columbus)), "geometr", None),
+    ("local_moran-no_geometry", lambda: gc.local_moran(_no_geom(d_().columbus), "CRIME"),
+     "geometr", None),
+    ("regress-no_geometry", lambda: gc.regress("intl ~ age", _no_geom(d_().firms),
+                                               weights="knn:4"), "geometr", None),
+    ("read_firms-no_geometry", lambda: gc.read_firms(_no_geom(d_().firms)), "geometr", None),
+    ("aggregate-no_geometry", lambda: gc.aggregate(_no_geom(d_().firms), d_().regions),
+     "geometr", None),
+    ("kde-no_geometry", lambda: gc.kde(_no_geom(d_().firms)), "geometry", None),
+    ("density_clusters-no_geometry",
+     lambda: gc.density_clusters(_no_geom(d_().firms), simulations=19), "geometry", None),
+    ("k_density-no_geometry", lambda: gc.k_density(_no_geom(d_().firms), subset=SUB),
+     "geometr", None),
+    ("exposure-no_geometry",
+     lambda: gc.exposure(_no_geom(d_().firms), method="count", radius="10km"), "geometry", None),
+    # numbers that are not numbers
+    ("grid-nan_extent", lambda: gc.grid((0, 0, np.nan, 1), "1km", crs=3857), "nan", None),
+    ("parse_distance-list", lambda: gc.parse_distance([1]), r"\[1\]", None),
+    ("local_moran-alpha", lambda: gc.local_moran(d_().columbus, "CRIME", alpha=5), "alpha", None),
+    ("density_clusters-simulations",
+     lambda: gc.density_clusters(d_().firms, simulations="x"), "simulations",
+     _xfail("density_clusters(firms, simulations='x') raises a raw ValueError (\"invalid "
+            "literal for int() with base 10: 'x'\"); clusters/density.py", raises=ValueError)),
+    ("k_density-simulations", lambda: gc.k_density(d_().firms, subset=SUB, simulations=-1),
+     "simulations", None),
+    ("classify-threshold", lambda: gc.classify_innovators(d_().table, min_patents="x"),
+     "min_patents", None),
+    ("match-caliper", lambda: gc.match(d_().table, on=["age"], caliper="x"), "caliper", None),
+    ("match-ratio", lambda: gc.match(d_().table, on=["age"], ratio=1.5), "ratio", None),
+    ("share_model-cov_type", lambda: gc.share_model("export_share ~ age", d_().table,
+                                                    cov_type="bogus"), "bogus", None),
+    ("robustness-alpha", lambda: gc.robustness(d_().formula, d_().firms, focus="cluster",
+                                               alpha=5, **ROB), "alpha", None),
+    ("robustness-n_jobs", lambda: gc.robustness(d_().formula, d_().firms, focus="cluster",
+                                                n_jobs="x", **ROB), "n_jobs", None),
+    ("sensitivity-level", lambda: gc.cluster_sensitivity(d_().firms, method="density",
+                                                         levels=[5], simulations=19), "level",
+     None),
+    ("make_firms-weights", lambda: gc.datasets.make_firms(50, seed=1, weights="bogus"), "bogus",
+     None),
+    ("save_map-path", lambda: gc.save_map(gc.map(firms=d_().firms.iloc[:3], tiles=None), 5),
+     "5", _xfail("save_map(m, 5) raises a raw TypeError ('expected str, bytes or os.PathLike "
+                 "object, not int'); maps.py does not check path=", raises=TypeError)),
     # make_firms
     ("make_firms-n", lambda: gc.datasets.make_firms(-1, seed=1), "-1", None),
     ("make_firms-list", lambda: gc.datasets.make_firms([1], seed=1), r"\[1\]", None),
