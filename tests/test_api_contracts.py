@@ -99,6 +99,14 @@ def _data() -> SimpleNamespace:
 SUB = ("industry", "software")
 
 
+def _nan_in_hh(lisa, column):
+    """The LISA result with ``column`` missing in every high-high unit."""
+    out = lisa.copy()
+    out[column] = out[column].where(out["lisa_cluster"] != "HH")
+    assert out[column].isna().any()
+    return out
+
+
 def _no_geom(frame):
     """The frame with a missing geometry in its fifth row."""
     out = frame.copy()
@@ -403,6 +411,7 @@ def test_same_int_seed_same_output_and_global_state_untouched(name):
     np.random.seed(12345)
     before = _global_state_key()
     first, again = call(7), call(7)
+    call(None)  # no seed: fresh entropy, still not numpy's global state
     after = _global_state_key()
     _assert_same(payload(first), payload(again))
     if isinstance(first, pd.DataFrame):
@@ -585,6 +594,11 @@ BAD_INPUT += [
     ("cluster_regions-text", lambda: gc.cluster_regions(d_().lisa, sum_columns=["NAME"]), "NAME",
      None),
     ("cluster_regions-lq", lambda: gc.cluster_regions(d_().lisa, lq_column="nope"), "nope", None),
+    ("cluster_regions-nan", lambda: gc.cluster_regions(_nan_in_hh(d_().lisa, "AREA"),
+                                                       sum_columns=["AREA"]), "AREA",
+     _xfail("cluster_regions(lisa, sum_columns=['AREA']) with AREA missing (NaN) in the HH units "
+            "returns AREA == 0.0 for region HH-1 (pandas sum skips NaN) instead of raising or "
+            "reporting NaN; clusters/lisa.py", raises=_NOT_RAISED)),
     # kde / density_clusters
     ("kde-missing", lambda: gc.kde(d_().firms, weight="nope"), "nope", None),
     ("kde-text", lambda: gc.kde(d_().firms, weight="industry"), "industry", None),
@@ -877,6 +891,14 @@ def test_bad_input_table_covers_every_public_function():
     covered = {aliases.get(name, name) for name in covered}
     public = {n for n in gc.__all__ if inspect.isfunction(getattr(gc, n))} - {"make_map"}
     assert public <= covered, sorted(public - covered)
+
+
+def test_robustness_drops_missing_rows_with_a_counted_warning():
+    """robustness follows regress's documented missing='drop': a warning with the count."""
+    d = _data()
+    with pytest.warns(gc.GeoclusterWarning, match=r"1 of 300 rows dropped .*employees"):
+        sweep = gc.robustness("intl ~ cluster + employees", d.firms_nan, focus="cluster", **ROB)
+    assert sweep.table["nobs"].tolist() == [299]
 
 
 def test_row_wise_functions_accept_empty_frames():
