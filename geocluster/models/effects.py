@@ -492,7 +492,10 @@ def marginal_effects(
     ctx = _Context(results, variable, by, covariates)
     if at is None:
         at = np.quantile(ctx.x, [0.25, 0.5, 0.75])
-    at = np.atleast_1d(np.asarray(at, dtype=float))
+    try:
+        at = np.atleast_1d(np.asarray(at, dtype=float))
+    except (TypeError, ValueError):
+        raise InputError(f"at must be one or more finite numbers, got {at!r}.") from None
     if at.ndim != 1 or len(at) == 0 or not np.all(np.isfinite(at)):
         raise InputError(f"at must be one or more finite numbers, got {at!r}.")
     dist = ctx.reference_dist()
