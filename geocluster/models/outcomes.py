@@ -89,6 +89,8 @@ class OutcomeResults:
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Confidence intervals as a DataFrame with columns ``lower`` and ``upper``."""
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+            raise InputError(f"alpha={alpha!r} must be a number between 0 and 1, e.g. 0.05.")
         ci = np.asarray(self.sm_results.conf_int(alpha=alpha))
         return pd.DataFrame(ci, index=self.params.index, columns=["lower", "upper"])
 
