@@ -134,6 +134,13 @@ def test_global_moran_permutations_seeded_and_sensible(col):
     assert "GlobalMoran of 'CRIME' on 49 units" in repr(a)
 
 
+def test_global_moran_generator_seed_equals_int_seed(col):
+    a = gc.global_moran(col, "CRIME", seed=7, permutations=99)
+    b = gc.global_moran(col, "CRIME", seed=np.random.default_rng(7), permutations=99)
+    assert (a.p_sim, a.sim_mean, a.sim_sd) == (b.p_sim, b.sim_mean, b.sim_sd)
+    assert b.seed == "Generator"
+
+
 def test_global_moran_p_sim_for_random_data_is_not_small():
     grid = square_grid(10, 10)
     grid["noise"] = np.random.default_rng(0).normal(size=len(grid))
@@ -289,6 +296,12 @@ def test_cluster_regions(two_blocks):
         gc.cluster_regions(lisa, sum_columns=["employment"])
     with pytest.raises(InputError, match="returned by gc.local_moran"):
         gc.cluster_regions(grid)
+    holes = lisa.copy()
+    holes.loc[holes["lisa_region"] == "HH-1", "firms"] = np.nan
+    with pytest.raises(
+        InputError, match=r"column 'firms' is missing for \d+ units in LISA regions"
+    ):
+        gc.cluster_regions(holes, sum_columns=["firms"])
 
 
 def test_cluster_regions_empty(col):

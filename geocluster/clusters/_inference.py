@@ -162,10 +162,20 @@ def check_values(y: np.ndarray, column: str, n_min: int = 3) -> None:
         )
 
 
-def esda_seed(seed: int | np.random.Generator | None) -> int:
-    """One integer seed for esda's permutation kernel, drawn from ``default_rng(seed)``."""
-    if seed is not None and not isinstance(seed, int | np.integer | np.random.Generator):
+def check_seed(seed) -> None:
+    """Raise unless ``seed`` is None, an int or a numpy Generator."""
+    if isinstance(seed, bool) or (
+        seed is not None and not isinstance(seed, int | np.integer | np.random.Generator)
+    ):
         raise InputError(f"seed={seed!r} must be None, an int or a numpy Generator.")
+
+
+def esda_seed(seed: int | np.random.Generator | None) -> int:
+    """One integer seed for esda's permutation kernel, drawn from ``default_rng(seed)``.
+
+    ``seed=7`` and ``seed=np.random.default_rng(7)`` give the same integer.
+    """
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     return int(rng.integers(1, 2**31 - 1))
 

@@ -385,8 +385,7 @@ def global_moran(
         isolates=isolates,
         missing=missing,
     )
-    rng_seed = inf.esda_seed(seed)  # validates seed
-    del rng_seed
+    inf.check_seed(seed)
     prep = inf.prepare(
         gdf, column, weights, isolates=isolates, missing=missing, what="global_moran"
     )
@@ -486,10 +485,18 @@ def cluster_regions(
     for col in wanted:
         if col not in lisa_result.columns:
             raise InputError(f"column {col!r} is not in the LISA result; choose from its columns.")
-        if not pd.api.types.is_numeric_dtype(lisa_result[col]):
+        if lisa_result[col].dtype == bool or not pd.api.types.is_numeric_dtype(lisa_result[col]):
             raise InputError(f"column {col!r} is not numeric, so it cannot be summed or averaged.")
     analysed = lisa_result.attrs.get("column")
     members = lisa_result[lisa_result["lisa_region"].notna()]
+    for col in wanted:
+        nan = members[col].isna()
+        if nan.any():
+            raise InputError(
+                f"column {col!r} is missing for {int(nan.sum())} units in LISA regions (e.g. "
+                f"{members.index[nan][:5].tolist()}), so their region totals would be wrong. "
+                "Fill the values (e.g. 0 where a unit has no firms) or leave the column out."
+            )
     geom = lisa_result.geometry.name
     columns = ["cluster", "n_units", "units", *sum_columns]
     if lq_column:
