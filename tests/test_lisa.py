@@ -302,6 +302,14 @@ def test_cluster_regions(two_blocks):
         InputError, match=r"column 'firms' is missing for \d+ units in LISA regions"
     ):
         gc.cluster_regions(holes, sum_columns=["firms"])
+    # an LQ may be undefined for some units: averaged over the others, and counted
+    holes = lisa.copy()
+    first = holes.index[holes["lisa_region"] == "HH-1"][0]
+    holes.loc[first, "lq"] = np.nan
+    part = gc.cluster_regions(holes, lq_column="lq")
+    units = holes[holes["lisa_region"] == "HH-1"]
+    assert part.loc["HH-1", "mean_lq"] == pytest.approx(units["lq"].dropna().mean())
+    assert part.loc["HH-1", "n_lq"] == len(units) - 1
 
 
 def test_cluster_regions_empty(col):

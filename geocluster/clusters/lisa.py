@@ -452,16 +452,20 @@ def cluster_regions(
     lisa_result
         The frame returned by :func:`local_moran`.
     sum_columns
-        Columns to total per region, e.g. ``["firms", "employment"]``.
+        Columns to total per region, e.g. ``["firms", "employment"]``. A missing
+        value in a region's unit raises (the total would be wrong); fill it first.
     lq_column
-        A location-quotient column to average (unweighted mean over the units).
+        A location-quotient column to average (unweighted mean over the region's
+        units that have a value, e.g. counties outside any metro area have none;
+        ``n_<lq_column>`` counts them).
 
     Returns
     -------
     GeoDataFrame
         One row per region, indexed by region id (``"HH-1"``, ...), with ``cluster``
         (``HH``/``LL``), ``n_units``, ``units`` (the member ids), the totals of
-        ``sum_columns``, ``mean_<lq_column>``, the mean of the analysed column and
+        ``sum_columns``, ``mean_<lq_column>`` and ``n_<lq_column>``, the mean of the
+        analysed column and
         the dissolved geometry in the input CRS. Largest HH regions come first.
 
     Examples
@@ -489,7 +493,7 @@ def cluster_regions(
             raise InputError(f"column {col!r} is not numeric, so it cannot be summed or averaged.")
     analysed = lisa_result.attrs.get("column")
     members = lisa_result[lisa_result["lisa_region"].notna()]
-    for col in wanted:
+    for col in sum_columns:
         nan = members[col].isna()
         if nan.any():
             raise InputError(
@@ -500,7 +504,7 @@ def cluster_regions(
     geom = lisa_result.geometry.name
     columns = ["cluster", "n_units", "units", *sum_columns]
     if lq_column:
-        columns.append(f"mean_{lq_column}")
+        columns += [f"mean_{lq_column}", f"n_{lq_column}"]
     if analysed in lisa_result.columns:
         columns.append(f"mean_{analysed}")
     if members.empty:
@@ -518,7 +522,8 @@ def cluster_regions(
     for col in sum_columns:
         table[col] = groups[col].sum()
     if lq_column:
-        table[f"mean_{lq_column}"] = groups[lq_column].mean()
+        table[f"mean_{lq_column}"] = groups[lq_column].mean()  # over units with a value
+        table[f"n_{lq_column}"] = groups[lq_column].count()
     if analysed in lisa_result.columns:
         table[f"mean_{analysed}"] = groups[analysed].mean()
     shapes = members[[geom, "lisa_region"]].dissolve(by="lisa_region")
