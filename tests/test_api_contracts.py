@@ -79,6 +79,7 @@ def _data() -> SimpleNamespace:
         columbus_nan=columbus_nan,
         empty=columbus.iloc[:0],
         graph=gc.weights(columbus, "queen"),
+        graph_b=gc.weights(columbus, "queen", transform="b"),
         firms=firms,
         firms_nan=firms_nan,
         firms_nocrs=firms.set_crs(None, allow_override=True),
@@ -171,6 +172,19 @@ MUTATION_CASES = [
      (0, _aligned)),
     ("local_moran[graph]", ["columbus", "graph"],
      lambda c, g: gc.local_moran(c, "CRIME", weights=g, permutations=99, seed=1), (0, _aligned)),
+    # a binary Graph where row-standardised weights are used (and the reverse): esda#246
+    ("local_moran[binary graph]", ["columbus", "graph_b"],
+     lambda c, g: gc.local_moran(c, "CRIME", weights=g, permutations=99, seed=1), (0, _aligned)),
+    ("regress[binary graph]", ["columbus", "graph_b"],
+     lambda c, g: gc.regress("CRIME ~ INC", c, model="error", weights=g), (0, lambda r: r.resid)),
+    ("global_moran[binary graph]", ["columbus", "graph_b"],
+     lambda c, g: gc.global_moran(c, "CRIME", weights=g, permutations=99, seed=1), None),
+    ("getis_ord[row graph, transform=b]", ["columbus", "graph"],
+     lambda c, g: gc.getis_ord(c, "CRIME", weights=g, transform="b", permutations=99, seed=1),
+     (0, _aligned)),
+    ("getis_ord[binary graph, transform=r]", ["columbus", "graph_b"],
+     lambda c, g: gc.getis_ord(c, "CRIME", weights=g, transform="r", permutations=99, seed=1),
+     (0, _aligned)),
     ("global_moran[graph]", ["columbus", "graph"],
      lambda c, g: gc.global_moran(c, "CRIME", weights=g, permutations=99, seed=1), None),
     ("getis_ord", ["columbus"], lambda c: gc.getis_ord(c, "CRIME", permutations=99, seed=1),
@@ -457,17 +471,7 @@ def test_int_seed_is_recorded_in_the_result(name):
     assert recorded == 7 and isinstance(recorded, int | np.integer)
 
 
-SEEDED_GENERATOR = [
-    pytest.param(name, id=name, marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError,
-        reason="global_moran (clusters/lisa.py): seed=np.random.default_rng(7) gives another "
-               "sim_mean/sim_sd/p_sim than seed=7, because inf.esda_seed(seed) draws from the "
-               "caller's Generator before default_rng(seed) is used for the permutations "
-               "(lisa.py global_moran: `rng_seed = inf.esda_seed(seed)` then "
-               "`np.random.default_rng(seed)`)."))
-    if name == "global_moran" else name
-    for name in SEEDED
-]
+SEEDED_GENERATOR = list(SEEDED)
 
 
 @pytest.mark.parametrize("name", SEEDED_GENERATOR)
@@ -595,10 +599,7 @@ BAD_INPUT += [
      None),
     ("cluster_regions-lq", lambda: gc.cluster_regions(d_().lisa, lq_column="nope"), "nope", None),
     ("cluster_regions-nan", lambda: gc.cluster_regions(_nan_in_hh(d_().lisa, "AREA"),
-                                                       sum_columns=["AREA"]), "AREA",
-     _xfail("cluster_regions(lisa, sum_columns=['AREA']) with AREA missing (NaN) in the HH units "
-            "returns AREA == 0.0 for region HH-1 (pandas sum skips NaN) instead of raising or "
-            "reporting NaN; clusters/lisa.py", raises=_NOT_RAISED)),
+                                                       sum_columns=["AREA"]), "AREA", None),
     # kde / density_clusters
     ("kde-missing", lambda: gc.kde(d_().firms, weight="nope"), "nope", None),
     ("kde-text", lambda: gc.kde(d_().firms, weight="industry"), "industry", None),
@@ -706,6 +707,19 @@ BAD_INPUT += [
      "bogus", None),
     # impacts (SpatialResults.impacts is seeded)
     ("impacts-seed", lambda: d_().regression.impacts(seed="x"), "seed", None),
+    # methods of the regression results (effects.py, results.py)
+    ("results-me_variable", lambda: d_().regression.marginal_effects("nope"), "nope", None),
+    ("results-me_by", lambda: d_().regression.marginal_effects("INC", by="nope"), "nope", None),
+    ("results-me_at", lambda: d_().regression.marginal_effects("INC", at="x"), "at", None),
+    ("results-tp_linear", lambda: d_().regression.turning_point("INC"), "INC", None),
+    ("results-ut_bounds", lambda: d_().regression.u_test("INC", bounds="x"), "bounds", None),
+    ("results-predict_kind", lambda: d_().regression.predict(kind="bogus"), "bogus", None),
+    ("results-impacts_alpha", lambda: d_().regression.impacts(alpha=5), "alpha", None),
+    ("results-conf_int_alpha", lambda: d_().regression.conf_int(alpha=5), "alpha",
+     _xfail("SpatialResults.conf_int(alpha=5) returns NaN bounds instead of raising "
+            "(models/results.py); summary(alpha=5) likewise", raises=_NOT_RAISED)),
+    ("outcomes-conf_int_alpha", lambda: _results()["OutcomeResults"][0].conf_int(alpha=5),
+     "alpha", None),
     # classify_innovators / match
     ("classify-missing", lambda: gc.classify_innovators(d_().table, patents="nope"), "nope", None),
     ("classify-text", lambda: gc.classify_innovators(d_().table, employees="industry"),
@@ -887,7 +901,8 @@ def test_bad_input_raises_geocluster_error_naming_it(call, pattern):
 def test_bad_input_table_covers_every_public_function():
     covered = {case[0].split("-")[0] for case in BAD_INPUT}
     aliases = {"classify": "classify_innovators", "lq": "location_quotient",
-               "sensitivity": "cluster_sensitivity"}
+               "sensitivity": "cluster_sensitivity", "results": "regress",
+               "outcomes": "count_model"}
     covered = {aliases.get(name, name) for name in covered}
     public = {n for n in gc.__all__ if inspect.isfunction(getattr(gc, n))} - {"make_map"}
     assert public <= covered, sorted(public - covered)
