@@ -916,6 +916,36 @@ def test_robustness_drops_missing_rows_with_a_counted_warning():
     assert sweep.table["nobs"].tolist() == [299]
 
 
+def _far_apart():
+    """Columbus with a metre CRS, so that 'distance:0.5m' leaves 4 units without neighbours."""
+    return _data().columbus.set_crs(3857, allow_override=True)
+
+
+WARNING_PATHS = [
+    ("read_firms[on_invalid=drop]",
+     lambda: gc.read_firms(_data().lonlat.assign(lat=[1.0, np.nan, 2.0]), on_invalid="drop"),
+     r"1 of 3 rows"),
+    ("local_moran[missing=drop]",
+     lambda: gc.local_moran(_data().columbus_nan, "CRIME", missing="drop", permutations=9),
+     r"1 units.*CRIME|CRIME.*1 units"),
+    ("getis_ord[missing=drop]",
+     lambda: gc.getis_ord(_data().columbus_nan, "CRIME", missing="drop", permutations=9),
+     r"1 units.*CRIME|CRIME.*1 units"),
+    ("regress[missing=drop]",
+     lambda: gc.regress("CRIME ~ INC", _data().columbus_nan, weights="queen"), r"1 of 49 rows"),
+    ("weights[isolates=warn]", lambda: gc.weights(_far_apart(), "distance:0.5m"), r"4 of 49 units"),
+    ("local_moran[isolates=drop]",
+     lambda: gc.local_moran(_far_apart(), "CRIME", weights="distance:0.5m", isolates="drop",
+                            permutations=9), r"4 units"),
+]
+
+
+@pytest.mark.parametrize(("call", "count"), [pytest.param(c, n, id=i) for i, c, n in WARNING_PATHS])
+def test_warnings_say_how_many_rows_were_affected(call, count):
+    with pytest.warns(gc.GeoclusterWarning, match=count):
+        call()
+
+
 def test_row_wise_functions_accept_empty_frames():
     """Chosen behaviour: a row-wise transform of zero rows is zero rows, not an error."""
     d = _data()
