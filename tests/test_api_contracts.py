@@ -23,6 +23,7 @@ import copy
 import functools
 import inspect
 import re
+import sys
 import typing
 import warnings
 from types import SimpleNamespace
@@ -944,6 +945,18 @@ WARNING_PATHS = [
 def test_warnings_say_how_many_rows_were_affected(call, count):
     with pytest.warns(gc.GeoclusterWarning, match=count):
         call()
+
+
+@pytest.mark.parametrize(("module", "call"), [
+    ("xarray", lambda surface, tmp: surface.to_xarray()),
+    ("rasterio", lambda surface, tmp: surface.to_geotiff(tmp / "density.tif")),
+])
+def test_missing_optional_dependency_names_the_extra(monkeypatch, tmp_path, module, call):
+    monkeypatch.setitem(sys.modules, module, None)  # import now fails
+    surface = _results()["DensitySurface"][0]
+    with pytest.raises(gc.GeoclusterError, match=r"pip install 'geocluster\[raster\]'") as info:
+        call(surface, tmp_path)
+    assert isinstance(info.value, ImportError)
 
 
 def test_row_wise_functions_accept_empty_frames():
