@@ -15,7 +15,7 @@ from scipy import stats
 
 import geocluster as gc
 from geocluster.clusters.hotspots import GI_COLUMNS, plot_hotspot_map
-from geocluster.errors import InputError, WeightsError
+from geocluster.errors import GeoclusterWarning, InputError, WeightsError
 
 DATA = Path(__file__).parent / "data"
 
@@ -219,3 +219,19 @@ def test_row_standardising_changes_only_g(col):
         esda_b = G_Local(col["CRIME"].to_numpy(float), g, transform="B", star=True, permutations=0)
     np.testing.assert_allclose(b["gi_z"], esda_b.Zs, rtol=1e-12)
     assert not np.allclose(esda_r.Zs, b["gi_z"])
+
+
+def test_fdr_resolution_warning():
+    cells = [shapely.box(i, j, i + 1, j + 1) for j in range(30) for i in range(30)]
+    grid = gpd.GeoDataFrame(geometry=cells, crs="EPSG:3857")
+    rng = np.random.default_rng(2)
+    value = rng.poisson(5, 900).astype(float)
+    block = np.array([(j < 6) and (i < 6) for j in range(30) for i in range(30)])
+    value[block] += 30
+    grid["firms"] = value
+    with pytest.warns(GeoclusterWarning, match=r"99% bins: \d+ units have the smallest .* 0.001 "):
+        gi = gc.getis_ord(grid, "firms", seed=1, permutations=999, correction="fdr")
+    assert not gi["gi_hotspot"].str.endswith("99%").any()
+    assert gi.loc[block, "gi_hotspot"].str.startswith("hot").mean() > 0.8
+    with pytest.warns(GeoclusterWarning, match="local_moran: .* FDR at 0.01 over 900 units"):
+        gc.local_moran(grid, "firms", seed=1, permutations=99, correction="fdr", alpha=0.01)

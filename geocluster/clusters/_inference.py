@@ -277,6 +277,37 @@ def warn_unreachable(cut: float, permutations: int, correction, stacklevel: int 
         )
 
 
+def warn_fdr_resolution(
+    p: np.ndarray,
+    cut: float,
+    level: float,
+    permutations: int,
+    correction,
+    what: str,
+    stacklevel: int = 3,
+) -> None:
+    """Warn when FDR rejects nothing although units sit at the smallest pseudo p-value.
+
+    With ``P`` permutations no pseudo p-value is below ``1/(P+1)``; Benjamini-Hochberg at
+    ``level`` over ``m`` tests then needs at least ``m/(level (P+1))`` such units.
+    """
+    if correction != "fdr" or not permutations or cut > 0:
+        return
+    floor = 1.0 / (permutations + 1)
+    n_floor = int(np.sum(np.asarray(p) <= floor * (1 + 1e-9)))
+    if n_floor == 0:
+        return
+    m = int(np.sum(~np.isnan(p)))
+    warnings.warn(
+        f"{what}: {n_floor} units have the smallest attainable pseudo p-value {floor:.2g} "
+        f"(permutations={permutations}), but FDR at {level:g} over {m} units needs more "
+        "evidence than that, so none is significant at this level. More permutations "
+        f"(e.g. {10 * (permutations + 1) - 1}) resolve smaller p-values.",
+        GeoclusterWarning,
+        stacklevel=stacklevel,
+    )
+
+
 def significance(p: np.ndarray, alpha: float, correction) -> tuple[np.ndarray, float]:
     """Significance mask (NaN p -> False) and the cut-off used."""
     cut = cutoff(p, alpha, correction)

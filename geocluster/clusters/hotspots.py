@@ -144,6 +144,9 @@ def getis_ord(
     for suffix, level in reversed(HOTSPOT_LEVELS):  # 90%, then overwrite with 95%, 99%
         sig, cut = inf.significance(p_all, level, correction)
         cutoffs[suffix] = cut
+        inf.warn_fdr_resolution(
+            p_all, cut, level, permutations, correction, f"getis_ord, {suffix} bins"
+        )
         bins[sig & hot] = f"hot {suffix}"
         bins[sig & ~hot] = f"cold {suffix}"
     sig, cut = inf.significance(p_all, alpha, correction)

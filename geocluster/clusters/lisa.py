@@ -184,6 +184,7 @@ def local_moran(
     p_all[~tested] = np.nan
     sig, cut = inf.significance(p_all, alpha, correction)
     inf.warn_unreachable(cut, permutations, correction)
+    inf.warn_fdr_resolution(p_all, cut, alpha, permutations, correction, "local_moran")
     quad = inf.full_length(cols.pop("q"), prep.analysed, fill=None, dtype=object)
     quad[~tested] = None
     cluster = np.where(sig, quad, "ns").astype(object)
