@@ -6,7 +6,7 @@ Estimation routes
     *Exact* maximum likelihood with spreg (``BaseML_Lag`` / ``BaseML_Error``, sparse LU
     log-determinant, analytic information matrix) while ``n <= ML_EXACT_MAX_N`` (1000);
     beyond, the sparse estimator of :mod:`geocluster.models._sparse_ml` (exact sparse-LU
-    log-determinant up to n = 20,000, Barry-Pace Monte Carlo above; ``logdet=`` forces
+    log-determinant up to n = 10,000, Barry-Pace Monte Carlo above; ``logdet=`` forces
     one of ``"lu"``, ``"eigen"``, ``"mc"``, ``"chebyshev"``). Why 1000: spreg's variance
     step inverts ``I - rho W`` densely (O(n^3) time, n^2 memory: 8 s at 5k and > 20 GB
     at 20k per DESIGN.md); measured on make_firms with knn:8 under load, spreg took 4.7 s
@@ -97,7 +97,7 @@ def regress(
         heteroskedasticity-robust GM estimator). Not available for ML spatial models.
     logdet
         ML only: ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` = 1000 rows, the sparse
-        estimator beyond: exact LU to 20,000 rows, Monte Carlo above), ``"spreg"`` (force
+        estimator beyond: exact LU to 10,000 rows, Monte Carlo above), ``"spreg"`` (force
         spreg), or a log-determinant method of the sparse estimator, which forces it:
         ``"exact"``/``"lu"``, ``"eigen"``, ``"mc"`` or ``"chebyshev"``.
     missing
