@@ -90,6 +90,7 @@ def test_gi_p_is_esda_folded_p_sim(col):
     np.testing.assert_allclose(gi["gi_G"], esda_g.Gs)
 
 
+@pytest.mark.filterwarnings("ignore:getis_ord, 99% bins")
 def test_seed_reproducible(col):
     a = gc.getis_ord(col, "CRIME", seed=31, correction="fdr")
     b = gc.getis_ord(col, "CRIME", seed=31, correction="fdr")
@@ -191,6 +192,7 @@ def test_inputs_untouched(col):
     assert list(GI_COLUMNS) == [c for c in out.columns if c.startswith("gi_")]
 
 
+@pytest.mark.filterwarnings("ignore:getis_ord, 99% bins")
 def test_hotspot_map(col):
     gi = gc.getis_ord(col, "CRIME", seed=1, correction="fdr")
     fig = plot_hotspot_map(gi)
