@@ -611,10 +611,7 @@ BAD_INPUT += [
     ("kde-bandwidth", lambda: gc.kde(d_().firms, bandwidth="bogus"), "bogus", None),
     ("kde-kernel", lambda: gc.kde(d_().firms, kernel="bogus"), "bogus", None),
     ("kde-cell_size", lambda: gc.kde(d_().firms, cell_size="bogus"), "bogus", None),
-    ("kde-crs", lambda: gc.kde(d_().firms, crs="bogus"), "bogus",
-     _xfail("kde(firms, crs='bogus') raises a raw pyproj.exceptions.CRSError ('Invalid "
-            "projection: bogus ...') from clusters/density.py _read_points, which calls pyproj "
-            "itself instead of units.to_metric", raises=_PYPROJ)),
+    ("kde-crs", lambda: gc.kde(d_().firms, crs="bogus"), "bogus", None),
     ("density_clusters-missing", lambda: gc.density_clusters(d_().firms, weight="nope",
                                                              simulations=19), "nope", None),
     ("density_clusters-text", lambda: gc.density_clusters(d_().firms, weight="industry",
@@ -680,9 +677,7 @@ BAD_INPUT += [
     ("exposure-units", lambda: gc.exposure(d_().firms, method="lq", units="nope",
                                            industry="industry"), "nope", None),
     ("exposure-crs", lambda: gc.exposure(d_().firms, method="count", radius="10km", crs="bogus"),
-     "bogus", _xfail("exposure(firms, method='count', radius='10km', crs='bogus') raises a raw "
-                     "pyproj.exceptions.CRSError from clusters/density.py _read_points",
-                     raises=_PYPROJ)),
+     "bogus", None),
     # regress
     ("regress-missing", lambda: gc.regress("CRIME ~ nope", d_().columbus, weights="queen"), "nope",
      None),

@@ -205,6 +205,14 @@ def test_named_crs_and_no_crs():
         gc.kde(pts.set_crs(None, allow_override=True), bandwidth="1km")
 
 
+def test_unknown_crs_raises_geocluster_crs_error():
+    pts = _frame(np.array([[0.0, 0.0], [1000.0, 0.0]]))
+    with pytest.raises(CRSError, match="crs='bogus' is not a CRS pyproj knows"):
+        gc.kde(pts, bandwidth="1km", crs="bogus")
+    with pytest.raises(CRSError, match="crs='bogus' is not a CRS pyproj knows"):
+        gc.density_clusters(pts, bandwidth="1km", simulations=19, crs="bogus")
+
+
 # ----------------------------------------------------------------------------- surface
 
 

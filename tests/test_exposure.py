@@ -10,7 +10,7 @@ import shapely
 
 import geocluster as gc
 from geocluster.clusters import _kde
-from geocluster.errors import InputError
+from geocluster.errors import CRSError, InputError
 
 UTM = 32633
 
@@ -175,6 +175,8 @@ def test_input_not_mutated_and_errors(small):
         gc.exposure(small, method="count", radius="5km", industry="naics")
     with pytest.raises(InputError, match="must be a positive, finite distance"):
         gc.exposure(small, method="count", radius=0)
+    with pytest.raises(CRSError, match="crs='bogus' is not a CRS pyproj knows"):
+        gc.exposure(small, method="count", radius="5km", crs="bogus")
     with pytest.raises(InputError, match="weight column 'emp' has 1 negative"):
         gc.exposure(small.assign(emp=[1.0, -1, 1, 1, 1]), method="kde", bandwidth="2km",
                     weight="emp")

@@ -132,7 +132,13 @@ def _diagnose_geometries(geoms: np.ndarray, name: str) -> None:
 def _target_crs(src: pyproj.CRS, x: np.ndarray, y: np.ndarray, crs) -> pyproj.CRS:
     """The metric CRS to work in: ``crs``, the source if metric, else the automatic choice."""
     if crs is not None:
-        target = pyproj.CRS.from_user_input(crs)
+        try:
+            target = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:  # the same check and message as units.to_metric
+            raise CRSError(
+                f"crs={crs!r} is not a CRS pyproj knows; give e.g. 'EPSG:5070' (US, "
+                "equal-area) or a UTM zone such as 'EPSG:32610', or leave crs=None."
+            ) from None
         if not is_metric(target):
             raise CRSError(
                 f"crs={crs!r} is not a projected CRS in metres; name one such as "
