@@ -628,11 +628,7 @@ BAD_INPUT += [
     ("density_clusters-level", lambda: gc.density_clusters(d_().firms, level=2, simulations=19),
      "level", None),
     ("density_clusters-subset", lambda: gc.density_clusters(d_().firms, subset="nope",
-                                                            simulations=19), "nope",
-     _xfail("density_clusters(firms, subset='nope') says 'subset must be a boolean mask of "
-            "length 300 or a (column, value) pair.' without naming 'nope' (and, unlike "
-            "k_density, does not accept a boolean column name); clusters/density.py",
-            raises=AssertionError)),
+                                                            simulations=19), "nope", None),
     ("density_clusters-seed", lambda: gc.density_clusters(d_().firms, simulations=19, seed="x"),
      "seed", _xfail("density_clusters(firms, seed='x') raises a raw TypeError ('SeedSequence "
                     "expects int or sequence of ints ...'); clusters/density.py does not "

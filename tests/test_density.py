@@ -446,6 +446,27 @@ def test_density_clusters_bad_options():
         gc.density_clusters(line, bandwidth="1km")
 
 
+def test_density_clusters_subset_forms():
+    rng = np.random.default_rng(4)
+    xy = np.vstack([rng.uniform(0, 60_000, (150, 2)), rng.normal(30_000, 1_500, (40, 2))])
+    pts = _frame(xy, hub=np.r_[np.zeros(150, bool), np.ones(40, bool)], k=1)
+    opts = dict(bandwidth="3km", simulations=19, seed=2)
+    by_name = gc.density_clusters(pts, subset="hub", **opts)
+    by_mask = gc.density_clusters(pts, subset=pts["hub"].to_numpy(), **opts)
+    by_pair = gc.density_clusters(pts, subset=("hub", True), **opts)
+    assert len(by_name) == 1 and by_name.geometry.iloc[0].contains(shapely.Point(30_000, 30_000))
+    assert_geodataframe_equal(by_name, by_mask)
+    assert_geodataframe_equal(by_name, by_pair)
+    with pytest.raises(InputError, match="subset='nope' is not a column of points"):
+        gc.density_clusters(pts, subset="nope", **opts)
+    with pytest.raises(InputError, match=r"column 'k' must be boolean.*subset=\('k', value\)"):
+        gc.density_clusters(pts, subset="k", **opts)
+    with pytest.raises(InputError, match=r"got int64 values of shape \(190,\)"):
+        gc.density_clusters(pts, subset=np.ones(190, dtype=np.int64), **opts)
+    with pytest.raises(InputError, match="got 5"):
+        gc.density_clusters(pts, subset=5, **opts)
+
+
 @pytest.fixture(scope="module")
 def synthetic_firms():
     return gc.datasets.make_firms(4000, seed=11)

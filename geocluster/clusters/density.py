@@ -699,7 +699,20 @@ def kde(
 def _subset_mask(points: gpd.GeoDataFrame, subset) -> np.ndarray | None:
     if subset is None:
         return None
-    if isinstance(subset, tuple):
+    if isinstance(subset, str):  # a boolean column, as in k_density
+        if subset not in points.columns:
+            raise InputError(
+                f"subset={subset!r} is not a column of points; give a boolean column name, a "
+                "boolean mask or a (column, value) pair, e.g. subset=('naics', '3254')."
+            )
+        col = points[subset]
+        if not pd.api.types.is_bool_dtype(col) or col.isna().any():
+            raise InputError(
+                f"column {subset!r} must be boolean without missing values to be used as "
+                f"subset; for a category write subset=({subset!r}, value)."
+            )
+        mask = col.to_numpy(dtype=bool)
+    elif isinstance(subset, tuple):
         if len(subset) != 2 or subset[0] not in points.columns:
             raise InputError(
                 f"subset={subset!r} must be a boolean mask or a (column, value) pair naming a "
@@ -711,8 +724,10 @@ def _subset_mask(points: gpd.GeoDataFrame, subset) -> np.ndarray | None:
         if isinstance(subset, pd.Series) and not subset.index.equals(points.index):
             raise InputError("subset is a Series whose index does not match the points' index.")
         if arr.dtype != bool or arr.shape != (len(points),):
+            given = repr(subset) if arr.ndim == 0 else f"{arr.dtype} values of shape {arr.shape}"
             raise InputError(
-                f"subset must be a boolean mask of length {len(points)} or a (column, value) pair."
+                f"subset must be a boolean mask of length {len(points)}, a boolean column name "
+                f"or a (column, value) pair; got {given}."
             )
         mask = arr
     if mask.sum() == 0:
@@ -839,8 +854,9 @@ def density_clusters(
     min_firms
         Drop cluster polygons holding fewer (subset) firms than this.
     subset
-        Boolean mask aligned to ``points``, or a ``(column, value)`` pair such as
-        ``("industry", "biotech")``. Required for ``null="firms"``.
+        Boolean mask aligned to ``points``, the name of a boolean column, or a
+        ``(column, value)`` pair such as ``("industry", "biotech")``. Required for
+        ``null="firms"``.
     weight
         Column of firm weights (e.g. employment).
     study_area
