@@ -389,6 +389,23 @@ def test_density_clusters_seed_reproducible_and_attrs():
     assert a.attrs == b.attrs
     assert a.attrs["null"] == "csr" and a.attrs["simulations"] == 19
     assert a.crs == pts.crs
+    # a numpy integer seed is recorded as the int; a Generator gives the same clusters
+    c = gc.density_clusters(pts, bandwidth="2km", simulations=19, seed=np.int64(5))
+    assert c.attrs["seed"] == 5 and type(c.attrs["seed"]) is int
+    g = gc.density_clusters(pts, bandwidth="2km", simulations=19, seed=np.random.default_rng(5))
+    assert g.attrs["seed"] == "Generator"
+    assert_geodataframe_equal(a, g)
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ({"seed": "x"}, r"seed='x' must be None, a non-negative int or a numpy Generator"),
+    ({"seed": -1}, r"seed=-1 must be None, a non-negative int"),
+    ({"seed": True}, r"seed=True must be None"),
+])
+def test_density_clusters_validates_seed(option, message):
+    pts = _frame(_planted(2))
+    with pytest.raises(InputError, match=message):
+        gc.density_clusters(pts, bandwidth="2km", **{"simulations": 19, **option})
 
 
 @pytest.mark.slow

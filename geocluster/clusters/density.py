@@ -29,6 +29,7 @@ import pyproj
 import shapely
 
 from geocluster._optional import import_optional
+from geocluster._random import check_seed, seed_label
 from geocluster.clusters import _kde
 from geocluster.errors import ConfigError, CRSError, GeoclusterWarning, InputError
 from geocluster.units import is_metric, metric_crs_for, parse_distance
@@ -894,6 +895,7 @@ def density_clusters(
     if null not in ("csr", "firms"):
         raise InputError(f"null={null!r} is not supported; choose 'csr' or 'firms'.")
     simulations = int(simulations)
+    check_seed(seed)
     k = math.ceil(level * (simulations + 1) - 1e-9)
     if k > simulations:
         need = math.ceil(1 / (1 - level) - 1e-9) - 1
@@ -985,7 +987,7 @@ def density_clusters(
     out.attrs.update(
         threshold=threshold, p_value=p_value, level=level, null=null,
         statistic="density" if null == "csr" else "excess density",
-        simulations=simulations, seed=seed if isinstance(seed, int | None) else "Generator",
+        simulations=simulations, seed=seed_label(seed),
         bandwidth_m=h, kernel=kernel,
     )
     return out
