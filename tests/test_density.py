@@ -401,8 +401,13 @@ def test_density_clusters_seed_reproducible_and_attrs():
     ({"seed": "x"}, r"seed='x' must be None, a non-negative int or a numpy Generator"),
     ({"seed": -1}, r"seed=-1 must be None, a non-negative int"),
     ({"seed": True}, r"seed=True must be None"),
+    ({"simulations": "x"}, r"simulations='x' must be an integer >= 1"),
+    ({"simulations": 19.5}, r"simulations=19.5 must be an integer >= 1"),
+    ({"min_firms": "x"}, r"min_firms='x' must be an integer >= 1"),
+    ({"min_firms": 0}, r"min_firms=0 must be an integer >= 1"),
+    ({"level": "x"}, r"level='x' must be between 0 and 1"),
 ])
-def test_density_clusters_validates_seed(option, message):
+def test_density_clusters_validates_numbers_and_seed(option, message):
     pts = _frame(_planted(2))
     with pytest.raises(InputError, match=message):
         gc.density_clusters(pts, bandwidth="2km", **{"simulations": 19, **option})

@@ -761,6 +761,12 @@ def _study_polygon(study_area, pts: _Points):
     return shapely.make_valid(geom)
 
 
+def _check_int(value, name: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise InputError(f"{name}={value!r} must be an integer >= {minimum}.")
+    return int(value)
+
+
 def _uniform_in(polygon, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``m`` points uniformly distributed in ``polygon`` (rejection from its bounding box)."""
     xmin, ymin, xmax, ymax = polygon.bounds
@@ -890,11 +896,13 @@ def density_clusters(
     (1, True)
     """
     kernel = _check_kernel(kernel)
-    if not 0 < level < 1:
+    real = isinstance(level, int | float | np.integer | np.floating) and not isinstance(level, bool)
+    if not real or not 0 < level < 1:
         raise InputError(f"level={level!r} must be between 0 and 1, e.g. 0.95.")
     if null not in ("csr", "firms"):
         raise InputError(f"null={null!r} is not supported; choose 'csr' or 'firms'.")
-    simulations = int(simulations)
+    simulations = _check_int(simulations, "simulations", minimum=1)
+    min_firms = _check_int(min_firms, "min_firms", minimum=1)
     check_seed(seed)
     k = math.ceil(level * (simulations + 1) - 1e-9)
     if k > simulations:
@@ -903,8 +911,6 @@ def density_clusters(
             f"simulations={simulations} is too few for level={level}: the envelope needs "
             f"at least {need} simulations (99 or 999 are usual)."
         )
-    if int(min_firms) < 1:
-        raise InputError(f"min_firms={min_firms!r} must be at least 1.")
     rng = np.random.default_rng(seed)
     every = _read_points(points, weight=weight, crs=crs)
     mask = _subset_mask(points, subset)
