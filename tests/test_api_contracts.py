@@ -993,17 +993,7 @@ def _section(doc: str, title: str) -> bool:
     return re.search(rf"^{title}\n-{{3,}}$", doc, flags=re.MULTILINE) is not None
 
 
-def _doc_param(name, obj):
-    marks = ()
-    if name == "DensitySurface":
-        marks = pytest.mark.xfail(
-            strict=True, raises=AssertionError,
-            reason="DensitySurface (clusters/density.py): its docstring has an Attributes "
-                   "section but no Examples section")
-    return pytest.param(obj, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("obj", [_doc_param(n, o) for n, o in _public_objects()])
+@pytest.mark.parametrize("obj", [pytest.param(o, id=n) for n, o in _public_objects()])
 def test_numpydoc_docstring_with_examples(obj):
     doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
     assert doc and doc.strip(), "no docstring"

@@ -330,6 +330,24 @@ class DensitySurface:
         Sum of the point weights (the number of points when unweighted).
     n_points
         Number of points.
+
+    Examples
+    --------
+    Made by :func:`kde`, not directly:
+
+    >>> import geopandas as gpd
+    >>> import geocluster as gc
+    >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 1000, 4000], [0, 500, 0]),
+    ...                        crs=3857)
+    >>> s = gc.kde(pts, bandwidth="1km")
+    >>> s  # doctest: +ELLIPSIS
+    <DensitySurface 34 x 48 cells of 250 m, EPSG:3857; gaussian kernel, bandwidth 1,000 m ...>
+    >>> s.values.shape == s.shape == (len(s.y), len(s.x))
+    True
+    >>> round(s.mass, 6)  # the surface integrates to the number of points
+    3.0
+    >>> s.sample(pts).round(3).tolist()  # firms per km^2 at each point
+    [0.24, 0.242, 0.158]
     """
 
     values: np.ndarray
