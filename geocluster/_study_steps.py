@@ -176,7 +176,7 @@ def _region_digest(lisa: gpd.GeoDataFrame, regions: gpd.GeoDataFrame, weight: st
     label = "metro" if "metro" in lisa.columns else ("name" if "name" in lisa.columns else None)
     out = []
     hh = regions[regions["cluster"] == "HH"] if len(regions) else regions
-    for region_id, row in hh.head(12).iterrows():
+    for region_id, row in hh.head(20).iterrows():
         members = lisa.loc[list(row["units"])]
         if label is not None:
             ranked = members.groupby(label)[weight].sum().sort_values(ascending=False)

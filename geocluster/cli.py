@@ -153,7 +153,7 @@ def _print_result(result, *, quiet: bool) -> None:
         areal = summary.get("areal", {})
         if areal.get("hh_regions"):
             print("High-high innovation cluster regions (largest first):")
-            for region in areal["hh_regions"][:8]:
+            for region in areal["hh_regions"][:12]:
                 print(f"  {region['region']:>6}  {region['units']:>3} units  "
                       f"{'; '.join(region['places'])}")
         density = summary.get("density")
