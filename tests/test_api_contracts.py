@@ -1010,22 +1010,8 @@ def test_numpydoc_docstring_with_examples(obj):
     assert ">>> " in doc.split("Examples", 1)[1]
 
 
-_HINT_GAPS = {
-    "kde": "kde (clusters/density.py): parameter extent has no type hint",
-    "density_clusters": "density_clusters (clusters/density.py): parameters subset and "
-                        "study_area have no type hints",
-}
-
-
-def _hint_param(name, obj):
-    marks = ()
-    if name in _HINT_GAPS:
-        marks = pytest.mark.xfail(strict=True, raises=AssertionError, reason=_HINT_GAPS[name])
-    return pytest.param(obj, id=name, marks=marks)
-
-
 @pytest.mark.parametrize(
-    "func", [_hint_param(n, o) for n, o in _public_objects() if inspect.isfunction(o)]
+    "func", [pytest.param(o, id=n) for n, o in _public_objects() if inspect.isfunction(o)]
 )
 def test_public_signatures_are_fully_annotated(func):
     hints = typing.get_type_hints(func)

@@ -638,7 +638,8 @@ def kde(
     bandwidth: str | float = "scott",
     cell_size: str | float | None = None,
     weight: str | None = None,
-    extent=None,
+    extent: tuple[float, float, float, float] | gpd.GeoDataFrame | gpd.GeoSeries
+    | shapely.Geometry | None = None,
     kernel: str = "gaussian",
     crs: str | int | pyproj.CRS | None = None,
 ) -> DensitySurface:
@@ -826,9 +827,9 @@ def density_clusters(
     simulations: int = 99,
     seed: int | np.random.Generator | None = None,
     min_firms: int = 5,
-    subset=None,
+    subset: np.ndarray | pd.Series | str | tuple[str, object] | None = None,
     weight: str | None = None,
-    study_area=None,
+    study_area: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | None = None,
     cell_size: str | float | None = None,
     kernel: str = "gaussian",
     crs: str | int | pyproj.CRS | None = None,
