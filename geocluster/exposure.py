@@ -138,6 +138,11 @@ def exposure(
     >>> gc.exposure(firms, method="count", radius="5km", industry="ind")["exposure"].tolist()
     [1.0, 1.0, 0.0, 0.0]
     """
+    if not isinstance(firms, gpd.GeoDataFrame):
+        raise InputError(
+            f"firms must be a GeoDataFrame of points, got {type(firms).__name__}; build one "
+            "with geocluster.read_firms or geopandas.points_from_xy."
+        )
     if method not in METHODS:
         raise InputError(f"method={method!r} is not supported; choose one of {METHODS}.")
     if not isinstance(column, str) or not column:
@@ -146,7 +151,7 @@ def exposure(
         raise InputError(f"log={log!r} must be False, True (natural log) or 'log1p'.")
     if method == "region" and (log or standardize):
         raise InputError("method='region' gives a 0/1 membership; log and standardize do not apply.")
-    if industry is not None and (not isinstance(firms, gpd.GeoDataFrame) or industry not in firms):
+    if industry is not None and industry not in firms.columns:
         raise InputError(f"industry={industry!r} is not a column of firms.")
 
     taken = [c for c in (column, f"{column}_id" if method == "region" else None)

@@ -646,10 +646,7 @@ BAD_INPUT += [
                                          weight="w"), "'w'", None),
     ("exposure-empty", lambda: gc.exposure(d_().firms.iloc[:0], method="count", radius="10km"),
      "empty", None),
-    ("exposure-list", lambda: gc.exposure([1], method="count", radius="10km"), "list",
-     _xfail("exposure([1], method='count', radius='10km') raises a raw AttributeError "
-            "(\"'list' object has no attribute 'columns'\"); exposure.py checks columns before "
-            "the type of firms", raises=AttributeError)),
+    ("exposure-list", lambda: gc.exposure([1], method="count", radius="10km"), "list", None),
     ("exposure-nocrs", lambda: gc.exposure(d_().firms_nocrs, method="count", radius="10km"),
      "CRS", None),
     ("exposure-method", lambda: gc.exposure(d_().firms, method="bogus"), "bogus", None),

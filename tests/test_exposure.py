@@ -157,6 +157,10 @@ def test_input_not_mutated_and_errors(small):
     gc.exposure(small, method="kde", bandwidth="2km")
     gc.exposure(small, method="count", radius="5km", industry="ind")
     pd.testing.assert_frame_equal(small, before)
+    with pytest.raises(InputError, match="firms must be a GeoDataFrame of points, got list"):
+        gc.exposure([1], method="count", radius="5km")
+    with pytest.raises(InputError, match="firms must be a GeoDataFrame of points, got DataFrame"):
+        gc.exposure(pd.DataFrame(small.drop(columns="geometry")), method="count", radius="5km")
     with pytest.raises(InputError, match="method='gravity' is not supported"):
         gc.exposure(small, method="gravity")
     with pytest.raises(InputError, match="needs bandwidth="):
