@@ -157,9 +157,12 @@ def exposure(
     taken = [c for c in (column, f"{column}_id" if method == "region" else None)
              if c is not None and c in firms.columns]
     if taken:
+        one = len(taken) == 1
+        names = " and ".join(repr(c) for c in taken)
         warnings.warn(
-            f"firms already has a column {taken[0]!r}; the returned frame replaces it "
-            "(the input is unchanged). Pass column= to choose another name.",
+            f"firms already has {'a column' if one else 'columns'} {names}; the returned frame "
+            f"replaces {'it' if one else 'them'} (the input is unchanged). Pass column= to "
+            "choose another name.",
             GeoclusterWarning,
             stacklevel=2,
         )

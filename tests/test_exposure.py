@@ -129,6 +129,17 @@ def test_region_membership_and_ids(small):
     assert out.loc[11, "exposure_id"] == "HH-1"
 
 
+def test_existing_columns_are_replaced_with_a_warning_naming_them(small):
+    with pytest.warns(gc.GeoclusterWarning, match=r"already has a column 'ind'; .* replaces it"):
+        out = gc.exposure(small, method="count", radius="5km", column="ind")
+    assert out["ind"].tolist() == [3, 3, 2, 0, 2]
+    assert small["ind"].tolist() == ["a", "a", "b", "a", "b"]  # the input keeps its column
+    regions = gpd.GeoDataFrame(geometry=[shapely.box(-500, -500, 3500, 500)], crs=UTM)
+    with pytest.warns(gc.GeoclusterWarning,
+                      match=r"already has columns 'ind' and 'ind_id'; .* replaces them"):
+        gc.exposure(small.assign(ind_id=0), method="region", regions=regions, column="ind")
+
+
 def test_log_and_standardize_by_hand(small):
     raw = np.array([3.0, 3.0, 2.0, 0.0, 2.0])
     out = gc.exposure(small, method="count", radius="5km", log="log1p", standardize=True)
