@@ -691,9 +691,9 @@ BAD_INPUT += [
     ("results-ut_bounds", lambda: d_().regression.u_test("INC", bounds="x"), "bounds", None),
     ("results-predict_kind", lambda: d_().regression.predict(kind="bogus"), "bogus", None),
     ("results-impacts_alpha", lambda: d_().regression.impacts(alpha=5), "alpha", None),
-    ("results-conf_int_alpha", lambda: d_().regression.conf_int(alpha=5), "alpha",
-     _xfail("SpatialResults.conf_int(alpha=5) returns NaN bounds instead of raising "
-            "(models/results.py); summary(alpha=5) likewise", raises=_NOT_RAISED)),
+    ("results-conf_int_alpha", lambda: d_().regression.conf_int(alpha=5), "alpha", None),
+    ("results-summary_alpha", lambda: d_().regression.summary(alpha=5), "alpha", None),
+    ("results-to_frame_alpha", lambda: d_().regression.to_frame(alpha=5), "alpha", None),
     ("outcomes-conf_int_alpha", lambda: _results()["OutcomeResults"][0].conf_int(alpha=5),
      "alpha", None),
     # classify_innovators / match

@@ -149,6 +149,21 @@ def test_results_api(fits, columbus):
     assert "rho=0.4233" in repr(res) and "n=49" in repr(res) and "queen" in repr(res)
 
 
+@pytest.mark.parametrize("alpha", [5, 0, 1, -0.1, "x", True, np.nan])
+@pytest.mark.parametrize("method", ["conf_int", "to_frame", "summary", "impacts"])
+def test_alpha_outside_zero_one_raises(fits, method, alpha):
+    with pytest.raises(InputError, match=r"alpha=.* must be a number between 0 and 1"):
+        getattr(fits["lag"], method)(alpha=alpha)
+
+
+def test_conf_int_alpha_sets_the_level(fits, columbus):
+    import statsmodels.formula.api as smf
+
+    ref = smf.ols("CRIME ~ INC + HOVAL", pd.DataFrame(columbus)).fit().conf_int(alpha=0.1)
+    ci = fits["ols"].conf_int(alpha=0.1)
+    np.testing.assert_allclose(ci.to_numpy(), ref.to_numpy(), rtol=1e-8)
+
+
 def test_mean_multipliers_exact(fits):
     res = fits["lag"]
     W = res.W.toarray()

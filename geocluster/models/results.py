@@ -239,7 +239,8 @@ class SpatialResults:
         return pd.Series(p, index=self.params.index, name="p")
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence intervals (columns ``ci_low``, ``ci_high``)."""
+        """Confidence intervals (columns ``ci_low``, ``ci_high``) at level ``1 - alpha``."""
+        _check_alpha(alpha)
         if self._uses_t:
             q = stats.t.ppf(1 - alpha / 2, self.df_resid)
         else:
@@ -492,8 +493,7 @@ class SpatialResults:
             isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator)
         ):
             raise InputError(f"seed={seed!r} must be an integer, a numpy Generator or None.")
-        if not 0 < alpha < 1:
-            raise InputError(f"alpha={alpha!r} must be between 0 and 1.")
+        _check_alpha(alpha)
         mult = self._multipliers() if self.model in ("lag", "durbin") else None
         table = impacts_table(
             self.params,
@@ -630,6 +630,12 @@ class SpatialResults:
         from geocluster.models import effects
 
         return effects.plot_effects(self, variable, by=by, **kwargs)
+
+
+def _check_alpha(alpha) -> None:
+    real = isinstance(alpha, int | float | np.integer | np.floating) and not isinstance(alpha, bool)
+    if not real or not 0 < alpha < 1:
+        raise InputError(f"alpha={alpha!r} must be a number between 0 and 1, e.g. 0.05.")
 
 
 def _short(text: str, width: int) -> str:
