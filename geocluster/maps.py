@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import base64
 import io
+import os
+import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -185,7 +187,7 @@ def make_map(
 map = make_map  # noqa: A001
 
 
-def save_map(m: folium.Map, path: str | Path, *, self_contained: bool = True) -> Path:
+def save_map(m: folium.Map, path: str | os.PathLike, *, self_contained: bool = True) -> Path:
     """Write a map to one HTML file.
 
     Parameters
@@ -193,7 +195,9 @@ def save_map(m: folium.Map, path: str | Path, *, self_contained: bool = True) ->
     m
         A map from :func:`make_map` (or any folium map).
     path
-        Output file; its folder must exist.
+        Output file (a str or path); its folder must exist. The page is written to a
+        temporary file in that folder and then renamed, so a failed save leaves no
+        partial file (and an existing file at ``path`` unchanged).
     self_contained
         Inline Leaflet's JavaScript and CSS (vendored from the npm package
         ``leaflet@1.9.4``) and drop folium's other CDN assets, so that the file opens with
@@ -219,14 +223,34 @@ def save_map(m: folium.Map, path: str | Path, *, self_contained: bool = True) ->
     """
     if not isinstance(m, folium.Map):
         raise InputError(f"save_map needs a folium.Map (from gc.map()); got {type(m).__name__}.")
+    if not isinstance(path, str | os.PathLike):
+        raise InputError(
+            f"path={path!r} must be a file path (a str or pathlib.Path such as 'map.html'), "
+            f"not {type(path).__name__}."
+        )
     path = Path(path)
     if not path.parent.exists():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist.")
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; name a file such as 'map.html'.")
     page = m.get_root().render()
     if self_contained:
         page = inline_assets(page)
-    path.write_text(page, encoding="utf-8")
+    _write_whole(path, page)
     return path
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to a new file beside ``path``, then rename it over ``path``: a failed
+    write leaves ``path`` as it was (no partial file)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "x", encoding="utf-8") as fh:  # "x": a fresh file, umask permissions
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # ============================================================================= map and layers

@@ -478,6 +478,37 @@ def test_save_refuses_assets_it_cannot_inline(firms, tmp_path):
         gc.save_map(gc.map(firms=firms, tiles=None), tmp_path / "no" / "z.html")
 
 
+@pytest.mark.parametrize("path", [5, None, b"map.html", ["map.html"]])
+def test_save_path_must_be_a_str_or_path(firms, path):
+    with pytest.raises(InputError, match=r"path=.* must be a file path .* not (int|NoneType|"
+                                         r"bytes|list)"):
+        gc.save_map(gc.map(firms=firms.iloc[:3], tiles=None), path)
+
+
+def test_save_accepts_str_and_refuses_a_folder(firms, tmp_path):
+    m = gc.map(firms=firms.iloc[:3], tiles=None)
+    assert gc.save_map(m, str(tmp_path / "s.html")) == tmp_path / "s.html"
+    with pytest.raises(InputError, match="it is a folder"):
+        gc.save_map(m, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.html"]
+
+
+def test_failed_save_writes_nothing_partial(firms, tmp_path, monkeypatch):
+    m = gc.map(firms=firms.iloc[:3], tiles=None)
+    old = tmp_path / "old.html"
+    old.write_text("previous map", encoding="utf-8")
+    # a page that cannot be encoded fails half-way through the write
+    monkeypatch.setattr(gc.maps, "inline_assets", lambda page: page + "\ud800" + page)
+    for target in (old, tmp_path / "new.html"):
+        with pytest.raises(UnicodeEncodeError):
+            gc.save_map(m, target)
+    assert old.read_text(encoding="utf-8") == "previous map"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.html"]  # no temp file left
+    monkeypatch.undo()
+    assert "leaflet" in gc.save_map(m, old).read_text(encoding="utf-8").lower()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.html"]
+
+
 # ----------------------------------------------------------------------------- escaping
 
 
