@@ -39,6 +39,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geocluster._random import check_seed as _check_seed
 from geocluster.errors import GeoclusterError, InputError, ModelError, WeightsError
 
 __all__ = ["robustness", "RobustnessResult", "cluster_sensitivity", "SensitivityResult"]
@@ -158,7 +159,10 @@ class RobustnessResult:
             raise InputError(f"term={term!r} is not a focus term; choose one of {self.focus}.")
         part = self.table[(self.table["term"] == term) & self.table["estimate"].notna()]
         part = part.sort_values("estimate").reset_index(drop=True)
-        varying = [d for d in _DIMENSIONS if part[d].nunique() > 1] or ["model"]
+        # A dimension the user gave one value for is not drawn, even where it varies only
+        # because OLS reports method "ols" and spatial models inference "model".
+        varying = [d for d in _DIMENSIONS if part[d].nunique() > 1
+                   and len(self.dimensions.get(d, [0, 0])) > 1] or ["model"]
         labels = [(d, v) for d in varying for v in sorted(part[d].astype(str).unique())]
         height = 4.5 + 0.22 * len(labels)
         fig = Figure(figsize=(max(7.0, 0.18 * len(part) + 3), height), layout="constrained")
@@ -824,15 +828,6 @@ def _jaccard_area(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, crs) -> float:
         return 0.0
     union = ua.union(ub).area
     return float(ua.intersection(ub).area / union) if union > 0 else 1.0
-
-
-def _check_seed(seed, where: str = "") -> None:
-    """Refuse a seed ``np.random.default_rng`` would reject, with a geocluster error."""
-    ok = seed is None or isinstance(seed, np.random.Generator) or (
-        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
-    )
-    if not ok:
-        raise InputError(f"{where}seed={seed!r} must be None, a non-negative int or a numpy Generator.")
 
 
 def _seed_label(seed) -> int | str | None:

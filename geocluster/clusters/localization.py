@@ -53,6 +53,7 @@ import pyproj
 from scipy import sparse
 from scipy.spatial.distance import cdist, pdist
 
+from geocluster._random import check_seed as _check_seed
 from geocluster.errors import InputError
 from geocluster.units import parse_distance, to_metric
 
@@ -692,12 +693,3 @@ def _indices(distance, k, lower, upper, sims):
         return gamma, 0.0
     psi = float(np.trapezoid(below, km)) if below.any() else 0.0
     return gamma, psi
-
-
-def _check_seed(seed, where: str = "") -> None:
-    """Refuse a seed ``np.random.default_rng`` would reject, with a geocluster error."""
-    ok = seed is None or isinstance(seed, np.random.Generator) or (
-        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
-    )
-    if not ok:
-        raise InputError(f"{where}seed={seed!r} must be None, a non-negative int or a numpy Generator.")
