@@ -210,6 +210,12 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
     labelled = gc.exposure(firms, method="region", regions=clusters, column="density_cluster") \
         if len(clusters) else firms.assign(density_cluster=0)
     state["firms"] = labelled
+    if cfg["k_density"]:
+        kd = gc.k_density(firms, subset=subset, bandwidth=cfg["k_density_bandwidth"],
+                          max_distance=cfg["k_density_max_distance"],
+                          simulations=cfg["simulations"], seed=_seed_int(seed))
+        state["k_density"] = kd
+        _save_figure(state, kd.plot(), "k_density")
     _summary(state)["density"] = {
         "industry": focus,
         "clusters": int(len(clusters)),
@@ -218,6 +224,13 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
         "firms_in_clusters": int((labelled["density_cluster"].fillna(0) != 0).sum())
         if "density_cluster" in labelled else 0,
     }
+    if "k_density" in state:
+        kd = state["k_density"]
+        _summary(state)["density"]["k_density"] = {
+            "localised": bool(kd.is_localised),
+            "localisation_index": _float(kd.localisation_index),
+            "dispersion_index": _float(kd.dispersion_index),
+        }
 
 
 # --- exposure -----------------------------------------------------------------------------
@@ -379,6 +392,8 @@ def write_outputs(state: dict, *, seed: np.random.Generator) -> None:
         state["robustness"].to_csv(folder / "robustness.csv")
     if "lisa_sensitivity" in state:
         state["lisa_sensitivity"].table.to_csv(folder / "lisa_sensitivity.csv", index=False)
+    if "k_density" in state:
+        state["k_density"].to_frame().to_csv(folder / "k_density.csv", index=False)
 
 
 def _clean_for_file(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -138,6 +138,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "simulations": Key((int,), 99, check=_positive_int),
         "min_firms": Key((int,), 10, check=_positive_int),
         "cell_size": Key((str, int, float), "5km", check=_distance),
+        "k_density": Key((bool,), True, doc="Duranton-Overman K-density of the focus industry."),
+        "k_density_bandwidth": Key((str, int, float), "10km", check=_distance),
+        "k_density_max_distance": Key((str, int, float), "200km", check=_distance),
     },
     "exposure": {
         "method": Key((str,), "kde", choices=("kde", "count", "lq", "region")),

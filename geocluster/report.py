@@ -173,6 +173,17 @@ def _density_section(state: dict, folder: Path, summary: dict) -> str:
         table = pd.DataFrame(clusters.drop(columns=clusters.geometry.name))
         out.append(_table(table.reset_index(drop=True)))
     out.append(_figure(folder, "figures/kde_clusters.png", "Kernel density and density clusters"))
+    kd = info.get("k_density")
+    if kd:
+        verdict = "localised" if kd["localised"] else "not localised"
+        out.append(
+            f"<h3>Duranton-Overman K-density</h3><p>The industry is <b>{_e(verdict)}</b> "
+            f"against random relocation among all firm sites (localisation index "
+            f"{_e(round(kd['localisation_index'] or 0.0, 5))}, dispersion index "
+            f"{_e(round(kd['dispersion_index'] or 0.0, 5))}; "
+            "<a href=\"k_density.csv\">k_density.csv</a>).</p>"
+        )
+        out.append(_figure(folder, "figures/k_density.png", "K-density with confidence bands"))
     return "\n".join(out)
 
 

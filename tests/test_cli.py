@@ -58,7 +58,8 @@ def test_run_writes_every_output(study_run):
     for name in ["map.html", "report.html", "clusters.gpkg", "firms.parquet", "model.json",
                  "model.txt", "run.json", "figures/lisa_map.png", "figures/effects_by_type.png",
                  "figures/kde_clusters.png", "robustness.csv", "figures/specification_curve.png",
-                 "lisa_sensitivity.csv", "figures/lisa_sensitivity.png"]:
+                 "lisa_sensitivity.csv", "figures/lisa_sensitivity.png", "k_density.csv",
+                 "figures/k_density.png"]:
         assert (out / name).is_file(), name
     layers = set(pyogrio.list_layers(out / "clusters.gpkg")[:, 0])
     assert {"units", "hotspots"} <= layers
