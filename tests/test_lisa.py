@@ -416,7 +416,7 @@ def test_missing_values(col):
         ({"isolates": "ignore"}, r"isolates='ignore' must be one of"),
         ({"scaling": "R"}, r"scaling='R' must be 'esda' or 'spdep'"),
         ({"alternative": "greater"}, r"alternative='greater' must be 'folded'"),
-        ({"seed": "abc"}, r"seed='abc' must be None, an int or a numpy Generator"),
+        ({"seed": "abc"}, r"seed='abc' must be None, a non-negative int or a numpy Generator"),
         ({"n_jobs": 0}, r"n_jobs=0 must be -1"),
     ],
 )
@@ -544,3 +544,8 @@ def test_n_jobs_does_not_change_results(col):
     a = gc.local_moran(col, "CRIME", seed=1, permutations=199)
     b = gc.local_moran(col, "CRIME", seed=1, permutations=199, n_jobs=2)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_negative_seed_is_a_geocluster_error(columbus):
+    with pytest.raises(gc.GeoclusterError, match="seed=-1 must be None, a non-negative int"):
+        gc.local_moran(columbus, "CRIME", seed=-1, permutations=99)

@@ -31,6 +31,7 @@ import pandas as pd
 from libpysal.graph import Graph
 from scipy import stats
 
+from geocluster._random import check_seed, seed_label  # noqa: F401 - used via inf.*
 from geocluster.errors import GeoclusterWarning, InputError, WeightsError
 
 Correction = Literal["fdr", "bonferroni"] | None
@@ -162,14 +163,6 @@ def check_values(y: np.ndarray, column: str, n_min: int = 3) -> None:
         )
 
 
-def check_seed(seed) -> None:
-    """Raise unless ``seed`` is None, an int or a numpy Generator."""
-    if isinstance(seed, bool) or (
-        seed is not None and not isinstance(seed, int | np.integer | np.random.Generator)
-    ):
-        raise InputError(f"seed={seed!r} must be None, an int or a numpy Generator.")
-
-
 def esda_seed(seed: int | np.random.Generator | None) -> int:
     """One integer seed for esda's permutation kernel, drawn from ``default_rng(seed)``.
 
@@ -178,15 +171,6 @@ def esda_seed(seed: int | np.random.Generator | None) -> int:
     check_seed(seed)
     rng = np.random.default_rng(seed)
     return int(rng.integers(1, 2**31 - 1))
-
-
-def seed_label(seed) -> int | str | None:
-    """How a seed is recorded in results: the int, None, or 'Generator'."""
-    if seed is None:
-        return None
-    if isinstance(seed, int | np.integer):
-        return int(seed)
-    return "Generator"
 
 
 def policy_attrs(prep: Prepared, isolates: str, examples: int = 20) -> dict:
