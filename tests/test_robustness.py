@@ -182,3 +182,12 @@ def test_density_sensitivity_area_overlap(firms):
     assert set(sens.table.columns) >= {"bandwidth", "level", "clusters", "area_km2"}
     with pytest.raises(InputError, match="method='kde' must be 'lisa' or 'density'"):
         gc.cluster_sensitivity(firms, method="kde")
+
+
+@pytest.mark.slow
+def test_parallel_sweep_equals_serial(firms):
+    kwargs = dict(focus="serial:cluster", weights=["knn:4", "knn:8"], models=["ols", "lag"],
+                  progress=False, seed=2)
+    serial = gc.robustness(FORMULA, firms, n_jobs=1, **kwargs).table.drop(columns="seconds")
+    parallel = gc.robustness(FORMULA, firms, n_jobs=2, **kwargs).table.drop(columns="seconds")
+    pd.testing.assert_frame_equal(serial, parallel)
