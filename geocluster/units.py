@@ -27,7 +27,7 @@ from pyproj.crs.coordinate_operation import AlbersEqualAreaConversion
 
 from geocluster.errors import CRSError, InputError
 
-__all__ = ["parse_distance", "metric_crs_for", "to_metric", "is_metric"]
+__all__ = ["parse_distance", "metric_crs_for", "metric_crs", "to_metric", "is_metric"]
 
 _UNIT_FACTORS = {"m": 1.0, "km": 1000.0}
 _DISTANCE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|km)\s*$")
@@ -135,6 +135,34 @@ def metric_crs_for(bounds_lonlat: tuple[float, float, float, float]) -> pyproj.C
     )
 
 
+def metric_crs(crs: str | int | pyproj.CRS) -> pyproj.CRS:
+    """Parse a user-named CRS and check that it is projected in metres.
+
+    Examples
+    --------
+    >>> metric_crs("EPSG:5070").to_epsg()
+    5070
+    >>> metric_crs("EPSG:4326")
+    Traceback (most recent call last):
+    ...
+    geocluster.errors.CRSError: crs='EPSG:4326' is not a projected CRS in metres; ...
+    """
+    try:
+        target = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise CRSError(
+            f"crs={crs!r} is not a CRS pyproj knows; give e.g. 'EPSG:5070' (US, "
+            "equal-area) or a UTM zone such as 'EPSG:32610', or leave crs=None."
+        ) from None
+    if not is_metric(target):
+        raise CRSError(
+            f"crs={crs!r} is not a projected CRS in metres; name one such as "
+            "'EPSG:5070' (US, equal-area) or a UTM zone, or leave crs=None for the "
+            "automatic choice."
+        )
+    return target
+
+
 def to_metric(gdf: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None = None) -> gpd.GeoDataFrame:
     """Return ``gdf`` in a projected metric CRS (a new frame; the input is untouched).
 
@@ -168,19 +196,7 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None = None) 
             "the coordinates are in, e.g. gdf.set_crs('EPSG:4326') for longitude/latitude."
         )
     if crs is not None:
-        try:
-            target = pyproj.CRS.from_user_input(crs)
-        except pyproj.exceptions.CRSError:
-            raise CRSError(
-                f"crs={crs!r} is not a CRS pyproj knows; give e.g. 'EPSG:5070' (US, "
-                "equal-area) or a UTM zone such as 'EPSG:32610', or leave crs=None."
-            ) from None
-        if not is_metric(target):
-            raise CRSError(
-                f"crs={crs!r} is not a projected CRS in metres; name one such as "
-                "'EPSG:5070' (US, equal-area) or a UTM zone, or leave crs=None for the "
-                "automatic choice."
-            )
+        target = metric_crs(crs)
         return gdf.to_crs(target)
     if is_metric(gdf.crs):
         return gdf.copy()

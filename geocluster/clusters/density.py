@@ -32,7 +32,7 @@ from geocluster._optional import import_optional
 from geocluster._random import check_seed, seed_label
 from geocluster.clusters import _kde
 from geocluster.errors import ConfigError, CRSError, GeoclusterWarning, InputError
-from geocluster.units import is_metric, metric_crs_for, parse_distance
+from geocluster.units import is_metric, metric_crs, metric_crs_for, parse_distance
 
 __all__ = ["DensitySurface", "kde", "density_clusters", "label_points"]
 
@@ -133,18 +133,7 @@ def _diagnose_geometries(geoms: np.ndarray, name: str) -> None:
 def _target_crs(src: pyproj.CRS, x: np.ndarray, y: np.ndarray, crs) -> pyproj.CRS:
     """The metric CRS to work in: ``crs``, the source if metric, else the automatic choice."""
     if crs is not None:
-        try:
-            target = pyproj.CRS.from_user_input(crs)
-        except pyproj.exceptions.CRSError:  # the same check and message as units.to_metric
-            raise CRSError(
-                f"crs={crs!r} is not a CRS pyproj knows; give e.g. 'EPSG:5070' (US, "
-                "equal-area) or a UTM zone such as 'EPSG:32610', or leave crs=None."
-            ) from None
-        if not is_metric(target):
-            raise CRSError(
-                f"crs={crs!r} is not a projected CRS in metres; name one such as "
-                "'EPSG:5070' or a UTM zone, or leave crs=None for the automatic choice."
-            )
+        target = metric_crs(crs)
         return target
     if is_metric(src):
         return src
