@@ -205,7 +205,12 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
     chosen = firms[firms[industry].astype(str) == str(focus)]
     surface = gc.kde(chosen, bandwidth=cfg["bandwidth"], cell_size=cfg["cell_size"])
     state["density_clusters"], state["surface"] = clusters, surface
-    fig = surface.plot(clusters=clusters if len(clusters) else None)
+    context = state.get("units")  # the areal units as outlines, or US states for the demo
+    if state["config"]["areal"]["data"] == "us_patents":
+        states = gc.datasets.load_states()
+        context = states[~states.index.isin(gc.datasets.CONUS_EXCLUDED_STATES)]
+    fig = surface.plot(clusters=clusters if len(clusters) else None, context=context,
+                       scale="sqrt", title=f"Kernel density of {focus} firms and density clusters")
     _save_figure(state, fig, "kde_clusters")
     labelled = gc.exposure(firms, method="region", regions=clusters, column="density_cluster") \
         if len(clusters) else firms.assign(density_cluster=0)

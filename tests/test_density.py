@@ -530,3 +530,18 @@ def test_density_clusters_recover_make_firms_hubs(synthetic_firms, null):
         # against CSR, places dense in all activity (large cities) show up as well
         assert len(cl) > 4
     assert cl.attrs["statistic"] == ("density" if null == "csr" else "excess density")
+
+
+def test_plot_in_km_with_context_and_sqrt_scale():
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 900, 5000], [0, 300, 2000]),
+                           crs=3857)
+    surface = gc.kde(pts, bandwidth="1km")
+    context = gpd.GeoDataFrame(geometry=[box(-2000, -2000, 7000, 4000)], crs=3857)
+    fig = surface.plot(context=context, scale="sqrt")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "x (km)" and "square-root" in fig.axes[1].get_ylabel()
+    with pytest.raises(gc.InputError, match="scale='log' must be 'linear' or 'sqrt'"):
+        surface.plot(scale="log")

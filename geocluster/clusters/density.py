@@ -551,7 +551,8 @@ class DensitySurface:
             dst.update_tags(units=self.unit, bandwidth_m=str(self.bandwidth), kernel=self.kernel)
 
     def plot(self, *, clusters: gpd.GeoDataFrame | None = None, ax=None, cmap: str = "magma_r",
-             title: str | None = None):
+             title: str | None = None, context: gpd.GeoDataFrame | None = None,
+             scale: str = "linear"):
         """Draw the surface (and optional cluster outlines); returns a matplotlib Figure.
 
         Parameters
@@ -564,6 +565,11 @@ class DensitySurface:
             Matplotlib colour map name.
         title
             Figure title; a default names the kernel and bandwidth.
+        context
+            Polygons drawn as thin grey outlines for orientation (e.g. states).
+        scale
+            ``"linear"`` colours or ``"sqrt"`` (a square-root colour scale, which shows
+            the lower densities around a few strong peaks).
 
         Examples
         --------
@@ -574,19 +580,37 @@ class DensitySurface:
         >>> type(fig).__name__
         'Figure'
         """
+        from matplotlib.colors import Normalize, PowerNorm
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import FuncFormatter
+
         from geocluster._plotting import new_figure
 
+        if scale not in ("linear", "sqrt"):
+            raise InputError(f"scale={scale!r} must be 'linear' or 'sqrt'.")
         if ax is None:
             fig, ax = new_figure()
         else:
             fig = ax.figure
         xmin, ymin, xmax, ymax = self.bounds
-        img = ax.imshow(self.values, origin="lower", extent=(xmin, xmax, ymin, ymax), cmap=cmap)
-        fig.colorbar(img, ax=ax, label=f"density ({self.unit})")
+        norm = PowerNorm(0.5, vmin=0) if scale == "sqrt" else Normalize(vmin=0)
+        img = ax.imshow(self.values, origin="lower", extent=(xmin, xmax, ymin, ymax), cmap=cmap,
+                        norm=norm)
+        label = f"density ({self.unit})" + (", square-root scale" if scale == "sqrt" else "")
+        fig.colorbar(img, ax=ax, label=label, shrink=0.8)
+        if context is not None and len(context):
+            context.to_crs(self.crs).boundary.plot(ax=ax, color="#9a9a9a", linewidth=0.4)
+            ax.set_xlim(xmin, xmax)
+            ax.set_ylim(ymin, ymax)
         if clusters is not None and len(clusters):
             clusters.to_crs(self.crs).boundary.plot(ax=ax, color="#1f77b4", linewidth=1.2)
-        ax.set_xlabel("x (m)")
-        ax.set_ylabel("y (m)")
+            ax.legend(handles=[Line2D([], [], color="#1f77b4", label=f"density clusters "
+                                      f"({len(clusters)})")], loc="lower left", fontsize=8)
+        km = FuncFormatter(lambda value, _pos: f"{value / 1000:,.0f}")
+        ax.xaxis.set_major_formatter(km)
+        ax.yaxis.set_major_formatter(km)
+        ax.set_xlabel("x (km)")
+        ax.set_ylabel("y (km)")
         ax.set_title(title or f"Kernel density ({self.kernel}, bandwidth "
                      f"{self.bandwidth / 1000:,.3g} km)")
         return fig
