@@ -27,7 +27,7 @@ import pyproj
 import shapely
 
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
-from geocluster.units import is_metric, parse_distance, to_metric
+from geocluster.units import metric_crs, parse_distance, to_metric
 
 __all__ = ["grid", "aggregate", "location_quotient", "lq_table"]
 
@@ -184,13 +184,7 @@ def _grid_extent(extent_or_gdf, crs, clip):
             "grid: an extent tuple needs crs= (a projected CRS in metres, e.g. 'EPSG:5070' "
             "or a UTM zone) so that cell_size is a distance."
         )
-    target = _as_crs(crs)
-    if not is_metric(target):
-        raise CRSError(
-            f"grid: crs={crs!r} is not a projected CRS in metres; the extent and cell_size "
-            "must be in metres (e.g. 'EPSG:5070' or a UTM zone)."
-        )
-    return bounds, target, None
+    return bounds, metric_crs(crs), None
 
 
 def _square_cells(minx, miny, size, nx, ny):
