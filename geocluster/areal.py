@@ -26,6 +26,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geocluster._checks import check_points
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
 from geocluster.units import metric_crs, parse_distance, to_metric
 
@@ -412,12 +413,7 @@ def _check_units(units, unit_id) -> None:
 
 
 def _check_firms(firms, by, value) -> gpd.GeoSeries:
-    if not isinstance(firms, gpd.GeoDataFrame):
-        raise InputError(
-            f"aggregate: firms must be a GeoDataFrame of points, got {type(firms).__name__}."
-        )
-    if len(firms) == 0:
-        raise InputError("aggregate: firms is empty; there is nothing to count.")
+    check_points(firms, where="aggregate", what="firms")
     if firms.crs is None:
         raise CRSError(
             "aggregate: firms have no CRS. Set it, e.g. firms.set_crs('EPSG:4326') for "
@@ -428,19 +424,6 @@ def _check_firms(firms, by, value) -> gpd.GeoSeries:
         raise InputError(
             f"aggregate: firms have no column(s) {missing}; columns are {list(firms.columns)[:20]}."
         )
-    geoms = firms.geometry
-    bad = geoms.isna() | geoms.is_empty
-    if bad.any():
-        raise InputError(
-            f"aggregate: {int(bad.sum())} firms have missing or empty geometries "
-            f"(e.g. {firms.index[bad][:5].tolist()}); drop them first."
-        )
-    kinds = set(geoms.geom_type.unique())
-    if kinds != {"Point"}:
-        raise InputError(
-            f"aggregate: firms must be points, but their geometries are {sorted(kinds)}; "
-            "use firms.representative_point() or centroids."
-        )
     if by is not None and firms[by].isna().any():
         raise InputError(
             f"aggregate: {int(firms[by].isna().sum())} firms have no {by!r}; fill them "
@@ -448,7 +431,7 @@ def _check_firms(firms, by, value) -> gpd.GeoSeries:
         )
     if value is not None:
         _check_nonneg(firms[value], value, "aggregate")
-    return geoms
+    return firms.geometry
 
 
 def _check_nonneg(series: pd.Series, name: str, where: str) -> None:

@@ -245,7 +245,7 @@ def test_frame_and_plot(planted):
 
 
 def test_bad_input(planted):
-    with pytest.raises(InputError, match="GeoDataFrame of firm sites"):
+    with pytest.raises(InputError, match="points must be a GeoDataFrame of points, got DataFrame"):
         gc.k_density(pd.DataFrame({"a": [1]}))
     with pytest.raises(CRSError, match="no CRS"):
         gc.k_density(planted.set_crs(None, allow_override=True), subset=("industry", "biotech"))

@@ -53,6 +53,7 @@ import pyproj
 from scipy import sparse
 from scipy.spatial.distance import cdist, pdist
 
+from geocluster._checks import check_points
 from geocluster._random import check_seed as _check_seed
 from geocluster.errors import InputError
 from geocluster.units import parse_distance, to_metric
@@ -383,25 +384,7 @@ def k_density(
 
 
 def _check_points(points):
-    if not isinstance(points, gpd.GeoDataFrame):
-        raise InputError(
-            f"k_density: points must be a GeoDataFrame of firm sites, got {type(points).__name__}."
-        )
-    if len(points) == 0:
-        raise InputError("k_density: points is empty.")
-    geoms = points.geometry
-    bad = geoms.isna() | geoms.is_empty
-    if bad.any():
-        raise InputError(
-            f"k_density: {int(bad.sum())} points have missing or empty geometries "
-            f"(e.g. {points.index[bad][:5].tolist()}); drop them first."
-        )
-    kinds = set(geoms.geom_type.unique())
-    if kinds != {"Point"}:
-        raise InputError(
-            f"k_density: points must be points, but the geometries are {sorted(kinds)}; "
-            "use centroids or representative points."
-        )
+    check_points(points, where="k_density")
     return points[[points.geometry.name]], len(points)
 
 
