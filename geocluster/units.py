@@ -8,8 +8,19 @@ user names, or into an automatic choice suited to the data's extent:
   ``EPSG:5070`` (NAD83 / Conus Albers, equal-area);
 * any other extent at most 6 degrees of longitude wide and 12 degrees high:
   the UTM zone of the extent's centre (``EPSG:326xx`` north, ``327xx`` south);
-* anything larger: an Albers equal-area conic centred on the data, with standard
+* an extent nearly symmetric about the equator (standard parallels whose latitudes sum
+  to less than 5 degrees, where the Albers cone degenerates and PROJ refuses it): a
+  Lambert azimuthal equal-area projection centred on the data;
+* an extent wider than 180 degrees of longitude: the Equal Earth world projection
+  (``EPSG:8857``, equal-area);
+* anything else: an Albers equal-area conic centred on the data, with standard
   parallels at one sixth and five sixths of its latitude range.
+
+The extent is that of the *bulk* of the data (:func:`auto_metric_crs`): points at
+exactly (0, 0) ("null island", the classic geocoding failure) and points far outside the
+box holding the central 96% of longitudes and latitudes (:func:`far_from_bulk`) do not
+move the choice. Data across the antimeridian (Alaska's Aleutians, the Pacific) are
+measured with longitudes shifted to 0..360 when that makes the extent narrower.
 
 A frame already in a projected CRS whose unit is the metre is returned unchanged.
 """
@@ -23,11 +34,22 @@ import numpy as np
 import pyproj
 import shapely
 from pyproj.crs import GeographicCRS, ProjectedCRS
-from pyproj.crs.coordinate_operation import AlbersEqualAreaConversion
+from pyproj.crs.coordinate_operation import (
+    AlbersEqualAreaConversion,
+    LambertAzimuthalEqualAreaConversion,
+)
 
 from geocluster.errors import CRSError, InputError
 
-__all__ = ["parse_distance", "metric_crs_for", "metric_crs", "to_metric", "is_metric"]
+__all__ = [
+    "parse_distance",
+    "auto_metric_crs",
+    "far_from_bulk",
+    "metric_crs_for",
+    "metric_crs",
+    "to_metric",
+    "is_metric",
+]
 
 _UNIT_FACTORS = {"m": 1.0, "km": 1000.0}
 _DISTANCE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|km)\s*$")
@@ -36,6 +58,13 @@ _DISTANCE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|km)\s
 _CONUS_BOUNDS = (-125.5, 24.0, -66.5, 49.5)
 _UTM_MAX_WIDTH_DEG = 6.0
 _UTM_MAX_HEIGHT_DEG = 12.0
+# The bulk of the data: the box between these quantiles of longitude and latitude, widened
+# on each side by its own size (at least _BULK_MIN_MARGIN_DEG degrees).
+_BULK_QUANTILES = (0.02, 0.98)
+_BULK_MIN_MARGIN_DEG = 1.0
+# Albers parallels this close to symmetric about the equator (lat_1 + lat_2 near 0) make
+# a degenerate cone; such extents get a Lambert azimuthal equal-area projection.
+_EQUATOR_SYMMETRY_DEG = 5.0
 
 
 def parse_distance(value: str | float | int, *, name: str = "distance") -> float:
@@ -117,11 +146,24 @@ def metric_crs_for(bounds_lonlat: tuple[float, float, float, float]) -> pyproj.C
     cx0, cy0, cx1, cy1 = _CONUS_BOUNDS
     if minx >= cx0 and maxx <= cx1 and miny >= cy0 and maxy <= cy1:
         return pyproj.CRS.from_epsg(5070)
-    lat1 = miny + height / 6.0
-    lat2 = maxy - height / 6.0
     lat0 = (miny + maxy) / 2
     lon0 = (minx + maxx) / 2
-    lon0 = lon0 - 360.0 if lon0 > 180 else lon0
+    lon0 = (lon0 + 180.0) % 360.0 - 180.0
+    if width > 180.0:
+        return pyproj.CRS.from_epsg(8857)  # Equal Earth (world), metres
+    lat1 = miny + height / 6.0
+    lat2 = maxy - height / 6.0
+    if abs(lat1 + lat2) < _EQUATOR_SYMMETRY_DEG:
+        # An Albers cone with parallels on both sides of the equator degenerates (PROJ
+        # refuses lat_1 = -lat_2); an azimuthal equal-area projection has no such limit.
+        return ProjectedCRS(
+            conversion=LambertAzimuthalEqualAreaConversion(
+                latitude_natural_origin=round(lat0, 4),
+                longitude_natural_origin=round(lon0, 4),
+            ),
+            geodetic_crs=GeographicCRS(datum="WGS84"),
+            name=f"geocluster Lambert azimuthal equal-area (lon_0={lon0:.2f}, lat_0={lat0:.2f})",
+        )
     conversion = AlbersEqualAreaConversion(
         latitude_first_parallel=round(lat1, 4),
         latitude_second_parallel=round(lat2, 4),
@@ -133,6 +175,125 @@ def metric_crs_for(bounds_lonlat: tuple[float, float, float, float]) -> pyproj.C
         geodetic_crs=GeographicCRS(datum="WGS84"),
         name=f"geocluster Albers equal-area (lon_0={lon0:.2f}, lat_0={lat0:.2f})",
     )
+
+
+def _as_lonlat(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    lon = np.asarray(lon, dtype=float).ravel()
+    lat = np.asarray(lat, dtype=float).ravel()
+    if lon.shape != lat.shape:
+        raise InputError(
+            f"lon and lat must have the same length; got {lon.size} and {lat.size} values."
+        )
+    return lon, lat
+
+
+def _bulk(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The analysis behind :func:`far_from_bulk` and :func:`auto_metric_crs`.
+
+    Returns ``valid`` (finite and in range), ``far`` (valid points far from the bulk,
+    exact (0, 0) points included when far) and ``lon_u``: the longitudes, shifted to
+    0..360 when that makes the bulk narrower (data across the antimeridian).
+    """
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90.0)
+    lon_w = np.where(valid, (np.where(valid, lon, 0.0) + 180.0) % 360.0 - 180.0, np.nan)
+    far = np.zeros(lon.size, dtype=bool)
+    if not valid.any():
+        return valid, far, lon_w
+    null = valid & (lon_w == 0.0) & (lat == 0.0)
+    base = valid & ~null if (valid & ~null).any() else valid
+    lo_q, hi_q = _BULK_QUANTILES
+    if np.ptp(lon_w[base]) > 180.0:  # maybe one extent across the antimeridian
+        shifted = np.mod(lon_w, 360.0)
+        plain = np.subtract(*np.quantile(lon_w[base], [hi_q, lo_q]))
+        moved = np.subtract(*np.quantile(shifted[base], [hi_q, lo_q]))
+        if moved < plain or (moved == plain and np.ptp(shifted[base]) < np.ptp(lon_w[base])):
+            lon_w = shifted
+    with np.errstate(invalid="ignore"):
+        for values in (lon_w, lat):
+            lo, hi = np.quantile(values[base], _BULK_QUANTILES)
+            margin = max(hi - lo, _BULK_MIN_MARGIN_DEG)
+            far |= valid & ((values < lo - margin) | (values > hi + margin))
+    return valid, far, lon_w
+
+
+def far_from_bulk(lon, lat) -> np.ndarray:
+    """Mask of points far from all the others, by longitude/latitude.
+
+    The bulk is the box between the 2% and 98% quantiles of longitude and of latitude;
+    a point is *far* when it lies outside that box widened on each side by the box's
+    own width (height), and by at least one degree. Exact (0, 0) points are left out
+    when the box is computed (and flagged when far from it). Longitudes across the
+    antimeridian are handled. Missing or out-of-range coordinates are never flagged.
+
+    Parameters
+    ----------
+    lon, lat
+        Longitudes and latitudes in degrees, of the same length.
+
+    Returns
+    -------
+    numpy.ndarray
+        A boolean mask with one entry per input point.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lon = np.r_[np.linspace(-122, -71, 50), 0.0]   # 50 US firms and null island
+    >>> lat = np.r_[np.linspace(30, 45, 50), 0.0]
+    >>> np.flatnonzero(far_from_bulk(lon, lat)).tolist()
+    [50]
+    """
+    lon, lat = _as_lonlat(lon, lat)
+    return _bulk(lon, lat)[1]
+
+
+def auto_metric_crs(lon, lat) -> pyproj.CRS:
+    """The automatic metric CRS for points at ``lon``/``lat`` (degrees, WGS84).
+
+    This is the one automatic choice of geocluster (:func:`to_metric`, the KDE, the
+    weights): the rule of :func:`metric_crs_for` applied to the extent of the bulk of
+    the points. Points at exactly (0, 0) and points :func:`far_from_bulk` are left out
+    of the extent (unless nothing else is left); missing and out-of-range coordinates
+    are ignored; data across the antimeridian use longitudes in 0..360 when that is
+    narrower. It never fails for finite input.
+
+    Parameters
+    ----------
+    lon, lat
+        Longitudes and latitudes in degrees (array-likes of the same length).
+
+    Returns
+    -------
+    pyproj.CRS
+        A projected CRS in metres.
+
+    Raises
+    ------
+    CRSError
+        No point has finite, in-range coordinates.
+
+    Examples
+    --------
+    >>> auto_metric_crs([-122.4, -71.1, -97.7], [37.8, 42.4, 30.3]).to_epsg()
+    5070
+    >>> auto_metric_crs([-122.4, -71.1, -97.7, 0.0], [37.8, 42.4, 30.3, 0.0]).to_epsg()
+    5070
+    >>> auto_metric_crs([-71.06, -71.1], [42.36, 42.4]).to_epsg()  # Boston: UTM 19N
+    32619
+    """
+    lon, lat = _as_lonlat(lon, lat)
+    valid, far, lon_u = _bulk(lon, lat)
+    if not valid.any():
+        raise CRSError(
+            "cannot choose a metric CRS: no point has finite longitude/latitude in range. "
+            "Check the coordinates, or name a metric CRS with crs=, e.g. crs='EPSG:5070'."
+        )
+    keep = valid & ~far & ~((lon_u == 0.0) & (lat == 0.0))
+    if not keep.any():
+        keep = valid & ~far if (valid & ~far).any() else valid
+    x, y = lon_u[keep], lat[keep]
+    return metric_crs_for((float(x.min()), float(y.min()), float(x.max()), float(y.max())))
 
 
 def metric_crs(crs: str | int | pyproj.CRS) -> pyproj.CRS:
@@ -202,16 +363,19 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None = None) 
         return gdf.copy()
     if len(gdf) == 0 or gdf.geometry.is_empty.all():
         raise CRSError("cannot choose a metric CRS for an empty GeoDataFrame; name crs= instead.")
-    return gdf.to_crs(metric_crs_for(_lonlat_bounds(gdf)))
+    lon, lat = _lonlat(gdf)
+    if lon.size == 0:
+        raise CRSError(
+            "cannot choose a metric CRS: the GeoDataFrame has no finite coordinates; "
+            "name crs= instead, e.g. crs='EPSG:5070'."
+        )
+    return gdf.to_crs(auto_metric_crs(lon, lat))
 
 
-def _lonlat_bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
-    """Lon/lat bounds; data across the antimeridian get longitudes beyond 180."""
-    lonlat = gdf.geometry if gdf.crs.equals(pyproj.CRS(4326)) else gdf.geometry.to_crs(4326)
-    minx, miny, maxx, maxy = lonlat.total_bounds
-    if maxx - minx > 180:  # maybe one extent across the antimeridian (Alaska, Pacific)
-        lon = shapely.get_coordinates(lonlat.to_numpy())[:, 0]
-        shifted = np.mod(lon, 360.0)
-        if shifted.max() - shifted.min() < maxx - minx:
-            minx, maxx = float(shifted.min()), float(shifted.max())
-    return (float(minx), float(miny), float(maxx), float(maxy))
+def _lonlat(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes of every vertex of ``gdf``'s geometries (WGS84)."""
+    geoms = gdf.geometry
+    if not gdf.crs.equals(pyproj.CRS(4326)):
+        geoms = geoms.to_crs(4326)
+    xy = shapely.get_coordinates(geoms.to_numpy())
+    return xy[:, 0], xy[:, 1]

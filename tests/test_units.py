@@ -1,11 +1,19 @@
 import geopandas as gpd
+import numpy as np
+import pyproj
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import Point
 
 import geocluster as gc
 from geocluster.errors import CRSError, InputError
-from geocluster.units import is_metric, metric_crs_for, parse_distance
+from geocluster.units import (
+    auto_metric_crs,
+    far_from_bulk,
+    is_metric,
+    metric_crs_for,
+    parse_distance,
+)
 
 
 @pytest.mark.parametrize(
@@ -66,3 +74,78 @@ def test_to_metric_antimeridian():
     metric = gc.to_metric(pts)
     d = metric.geometry.iloc[0].distance(metric.geometry.iloc[1])
     assert d < 150_000  # neighbours across the antimeridian, not 27,000 km apart
+
+
+# --- the automatic metric CRS from the bulk of the data ---------------------------------
+
+
+def _us_firms(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-120.0, -75.0, n), rng.uniform(30.0, 45.0, n)
+
+
+def test_auto_metric_crs_ignores_null_island():
+    lon, lat = _us_firms()
+    assert auto_metric_crs(lon, lat).to_epsg() == 5070
+    # One failed geocode at (0, 0) used to give an Atlantic-centred Albers.
+    assert auto_metric_crs(np.r_[lon, 0.0], np.r_[lat, 0.0]).to_epsg() == 5070
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(np.r_[lon, 0.0], np.r_[lat, 0.0]), crs=4326)
+    assert gc.to_metric(pts).crs.to_epsg() == 5070
+
+
+def test_auto_metric_crs_ignores_a_far_outlier():
+    lon, lat = _us_firms()
+    # A Boston-only table with one firm mis-geocoded to Europe stays in UTM zone 19N.
+    rng = np.random.default_rng(1)
+    blon = np.r_[rng.uniform(-71.2, -70.9, 200), 2.35]
+    blat = np.r_[rng.uniform(42.2, 42.5, 200), 48.86]
+    assert auto_metric_crs(blon, blat).to_epsg() == 32619
+    assert np.flatnonzero(far_from_bulk(blon, blat)).tolist() == [200]
+    assert not far_from_bulk(lon, lat).any()
+
+
+def test_auto_metric_crs_equator_symmetric_extent_does_not_crash():
+    rng = np.random.default_rng(2)
+    lon, lat = rng.uniform(-30.0, 30.0, 300), rng.uniform(-45.0, 45.0, 300)
+    lon[:2], lat[:2] = [0.0, 0.0], [-45.0, 45.0]  # exact symmetry: Albers lat_1 = -lat_2
+    crs = auto_metric_crs(lon, lat)
+    assert is_metric(crs) and "Lambert azimuthal equal-area" in crs.name
+    pts = gpd.GeoDataFrame(geometry=[Point(10.0, 0.0), Point(10.0, 1.0)], crs=4326)
+    metric = pts.to_crs(crs)
+    # One degree of latitude at the equator is 110.574 km on WGS84.
+    d = metric.geometry.iloc[0].distance(metric.geometry.iloc[1])
+    assert d == pytest.approx(110_574, rel=0.01)
+    # The bounds rule itself no longer raises a PROJ error either.
+    assert is_metric(metric_crs_for((-30.0, -45.0, 30.0, 45.0)))
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [(-30, -45, 30, 45), (-180, -90, 180, 90), (-10, -60, 170, 60), (0, -1, 0, 1),
+     (100, -40, 179, 40.1), (-170, 10, -10, 80), (5, -0.5, 5.0001, 0.5)],
+)
+def test_metric_crs_for_never_fails(bounds):
+    crs = metric_crs_for(bounds)
+    assert is_metric(crs)
+    lon = np.linspace(bounds[0], bounds[2], 5)
+    lat = np.linspace(bounds[1], bounds[3], 5)
+    x, y = pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
+    assert np.isfinite(x).all() and np.isfinite(y).all()
+
+
+def test_auto_metric_crs_world_and_antimeridian():
+    rng = np.random.default_rng(3)
+    world = auto_metric_crs(rng.uniform(-180, 180, 500), rng.uniform(-60, 70, 500))
+    assert world.to_epsg() == 8857  # Equal Earth
+    # Across the antimeridian: centre 180 degrees -> UTM zone 1 north, with or without (0, 0).
+    assert auto_metric_crs([179.5, -179.5], [52.0, 52.5]).to_epsg() == 32601
+    assert auto_metric_crs([179.5, -179.5, 0.0], [52.0, 52.5, 0.0]).to_epsg() == 32601
+
+
+def test_auto_metric_crs_bad_input():
+    with pytest.raises(CRSError, match=r"no point has finite longitude/latitude.*crs="):
+        auto_metric_crs([np.nan, 200.0], [np.nan, 95.0])
+    with pytest.raises(InputError, match="same length"):
+        auto_metric_crs([1.0, 2.0], [1.0])
+    # Missing values are ignored, not fatal.
+    assert auto_metric_crs([-71.06, np.nan, -71.1], [42.36, 10.0, 42.4]).to_epsg() == 32619
