@@ -35,7 +35,7 @@ from libpysal.graph import Graph
 from geocluster.errors import CRSError, GeoclusterWarning, InputError, WeightsError
 from geocluster.units import parse_distance, to_metric
 
-__all__ = ["weights", "check_graph_matches", "graph_summary", "VALID_SPECS"]
+__all__ = ["weights", "check_spec", "check_graph_matches", "graph_summary", "VALID_SPECS"]
 
 VALID_SPECS = (
     "'queen', 'rook', 'knn:K' (e.g. 'knn:8'), 'distance:D' (e.g. 'distance:25km'), "
@@ -47,6 +47,82 @@ TRANSFORMS = ("r", "b", "v", "d")
 _KNN_RE = re.compile(r"^knn:(\d+)$")
 _DIST_RE = re.compile(r"^distance:(.+)$")
 _KERNEL_RE = re.compile(r"^kernel:([a-z]+):(.+)$")
+
+
+def check_spec(spec: str) -> str:
+    """Check a weights specification string and return it normalised.
+
+    The check needs no data: it is what a configuration file or a command line can
+    verify before anything is read. Whether ``K`` fits the number of units is checked
+    by :func:`weights`.
+
+    Parameters
+    ----------
+    spec
+        ``"queen"``, ``"rook"``, ``"knn:K"``, ``"distance:D"`` or ``"kernel:NAME:D"``
+        (case and surrounding spaces do not matter).
+
+    Returns
+    -------
+    str
+        The specification in lower case without spaces around it and with ``K`` as a
+        plain integer, e.g. ``"knn:8"`` or ``"distance:25km"``.
+
+    Raises
+    ------
+    WeightsError
+        ``spec`` is not a string or not one of the valid forms; the message names
+        the spec and lists the valid forms.
+
+    Examples
+    --------
+    >>> check_spec(" KNN:08 ")
+    'knn:8'
+    >>> check_spec("kernel:Gaussian:25km")
+    'kernel:gaussian:25km'
+    >>> check_spec("queens")
+    Traceback (most recent call last):
+    ...
+    geocluster.errors.WeightsError: unknown weights spec 'queens'; ...
+    """
+    return _parse_spec(spec)[0]
+
+
+def _parse_spec(spec) -> tuple[str, str, tuple]:
+    """``(normalised, kind, arguments)`` of a specification string, or WeightsError."""
+    if not isinstance(spec, str):
+        raise WeightsError(
+            f"spec={spec!r} is not a weights specification (a {type(spec).__name__}); "
+            f"use {VALID_SPECS}."
+        )
+    text = spec.strip().lower()
+    if text in ("queen", "rook"):
+        return text, text, ()
+    if match := _KNN_RE.match(text):
+        k = int(match.group(1))
+        if k < 1:
+            raise WeightsError(
+                f"weights spec {spec!r}: K must be at least 1; use e.g. 'knn:8'. "
+                f"Valid forms are {VALID_SPECS}."
+            )
+        return f"knn:{k}", "knn", (k,)
+    if match := _DIST_RE.match(text):
+        threshold = _distance(match.group(1), spec)
+        return f"distance:{match.group(1).strip()}", "distance", (threshold,)
+    if match := _KERNEL_RE.match(text):
+        name = match.group(1)
+        if name not in KERNELS:
+            raise WeightsError(
+                f"weights spec {spec!r}: unknown kernel {name!r}; choose one of "
+                f"{', '.join(KERNELS)}, e.g. 'kernel:gaussian:25km'. "
+                f"Valid forms are {VALID_SPECS}."
+            )
+        bandwidth = _distance(match.group(2), spec)
+        return f"kernel:{name}:{match.group(2).strip()}", "kernel", (name, bandwidth)
+    raise WeightsError(
+        f"unknown weights spec {spec!r}; valid forms are {VALID_SPECS}. "
+        "Check the spelling (e.g. 'queen', not 'queens') and the separator ':'."
+    )
 
 
 def weights(
@@ -106,23 +182,26 @@ def weights(
     _check_seed(seed)
     if transform is not None and str(transform).lower() not in TRANSFORMS:
         raise WeightsError(
-            f"transform={transform!r} is not one of {TRANSFORMS} or None "
+            f"transform={transform!r} is not one of {TRANSFORMS} or None; pass one of them "
             "(r: row-standardised, b: binary, v: variance stabilising, d: doubly standardised)."
         )
     if isolates not in ("warn", "raise", "ignore"):
-        raise WeightsError(f"isolates={isolates!r} must be 'warn', 'raise' or 'ignore'.")
+        raise WeightsError(
+            f"isolates={isolates!r} is not an option; pass 'warn', 'raise' or 'ignore'."
+        )
     if coincident not in ("raise", "jitter"):
-        raise WeightsError(f"coincident={coincident!r} must be 'raise' or 'jitter'.")
+        raise WeightsError(
+            f"coincident={coincident!r} is not an option; pass 'raise' or 'jitter'."
+        )
 
     if isinstance(spec, Graph):
         check_graph_matches(spec, gdf)
         graph = spec
         label = "the given Graph"
-    elif isinstance(spec, str):
-        graph = _build(gdf, spec.strip().lower(), coincident=coincident, crs=crs, seed=seed)
-        label = repr(spec)
     else:
-        raise WeightsError(f"spec={spec!r} is not a weights specification; use {VALID_SPECS}.")
+        check_spec(spec)
+        graph = _build(gdf, spec, coincident=coincident, crs=crs, seed=seed)
+        label = repr(spec)
 
     if transform is not None:
         graph = graph.transform(str(transform).upper())
@@ -132,57 +211,65 @@ def weights(
 
 def _check_frame(gdf) -> None:
     if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputError(f"weights need a GeoDataFrame, got {type(gdf).__name__}.")
+        raise InputError(
+            f"weights need a GeoDataFrame, got {type(gdf).__name__}; read firms with "
+            "gc.read_firms(...) or build one with geopandas.GeoDataFrame(..., geometry=...)."
+        )
     if len(gdf) < 2:
-        raise WeightsError(f"weights need at least 2 units; the frame has {len(gdf)}.")
+        raise WeightsError(
+            f"weights need at least 2 units; the frame has {len(gdf)}. Pass a frame with "
+            "two or more units (rows)."
+        )
     if not gdf.index.is_unique:
         dup = gdf.index[gdf.index.duplicated()].unique()[:5].tolist()
         raise InputError(
             f"the frame's index has duplicate labels (e.g. {dup}); weights use the index "
             "as unit ids. Use reset_index() or set_index() on a unique id column."
         )
-    if gdf.geometry.isna().any() or gdf.geometry.is_empty.any():
-        bad = gdf.index[gdf.geometry.isna() | gdf.geometry.is_empty][:5].tolist()
-        raise InputError(f"rows {bad} have missing or empty geometries; drop or fix them first.")
+    missing = (gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()
+    if missing.any():
+        bad = gdf.index[missing][:5].tolist()
+        raise InputError(
+            f"{int(missing.sum())} of {len(gdf)} units have missing or empty geometries "
+            f"(ids {bad}); weights need a location for every unit. Drop or fix them first, "
+            "e.g. gdf[~gdf.geometry.is_empty & gdf.geometry.notna()]."
+        )
 
 
 def _build(gdf, spec: str, *, coincident: str, crs, seed) -> Graph:
-    if spec in ("queen", "rook"):
+    _, kind, args = _parse_spec(spec)
+    if kind in ("queen", "rook"):
         kinds = set(gdf.geom_type.unique())
         if not kinds <= {"Polygon", "MultiPolygon"}:
             raise WeightsError(
-                f"'{spec}' contiguity needs polygons, but the geometries are {sorted(kinds)}; "
-                "for points use 'knn:K', 'distance:D' or 'kernel:NAME:D'."
+                f"weights spec {spec!r}: contiguity needs polygons, but the geometries are "
+                f"{sorted(kinds)}; for points use 'knn:K', 'distance:D' or 'kernel:NAME:D'."
             )
-        return Graph.build_contiguity(gdf.geometry, rook=(spec == "rook"))
-    if match := _KNN_RE.match(spec):
-        k = int(match.group(1))
-        if not 1 <= k < len(gdf):
-            raise WeightsError(f"'{spec}': K must be between 1 and n-1 = {len(gdf) - 1}.")
+        return Graph.build_contiguity(gdf.geometry, rook=(kind == "rook"))
+    if kind == "knn":
+        (k,) = args
+        n = len(gdf)
+        if not 1 <= k < n:
+            raise WeightsError(
+                f"weights spec {spec!r}: K must be between 1 and n-1 = {n - 1} for {n} "
+                f"units; use a smaller K (e.g. 'knn:{max(1, min(8, n - 1))}') or more units."
+            )
         points = _points(gdf, crs, coincident, seed, spec, needs_metres=False)
         return Graph.build_knn(points, k=k)
-    if match := _DIST_RE.match(spec):
-        threshold = _distance(match.group(1), spec)
+    if kind == "distance":
+        (threshold,) = args
         points = _points(gdf, crs, None, seed, spec, needs_metres=True)
         return Graph.build_distance_band(points, threshold=threshold, binary=True)
-    if match := _KERNEL_RE.match(spec):
-        name = match.group(1)
-        if name not in KERNELS:
-            raise WeightsError(
-                f"'{spec}': unknown kernel {name!r}; choose one of {KERNELS}. "
-                f"Valid forms are {VALID_SPECS}."
-            )
-        bandwidth = _distance(match.group(2), spec)
-        points = _points(gdf, crs, coincident, seed, spec, needs_metres=True)
-        return Graph.build_kernel(points, kernel=name, bandwidth=bandwidth)
-    raise WeightsError(f"unknown weights spec {spec!r}; valid forms are {VALID_SPECS}.")
+    name, bandwidth = args
+    points = _points(gdf, crs, coincident, seed, spec, needs_metres=True)
+    return Graph.build_kernel(points, kernel=name, bandwidth=bandwidth)
 
 
 def _distance(text: str, spec: str) -> float:
     try:
         return parse_distance(text, name=f"the distance in '{spec}'")
     except InputError as exc:
-        raise WeightsError(f"{exc} Valid forms are {VALID_SPECS}.") from None
+        raise WeightsError(f"weights spec {spec!r}: {exc} Valid forms are {VALID_SPECS}.") from None
 
 
 def _points(gdf, crs, coincident: str | None, seed, spec: str, *, needs_metres: bool) -> gpd.GeoSeries:
@@ -193,7 +280,7 @@ def _points(gdf, crs, coincident: str | None, seed, spec: str, *, needs_metres: 
     geographic = frame.crs is not None and frame.crs.is_geographic
     if needs_metres and frame.crs is None:
         raise CRSError(
-            f"'{spec}' measures distances, but the frame has no CRS. Set it "
+            f"weights spec {spec!r} measures distances, but the frame has no CRS. Set it "
             "(gdf.set_crs(...)) or use a unit-free spec such as 'knn:8' or 'queen'."
         )
     metric = to_metric(frame, crs) if (needs_metres or geographic or crs is not None) else frame
@@ -206,8 +293,9 @@ def _points(gdf, crs, coincident: str | None, seed, spec: str, *, needs_metres: 
         if dup.any() and coincident == "raise":
             ids = gdf.index[dup][:5].tolist()
             raise WeightsError(
-                f"'{spec}': {int(dup.sum())} units share a location with another unit "
-                f"(e.g. ids {ids}), so nearest neighbours are ambiguous. Remove the "
+                f"weights spec {spec!r}: {int(dup.sum())} of {len(gdf)} units share a location "
+                f"with another unit ({int(pd.DataFrame(xy[dup]).drop_duplicates().shape[0])} "
+                f"distinct locations; e.g. ids {ids}), so nearest neighbours are ambiguous. Remove the "
                 "duplicates, use a 'distance:D' spec, or pass coincident='jitter' (moves "
                 "them by up to 1 mm, reproducible with seed=)."
             )
@@ -267,7 +355,13 @@ def _report_structure(graph: Graph, label: str, isolates: str) -> None:
             "drop the isolated units, or pass isolates='warn'."
         )
     if isolates != "ignore":
-        warnings.warn(message, GeoclusterWarning, stacklevel=3)
+        hint = (
+            " A larger distance or a 'knn:K' spec gives every unit neighbours "
+            "(isolates='ignore' silences this)."
+            if info["isolates"]
+            else ""
+        )
+        warnings.warn(message + hint, GeoclusterWarning, stacklevel=3)
 
 
 def _check_seed(seed) -> None:
@@ -276,4 +370,6 @@ def _check_seed(seed) -> None:
         isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
     )
     if not ok:
-        raise InputError(f"seed={seed!r} must be None, a non-negative int or a numpy Generator.")
+        raise InputError(
+            f"seed={seed!r} is not a seed; pass None, a non-negative int or a numpy Generator."
+        )

@@ -6,6 +6,7 @@ from shapely.geometry import Point
 
 import geocluster as gc
 from geocluster.errors import CRSError, GeoclusterWarning, InputError, WeightsError
+from geocluster.weights import check_spec
 
 
 def test_columbus_queen_matches_reference(columbus, columbus_reference):
@@ -97,8 +98,14 @@ def test_spec_typos_list_valid_forms(columbus, spec):
 
 
 def test_knn_k_out_of_range(columbus):
-    with pytest.raises(WeightsError, match="between 1 and n-1 = 48"):
+    with pytest.raises(WeightsError, match=r"'knn:49': K must be between 1 and n-1 = 48 for 49 "
+                       r"units; use a smaller K \(e.g. 'knn:8'\) or more units"):
         gc.weights(columbus, "knn:49")
+    with pytest.raises(WeightsError, match=r"'knn:0': K must be at least 1"):
+        gc.weights(columbus, "knn:0")
+    three = columbus.iloc[:3]
+    with pytest.raises(WeightsError, match=r"n-1 = 2 for 3 units; use a smaller K \(e.g. 'knn:2'\)"):
+        gc.weights(three, "knn:6")
 
 
 def test_contiguity_needs_polygons():
@@ -117,7 +124,9 @@ def test_coincident_points_policy():
         geometry=[Point(0, 0), Point(0, 0), Point(1000, 0), Point(0, 1000), Point(900, 900)],
         crs=3857,
     )
-    with pytest.raises(WeightsError, match="2 units share a location"):
+    with pytest.raises(
+        WeightsError, match=r"'knn:2': 2 of 5 units share a location .*1 distinct locations.*jitter"
+    ):
         gc.weights(pts, "knn:2")
     band = gc.weights(pts, "distance:10m", transform="b", isolates="ignore")
     assert band[0].index.tolist() == [1]  # coincident units are neighbours in a band
@@ -144,3 +153,42 @@ def test_bad_frames(columbus):
     dup.index = [0] * 49
     with pytest.raises(InputError, match="duplicate labels"):
         gc.weights(dup, "queen")
+
+
+@pytest.mark.parametrize(
+    "spec, normalised",
+    [("queen", "queen"), (" Rook ", "rook"), ("KNN:08", "knn:8"), ("knn:1", "knn:1"),
+     ("distance:25km", "distance:25km"), ("Distance: 500 m", "distance:500 m"),
+     ("kernel:Gaussian:25km", "kernel:gaussian:25km"), ("kernel:boxcar:1e3m", "kernel:boxcar:1e3m")],
+)
+def test_check_spec_normalises(spec, normalised):
+    assert check_spec(spec) == normalised
+
+
+@pytest.mark.parametrize(
+    "spec, problem",
+    [("queens", r"unknown weights spec 'queens'.*'queen', not 'queens'"),
+     ("knn", r"unknown weights spec 'knn'"),
+     ("knn:0", r"'knn:0': K must be at least 1; use e.g. 'knn:8'"),
+     ("knn:-3", r"unknown weights spec 'knn:-3'"),
+     ("distance:25 miles", r"'distance:25 miles'.*not a distance.*'25km'"),
+     ("distance:0km", r"'distance:0km'.*must be a positive, finite distance"),
+     ("kernel:gauss:5km", r"unknown kernel 'gauss'; choose one of gaussian, triangular"),
+     ("kernel:gaussian", r"unknown weights spec 'kernel:gaussian'"),
+     (8, r"spec=8 is not a weights specification \(a int\)"),
+     (None, r"spec=None is not a weights specification")],
+)
+def test_check_spec_rejects_with_valid_forms(spec, problem):
+    with pytest.raises(WeightsError, match=problem) as info:
+        check_spec(spec)
+    assert "'knn:K' (e.g. 'knn:8')" in str(info.value)  # the valid forms are listed
+
+
+def test_isolates_warning_names_the_remedy():
+    # Three points 1 km apart on a line and one 50 km away: a 2 km band leaves 1 isolate.
+    pts = gpd.GeoDataFrame(geometry=[Point(0, 0), Point(1000, 0), Point(2000, 0),
+                                     Point(50_000, 0)], crs=3857)
+    with pytest.warns(GeoclusterWarning, match=r"'distance:2km': 1 of 4 units have no neighbours "
+                      r"\(e.g. \[3\]\) and the graph has 2 connected components. A larger "
+                      r"distance or a 'knn:K' spec"):
+        gc.weights(pts, "distance:2km")
