@@ -1,28 +1,59 @@
 """A whole study from one config: firms -> clusters -> exposure -> model -> robustness -> outputs.
 
 :func:`run_study` is what ``geocluster run STUDY.toml`` and ``geocluster demo`` call.
-It writes everything into a temporary folder beside the output folder and moves it
-into place only when every step has succeeded, so a failed run leaves no
-half-written results; it refuses an existing non-empty output folder unless
-``force=True`` and never writes where its inputs live.
+
+Nothing lost, nothing left behind
+---------------------------------
+Everything is written into a hidden temporary folder beside the output folder
+(``.<out>.tmp-*``, marked with a ``.geocluster-tmp`` file) and moved into place only when
+every step has succeeded, so a failed, interrupted (Ctrl-C) or terminated (SIGTERM) run
+leaves no half-written results. A run killed outright (SIGKILL, power loss) leaves its
+temporary folder behind; the next run beside it removes such stale folders (only ones
+carrying our marker whose process is gone) and says so on stderr.
+
+An existing non-empty output folder is refused unless ``force=True``, and even then it is
+replaced only if geocluster wrote it: it must carry the ``.geocluster-output`` marker
+(written with every result folder, listing its files) and hold nothing but those files.
+A folder holding the study config, an input, or files geocluster did not write is never
+replaced. The output folder gets the permissions the user's umask implies.
+
+Warnings
+--------
+Every Python warning and every warning of the ``"geocluster"`` logger raised during a
+step is recorded (deduplicated, with counts), printed once on stderr as it happens,
+written to ``run.json`` and handed to the report as ``state["warnings"]``: a list of
+``{"step", "category", "message", "count"}`` dicts.
+
+Errors
+------
+A :class:`~geocluster.errors.GeoclusterError` raised inside a step is re-raised as the
+same class with the step's name prefixed (``step 'areal clusters': [areal] weights =
+...``); anything else becomes a ``StudyStepError`` naming the step (a bug: please report).
 
 Outputs (in ``out``)
 --------------------
 ``map.html`` (self-contained), ``report.html``, ``clusters.gpkg`` (layers ``units``,
 ``regions``, ``density_clusters``), ``firms.parquet``, ``model.json``,
 ``model.txt``, ``robustness.csv``, ``figures/*.png``, ``run.json`` (the config as
-run, package versions, seed, timing of each step).
+run, package versions, seed, warnings, timing of each step; the only file holding
+timings, so two runs with one seed give identical bytes elsewhere) and
+``.geocluster-output`` (the marker).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import platform
+import re
 import shutil
+import signal
+import socket
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -35,13 +66,25 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.config import load_config, validate_config
+from geocluster.config import DEMO_FORMULA, load_config, validate_config
 from geocluster.errors import ConfigError, GeoclusterError, InputError
 
-__all__ = ["run_study", "StudyResult", "demo_config"]
+__all__ = ["run_study", "StudyResult", "StudyStepError", "StudyInterrupted", "demo_config",
+           "OUTPUT_MARKER", "TEMP_MARKER"]
 
 _PACKAGES = ("geocluster", "geopandas", "shapely", "pyproj", "libpysal", "esda", "spreg",
              "statsmodels", "numpy", "scipy", "pandas", "folium", "matplotlib")
+
+#: File marking a folder written by :func:`run_study` (JSON: the files it wrote).
+OUTPUT_MARKER = ".geocluster-output"
+#: File marking a temporary folder of a run in progress (JSON: pid and host).
+TEMP_MARKER = ".geocluster-tmp"
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
 
 
 @dataclass
@@ -84,16 +127,52 @@ def demo_config(n_firms: int = 5000, seed: int = 2026) -> dict:
                     "(geocluster.datasets.make_firms)."
                 ),
             },
-            "firms": {"synthetic": n_firms},
+            # The demo's columns and model are named explicitly (the defaults would find
+            # them too), so the demo does not depend on any auto-detection.
+            "firms": {"synthetic": n_firms, "industry": "industry", "employees": "employees",
+                      "patents": "patents_5y", "age": "age"},
             "areal": {"data": "us_patents", "weights": "knn:6"},
             # make_firms' clustering measure is this one, so the model can recover it.
             "exposure": {"method": "count", "radius": "25km", "same_industry": True},
+            "model": {"formula": DEMO_FORMULA, "variable": "cluster", "by": "serial"},
+            "robustness": {
+                "weights": ["knn:8", "knn:4", "knn:16"], "models": ["ols", "lag", "error"],
+                "focus": ["serial:cluster", "cluster", "slope:cluster|serial=1",
+                          "slope:cluster|serial=0"],
+                "lisa_weights": ["knn:6", "knn:10", "queen"],
+            },
         },
         source="demo config",
     )
 
 
 # --- running -----------------------------------------------------------------------------
+
+
+class StudyStepError(RuntimeError):
+    """An unexpected failure inside a named study step (a bug; the CLI exits with 1)."""
+
+    def __init__(self, step: str, exc: BaseException):
+        text = _strip_ansi(str(exc))
+        super().__init__(f"step '{step}' failed unexpectedly: {type(exc).__name__}: {text}")
+        self.step = step
+
+
+_StepError = StudyStepError  # the earlier private name
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """The run was stopped by SIGTERM (handled like Ctrl-C: nothing is left behind)."""
+
+
+def _say(text: str) -> None:
+    """One line on stderr, above a progress bar if one is shown."""
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        print(text, file=sys.stderr)
 
 
 class _Progress:
@@ -128,6 +207,98 @@ class _Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+            self._bar = None
+
+
+class _WarningLog:
+    """Every warning of a run, by step: deduplicated, counted, printed once as it happens.
+
+    Python warnings (``warnings.warn``) are caught by replacing ``warnings.showwarning``
+    inside :meth:`capture`; warnings of the ``"geocluster"`` logger by a logger filter
+    (which also keeps the logger's own handler from printing them a second time).
+    """
+
+    def __init__(self, echo: bool = True):
+        self.records: list[dict[str, Any]] = []
+        self._index: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.step = "config"
+        self.echo = echo
+
+    def add(self, category: str, message: str) -> None:
+        message = _strip_ansi(str(message)).strip()
+        key = (self.step, category, message)
+        record = self._index.get(key)
+        if record is not None:
+            record["count"] += 1
+            return
+        record = {"step": self.step, "category": category, "message": message, "count": 1}
+        self._index[key] = record
+        self.records.append(record)
+        if self.echo:
+            _say(f"geocluster: warning ({self.step}): {message}")
+
+    def end_step(self) -> None:
+        """Name the warnings of the step that ended which occurred more than once."""
+        if not self.echo:
+            return
+        for record in self.records:
+            if record["step"] == self.step and record["count"] > 1:
+                short = record["message"] if len(record["message"]) <= 100 else \
+                    record["message"][:97] + "..."
+                _say(f"geocluster: warning ({self.step}): this warning occurred "
+                     f"{record['count']} times in all: {short}")
+
+    def _show(self, message, category, filename, lineno, file=None, line=None) -> None:
+        self.add(getattr(category, "__name__", str(category)), str(message))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            self.add(f"log.{record.levelname.lower()}", record.getMessage())
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[None]:
+        logger = logging.getLogger("geocluster")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = self._show
+            logger.addFilter(self)
+            try:
+                yield
+            finally:
+                logger.removeFilter(self)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`StudyInterrupted` (like Ctrl-C's KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise StudyInterrupted(f"terminated by signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """No SIGINT/SIGTERM while cleaning up (a second Ctrl-C must not leave a half-removed folder)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def run_study(
@@ -146,62 +317,196 @@ def run_study(
         completed with defaults by :func:`geocluster.config.validate_config`).
     out
         Output folder. Created; an existing non-empty folder is refused unless
-        ``force=True`` (then its contents are replaced, once the run has succeeded).
+        ``force=True``.
     force
-        Replace an existing non-empty output folder.
+        Replace an existing output folder that an earlier run wrote (it carries the
+        ``.geocluster-output`` marker and holds only the files that run wrote). A folder
+        holding the config, an input, or other files is never replaced.
     quiet
-        No progress output.
+        No progress bar (warnings and notes of stale folders are still printed on stderr).
 
     Returns
     -------
     StudyResult
+        ``summary["warnings"]`` holds the run's warnings (also in ``run.json``).
+
+    Raises
+    ------
+    ConfigError
+        A bad config, or an output folder that may not be written or replaced.
+    GeoclusterError
+        Any other problem with the inputs, as raised by the step (its name prefixed).
+    StudyStepError
+        An unexpected failure inside a step (a bug).
+    KeyboardInterrupt
+        Ctrl-C or SIGTERM (:class:`StudyInterrupted`); nothing is left behind.
     """
-    config = load_config(config) if isinstance(config, (str, Path)) else validate_config(config)
-    out = Path(out).resolve()
-    _check_output_folder(out, config, force)
+    log = _WarningLog(echo=True)
+    config_path = Path(config).resolve() if isinstance(config, (str, Path)) else None
+    with log.capture():
+        config = load_config(config) if config_path is not None else validate_config(config)
+    out = Path(out).expanduser().resolve()
+    _check_output_folder(out, config, force, config_path)
+    _remove_stale_temp_folders(out.parent)
     progress = _Progress(quiet)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            summary = _run_steps(config, tmp, progress, quiet)
-        summary["warnings"] = sorted({str(w.message) for w in caught})
-        _write_run_json(tmp, config, progress.timings, summary)
-        files = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file())
-        _move_into_place(tmp, out)
-    except BaseException:
-        progress.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the parent folder of the output folder '{out}': "
+                          f"{exc.strerror}; choose another output folder.") from None
+    with _terminate_as_interrupt():
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        try:
+            (tmp / TEMP_MARKER).write_text(
+                json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
+            summary = _run_steps(config, tmp, progress, quiet, log)
+            summary["warnings"] = log.records
+            _write_run_json(tmp, config, progress.timings, summary, log.records)
+            (tmp / TEMP_MARKER).unlink()
+            files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+            (tmp / OUTPUT_MARKER).write_text(json.dumps(
+                {"written_by": "geocluster run_study; geocluster run --force may replace this "
+                               "folder", "files": files}, indent=1) + "\n")
+            os.chmod(tmp, 0o777 & ~_umask())
+            _move_into_place(tmp, out, force)
+        except BaseException:
+            with _signals_ignored():
+                progress.close()
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
     return StudyResult(out=out, files=files, timings=progress.timings, summary=summary)
 
 
-def _check_output_folder(out: Path, config: dict, force: bool) -> None:
-    inputs = [config["firms"]["path"]]
+def _umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _check_output_folder(out: Path, config: dict, force: bool,
+                         config_path: Path | None = None) -> None:
+    """Refuse an output folder that would overwrite or delete anything not ours."""
+    inputs: list[tuple[str, Path]] = []
+    if config_path is not None:
+        inputs.append(("the study config", config_path))
+    if config["firms"]["path"] is not None:
+        inputs.append(("the firm file ([firms] path)", Path(config["firms"]["path"]).resolve()))
     units = config["areal"]["units"]
     if units not in ("counties", "grid", "hex"):
-        inputs.append(units)
-    for item in inputs:
-        if item is None:
-            continue
-        path = Path(item).resolve()
-        if path == out or out in path.parents:
+        inputs.append(("the units file ([areal] units)", Path(units).resolve()))
+    for what, path in inputs:
+        if _inside(path, out) or _inside(out, path):
             raise ConfigError(
-                f"the output folder '{out}' contains the input '{path}'; choose another "
-                "output folder (geocluster never writes where its inputs are)."
+                f"the output folder '{out}' holds {what} '{path}'; choose another output "
+                "folder (--out), e.g. a new 'results' folder (geocluster never writes where "
+                "its inputs are)."
             )
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"the output path '{out}' is a file, not a folder.")
-    if out.exists() and any(out.iterdir()) and not force:
+        raise ConfigError(f"the output path '{out}' is a file, not a folder; give a folder "
+                          "(--out) that is new or that geocluster wrote.")
+    if not out.exists():
+        return
+    try:
+        empty = not any(out.iterdir())
+        if empty:
+            return
+        if not force:
+            raise ConfigError(
+                f"the output folder '{out}' is not empty; choose a new folder, or pass "
+                "--force (force=True) to replace the results of an earlier geocluster run."
+            )
+        present = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
+                         if not p.is_dir())
+    except OSError as exc:
+        raise ConfigError(f"cannot list the output folder '{out}': {exc.strerror}; choose "
+                          "another output folder.") from None
+    written = _written_by_us(out)
+    if written is None:
         raise ConfigError(
-            f"the output folder '{out}' is not empty; choose a new folder or pass --force "
-            "to replace its contents."
+            f"--force refused: the output folder '{out}' was not written by geocluster (it has "
+            f"no {OUTPUT_MARKER} marker) and holds {len(present)} files (e.g. "
+            f"{', '.join(present[:5])}); choose a new output folder, or move those files "
+            "away yourself."
+        )
+    foreign = [name for name in present if name not in written and name != OUTPUT_MARKER]
+    if foreign:
+        raise ConfigError(
+            f"--force refused: the output folder '{out}' holds {len(foreign)} files that "
+            f"geocluster did not write ({', '.join(foreign[:5])}"
+            f"{', ...' if len(foreign) > 5 else ''}); move them away, or choose a new output "
+            "folder."
         )
 
 
-def _move_into_place(tmp: Path, out: Path) -> None:
-    if out.exists():
+def _written_by_us(folder: Path) -> set[str] | None:
+    marker = folder / OUTPUT_MARKER
+    try:
+        record = json.loads(marker.read_text(encoding="utf-8"))
+        files = record["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(files, list):
+        return None
+    return {str(f) for f in files}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temp_folders(parent: Path) -> list[Path]:
+    """Remove our temporary folders left in ``parent`` by killed runs; say so on stderr.
+
+    Only hidden folders named ``.<name>.tmp-*`` that carry :data:`TEMP_MARKER` are
+    considered, and only if the process that made them (on this host) is gone.
+    """
+    removed: list[Path] = []
+    if not parent.is_dir():
+        return removed
+    host = socket.gethostname()
+    try:
+        candidates = sorted(parent.glob(".*.tmp-*"))
+    except OSError:
+        return removed
+    for folder in candidates:
+        marker = folder / TEMP_MARKER
+        if not folder.is_dir() or folder.is_symlink() or not marker.is_file():
+            continue
+        try:
+            record = json.loads(marker.read_text(encoding="utf-8"))
+            pid, owner = int(record["pid"]), str(record["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if owner != host or _process_alive(pid):
+            continue  # a run in progress (or another machine's): not ours to judge
+        shutil.rmtree(folder, ignore_errors=True)
+        if not folder.exists():
+            removed.append(folder)
+            _say(f"geocluster: removed the stale temporary folder '{folder}' left by an "
+                 f"earlier run that was killed (process {pid}).")
+    return removed
+
+
+def _move_into_place(tmp: Path, out: Path, force: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not force:  # appeared while we ran
+            raise ConfigError(f"the output folder '{out}' was filled by something else while "
+                              "the study ran; choose a new folder.")
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)
         try:
@@ -211,10 +516,13 @@ def _move_into_place(tmp: Path, out: Path) -> None:
             raise
         shutil.rmtree(old, ignore_errors=True)
     else:
+        if out.exists():
+            out.rmdir()
         tmp.rename(out)
 
 
-def _write_run_json(folder: Path, config: dict, timings: dict, summary: dict) -> None:
+def _write_run_json(folder: Path, config: dict, timings: dict, summary: dict,
+                    warning_records: list[dict] | None = None) -> None:
     versions = {}
     for name in _PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -225,6 +533,7 @@ def _write_run_json(folder: Path, config: dict, timings: dict, summary: dict) ->
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,
+        "warnings": warning_records or [],
         "timings_s": timings,
         "total_s": round(sum(timings.values()), 3),
         "summary": summary,
@@ -247,52 +556,72 @@ def _json_default(value):
 
 # --- the steps ---------------------------------------------------------------------------
 
+#: The study's steps: (key in run.json's timings, name in messages, progress label).
+STEPS = (
+    ("firms", "reading firms", "Reading firms"),
+    ("areal", "areal clusters", "Areal clusters (LQ, local Moran, Gi*)"),
+    ("density", "density clusters", "Density clusters (KDE, Monte Carlo)"),
+    ("exposure", "exposure", "Cluster exposure per firm"),
+    ("model", "model", "Spatial regression and effects by innovator type"),
+    ("robustness", "robustness", "Robustness sweep"),
+    ("outputs", "writing outputs", "Writing tables and layers"),
+    ("maps", "map", "Interactive map"),
+    ("report", "report", "Report page"),
+)
 
-def _run_steps(config: dict, folder: Path, progress: _Progress, quiet: bool) -> dict:
+
+def _with_step(exc: GeoclusterError, step: str) -> GeoclusterError:
+    """``exc`` as the same class with ``step '<step>': `` prefixed (ANSI codes removed)."""
+    text = _strip_ansi(str(exc))
+    if text.startswith("step '"):
+        return exc
+    message = f"step '{step}': {text}"
+    try:
+        new = type(exc)(message)
+    except Exception:  # noqa: BLE001 - a subclass with another signature
+        new = GeoclusterError(message)
+    return new
+
+
+def _run_steps(config: dict, folder: Path, progress: _Progress, quiet: bool,
+               log: _WarningLog | None = None) -> dict:
     from geocluster import _study_steps as steps
 
+    log = log if log is not None else _WarningLog(echo=False)
     figures = folder / "figures"
     figures.mkdir()
     seeds = np.random.SeedSequence(config["study"]["seed"]).spawn(6)
     state: dict[str, Any] = {"config": config, "folder": folder, "figures": figures,
-                             "quiet": quiet}
-    plan: list[tuple[str, str, Callable, bool]] = [
-        ("firms", "Reading firms", steps.load_firms, True),
-        ("areal", "Areal clusters (LQ, local Moran, Gi*)", steps.areal_clusters,
-         config["areal"]["enabled"]),
-        ("density", "Density clusters (KDE, Monte Carlo)", steps.density, config["density"]["enabled"]),
-        ("exposure", "Cluster exposure per firm", steps.exposure, True),
-        ("model", "Spatial regression and effects by innovator type", steps.model,
-         config["model"]["enabled"]),
-        ("robustness", "Robustness sweep", steps.robustness,
-         config["model"]["enabled"] and config["robustness"]["enabled"]),
-        ("outputs", "Writing tables and layers", steps.write_outputs, True),
-        ("maps", "Interactive map", steps.maps, config["maps"]["enabled"]),
-        ("report", "Report page", steps.report, True),
-    ]
-    progress.start(sum(1 for *_, enabled in plan if enabled))
-    for index, (name, label, func, enabled) in enumerate(plan):
-        if not enabled:
+                             "quiet": quiet, "warnings": log.records}
+    enabled = {
+        "firms": True, "areal": config["areal"]["enabled"],
+        "density": config["density"]["enabled"], "exposure": True,
+        "model": config["model"]["enabled"],
+        "robustness": config["model"]["enabled"] and config["robustness"]["enabled"],
+        "outputs": True, "maps": config["maps"]["enabled"], "report": True,
+    }
+    functions: dict[str, Callable] = {
+        "firms": steps.load_firms, "areal": steps.areal_clusters, "density": steps.density,
+        "exposure": steps.exposure, "model": steps.model, "robustness": steps.robustness,
+        "outputs": steps.write_outputs, "maps": steps.maps, "report": steps.report,
+    }
+    progress.start(sum(1 for key, *_ in STEPS if enabled[key]))
+    for index, (key, name, label) in enumerate(STEPS):
+        if not enabled[key]:
             continue
-        with progress.step(name, label):
+        log.step = name
+        with progress.step(key, label), log.capture():
             try:
-                func(state, seed=np.random.default_rng(seeds[min(index, len(seeds) - 1)]))
-            except GeoclusterError:
-                raise
+                functions[key](state, seed=np.random.default_rng(seeds[min(index, len(seeds) - 1)]))
+            except GeoclusterError as exc:
+                raise _with_step(exc, name) from exc
             except (OSError, MemoryError):
                 raise
             except Exception as exc:  # noqa: BLE001 - wrap with the step's name
-                raise _StepError(name, exc) from exc
+                raise StudyStepError(name, exc) from exc
+        log.end_step()
     progress.close()
     return state.get("summary", {})
-
-
-class _StepError(RuntimeError):
-    """An unexpected failure inside a named study step (exit code 1)."""
-
-    def __init__(self, step: str, exc: Exception):
-        super().__init__(f"study step '{step}' failed: {type(exc).__name__}: {exc}")
-        self.step = step
 
 
 def read_units(spec: str, firms: gpd.GeoDataFrame, cell_size: str) -> gpd.GeoDataFrame:

@@ -10,7 +10,17 @@ def test_defaults_fill_every_key():
     config = validate_config({"firms": {"path": "f.csv"}})
     for section, keys in SCHEMA.items():
         assert set(config[section]) == set(keys)
-    assert config["model"]["model"] == "lag" and config["robustness"]["models"]
+    assert config["model"]["model"] == "lag"
+    # Keys the study derives from the data default to None (the steps document the rule).
+    for section, key in [("robustness", "models"), ("robustness", "weights"),
+                         ("robustness", "focus"), ("robustness", "lisa_weights"),
+                         ("model", "formula"), ("model", "by"), ("model", "variable"),
+                         ("firms", "industry"), ("firms", "patents"), ("firms", "name"),
+                         ("firms", "layer"), ("firms", "encoding"), ("maps", "popup")]:
+        assert config[section][key] is None, (section, key)
+    assert config["weights"] == {"coincident": "raise", "isolates": "keep"}
+    assert config["areal"]["missing"] == "raise" and config["model"]["missing"] == "drop"
+    assert config["maps"]["tiles"] == "OpenStreetMap"
 
 
 def test_example_config_is_valid_toml_and_complete():
@@ -43,6 +53,23 @@ def test_example_config_is_valid_toml_and_complete():
         ({"firms": {"path": "f.csv", "synthetic": 10}}, "path or synthetic, not both"),
         ({"firms": {"path": "f.csv"}, "areal": {"years": [2015, 2011]}}, r"years = \[2015, 2011\]"),
         ({"firms": "f.csv"}, r"\[firms\] must be a table"),
+        ({"firms": {"path": "f.csv"}, "weights": {"coincident": "move"}},
+         r"\[weights\] coincident = 'move' is not allowed; choose one of \['raise', 'jitter'\]"),
+        ({"firms": {"path": "f.csv"}, "weights": {"isolates": True}},
+         r"\[weights\] isolates = True has the wrong type; expected text"),
+        ({"firms": {"path": "f.csv"}, "areal": {"missing": "keep"}},
+         r"\[areal\] missing = 'keep' is not allowed; choose one of \['raise', 'drop'\]"),
+        ({"firms": {"path": "f.csv"}, "model": {"missing": "zero"}},
+         r"\[model\] missing = 'zero' is not allowed; choose one of \['drop', 'raise'\]"),
+        ({"firms": {"path": "f.csv", "layer": 2}}, r"\[firms\] layer = 2 has the wrong type"),
+        ({"firms": {"path": "f.csv", "focus_industry": []}},
+         r"\[firms\] focus_industry = \[\] is not allowed; expected an industry name"),
+        ({"firms": {"path": "f.csv", "focus_industry": [1.5]}},
+         r"focus_industry = \[1\.5\] is not allowed"),
+        ({"firms": {"path": "f.csv"}, "maps": {"popup": ["NAME", 3]}},
+         r"\[maps\] popup = \['NAME', 3\] is not allowed; expected a list of column names"),
+        ({"firms": {"path": "f.csv"}, "maps": {"tooltip": "NAME"}},
+         r"\[maps\] tooltip = 'NAME' has the wrong type; expected list"),
     ],
 )
 def test_bad_configs_name_key_value_and_choices(raw, message):
@@ -60,7 +87,56 @@ def test_load_config_resolves_paths(tmp_path):
 def test_load_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match=r"is a folder; give the path of a \.toml file"):
+        load_config(tmp_path)
     broken = tmp_path / "broken.toml"
     broken.write_text("[firms\npath = 1")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_config(broken)
+
+
+def test_new_keys_accept_their_documented_values():
+    config = validate_config({
+        "firms": {"path": "f.csv", "layer": "firms", "encoding": "latin-1", "name": "NAME",
+                  "focus_industry": ["software", "biotech"]},
+        "weights": {"coincident": "jitter", "isolates": "drop"},
+        "areal": {"missing": "drop"}, "model": {"missing": "raise", "formula": "y ~ x"},
+        "maps": {"tiles": "none", "popup": ["NAME", "CITY"], "tooltip": []},
+    })
+    assert config["firms"]["focus_industry"] == ["software", "biotech"]
+    assert config["weights"]["coincident"] == "jitter" and config["maps"]["popup"] == ["NAME", "CITY"]
+    assert validate_config({"firms": {"path": "f", "focus_industry": "software"}})["firms"][
+        "focus_industry"] == "software"
+
+
+def test_example_config_documents_every_key_with_its_choices():
+    text = example_config()
+    lines = text.splitlines()
+    for section, keys in SCHEMA.items():
+        assert f"[{section}]" in lines
+        start = lines.index(f"[{section}]")
+        ends = [i for i, line in enumerate(lines) if i > start and line.startswith("[")]
+        end = ends[0] if ends else len(lines)
+        for name, key in keys.items():
+            shown = [i for i in range(start, end)
+                     if lines[i].startswith((f"{name} = ", f"# {name} = "))]
+            assert shown, name
+            assert lines[shown[0] - 1].startswith("# "), f"{section}.{name} has no comment"
+            if key.choices:
+                block = " ".join(lines[max(0, shown[0] - 6):shown[0]])
+                for choice in key.choices:
+                    assert f'"{choice}"' in block, (section, name, choice)
+    assert '# layer = ...' in text and 'coincident = "raise"' in text
+    assert 'tiles = "OpenStreetMap"' in text
+
+
+def test_ignored_options_are_warned_about():
+    from geocluster.errors import GeoclusterWarning
+
+    with pytest.warns(GeoclusterWarning, match=r"\[firms\] crs, lon ignored: the firms are synthetic"):
+        validate_config({"firms": {"synthetic": 10, "lon": "x", "crs": "EPSG:3857"}})
+    with pytest.warns(GeoclusterWarning, match=r"\[areal\] years ignored: it applies only to"):
+        validate_config({"firms": {"path": "f.csv"}, "areal": {"years": [2011, 2012]}})
+    with pytest.warns(GeoclusterWarning, match=r"\[model\] formula ignored: \[model\] enabled = false"):
+        validate_config({"firms": {"path": "f.csv"},
+                         "model": {"enabled": False, "formula": "y ~ x"}})
