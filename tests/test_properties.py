@@ -1,0 +1,530 @@
+"""Property-based tests (hypothesis) of invariants that hold for any firm register.
+
+The registers are generated to look like real ones: firms share addresses (several
+firms at one location), many units are empty, employment is skewed with zeros,
+industries are unbalanced, some firms fall outside the study area and (with
+``lattice=True``) many sit exactly on unit boundaries. Every property is checked on
+exact or hand-computed quantities, never on numbers copied from the code's output.
+
+Runs are derandomised (``derandomize=True``), so CI sees the same examples every time.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import geocluster as gc
+from geocluster.areal import lq_table
+from geocluster.errors import GeoclusterWarning
+from geocluster.models import _sparse_ml
+
+# A 8 km x 6 km study area of 1 km cells in CONUS Albers (EPSG:5070), placed in
+# Kansas so that the EPSG:4326 round trip is realistic.
+X0, Y0 = -100_000.0, 1_700_000.0
+CELL = 1000.0
+NX, NY = 8, 6
+METRIC = "EPSG:5070"
+INDUSTRIES = ["3344", "5112", "5415", "3254", "3345"]
+INDUSTRY_P = np.array([0.45, 0.25, 0.15, 0.1, 0.05])
+
+PROPS = settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+# --------------------------------------------------------------------------- data
+
+
+@st.composite
+def registers(draw, *, min_n: int = 1, max_n: int = 120, outside: bool = True,
+              lattice: bool | None = None, margin: float = 0.0):
+    """A firm register as a DataFrame with x, y (EPSG:5070 metres), industry, emp.
+
+    ``lattice=True`` snaps sites to a 250 m lattice (a quarter of a cell: many firms
+    on cell edges and corners); ``margin`` keeps continuous sites at least that many
+    metres from every cell edge.
+    """
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(min_n, max_n))
+    n_sites = draw(st.integers(1, max(1, n)))
+    snap = draw(st.booleans()) if lattice is None else lattice
+    p_outside = draw(st.sampled_from([0.0, 0.1, 0.3])) if outside else 0.0
+    p_zero = draw(st.sampled_from([0.0, 0.2, 0.6]))
+    rng = np.random.default_rng(seed)
+    # sites cluster around a few centres (skewed spatial distribution)
+    centres = rng.uniform([0, 0], [NX * CELL, NY * CELL], size=(rng.integers(1, 4), 2))
+    which = rng.integers(0, len(centres), n_sites)
+    xy = centres[which] + rng.normal(0, rng.choice([300.0, 1500.0]), size=(n_sites, 2))
+    xy[:, 0] = np.clip(xy[:, 0], 0, NX * CELL)
+    xy[:, 1] = np.clip(xy[:, 1], 0, NY * CELL)
+    if snap:
+        xy = np.round(xy / 250.0) * 250.0
+    elif margin:
+        # move each coordinate into [margin, CELL - margin] within its cell
+        cellpos = np.floor(xy / CELL)
+        cellpos = np.minimum(cellpos, [NX - 1, NY - 1])
+        frac = np.clip(xy - cellpos * CELL, margin, CELL - margin)
+        xy = cellpos * CELL + frac
+    n_out = int(round(p_outside * n_sites))
+    if n_out:
+        # outside the study area, at least 2 km (and any margin) away from it
+        side = rng.integers(0, 4, n_out)
+        far = rng.uniform(2000 + margin, 6000, n_out)
+        xy[:n_out, 0] = np.where(side == 0, -far, np.where(side == 1, NX * CELL + far, xy[:n_out, 0]))
+        xy[:n_out, 1] = np.where(side == 2, -far, np.where(side == 3, NY * CELL + far, xy[:n_out, 1]))
+    # firms pick sites with Zipf-like weights (one address can hold many firms)
+    p_site = 1.0 / np.arange(1, n_sites + 1) ** 1.2
+    site = rng.choice(n_sites, size=n, p=p_site / p_site.sum())
+    emp = np.round(rng.lognormal(1.5, 1.5, n))
+    emp[rng.random(n) < p_zero] = 0.0
+    return pd.DataFrame(
+        {
+            "firm_id": [f"F{i:04d}" for i in range(n)],
+            "x": X0 + xy[site, 0],
+            "y": Y0 + xy[site, 1],
+            "industry": rng.choice(INDUSTRIES, size=n, p=INDUSTRY_P),
+            "emp": emp,
+        }
+    )
+
+
+def to_firms(table: pd.DataFrame, crs: str = METRIC) -> gpd.GeoDataFrame:
+    """Points in EPSG:5070 (reprojected to ``crs``), indexed by firm id."""
+    gdf = gpd.GeoDataFrame(
+        table.drop(columns=["x", "y"]).set_index("firm_id", drop=False),
+        geometry=gpd.points_from_xy(table["x"], table["y"]),
+        crs=METRIC,
+    )
+    return gdf if crs == METRIC else gdf.to_crs(crs)
+
+
+def cells() -> gpd.GeoDataFrame:
+    return gc.grid((X0, Y0, X0 + NX * CELL, Y0 + NY * CELL), CELL, crs=METRIC)
+
+
+def shuffled(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    return frame.iloc[np.random.default_rng(seed).permutation(len(frame))]
+
+
+def candidate_cells(v: np.ndarray, n: int) -> list[set[int]]:
+    """For each coordinate in cell units, the cell indices whose closed span holds it."""
+    out = []
+    for f in v:
+        c = {int(math.floor(f))}
+        if f == math.floor(f):
+            c.add(int(f) - 1)
+        out.append({i for i in c if 0 <= i < n})
+    return out
+
+
+def quiet(fn, *args, **kwargs):
+    """Call ``fn`` with geocluster's informational warnings (outside firms, ...) silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoclusterWarning)
+        return fn(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------- aggregate
+
+
+@PROPS
+@given(registers(), st.integers(0, 10_000))
+def test_aggregate_counts_independent_of_firm_order(table, perm_seed):
+    firms, units = to_firms(table), cells()
+    a = quiet(gc.aggregate, firms, units, by="industry", value="emp")
+    b = quiet(gc.aggregate, shuffled(firms, perm_seed), units, by="industry", value="emp")
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")),
+                                  pd.DataFrame(b.drop(columns="geometry")), check_like=True)
+    assert a.attrs["n_outside"] == b.attrs["n_outside"]
+
+
+@PROPS
+@given(registers(lattice=False, margin=1.0), st.integers(0, 10_000))
+def test_aggregate_counts_independent_of_unit_order(table, perm_seed):
+    # No firm on a shared edge (those go to the first unit in row order, by design).
+    firms, units = to_firms(table), cells()
+    a = quiet(gc.aggregate, firms, units, by="industry")
+    b = quiet(gc.aggregate, firms, shuffled(units, perm_seed), by="industry").loc[a.index]
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")),
+                                  pd.DataFrame(b.drop(columns="geometry")), check_like=True)
+
+
+@PROPS
+@given(registers(), st.data())
+def test_aggregate_counts_sum_to_firms_inside_units(table, data):
+    # Units: the grid with some cells removed (holes and a ragged edge). Inside-ness is
+    # decided here by arithmetic on the coordinates (a firm on an edge or corner counts
+    # if any kept cell's closed square holds it), independently of shapely.
+    units = cells()
+    keep = np.array(data.draw(st.lists(st.booleans(), min_size=len(units), max_size=len(units))))
+    if not keep.any():
+        keep[0] = True
+    units = units[keep]
+    kept = set(units.index)
+    fx = (table["x"].to_numpy() - X0) / CELL
+    fy = (table["y"].to_numpy() - Y0) / CELL
+    inside = np.array([
+        any(r * NX + c in kept for c in cs for r in rs)
+        for cs, rs in zip(candidate_cells(fx, NX), candidate_cells(fy, NY), strict=True)
+    ])
+    firms = to_firms(table)
+    n_out = int((~inside).sum())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = gc.aggregate(firms, units, value="emp")
+    assert int(out["n_firms"].sum()) == int(inside.sum())
+    assert out["emp"].sum() == pytest.approx(table["emp"].to_numpy()[inside].sum(), abs=1e-9)
+    assert out.attrs["n_outside"] == n_out
+    messages = [str(w.message) for w in caught if issubclass(w.category, GeoclusterWarning)]
+    if n_out:
+        assert any(f"{n_out:,}" in m or str(n_out) in m for m in messages), messages
+    # firms strictly inside one cell are counted in that cell
+    interior = (fx % 1 != 0) & (fy % 1 != 0) & inside
+    expected = pd.Series(
+        np.floor(fy[interior]).astype(int) * NX + np.floor(fx[interior]).astype(int)
+    ).value_counts()
+    on_edge_cells = set()
+    for cs, rs, is_int in zip(candidate_cells(fx, NX), candidate_cells(fy, NY), interior,
+                              strict=True):
+        if not is_int:
+            on_edge_cells |= {r * NX + c for c in cs for r in rs}
+    for cell_id, count in out["n_firms"].items():
+        if cell_id not in on_edge_cells:
+            assert count == expected.get(cell_id, 0), cell_id
+
+
+@PROPS
+@given(registers(lattice=False, margin=1.0))
+def test_reprojection_does_not_move_firms_between_units(table):
+    # Firms at least 1 m from every edge: the EPSG:4326 round trip moves them by
+    # nanometres, so they must land in the same unit whatever CRS the inputs are in.
+    units = cells()
+    reference = quiet(gc.aggregate, to_firms(table), units, by="industry")
+    geographic_firms = quiet(gc.aggregate, to_firms(table, "EPSG:4326"), units, by="industry")
+    both_geographic = quiet(gc.aggregate, to_firms(table, "EPSG:4326"), units.to_crs(4326),
+                            by="industry", crs=METRIC)
+    cols = [c for c in reference.columns if c.startswith("n_firms")]
+    pd.testing.assert_frame_equal(pd.DataFrame(reference[cols]), pd.DataFrame(geographic_firms[cols]))
+    pd.testing.assert_frame_equal(pd.DataFrame(reference[cols]), pd.DataFrame(both_geographic[cols]))
+    assert reference.attrs["n_outside"] == geographic_firms.attrs["n_outside"]
+    assert reference.attrs["n_outside"] == both_geographic.attrs["n_outside"]
+
+
+# --------------------------------------------------------------------------- location quotients
+
+
+def _weighted_mean_lq(lq: pd.DataFrame) -> pd.Series:
+    """Per industry: sum over units of LQ_ir * E_r / E_N (units with E_r = 0 weigh 0)."""
+    share = lq["unit_total"] / lq["grand_total"]
+    term = np.where(lq["unit_total"] > 0, lq["lq"] * share, 0.0)
+    return pd.Series(term, index=lq.index).groupby(lq["industry"]).sum()
+
+
+@PROPS
+@given(registers(min_n=2), st.sampled_from([None, "emp"]))
+def test_employment_weighted_mean_lq_is_one(table, value):
+    # sum_r LQ_ir E_r / E_N = sum_r E_ir / E_iN = 1 for every industry present, when no
+    # unit is blanked by the size rule (min_total=0; empty units have weight 0).
+    if value == "emp" and table["emp"].sum() == 0:
+        table = table.assign(emp=1.0)
+    agg = quiet(gc.aggregate, to_firms(table), cells(), by="industry", value=value)
+    lq = gc.location_quotient(agg, value=value, min_total=0)
+    present = lq.groupby("industry")["value"].sum()
+    present = present[present > 0].index
+    if len(present) == 0:
+        return  # every firm fell outside the units
+    means = _weighted_mean_lq(lq).loc[present]
+    np.testing.assert_allclose(means.to_numpy(), 1.0, rtol=1e-12)
+
+
+@PROPS
+@given(registers(min_n=2, outside=False))
+def test_weighted_mean_lq_is_one_for_long_tables(table):
+    # The same identity from a table of firms (one row per firm, unit column).
+    long = table.assign(unit=(np.floor((table["x"] - X0) / CELL) // 2).astype(int))
+    lq = gc.location_quotient(long, unit="unit", industry="industry", min_total=0, complete=True)
+    np.testing.assert_allclose(_weighted_mean_lq(lq).to_numpy(), 1.0, rtol=1e-12)
+
+
+@PROPS
+@given(registers(min_n=2), st.integers(0, 10_000))
+def test_location_quotients_independent_of_firm_order(table, perm_seed):
+    firms = to_firms(table)
+    lq_a = gc.location_quotient(quiet(gc.aggregate, firms, cells(), by="industry", value="emp"),
+                                value="emp", min_total=0)
+    lq_b = gc.location_quotient(
+        quiet(gc.aggregate, shuffled(firms, perm_seed), cells(), by="industry", value="emp"),
+        value="emp", min_total=0)
+    pd.testing.assert_frame_equal(lq_table(lq_a), lq_table(lq_b))
+    long = table.assign(unit=(np.floor((table["x"] - X0) / CELL)).astype(int))
+    a = gc.location_quotient(long, unit="unit", industry="industry", value="emp", min_total=0,
+                             complete=True)
+    b = gc.location_quotient(shuffled(long, perm_seed), unit="unit", industry="industry",
+                             value="emp", min_total=0, complete=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+# --------------------------------------------------------------------------- KDE
+
+
+KDE_PROPS = settings(PROPS, max_examples=25)
+
+
+@KDE_PROPS
+@given(registers(min_n=2), st.integers(0, 10_000), st.sampled_from(["300m", "1km", "scott"]),
+       st.sampled_from(["gaussian", "quartic", "epanechnikov"]))
+def test_kde_independent_of_point_order(table, perm_seed, bandwidth, kernel):
+    if bandwidth == "scott" and (table[["x", "y"]].nunique() < 2).any():
+        bandwidth = "1km"  # a rule bandwidth needs spread on both axes
+    firms = to_firms(table)
+    if (table["emp"] == 0).all():
+        firms = firms.assign(emp=1.0)
+    a = quiet(gc.kde, firms, bandwidth=bandwidth, weight="emp", kernel=kernel)
+    b = quiet(gc.kde, shuffled(firms, perm_seed), bandwidth=bandwidth, weight="emp", kernel=kernel)
+    # a rule bandwidth is a sum over points: equal up to float summation order
+    assert a.shape == b.shape
+    assert a.cell_size == pytest.approx(b.cell_size, rel=1e-12)
+    assert (a.x0, a.y0) == pytest.approx((b.x0, b.y0), abs=1e-6)
+    assert a.bandwidth == pytest.approx(b.bandwidth, rel=1e-12)
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-9, atol=1e-12 * a.peak)
+
+
+# Promised accuracy: the default Gaussian grid is padded by 4 bandwidths on each of its
+# 4 sides and the kernel truncated at 5, so at most 4 * P(Z > 4) + 2 * P(Z > 5) = 1.28e-4
+# of any point's weight can fall off the grid; the compact kernels are accurate to 1.2e-3
+# (the kde docstring's accuracy for them).
+MASS_RTOL = {"gaussian": 1.3e-4, "quartic": 1.2e-3, "epanechnikov": 1.2e-3}
+
+
+@KDE_PROPS
+@given(registers(min_n=1), st.sampled_from(["250m", "1km", "3km"]),
+       st.sampled_from(["gaussian", "quartic", "epanechnikov"]),
+       st.sampled_from([None, "emp"]))
+def test_kde_mass_equals_total_weight(table, bandwidth, kernel, weight):
+    firms = to_firms(table)
+    if weight and firms["emp"].sum() == 0:
+        firms = firms.assign(emp=1.0)
+    surface = gc.kde(firms, bandwidth=bandwidth, weight=weight, kernel=kernel)
+    total = len(firms) if weight is None else float(firms["emp"].sum())
+    assert surface.total_weight == pytest.approx(total, rel=1e-12)
+    assert surface.mass == pytest.approx(total, rel=MASS_RTOL[kernel])
+
+
+@pytest.mark.parametrize("kernel", ["quartic", "epanechnikov", "gaussian"])
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: with the default cell_size, kde coarsens the grid to 1,000 cells a side; on a "
+    "400 km extent with bandwidth='1km' the cell is about 0.4 km and the discrete kernel "
+    "(_kde.kernel_grid / the separable Gaussian path in _kde.binned_density) is not "
+    "renormalised, so the surface's mass is off (epanechnikov +3%, no warning; at 3,000 km "
+    "4-7x, only an undersampling warning)"))
+def test_kde_mass_with_default_cell_on_wide_extent(kernel):
+    # 50 firms spread over 400 km (epanechnikov, quartic) / 3,000 km (gaussian) east-west.
+    rng = np.random.default_rng(1)
+    span = 3e6 if kernel == "gaussian" else 4e5
+    xy = np.column_stack([rng.uniform(0, span, 50), rng.uniform(0, 5e4, 50)])
+    firms = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=METRIC)
+    surface = quiet(gc.kde, firms, bandwidth="1km", kernel=kernel)
+    assert surface.mass == pytest.approx(50, rel=MASS_RTOL[kernel])
+
+
+# --------------------------------------------------------------------------- exposure
+
+
+@PROPS
+@given(registers(min_n=2), st.integers(0, 10_000), st.sampled_from(["500m", "1km", "2.5km"]),
+       st.sampled_from([None, "industry"]), st.sampled_from([None, "emp"]))
+def test_count_exposure_independent_of_row_order(table, perm_seed, radius, industry, weight):
+    firms = to_firms(table)
+    a = gc.exposure(firms, method="count", radius=radius, industry=industry, weight=weight)
+    b = gc.exposure(shuffled(firms, perm_seed), method="count", radius=radius,
+                    industry=industry, weight=weight)
+    assert list(b.index) == list(shuffled(firms, perm_seed).index)  # the input's order kept
+    np.testing.assert_allclose(b["exposure"].loc[a.index].to_numpy(), a["exposure"].to_numpy(),
+                               rtol=1e-12)
+
+
+@PROPS
+@given(registers(min_n=2, max_n=60), st.sampled_from([500.0, 1000.0, 2500.0]))
+def test_count_exposure_equals_brute_force(table, radius):
+    # Firms at one address count each other (distance 0 <= r), a firm never counts itself.
+    firms = to_firms(table)
+    out = gc.exposure(firms, method="count", radius=radius, industry="industry")
+    xy = table[["x", "y"]].to_numpy()
+    d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+    same = table["industry"].to_numpy()[:, None] == table["industry"].to_numpy()[None, :]
+    expected = ((d <= radius) & same).sum(1) - 1
+    np.testing.assert_array_equal(out["exposure"].to_numpy(), expected)
+
+
+# --------------------------------------------------------------------------- local statistics
+
+
+@PROPS
+@given(registers(min_n=5), st.integers(0, 10_000), st.sampled_from(["queen", "rook"]))
+def test_local_moran_statistic_independent_of_row_order(table, perm_seed, spec):
+    counts = quiet(gc.aggregate, to_firms(table), cells())
+    if counts["n_firms"].nunique() < 2:
+        return  # a constant column has no local Moran's I
+    a = gc.local_moran(counts, "n_firms", weights=spec, permutations=0)
+    b = gc.local_moran(shuffled(counts, perm_seed), "n_firms", weights=spec, permutations=0)
+    b = b.loc[a.index]
+    for col in ("lisa_I", "lisa_EI", "lisa_VI", "lisa_lag"):
+        np.testing.assert_allclose(b[col].to_numpy(), a[col].to_numpy(), rtol=1e-9, atol=1e-12)
+    # z = (I - EI) / sqrt(VI) is undefined where VI = 0 (see the xfail below)
+    defined = a["lisa_VI"].to_numpy() > 1e-12
+    np.testing.assert_allclose(b["lisa_z"].to_numpy()[defined], a["lisa_z"].to_numpy()[defined],
+                               rtol=1e-9, atol=1e-12)
+    assert (b["lisa_q"] == a["lisa_q"]).all()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: local_moran(permutations=0) on counts with a single non-zero unit: that unit's "
+    "lisa_VI is 0, so lisa_z = (I - EI) / 0 is +-inf or NaN depending on the rounding of "
+    "I - EI (which depends on row order); with inf, lisa_p = 0 and the unit is reported as "
+    "a significant 'HL' cluster. Expected: lisa_z NaN (undefined), lisa_cluster 'ns'"))
+def test_local_moran_zero_variance_unit_is_not_significant():
+    # In this row order I - EI rounds to +1e-16 and z = +inf (shuffled: 0 / 0 = NaN).
+    units = cells()
+    counts = units.assign(n_firms=np.where(units.index == 34, 5, 0))
+    out = gc.local_moran(counts, "n_firms", weights="queen", permutations=0).loc[34]
+    assert out["lisa_VI"] == pytest.approx(0.0, abs=1e-12)
+    assert not np.isinf(out["lisa_z"])
+    assert out["lisa_cluster"] == "ns"
+
+
+@PROPS
+@given(registers(min_n=5), st.integers(0, 10_000))
+def test_getis_ord_z_independent_of_row_order(table, perm_seed):
+    counts = quiet(gc.aggregate, to_firms(table), cells())
+    if counts["n_firms"].nunique() < 2:
+        return
+    a = gc.getis_ord(counts, "n_firms", weights="queen", permutations=0)
+    b = gc.getis_ord(shuffled(counts, perm_seed), "n_firms", weights="queen", permutations=0)
+    np.testing.assert_allclose(b["gi_z"].loc[a.index].to_numpy(), a["gi_z"].to_numpy(),
+                               rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- regression
+
+
+def _regression_frame(seed: int, rho: float = 0.4) -> gpd.GeoDataFrame:
+    """Grid cells with y = rho W y + 1 + 2 x - z + e under queen weights."""
+    units = cells()
+    rng = np.random.default_rng(seed)
+    n = len(units)
+    x = rng.lognormal(0, 1, n).round(1)  # skewed, with ties
+    z = rng.integers(0, 3, n).astype(float)
+    W = gc.weights(units, "queen").sparse.tocsr()
+    e = rng.normal(0, 1, n)
+    y = sp.linalg.spsolve((sp.identity(n) - rho * W).tocsc(), 1 + 2 * x - z + e)
+    return units.assign(y=y, x=x, z=z)
+
+
+@settings(PROPS, max_examples=12)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 10_000),
+       st.sampled_from(["ols", "lag", "error"]), st.sampled_from(["auto", "lu"]))
+def test_regression_coefficients_independent_of_row_order(seed, perm_seed, model, logdet):
+    data = _regression_frame(seed)
+    a = gc.regress("y ~ x + z", data, model=model, weights="queen", logdet=logdet)
+    b = gc.regress("y ~ x + z", shuffled(data, perm_seed), model=model, weights="queen",
+                   logdet=logdet)
+    pd.testing.assert_series_equal(a.params, b.params, rtol=1e-6)
+    assert a.loglik == pytest.approx(b.loglik, rel=1e-9)
+
+
+@settings(PROPS, max_examples=15)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 4))
+def test_lag_model_at_rho_zero_is_ols(seed, k):
+    # The lag likelihood concentrated on rho is maximised by a search over rho
+    # (_sparse_ml._maximise); with the search pinned at rho = 0 the lag fit must be
+    # OLS: beta = (X'X)^-1 X'y, sigma2 = SSE / n and the OLS log likelihood (log|I| = 0).
+    rng = np.random.default_rng(seed)
+    units = cells()
+    n = len(units)
+    W = gc.weights(units, "queen").sparse.tocsr()
+    X = np.column_stack([np.ones(n), rng.lognormal(0, 1, size=(n, k - 1)).round(1)])
+    y = sp.linalg.spsolve((sp.identity(n) - 0.5 * W).tocsc(), X @ rng.normal(0, 2, k)
+                          + rng.normal(size=n))
+    beta_ols = np.linalg.solve(X.T @ X, X.T @ y)
+    sse = float(((y - X @ beta_ols) ** 2).sum())
+    loglik_ols = -n / 2 * (math.log(2 * math.pi) + math.log(sse / n) + 1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sparse_ml, "_maximise", lambda setup, negll, tol, label: (0.0, 0, True, "fixed"))
+        fit = _sparse_ml.fit_lag(y, X, W, logdet="lu")
+    assert fit.rho == 0.0
+    np.testing.assert_allclose(fit.beta, beta_ols, rtol=1e-9, atol=1e-9)
+    assert fit.sigma2 == pytest.approx(sse / n, rel=1e-9)
+    assert fit.loglik == pytest.approx(loglik_ols, rel=1e-9)
+    np.testing.assert_allclose(fit.resid, y - X @ beta_ols, atol=1e-8)
+
+
+@settings(PROPS, max_examples=8)
+@given(st.integers(0, 2**32 - 1))
+def test_regress_lag_pinned_at_rho_zero_equals_regress_ols(seed):
+    # The same through gc.regress (the sparse ML path, logdet="lu"): the intercept and
+    # slopes equal gc.regress(model="ols") and rho is reported as 0.
+    data = _regression_frame(seed, rho=0.0)
+    ols = gc.regress("y ~ x + z", data, model="ols", weights="queen")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sparse_ml, "_maximise", lambda setup, negll, tol, label: (0.0, 0, True, "fixed"))
+        lag = gc.regress("y ~ x + z", data, model="lag", weights="queen", logdet="lu")
+    assert lag.params["rho"] == 0.0
+    pd.testing.assert_series_equal(lag.params.drop("rho"), ols.params, rtol=1e-9)
+    assert lag.loglik == pytest.approx(ols.loglik, rel=1e-9)
+
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: gc.weights(gdf, 'knn:K') breaks ties at the K-th neighbour distance by row order "
+    "(libpysal build_knn), silently; on a regular grid (centroids at equal distances) "
+    "the neighbour sets change when the rows are shuffled. Only coincident points are "
+    "checked. Expected: the same graph in any row order (tie-break by id), or a warning "
+    "naming how many units have ties at the K-th distance"))
+@pytest.mark.parametrize("k", [4, 8])
+def test_knn_weights_independent_of_row_order_on_a_grid(k):
+    units = cells()
+    a = gc.weights(units, f"knn:{k}").adjacency
+    b = gc.weights(shuffled(units, 3), f"knn:{k}").adjacency
+    edges_a = set(zip(a.index.get_level_values(0), a.index.get_level_values(1), strict=True))
+    edges_b = set(zip(b.index.get_level_values(0), b.index.get_level_values(1), strict=True))
+    assert edges_a == edges_b
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: gc.regress with the default weights='knn:8' on a square grid gives different "
+    "coefficients when the rows are shuffled (rho 0.323 vs 0.307 here), because of the "
+    "knn tie-breaking by row order above"))
+def test_regress_default_knn_independent_of_row_order_on_a_grid():
+    data = _regression_frame(1)
+    a = gc.regress("y ~ x + z", data)
+    b = gc.regress("y ~ x + z", shuffled(data, 3))
+    pd.testing.assert_series_equal(a.params, b.params, rtol=1e-6)
+
+
+@settings(PROPS, max_examples=15)
+@given(registers(min_n=5))
+def test_inputs_are_not_mutated(table):
+    firms, units = to_firms(table), cells()
+    firms_before, units_before = firms.copy(), units.copy()
+    agg = quiet(gc.aggregate, firms, units, by="industry", value="emp")
+    agg_before = agg.copy()
+    gc.location_quotient(agg, min_total=0)
+    gc.exposure(firms, method="count", radius="1km", industry="industry")
+    gc.kde(firms, bandwidth="1km")
+    if agg["n_firms"].nunique() > 1:
+        gc.local_moran(agg, "n_firms", weights="queen", permutations=0)
+    pd.testing.assert_frame_equal(firms, firms_before)
+    pd.testing.assert_frame_equal(units, units_before)
+    pd.testing.assert_frame_equal(agg, agg_before)
