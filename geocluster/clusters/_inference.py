@@ -7,15 +7,16 @@ three functions share one meaning of ``p``, ``alpha`` and ``correction``.
 
 P-values
 --------
-esda's conditional permutation p-value ``p_sim`` is a *folded one-sided* pseudo
-p-value (esda issue #199): with ``P`` permutations and ``L`` the number of
-simulated statistics ``>=`` the observed one, ``L`` is replaced by ``P - L`` when
-``P - L < L`` (the observed value lies in the lower tail), and
-``p = (L + 1) / (P + 1)``. It is the one-sided p-value in the direction of the tail
-the observed statistic falls in; it is never above about 0.5 and roughly half a
-two-sided p-value. ``alternative="two-sided"`` reports ``min(1, 2 p)`` instead.
-Without permutations the normal approximation is used with the same convention:
-``norm.sf(|z|)`` (folded) or ``2 norm.sf(|z|)`` (two-sided).
+Every permutation p-value counts ties on both sides (see
+:mod:`geocluster.clusters._permutation`): with ``P`` permutations, ``ge`` draws at
+least and ``le`` draws at most as large as the observed statistic (equal within a
+relative tolerance of 1e-10 of the statistic's scale), the folded pseudo p-value is
+``(min(ge, le) + 1) / (P + 1)``, ``"greater"`` is ``(ge + 1)/(P + 1)``, ``"less"``
+``(le + 1)/(P + 1)`` and ``"two-sided"`` ``min(1, 2 p_folded)``. For data without
+ties the folded value is esda's ``p_sim``; with ties esda reports the most extreme
+value ``1/(P+1)`` where every draw ties. Without permutations the normal
+approximation is used with the same convention: ``norm.sf(|z|)`` (folded),
+``2 norm.sf(|z|)`` (two-sided), ``norm.sf(z)`` (greater), ``norm.cdf(z)`` (less).
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ from geocluster._random import check_seed, seed_label  # noqa: F401 - used via i
 from geocluster.errors import GeoclusterWarning, InputError, WeightsError
 
 Correction = Literal["fdr", "bonferroni"] | None
-Alternative = Literal["folded", "two-sided"]
+Alternative = Literal["folded", "two-sided", "greater", "less"]
 
 CORRECTIONS = (None, "fdr", "bonferroni")
-ALTERNATIVES = ("folded", "two-sided")
+ALTERNATIVES = ("folded", "two-sided", "greater", "less")
 ISOLATE_POLICIES = ("raise", "drop", "keep")
 MISSING_POLICIES = ("raise", "drop")
 
@@ -66,8 +67,8 @@ def check_options(
         )
     if alternative not in ALTERNATIVES:
         raise InputError(
-            f"alternative={alternative!r} must be 'folded' (esda/GeoDa one-sided pseudo "
-            "p-value) or 'two-sided'."
+            f"alternative={alternative!r} must be 'folded' (one-sided in the direction of "
+            "the observed value, as GeoDa), 'two-sided', 'greater' or 'less'."
         )
     if isolates not in ISOLATE_POLICIES:
         raise InputError(f"isolates={isolates!r} must be one of {ISOLATE_POLICIES}.")
@@ -216,6 +217,10 @@ def finish_p(p_folded: np.ndarray, alternative: str) -> np.ndarray:
 
 def normal_p(z: np.ndarray, alternative: str) -> np.ndarray:
     """Normal-approximation p-value of z with the same convention as the pseudo p."""
+    if alternative == "greater":
+        return stats.norm.sf(z)
+    if alternative == "less":
+        return stats.norm.cdf(z)
     p = stats.norm.sf(np.abs(z))
     return finish_p(p, alternative)
 

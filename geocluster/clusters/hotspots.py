@@ -1,17 +1,27 @@
 """Getis-Ord local G / G* hot and cold spots on areal units.
 
-Built on :class:`esda.getisord.G_Local` with weights from :func:`geocluster.weights`.
+The statistic comes from :class:`esda.getisord.G_Local` with weights from
+:func:`geocluster.weights`; the permutation inference is geocluster's own tie-aware
+engine (:mod:`geocluster.clusters._permutation`).
 
 ``gi_z`` is the analytic z-value of Ord and Getis (1995), as in R's
 ``spdep::localG`` (with ``include.self`` for G*) and ArcGIS. It is computed here in
 its general form: esda's ``G_Local.Zs`` uses the binary-weights variance also for
 row-standardised weights, where it is wrong. z and the permutation p-values do not
-change when a row of weights is rescaled, so ``transform="r"`` changes only ``gi_G``. ``gi_p`` follows the
-same convention as ``lisa_p`` in :func:`geocluster.local_moran`: the folded
-one-sided conditional-permutation pseudo p-value of esda (``p = (L + 1)/(P + 1)``
-with ``L`` the count of simulated G in the tail the observed G lies in; esda issue
-#199), or ``min(1, 2 p)`` with ``alternative="two-sided"``; without permutations the
-normal p-value of ``gi_z`` with the same sidedness.
+change when a row of weights is rescaled, so ``transform="r"`` changes only ``gi_G``.
+
+``gi_p`` follows the same convention as ``lisa_p`` in :func:`geocluster.local_moran`:
+a conditional-permutation pseudo p-value (the unit's own value kept, its neighbours'
+values drawn without replacement from the other units) that counts ties on both
+sides: with ``P`` permutations, ``ge`` / ``le`` the numbers of simulated G at least /
+at most as large as the observed one (equal within ``1e-10`` of the statistic's
+scale), the folded p is ``(min(ge, le) + 1) / (P + 1)``; ``alternative="two-sided"``
+gives ``min(1, 2 p)``, ``"greater"`` ``(ge + 1)/(P + 1)`` (hot spots only) and
+``"less"`` ``(le + 1)/(P + 1)``. Without permutations it is the normal p-value of
+``gi_z`` with the same sidedness. esda's ``p_sim`` counts only ``sim >= obs``, so a
+county with no firms among neighbours with none (every draw ties) gets the most
+extreme ``1/(P+1)`` and shows as a "cold 99%" spot; here it gets 1. R's
+``spdep::localG_perm`` reports only a z from the mean and variance of the draws.
 
 ``gi_hotspot`` bins units ArcGIS-style by the sign of ``gi_z`` and the most
 stringent level among 0.01, 0.05 and 0.10 that ``gi_p`` passes after the chosen
@@ -32,6 +42,8 @@ from scipy import sparse
 
 from geocluster._plotting import HOTSPOT_COLORS, new_figure
 from geocluster.clusters import _inference as inf
+from geocluster.clusters import _permutation as _perm
+from geocluster.clusters.lisa import _p_label
 from geocluster.errors import InputError
 
 __all__ = ["getis_ord", "plot_hotspot_map", "HOTSPOT_LEVELS", "GI_COLUMNS"]
@@ -76,7 +88,8 @@ def getis_ord(
         ``"b"`` binary weights (default; as spdep ``localG`` and ArcGIS) or ``"r"``
         row-standardised (self-weight ``1 / (k + 1)`` for G*).
     permutations, seed, correction, alternative, isolates, missing, n_jobs
-        As in :func:`geocluster.local_moran`.
+        As in :func:`geocluster.local_moran` (``alternative="greater"`` tests for
+        hot spots only, ``"less"`` for cold spots only).
     alpha
         Level for ``gi_cluster`` (``hot``/``cold``/``ns``); the ``gi_hotspot`` bins
         always use the levels 0.01, 0.05 and 0.10.
@@ -115,7 +128,7 @@ def getis_ord(
         )
     if not isinstance(star, bool | np.bool_):
         raise InputError(f"star={star!r} must be True (G*) or False (G).")
-    esda_seed = inf.esda_seed(seed)
+    perm_seed = inf.esda_seed(seed)
     prep = inf.prepare(gdf, column, weights, isolates=isolates, missing=missing, what="getis_ord")
     if prep.y.sum() == 0:
         raise InputError(
@@ -123,14 +136,31 @@ def getis_ord(
             "Use a non-negative variable (counts, LQs) or local_moran."
         )
     graph = prep.graph.transform("B")
+    if permutations:
+        _perm.check_size(permutations, int(graph.cardinalities.max()), what="getis_ord")
+        _perm.warn_coarse(prep.y, column, "getis_ord")
     if star:
         graph = graph.assign_self_weight(1.0)
-    stat = _run_g_local(prep.y, graph, transform.upper(), star, permutations, esda_seed, n_jobs)
+    stat = _run_g_local(prep.y, graph, transform.upper(), star)
 
     has = prep.tested_in_graph
     z = np.where(has, _ord_getis_z(prep.y, graph.sparse, bool(star)), np.nan)
     if permutations:
-        p = inf.finish_p(inf.exact_pseudo_p(stat.p_sim, permutations), alternative)
+        # G_i = (self part + sum_j w_ij y_j) / (sum y [- y_i for G]); the self part and
+        # the denominator are fixed under conditional permutation
+        denom = prep.y.sum() - (0.0 if star else prep.y)
+        with np.errstate(divide="ignore"):
+            coef = np.where(denom != 0, 1.0 / np.where(denom != 0, denom, 1.0), 0.0)
+        coef = np.broadcast_to(coef, prep.y.shape)
+        ge, le = _perm.conditional_counts(
+            prep.y,
+            graph.sparse,
+            coef,
+            permutations,
+            np.random.default_rng(perm_seed),
+            units=np.flatnonzero(has),
+        )
+        p = _perm.pseudo_p(ge, le, permutations, alternative)
     else:
         p = inf.normal_p(z, alternative)
     p = np.where(has, p, np.nan)
@@ -168,14 +198,13 @@ def getis_ord(
         star=bool(star),
         permutations=int(permutations),
         seed=inf.seed_label(seed),
-        esda_seed=esda_seed,
+        permutation_seed=perm_seed,
         alpha=float(alpha),
         correction=correction,
         cutoff=cut,
         cutoffs=cutoffs,
         alternative=alternative,
-        p_value=("folded one-sided" if alternative == "folded" else "two-sided")
-        + (" pseudo p-value, conditional permutation" if permutations else " normal approximation"),
+        p_value=_p_label(permutations, alternative),
         n_tested=int(np.sum(has)),
         **inf.policy_attrs(prep, isolates),
     )
@@ -207,20 +236,12 @@ def _ord_getis_z(y: np.ndarray, w, star: bool) -> np.ndarray:
         return (lag - mean * wsum) / np.sqrt(var * (m * s1 - wsum**2) / (m - 1))
 
 
-def _run_g_local(y, graph, transform, star, permutations, esda_seed, n_jobs):
+def _run_g_local(y, graph, transform, star):
+    """esda's G statistic (no permutations: the inference is :mod:`._permutation`'s)."""
     from esda.getisord import G_Local
 
     with inf.quiet_esda():
-        return G_Local(
-            y,
-            graph,
-            transform=transform,
-            permutations=permutations,
-            star=bool(star),
-            keep_simulations=False,
-            n_jobs=n_jobs,
-            seed=esda_seed,
-        )
+        return G_Local(y, graph, transform=transform, permutations=0, star=bool(star))
 
 
 def plot_hotspot_map(gi_result: gpd.GeoDataFrame, *, title: str | None = None):

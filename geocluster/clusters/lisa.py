@@ -1,18 +1,31 @@
 """Local and global Moran's I on areal units, LISA cluster regions and their figures.
 
-Built on :class:`esda.moran.Moran_Local` (conditional permutation inference) and
-:class:`esda.moran.Moran` with weights from :func:`geocluster.weights`.
+The analytic parts come from :class:`esda.moran.Moran_Local` and
+:class:`esda.moran.Moran` (weights from :func:`geocluster.weights`); the permutation
+inference is geocluster's own tie-aware engine
+(:mod:`geocluster.clusters._permutation`).
 
 What ``lisa_p`` is
 ------------------
-``lisa_p`` is esda's conditional-permutation pseudo p-value ``p_sim``, which is a
-*folded one-sided* p-value (esda issue #199): with ``P`` permutations and ``L`` the
-number of simulated ``I_i`` at least as large as the observed one, ``L`` is
-replaced by ``P - L`` when the observed value lies in the lower half, and
-``p = (L + 1) / (P + 1)``. So it tests in the direction of whichever tail the
-observed ``I_i`` falls in; it is at most about 0.5 and about half a two-sided
-p-value (GeoDa reports the same number). ``alternative="two-sided"`` gives
-``min(1, 2 p)``. :func:`geocluster.getis_ord` uses the same convention for ``gi_p``.
+``lisa_p`` is a conditional-permutation pseudo p-value that counts ties on both
+sides. With ``P`` permutations (the unit's value kept, its neighbours given values
+drawn without replacement from the other units), ``ge`` the number of simulated
+``I_i >= `` the observed one and ``le`` the number ``<=`` it (a draw within
+``1e-10`` of the statistic's scale counting as equal), the folded pseudo p-value is
+``p = (min(ge, le) + 1) / (P + 1)``: one-sided in the direction of the tail the
+observed ``I_i`` lies in, at most about 0.5 for continuous data (GeoDa's and esda's
+convention). ``alternative="two-sided"`` gives ``min(1, 2 p)``; ``"greater"``
+(``(ge + 1)/(P + 1)``, clustering) and ``"less"`` (``(le + 1)/(P + 1)``,
+dispersion) are one-sided.
+
+How this differs from esda and spdep: for continuous data (no ties) it equals esda's
+``p_sim``. With ties it does not: esda counts ``sim >= obs`` and folds with ``P``
+minus that count, so a unit where every draw ties the observed value (a county with
+no firms among neighbours with none, the usual case with sparse counts) gets the most
+extreme value ``1/(P+1)``; here it gets 1. R's ``spdep::localmoran_perm`` ranks the
+observed value among the draws (``rank()``, ties averaged; it also draws with
+replacement) and so gives tied units a middle p-value. :func:`geocluster.getis_ord`
+uses the same convention for ``gi_p``.
 
 Scaling of ``I_i``
 ------------------
@@ -39,6 +52,7 @@ from scipy.sparse.csgraph import connected_components
 
 from geocluster._plotting import LISA_COLORS, new_figure
 from geocluster.clusters import _inference as inf
+from geocluster.clusters import _permutation as _perm
 from geocluster.errors import InputError
 
 __all__ = [
@@ -99,16 +113,18 @@ def local_moran(
         normal approximation (``lisa_z``) instead.
     seed
         Int or ``numpy.random.Generator``; the same seed gives identical output.
-        One integer is drawn from ``default_rng(seed)`` for esda's kernel (recorded
-        in ``attrs["esda_seed"]``). numpy's global random state is left untouched.
+        One integer is drawn from ``default_rng(seed)`` for the permutation table
+        (recorded in ``attrs["permutation_seed"]``). numpy's global random state is
+        left untouched.
     alpha
         Significance level for ``lisa_cluster`` and the regions.
     correction
         ``None``, ``"fdr"`` (Benjamini-Hochberg over the tested units) or
         ``"bonferroni"``; the cut-off used is ``attrs["cutoff"]``.
     alternative
-        ``"folded"`` (esda/GeoDa pseudo p-value, see the module docstring) or
-        ``"two-sided"`` (twice that, capped at 1).
+        ``"folded"`` (default; the tie-aware version of the esda/GeoDa pseudo
+        p-value, see the module docstring), ``"two-sided"`` (twice that, capped at
+        1), ``"greater"`` (positive autocorrelation) or ``"less"`` (negative).
     scaling
         ``"esda"`` (default) or ``"spdep"`` (R's ``localmoran``: ``n / (n - 1)``
         times esda's ``I_i``). Applies to ``lisa_I``, ``lisa_EI`` and ``lisa_VI``.
@@ -121,7 +137,8 @@ def local_moran(
         Missing values in ``column``: ``"raise"`` (default) or ``"drop"`` (those
         units leave the weights and get NaN; a warning gives the count).
     n_jobs
-        Passed to esda (``-1`` all cores). Without numba this rarely helps.
+        Accepted for compatibility (``-1`` or a positive integer); the permutation
+        engine runs in this process and the results do not depend on it.
 
     Returns
     -------
@@ -173,11 +190,16 @@ def local_moran(
     )
     if scaling not in ("esda", "spdep"):
         raise InputError(f"scaling={scaling!r} must be 'esda' or 'spdep' (R's localmoran).")
-    esda_seed = inf.esda_seed(seed)
+    perm_seed = inf.esda_seed(seed)
     prep = inf.prepare(gdf, column, weights, isolates=isolates, missing=missing, what="local_moran")
     graph = prep.graph.transform("R")
-    stat = _run_moran_local(prep.y, graph, permutations, esda_seed, n_jobs)
-    cols = _lisa_columns(stat, graph, prep, permutations, alternative, scaling)
+    if permutations:
+        _perm.check_size(
+            permutations, int(graph.cardinalities.max()), what="local_moran"
+        )
+        _perm.warn_coarse(prep.y, column, "local_moran")
+    stat = _run_moran_local(prep.y, graph)
+    cols = _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_seed)
 
     tested = prep.tested
     p_all = inf.full_length(cols.pop("p"), prep.analysed)
@@ -210,7 +232,7 @@ def local_moran(
         transform="R",
         permutations=int(permutations),
         seed=inf.seed_label(seed),
-        esda_seed=esda_seed,
+        permutation_seed=perm_seed,
         alpha=float(alpha),
         correction=correction,
         cutoff=cut,
@@ -224,27 +246,26 @@ def local_moran(
 
 
 def _p_label(permutations: int, alternative: str) -> str:
-    kind = "pseudo p-value, conditional permutation" if permutations else "normal approximation"
-    side = "folded one-sided" if alternative == "folded" else "two-sided"
+    kind = (
+        "pseudo p-value, conditional permutation, ties counted on both sides"
+        if permutations
+        else "normal approximation"
+    )
+    side = {"folded": "folded one-sided", "two-sided": "two-sided"}.get(
+        alternative, f"one-sided ({alternative})"
+    )
     return f"{side} {kind}"
 
 
-def _run_moran_local(y, graph, permutations, esda_seed, n_jobs):
+def _run_moran_local(y, graph):
+    """esda's analytic local Moran (statistic, conditional moments, quadrants); no draws."""
     from esda.moran import Moran_Local
 
     with inf.quiet_esda():
-        return Moran_Local(
-            y,
-            graph,
-            transformation="r",
-            permutations=permutations,
-            n_jobs=n_jobs,
-            keep_simulations=False,
-            seed=esda_seed,
-        )
+        return Moran_Local(y, graph, transformation="r", permutations=0)
 
 
-def _lisa_columns(stat, graph, prep, permutations, alternative, scaling) -> dict:
+def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_seed) -> dict:
     n = len(prep.y)
     esda_to_spdep = n / (n - 1)
     has = prep.tested_in_graph
@@ -255,7 +276,16 @@ def _lisa_columns(stat, graph, prep, permutations, alternative, scaling) -> dict
     else:
         i_val, e_val, v_val = stat.Is, stat.EIc / esda_to_spdep, stat.VIc / esda_to_spdep**2
     if permutations:
-        p = inf.finish_p(inf.exact_pseudo_p(stat.p_sim, permutations), alternative)
+        # I_i = (n - 1) z_i lag(z)_i / z'z: the lag's factor has the sign of z_i
+        ge, le = _perm.conditional_counts(
+            np.asarray(stat.z, dtype=float),
+            graph.sparse,
+            np.asarray(stat.z, dtype=float),
+            permutations,
+            np.random.default_rng(perm_seed),
+            units=np.flatnonzero(has),
+        )
+        p = _perm.pseudo_p(ge, le, permutations, alternative)
     else:
         p = inf.normal_p(z, alternative)
     p = np.where(has, p, np.nan)
@@ -300,8 +330,8 @@ class GlobalMoran:
     """Global Moran's I with its moments under normality and randomisation.
 
     ``p_norm`` and ``p_rand`` are two-sided analytic p-values; ``p_sim`` is the folded
-    one-sided permutation pseudo p-value (esda's convention, see the module docstring),
-    NaN without permutations.
+    one-sided permutation pseudo p-value with ties counted on both sides (see the
+    module docstring), NaN without permutations.
     """
 
     I: float  # noqa: E741
@@ -368,7 +398,12 @@ def global_moran(
     GlobalMoran
         ``I``, ``EI``, ``VI_norm``, ``VI_rand``, ``z_norm``, ``z_rand``, two-sided
         ``p_norm`` and ``p_rand``, folded one-sided ``p_sim``, and the mean and sd of
-        the permutation distribution.
+        the permutation distribution. ``p_sim = (min(ge, le) + 1) / (P + 1)`` with
+        ``ge`` (``le``) the permutations whose I is at least (at most) the observed
+        one, a difference within ``1e-10`` of the statistic's scale counting as a
+        tie on both sides; esda's ``Moran.p_sim`` counts only ``>=`` and folds with
+        ``P`` minus that count, R's ``spdep::moran.mc`` reports the one-sided rank
+        of the observed value.
 
     Examples
     --------
@@ -397,10 +432,13 @@ def global_moran(
         mi = Moran(prep.y, graph, transformation="r", permutations=0, two_tailed=True)
     p_sim = sim_mean = sim_sd = float("nan")
     if permutations:
+        _perm.check_size(
+            permutations, 1, what="global_moran", bytes_each=8, kind="simulated statistics"
+        )
         sims = _permuted_moran(prep.y, graph, permutations, np.random.default_rng(seed))
-        larger = int((sims >= mi.I).sum())
-        larger = min(larger, permutations - larger)
-        p_sim = (larger + 1.0) / (permutations + 1.0)
+        # |I| <= max row sum of |W| (= 1, row-standardised) times n / S0: scale of I
+        ge, le = _perm.count_ties(sims, float(mi.I), scale=max(1.0, abs(float(mi.I))))
+        p_sim = float(_perm.pseudo_p(ge, le, permutations, "folded"))
         sim_mean, sim_sd = float(sims.mean()), float(sims.std())
     return GlobalMoran(
         I=float(mi.I),
