@@ -50,8 +50,8 @@ from geocluster.errors import InputError
 
 #: Draws within ``RTOL`` times the statistic's scale of the observed value are ties.
 RTOL = 1e-10
-#: Numbers in one block's working arrays (about 32 MB per float64 array).
-BLOCK_ELEMENTS = 1 << 22
+#: Numbers in one block's working arrays (about 16 MB per float64 array).
+BLOCK_ELEMENTS = 1 << 21
 #: Refuse permutation tables (or kept simulations) larger than this many bytes.
 MAX_TABLE_BYTES = 1024**3
 ALTERNATIVES = ("folded", "two-sided", "greater", "less")
