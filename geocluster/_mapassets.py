@@ -62,18 +62,41 @@ _JS_UNSAFE = {
     "\u2029": "\\u2029",
 }
 _JS_UNSAFE_RE = re.compile("[<>&'`\u2028\u2029]")
+#: A JSON string token (the only place where data can hold ``{`` or ``}``).
+_JSON_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: What starts a Jinja construct; JSON outside strings can never contain it.
+_TEMPLATE_START_RE = re.compile(r"\{[{%#]")
+
+
+def _escape_braces(match: re.Match) -> str:
+    token = match.group(0)
+    if "{" in token or "}" in token:
+        return token.replace("{", "\\u007b").replace("}", "\\u007d")
+    return token
 
 
 def safe_json(obj) -> str:
-    """JSON that is safe to paste into an HTML ``<script>`` element.
+    """JSON that is safe to paste into an HTML ``<script>`` element, and inert as a template.
 
     Characters that could end the script element or start an HTML construct (``<``,
-    ``>``, ``&``) and the quote characters are written as ``\\uXXXX`` escapes; JSON
-    parsers and JavaScript read them back as the same characters. NaN and infinities
-    become ``null``.
+    ``>``, ``&``), the quote characters and, inside strings, ``{`` and ``}`` are written as
+    ``\\uXXXX`` escapes; JSON parsers and JavaScript read them back as the same
+    characters. The braces of JSON's own objects are never followed by ``{``, ``%`` or
+    ``#``, so the text holds nothing a Jinja template would act on (``{{``, ``{%``,
+    ``{#``), whatever the data. NaN and infinities become ``null``.
+
+    Examples
+    --------
+    >>> safe_json({"name": "{{7*7}} <b>"})
+    '{"name":"\\\\u007b\\\\u007b7*7\\\\u007d\\\\u007d \\\\u003cb\\\\u003e"}'
     """
     text = json.dumps(_clean(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return _JS_UNSAFE_RE.sub(lambda m: _JS_UNSAFE[m.group(0)], text)
+    text = _JS_UNSAFE_RE.sub(lambda m: _JS_UNSAFE[m.group(0)], text)
+    if "{" in text:
+        text = _JSON_STRING_RE.sub(_escape_braces, text)
+    if _TEMPLATE_START_RE.search(text):  # cannot happen: JSON objects start with '"' or '}'
+        raise ValueError("internal error: template syntax left in a JSON payload")
+    return text
 
 
 def _clean(obj):
@@ -177,12 +200,15 @@ RUNTIME_CSS = """
 .gc-gradient { height: 10px; width: 170px; border: 1px solid rgba(0,0,0,0.3); }
 .gc-gradient-labels { display: flex; justify-content: space-between; width: 170px; }
 .gc-note { color: #555; margin-top: 3px; font-size: 11px; overflow-wrap: anywhere; }
-.gc-info { font: 12px/1.35 system-ui, -apple-system, "Segoe UI", Helvetica, Arial,
-  sans-serif; max-width: 320px; }
-.gc-info table { border-collapse: collapse; }
-.gc-info th { text-align: left; font-weight: 600; color: #444; padding: 0 8px 0 0;
-  vertical-align: top; }
-.gc-info td { padding: 0; overflow-wrap: anywhere; }
+.gc-info, .gc-many { font: 12px/1.35 system-ui, -apple-system, "Segoe UI", Helvetica, Arial,
+  sans-serif; white-space: normal; width: max-content; max-width: 320px; }
+.gc-info { display: grid; grid-template-columns: minmax(0, max-content) minmax(55%, 1fr);
+  column-gap: 8px; row-gap: 1px; }
+.gc-key { font-weight: 600; color: #444; overflow-wrap: anywhere; min-width: 0; }
+.gc-val { overflow-wrap: anywhere; min-width: 0; }
+.gc-many-head { font-weight: 600; margin-bottom: 3px; }
+.gc-many .gc-info { border-top: 1px solid #ddd; padding-top: 3px; margin-top: 3px; }
+.gc-more, .gc-here { color: #555; margin-top: 3px; font-size: 11px; }
 .leaflet-control-layers-list { font: 12px/1.4 system-ui, -apple-system, "Segoe UI",
   Helvetica, Arial, sans-serif; }
 """
@@ -226,7 +252,7 @@ RUNTIME_JS = r"""
         return;
       }
       if (st.shown !== target.key) {
-        st.tooltip.setContent(info(target.spec, target.index));
+        st.tooltip.setContent(hoverInfo(target));
         st.shown = target.key;
       }
       map.openTooltip(st.tooltip, hit ? hit.latlng : e.latlng);
@@ -241,8 +267,9 @@ RUNTIME_JS = r"""
         if (hit) {
           map.closeTooltip(st.tooltip);
           st.shown = null;
-          L.popup({maxWidth: 360}).setLatLng(hit.latlng)
-            .setContent(info(spec, hit.index)).openOn(map);
+          var t0 = performance.now();
+          openPopup(map, hit.latlng, many(spec, hit.same));
+          gc.timings.popup = performance.now() - t0;
           return;
         }
       }
@@ -258,8 +285,15 @@ RUNTIME_JS = r"""
                    : ((r << 24) | (g << 16) | (b << 8) | 255)) >>> 0;
   }
 
+  // Text values arrive cut to MAX_TEXT characters by Python; anything longer is cut here.
+  var MAX_TEXT = 500, MAX_LIST = 50;
+  function clip(s) {
+    s = String(s);
+    return s.length <= MAX_TEXT + 40 ? s :
+      s.slice(0, MAX_TEXT) + "\u2026 (" + s.length.toLocaleString("en-US") + " characters)";
+  }
   function text(value) {
-    return (value === null || value === undefined) ? "\u2013" : String(value);
+    return (value === null || value === undefined) ? "\u2013" : clip(value);
   }
 
   function cell(col, i) {
@@ -270,22 +304,56 @@ RUNTIME_JS = r"""
     return col.values[i];
   }
 
-  // An attribute table built with DOM calls: every value is set as text, never parsed.
+  function div(className, content, parent) {
+    var el = document.createElement("div");
+    el.className = className;
+    if (content !== undefined) { el.textContent = content; }
+    if (parent) { parent.appendChild(el); }
+    return el;
+  }
+
+  // Field names and values in two grid columns built with DOM calls: every string is set
+  // as text, never parsed. The value column keeps at least 55% of the width, so a long
+  // field name wraps instead of squeezing its value.
   function info(spec, i) {
-    var box = document.createElement("div");
-    box.className = "gc-info";
-    var table = document.createElement("table");
+    var box = div("gc-info");
     for (var k = 0; k < spec.fields.length; k++) {
-      var row = table.insertRow();
-      var th = document.createElement("th");
-      th.textContent = spec.fields[k];
-      row.appendChild(th);
-      row.insertCell().textContent = text(cell(spec.columns[k], i));
+      div("gc-key", clip(spec.fields[k]), box);
+      div("gc-val", text(cell(spec.columns[k], i)), box);
     }
-    box.appendChild(table);
     return box;
   }
   gc.info = info;
+
+  // Every firm at one location (a shared address): up to MAX_LIST of them, then a count.
+  function many(spec, list) {
+    if (list.length === 1) { return info(spec, list[0]); }
+    var box = div("gc-many");
+    div("gc-many-head", list.length.toLocaleString("en-US") + " firms at this location", box);
+    for (var j = 0; j < Math.min(list.length, MAX_LIST); j++) { box.appendChild(info(spec, list[j])); }
+    if (list.length > MAX_LIST) {
+      div("gc-more", "and " + (list.length - MAX_LIST).toLocaleString("en-US") + " more", box);
+    }
+    return box;
+  }
+  gc.many = many;
+
+  function hoverInfo(target) {
+    var box = info(target.spec, target.index);
+    var others = target.same ? target.same.length - 1 : 0;
+    if (others > 0) {
+      var wrap = div("gc-many");
+      wrap.appendChild(box);
+      div("gc-here", "and " + others.toLocaleString("en-US") + " more firm" +
+          (others === 1 ? "" : "s") + " at this location: click to list them", wrap);
+      return wrap;
+    }
+    return box;
+  }
+
+  function openPopup(map, latlng, content) {
+    L.popup({maxWidth: 360, maxHeight: 360}).setLatLng(latlng).setContent(content).openOn(map);
+  }
 
   // All legends live in one scrolling box at the bottom right, newest layer on top; each
   // is shown only while its layer is on the map.
@@ -540,9 +608,18 @@ RUNTIME_JS = r"""
         }
       }
       if (best < 0) { return null; }
+      // Every firm at exactly the same coordinates (they share a grid cell), top first.
+      var lat = this._d.lat[best], lon = this._d.lon[best], same = [];
+      var bucket = this._grid.get(Math.floor(this._sy[best] / cellSize) * this._cols +
+                                Math.floor(this._sx[best] / cellSize)) || [];
+      for (j = bucket.length - 1; j >= 0; j--) {
+        i = this._order[bucket[j]];
+        if (this._d.lat[i] === lat && this._d.lon[i] === lon) { same.push(i); }
+      }
+      if (!same.length) { same.push(best); }
       return {
-        layer: this, index: best, key: L.Util.stamp(this) + ":" + best,
-        spec: this._d.tooltip, latlng: L.latLng(this._d.lat[best], this._d.lon[best])
+        layer: this, index: best, key: L.Util.stamp(this) + ":" + best, same: same,
+        spec: this._d.tooltip, latlng: L.latLng(lat, lon)
       };
     }
   }); }
@@ -587,8 +664,7 @@ RUNTIME_JS = r"""
       layer.on("click", function (e) {
         map.closeTooltip(st.tooltip);
         st.shown = null;
-        L.popup({maxWidth: 360}).setLatLng(e.latlng)
-          .setContent(info(d.tooltip, e.layer.feature.properties.i)).openOn(map);
+        openPopup(map, e.latlng, info(d.tooltip, e.layer.feature.properties.i));
       });
     }
     stack(map, layer, d.outline ? RANK.outlines : RANK.areas);

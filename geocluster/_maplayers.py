@@ -4,20 +4,42 @@ Each layer is one folium ``Layer`` whose script calls the runtime in
 :mod:`geocluster._mapassets` with a payload written by :func:`~geocluster._mapassets.safe_json`.
 Attribute values travel as columns (categorical ones as codes into a list of levels), so
 100,000 firms cost a few megabytes rather than one HTML snippet each.
+
+Rendering without a second template pass
+----------------------------------------
+branca's ``MacroElement.render`` renders an element's ``header``/``html``/``script``
+macros and wraps each result in ``Element(text)``, whose constructor compiles ``text`` as a
+*new* Jinja template, rendered again with the page. Any data inside the markup would be
+template source there (``{{7*7}}`` in a firm name became ``49``). Every element geocluster
+puts on a map (:class:`GeoclusterLayer`, :class:`SafeTileLayer`,
+:class:`SafeLayerControl`, :class:`Ready`, :class:`SafeFitBounds` and the runtime) renders
+through :func:`render_raw` instead: its macros run once, with the data as template
+*variables* (never compiled), and the output is kept as a :class:`RawElement`, whose
+``render`` returns its text unchanged. Element ids come from :func:`stable_id` so that the
+same map gives the same bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
+from collections import OrderedDict
 
 import folium
 import numpy as np
 import pandas as pd
 import shapely
+from branca.element import Element, Figure
 from folium.template import Template
 
 from geocluster._mapassets import runtime_header, safe_json
+
+#: Characters of one text value kept in a tooltip or popup (the rest become
+#: "… (200,000 characters)").
+MAX_TEXT = 500
+#: Characters kept of a field, layer or legend name.
+MAX_LABEL = 200
 
 #: Decimal places kept for longitude/latitude (1e-5 degree is about 1 m).
 COORD_DECIMALS = 5
@@ -32,9 +54,36 @@ def check_colour(colour: str) -> str:
     return colour
 
 
+def clip_text(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters plus "… (N characters)" when it is longer.
+
+    Examples
+    --------
+    >>> clip_text("x" * 200_000, 5)
+    'xxxxx… (200,000 characters)'
+    >>> clip_text("short")
+    'short'
+    """
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def layer_label(name: str) -> str:
-    """A layer name as the layer control shows it (Leaflet writes it as HTML)."""
-    return html.escape(str(name), quote=True)
+    """A layer name as the layer control shows it (Leaflet writes it as HTML).
+
+    HTML-escaped, and ``{``/``}`` written as character references too, so the label is
+    inert even in a template (it never reaches one: see :func:`render_raw`).
+    """
+    text = html.escape(clip_text(name, MAX_LABEL), quote=True)
+    return text.replace("{", "&#123;").replace("}", "&#125;")
+
+
+def stable_id(*parts) -> str:
+    """A 32-hex-digit element id derived from ``parts`` (instead of branca's random one)."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8"))
+    return digest.hexdigest()[:32]
 
 
 # ----------------------------------------------------------------------------- columns
@@ -51,8 +100,8 @@ def _format_number(v: float) -> float | int | None:
 def _text(value) -> str | None:
     """A cell as text: lists (e.g. a region's member units) joined, missing as None."""
     if isinstance(value, (list, tuple, set, np.ndarray)):
-        return ", ".join(str(v) for v in value)
-    return None if pd.isna(value) else str(value)
+        return clip_text(", ".join(str(v) for v in value))
+    return None if pd.isna(value) else clip_text(value)
 
 
 def is_missing(value) -> bool:
@@ -98,7 +147,7 @@ def info_spec(frame: pd.DataFrame, fields: list[str], *, index_label: str | None
         names.append(index_label)
         columns.append(encode_column(pd.Series(frame.index)))
     for field in fields:
-        names.append(str(field))
+        names.append(clip_text(field, MAX_LABEL))
         columns.append(encode_column(frame[field]))
     if not names:
         return None
@@ -126,6 +175,66 @@ def feature_collection(geoms: np.ndarray, colour_codes: np.ndarray) -> str:
 
 
 # ----------------------------------------------------------------------------- folium elements
+
+
+class RawElement(Element):
+    """Text put into the page as it is: never compiled or rendered as a template."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._name = "RawElement"
+        self.text = str(text)
+
+    def render(self, **kwargs) -> str:
+        return self.text
+
+
+def render_raw(element: folium.MacroElement, kwargs: dict) -> None:
+    """Render ``element`` like branca's ``MacroElement.render``, without the second pass.
+
+    The ``header``, ``html`` and ``script`` macros of the element's template run once, with
+    the element as a variable; their output goes into the page's header, body and script
+    as :class:`RawElement` (branca would compile it as a new template). A shown
+    ``folium.map.Layer`` adds itself to its parent in the same script.
+    """
+    figure = element.get_root()
+    if not isinstance(figure, Figure):
+        raise ValueError(f"internal error: {type(element).__name__} is not on a folium map")
+    module = element._template.module
+    for part in ("header", "html", "script"):
+        macro = getattr(module, part, None)
+        if macro is None:
+            continue
+        text = str(macro(element, kwargs))
+        if part == "script" and isinstance(element, folium.map.Layer) and element.show:
+            text += f"\n{element.get_name()}.addTo({element._parent.get_name()});\n"
+        getattr(figure, part).add_child(RawElement(text), name=element.get_name())
+    for child in list(element._children.values()):
+        child.render(**kwargs)
+
+
+def forget_rendered(figure: Figure, name: str) -> None:
+    """Drop what an element called ``name`` left in the page by an earlier render."""
+    for part in (figure.header, figure.html, figure.script):
+        part._children.pop(name, None)
+
+
+def rename(element: Element, new_id: str) -> None:
+    """Give ``element`` the id ``new_id``, re-keying it in its parent and forgetting what
+    an earlier render left in the page under its old name."""
+    old = element.get_name()
+    if element._id == new_id:
+        return
+    element._id = new_id
+    figure = element.get_root()
+    if isinstance(figure, Figure):
+        forget_rendered(figure, old)
+    parent = element._parent
+    if parent is not None:
+        parent._children = OrderedDict(
+            (element.get_name() if child is element and key == old else key, child)
+            for key, child in parent._children.items()
+        )
 
 
 class GeoclusterLayer(folium.map.Layer):
@@ -161,18 +270,76 @@ class GeoclusterLayer(folium.map.Layer):
         overlay: bool = True,
         bounds: tuple[float, float, float, float] | None = None,
     ):
+        name = clip_text(name, MAX_LABEL)
         super().__init__(name=layer_label(name), overlay=overlay, control=True, show=show)
         self._name = "GeoclusterLayer"
         self.kind = kind
-        self.payload = safe_json({**payload, "name": str(name)})
+        self.plain_name = name
+        legend = payload.get("legend")
+        if legend:
+            payload = {**payload, "legend": _clip_legend(legend)}
+        self.payload = safe_json({**payload, "name": name})
         self.extra = extra
         self.data_bounds = bounds
+
+    def rename_layer(self, name: str) -> None:
+        """Change the layer's name (in the layer control and in the payload)."""
+        import json
+
+        name = clip_text(name, MAX_LABEL)
+        self.plain_name = name
+        self.layer_name = layer_label(name)
+        self.payload = safe_json({**json.loads(self.payload), "name": name})
 
     def _get_self_bounds(self):
         if self.data_bounds is None:
             return [[None, None], [None, None]]
         w, s, e, n = self.data_bounds
         return [[s, w], [n, e]]
+
+    def render(self, **kwargs):
+        render_raw(self, kwargs)
+
+
+def _clip_legend(legend: dict) -> dict:
+    out = dict(legend)
+    for key in ("title", "note"):
+        if isinstance(out.get(key), str):
+            out[key] = clip_text(out[key], MAX_LABEL)
+    if out.get("items"):
+        out["items"] = [{**item, "label": clip_text(item["label"], MAX_LABEL)}
+                        for item in out["items"]]
+    return out
+
+
+class SafeTileLayer(folium.TileLayer):
+    """``folium.TileLayer`` rendered by :func:`render_raw`."""
+
+    def render(self, **kwargs):
+        render_raw(self, kwargs)
+
+
+class SafeLayerControl(folium.LayerControl):
+    """``folium.LayerControl`` rendered by :func:`render_raw` (layer names are HTML in
+    Leaflet's control: they arrive escaped by :func:`layer_label`)."""
+
+    def render(self, **kwargs):
+        self.reset()
+        for item in self._parent._children.values():
+            if not isinstance(item, folium.map.Layer) or not item.control:
+                continue
+            if item.overlay:
+                self.overlays[item.layer_name] = item.get_name()
+            else:
+                self.base_layers[item.layer_name] = item.get_name()
+        render_raw(self, kwargs)
+
+
+class SafeFitBounds(folium.FitBounds):
+    """``folium.FitBounds`` rendered by :func:`render_raw`."""
+
+    def render(self, **kwargs):
+        render_raw(self, kwargs)
 
 
 class Ready(folium.MacroElement):
@@ -190,8 +357,11 @@ class Ready(folium.MacroElement):
         super().__init__()
         self._name = "GeoclusterReady"
 
+    def render(self, **kwargs):
+        render_raw(self, kwargs)
+
 
 def install_runtime(m: folium.Map) -> None:
-    """Add the runtime once to the map's page header."""
+    """Add the runtime once to the map's page header (as raw text, never a template)."""
     root = m.get_root()
-    root.header.add_child(folium.Element(runtime_header()), name="geocluster_runtime")
+    root.header.add_child(RawElement(runtime_header()), name="geocluster_runtime")

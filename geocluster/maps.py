@@ -21,13 +21,40 @@ How the layers are drawn
 * Every layer has a legend that is shown only while the layer is; a layer control, a scale
   bar, bounds fitted to the data and a choice of base map (including none) complete it.
 
+* Popups and tooltips list the fields in two columns (the value column keeps at least
+  55% of the width, so long field names wrap rather than squeeze the values). Text is cut
+  to 500 characters with its full length ("… (200,000 characters)"), in the file as well
+  as on screen. Clicking a place shared by several firms (a shared address) lists all of
+  them, up to 50, then "and N more".
+
 Safety
 ------
-Every user-supplied string (firm names, column names and values, layer names) reaches the
-page as JSON in which ``<``, ``>`` and ``&`` are ``\\uXXXX`` escapes, and is written into
-the document with ``textContent``; layer names, which Leaflet's layer control writes as
-HTML, are HTML-escaped first. A firm called ``<img src=x onerror=alert(1)>`` is shown as
-that text.
+Text from the data (firm names, column names and values, categories, layer names such
+as cluster names or the choropleth's, legend titles and labels, region names) can never
+run as a template, as HTML or as script; this holds by construction, not by filtering:
+
+* **No template ever sees the data as source.** folium's elements are branca templates,
+  and branca's ``MacroElement.render`` compiles each element's *rendered* markup as a new
+  Jinja template (``Element(text)``), so data inside it would run (``{{7*7}}`` in a firm
+  name became ``49``; ``{{ lipsum.__globals__.os.popen(...) }}`` ran a shell command).
+  Every element geocluster adds (layers, tile layers, layer control, bounds, the runtime)
+  renders through :func:`geocluster._maplayers.render_raw`: its template runs once with
+  the data as *variables*, and the output is kept as raw text that branca never compiles.
+* **One serialiser for data.** Every payload from the data is written by
+  :func:`geocluster._mapassets.safe_json`, which escapes ``<``, ``>``, ``&``, quotes,
+  backticks and, inside strings, ``{``/``}`` as ``\\uXXXX``; the result contains no
+  ``{{``, ``{%`` or ``{#`` whatever the data (so even a template pass would find none),
+  and cannot end its ``<script type="application/json">`` element.
+* **Text is set as text.** The browser runtime writes every string with ``textContent``,
+  never ``innerHTML``. Layer names, which Leaflet's layer control writes as HTML, are
+  HTML-escaped (braces as ``&#123;``/``&#125;`` too) by
+  :func:`geocluster._maplayers.layer_label`.
+
+A firm called ``<img src=x onerror=alert(1)>`` or ``{{7*7}}`` is shown as that text.
+
+Same input, same bytes: element ids are derived from the layer names and their order
+(and ``seed=`` when given) instead of folium's random ids, so two identical calls of
+:func:`make_map` and :func:`save_map` write identical files.
 """
 
 from __future__ import annotations
@@ -37,6 +64,7 @@ import io
 import os
 import uuid
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,15 +77,23 @@ import pandas as pd
 from geocluster import _plotting as plotting
 from geocluster._mapassets import inline_assets
 from geocluster._maplayers import (
+    MAX_LABEL,
     GeoclusterLayer,
     Ready,
+    SafeFitBounds,
+    SafeLayerControl,
+    SafeTileLayer,
     check_colour,
+    clip_text,
     feature_collection,
+    forget_rendered,
     info_spec,
     install_runtime,
     is_missing,
     is_scalar_column,
     layer_label,
+    rename,
+    stable_id,
 )
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
 
@@ -73,6 +109,10 @@ MIN_RADIUS, MAX_RADIUS = 2.0, 10.0
 MAX_IMAGE_PIXELS = 1200
 
 _CHOROPLETH_KEYS = {"data", "column", "scheme", "k", "cmap", "name", "tooltip"}
+#: Columns taken as a firm's (or a unit's) name, in this order, matched case-insensitively.
+NAME_COLUMNS = ("name", "company", "company_name", "firm_name", "firm")
+#: The base map of ``gc.map`` (CartoDB tiles now need an API key).
+DEFAULT_TILES = "OpenStreetMap"
 
 
 # ============================================================================= public API
@@ -90,8 +130,9 @@ def make_map(
     density: Any = None,
     clusters: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
     choropleth: tuple[gpd.GeoDataFrame, str] | Mapping[str, Any] | None = None,
-    tiles: str | Sequence[str] | None = "CartoDB positron",
+    tiles: str | Sequence[str] | None = DEFAULT_TILES,
     m: folium.Map | None = None,
+    seed: int | None = None,
 ) -> folium.Map:
     """An interactive map of firms and cluster results (exported as ``gc.map``).
 
@@ -109,9 +150,13 @@ def make_map(
         to the value, capped at its 99th percentile.
     popup, tooltip
         Columns shown on click / hover, as a name or a list of names; ``True`` shows
-        every column, ``False`` none. The default tooltip shows the index and the
-        ``color`` and ``size`` columns. Without popup fields a click (or a tap on a touch
-        screen, which cannot hover) shows the tooltip's fields; areas behave the same way.
+        every column (the first 25), ``False`` none. By default both show the firm's
+        name (the first column called ``name``, ``company``, ``company_name``,
+        ``firm_name`` or ``firm``, in any case), the index (the firm id) and the
+        ``color`` and ``size`` columns. With ``popup=False`` a click (or a tap on a touch
+        screen, which cannot hover) shows the tooltip's fields; areas show their name,
+        id and statistics on hover and click. A click on a place shared by several firms
+        lists all of them (up to 50).
     lisa
         Frame from :func:`geocluster.local_moran` (``lisa_cluster`` in HH/LL/LH/HL/ns),
         drawn in GeoDa's colours.
@@ -131,11 +176,17 @@ def make_map(
         ``"std_mean"``, ...), ``k`` (classes, default 5), ``cmap`` (matplotlib colormap,
         default ``"YlOrRd"``), ``name`` (layer name) and ``tooltip`` (extra columns).
     tiles
-        Base map: a provider name known to folium/xyzservices, a list of them (the first
-        is shown, all are offered in the layer control next to "No base map"), or
-        ``None`` for no base map and no network request at all. Ignored when ``m`` is given.
+        Base map: a provider name known to folium/xyzservices (default
+        ``"OpenStreetMap"``), a list of them (the first is shown, all are offered in the
+        layer control next to "No base map"), or ``None`` for no base map and no network
+        request at all. Ignored when ``m`` is given.
     m
         An existing map (from :func:`make_map` or folium) to add the layers to.
+    seed
+        Optional non-negative int mixed into the page's element ids. Ids are always
+        deterministic (derived from the layer names and order, so the same call gives
+        the same file); give different seeds to maps that must not share ids, e.g. two
+        maps placed in one page.
 
     Returns
     -------
@@ -157,28 +208,41 @@ def make_map(
     Add LISA clusters to the same map (``lisa = gc.local_moran(counties, "lq")``):
     ``gc.map(lisa=lisa, m=m)``; then ``gc.save_map(m, "map.html")``.
     """
+    if seed is not None and (
+        not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0
+    ):
+        raise InputError(
+            f"seed={seed!r} must be None or a non-negative int (it only names the page's "
+            "elements); e.g. seed=1."
+        )
+    if m is not None and not isinstance(m, folium.Map):
+        raise InputError(
+            f"m= must be a folium.Map (e.g. from gc.map()); got {type(m).__name__}. Leave "
+            "m= out to start a new map."
+        )
     layers = _build_layers(
         firms=firms, color=color, size=size, popup=popup, tooltip=tooltip, lisa=lisa,
         hotspots=hotspots, density=density, clusters=clusters, choropleth=choropleth,
     )
     if m is None:
-        m = _new_map(tiles)
-    elif not isinstance(m, folium.Map):
-        raise InputError(f"m= must be a folium.Map (e.g. from gc.map()); got {type(m).__name__}.")
+        m = _new_map(tiles, seed)
     install_runtime(m)
-    for key in [k for k, c in m._children.items() if isinstance(c, folium.LayerControl | Ready)]:
-        del m._children[key]
+    root = m.get_root()
+    for key in [k for k, c in m._children.items()
+                if isinstance(c, folium.LayerControl | Ready | folium.FitBounds)]:
+        forget_rendered(root, m._children.pop(key).get_name())
     taken = {c.layer_name for c in m._children.values() if isinstance(c, folium.map.Layer)}
     for layer in layers:
-        base, k = layer.layer_name, 2
+        base, k = layer.plain_name, 2
         while layer.layer_name in taken:
-            layer.layer_name = f"{base} ({k})"
+            layer.rename_layer(f"{base} ({k})")
             k += 1
         taken.add(layer.layer_name)
         m.add_child(layer)
     _fit(m)
-    folium.LayerControl(collapsed=False).add_to(m)
-    Ready().add_to(m)
+    m.add_child(SafeLayerControl(collapsed=False))
+    m.add_child(Ready())
+    _stable_ids(m, seed)
     return m
 
 
@@ -256,8 +320,33 @@ def _write_whole(path: Path, text: str) -> None:
 # ============================================================================= map and layers
 
 
-def _new_map(tiles) -> folium.Map:
+def _salt(seed) -> str:
+    return "" if seed is None else f"seed={int(seed)}"
+
+
+def _stable_ids(m: folium.Map, seed) -> None:
+    """Give geocluster's elements on ``m`` ids derived from the map's id, their class,
+    their order among elements of that class and their layer name (and ``seed``)."""
+    seen: dict[str, int] = {}
+    ours = (GeoclusterLayer, SafeTileLayer, SafeLayerControl, SafeFitBounds, Ready)
+    for child in list(m._children.values()):
+        if not isinstance(child, ours):
+            continue
+        kind = type(child).__name__
+        seen[kind] = seen.get(kind, -1) + 1
+        rename(child, stable_id(_salt(seed), m.get_name(), kind, seen[kind],
+                                getattr(child, "layer_name", "")))
+
+
+def _new_map(tiles, seed) -> folium.Map:
     m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, control_scale=True)
+    old = m.get_name()
+    m._id = stable_id(_salt(seed), "map")
+    figure = m.get_root()
+    figure._children = OrderedDict(
+        (m.get_name() if key == old else key, child) for key, child in figure._children.items()
+    )
+    figure._id = stable_id(_salt(seed), "figure")
     if tiles is None:
         return m
     if isinstance(tiles, str):
@@ -266,16 +355,17 @@ def _new_map(tiles) -> folium.Map:
         names = list(tiles)
     else:
         raise InputError(
-            f"tiles= must be a base map name (e.g. 'CartoDB positron', 'OpenStreetMap'), a "
+            f"tiles= must be a base map name (e.g. 'OpenStreetMap', 'CartoDB positron'), a "
             f"list of names, or None for no base map; got {tiles!r}."
         )
     for k, name in enumerate(names):
         try:
-            tile = folium.TileLayer(name, name=layer_label(name), overlay=False, show=k == 0)
+            tile = SafeTileLayer(name, name=layer_label(name), overlay=False, show=k == 0)
         except (ValueError, KeyError) as exc:
             raise InputError(
-                f"unknown base map tiles={name!r} ({exc}). Use a name xyzservices knows, such "
-                "as 'CartoDB positron' or 'OpenStreetMap', or None for no base map."
+                f"unknown base map tiles={clip_text(name, MAX_LABEL)!r} ({exc}). Use a name "
+                "xyzservices knows, such as 'OpenStreetMap' or 'CartoDB positron', or None "
+                "for no base map."
             ) from None
         m.add_child(tile)
     m.add_child(GeoclusterLayer("none", {}, name="No base map", overlay=False, show=False))
@@ -293,11 +383,9 @@ def _fit(m: folium.Map) -> None:
     arr = np.asarray(boxes, dtype=float)
     w, s = arr[:, 0].min(), arr[:, 1].min()
     e, n = arr[:, 2].max(), arr[:, 3].max()
-    for key in [k for k, c in m._children.items() if isinstance(c, folium.FitBounds)]:
-        del m._children[key]
     # Room on the right for the legends, which sit at the bottom right.
-    m.fit_bounds([[float(s), float(w)], [float(n), float(e)]],
-                 padding_top_left=(12, 12), padding_bottom_right=(220, 12))
+    m.add_child(SafeFitBounds([[float(s), float(w)], [float(n), float(e)]],
+                              padding_top_left=(12, 12), padding_bottom_right=(220, 12)))
 
 
 def _build_layers(*, firms, color, size, popup, tooltip, lisa, hotspots, density, clusters,
@@ -372,14 +460,37 @@ def _fields(arg: str, value, gdf: gpd.GeoDataFrame, default: list[str]) -> list[
         return []
     if value is True:
         return [str(c) for c in gdf.columns if c != gdf.geometry.name][:25]
-    names = [value] if isinstance(value, str) else list(value)
+    if isinstance(value, str):
+        names = [value]
+    elif isinstance(value, Sequence | pd.Index) and not isinstance(value, bytes):
+        names = list(value)
+    else:
+        raise InputError(
+            f"{arg}= must be a column name, a list of column names, True (all columns) or "
+            f"False (none); got {type(value).__name__}. E.g. {arg}=['name']."
+        )
+    available = _names(gdf.columns.drop(gdf.geometry.name))
     for name in names:
-        if name not in gdf.columns or name == gdf.geometry.name:
+        if not isinstance(name, str | int) or name not in gdf.columns or name == gdf.geometry.name:
             raise InputError(
-                f"{arg}= names column {name!r}, which firms= does not have. Available columns: "
-                f"{', '.join(_names(gdf.columns.drop(gdf.geometry.name)))}."
+                f"{arg}= names column {clip_text(repr(name), MAX_LABEL)}, which firms= does not "
+                f"have. Available columns: {', '.join(clip_text(a, 60) for a in available[:40])}"
+                f"{' ...' if len(available) > 40 else ''}. Use one of them, or leave {arg}= out "
+                "for the default (the name and id)."
             )
     return names
+
+
+def _name_column(gdf: pd.DataFrame) -> str | None:
+    """The column holding names (``name``, ``company``, ... in any case), or None."""
+    lower = {}
+    for c in gdf.columns:
+        if isinstance(c, str):
+            lower.setdefault(c.lower(), c)
+    for candidate in NAME_COLUMNS:
+        if candidate in lower:
+            return lower[candidate]
+    return None
 
 
 def _bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
@@ -432,7 +543,7 @@ def _classes(series: pd.Series, *, palette: dict[str, str] | None):
         colour_of[OTHER] = plotting.OTHER_COLOR
     lookup = {k: i for i, k in enumerate(order)}
     codes = text.map(lambda v: -1 if v is None else lookup[v]).to_numpy(dtype=np.int64)
-    labels = [f"{k} ({int(counts[k]):,})" for k in order]
+    labels = [f"{clip_text(k, MAX_LABEL)} ({int(counts[k]):,})" for k in order]
     return _with_missing(codes, [colour_of[k] for k in order], labels)
 
 
@@ -490,9 +601,9 @@ def _firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
     radius: float | list[float] = default_radius
     if size is not None:
         radius, legend["sizes"] = _radii(gdf[size], size)
-    default_tip = [c for c in dict.fromkeys([color, size]) if c is not None]
-    tip_fields = _fields("tooltip", tooltip, gdf, default_tip)
-    pop_fields = _fields("popup", popup, gdf, [])
+    default = [c for c in dict.fromkeys([_name_column(gdf), color, size]) if c is not None]
+    tip_fields = _fields("tooltip", tooltip, gdf, default)
+    pop_fields = _fields("popup", popup, gdf, default)
     label = _index_label(gdf)
     payload = {
         "lat": lat.tolist(),
@@ -590,7 +701,7 @@ def _category_layer(gdf, column, colours_of, labels_of, *, arg, producer, name, 
     counts = np.bincount(codes, minlength=len(keys))
     labels = [f"{labels_of(k)} ({c:,})" for k, c in zip(keys, counts, strict=True)]
     colours = [check_colour(colours_of[k]) for k in keys]
-    fields = [c for c in ("name", *extra) if c in gdf.columns]
+    fields = [c for c in dict.fromkeys((_name_column(gdf), *extra)) if c in gdf.columns]
     legend = {"id": arg, "title": title, "items": _legend_items(colours, labels)}
     return _feature_layer(gdf, codes=codes, colours=colours, name=name, legend=legend,
                           fields=fields)
@@ -680,7 +791,8 @@ def _choropleth_layer(spec) -> GeoclusterLayer:
     for col in extra:
         if col not in gdf.columns:
             raise InputError(f"choropleth tooltip column {col!r} is not in the frame.")
-    fields = [c for c in ("name",) if c in gdf.columns and c != column] + [column, *extra]
+    name_col = _name_column(gdf)
+    fields = [c for c in (name_col,) if c is not None and c != column] + [column, *extra]
     scheme_name = type(classifier).__name__
     legend = {
         "id": "choropleth",

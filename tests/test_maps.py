@@ -243,9 +243,9 @@ def test_firms_coordinates_colours_sizes(firms):
     lo, hi = gc.maps.MIN_RADIUS, gc.maps.MAX_RADIUS
     np.testing.assert_allclose(r, lo + (hi - lo) * np.sqrt(np.minimum(v, cap) / cap), atol=0.051)
     assert r.max() == pytest.approx(gc.maps.MAX_RADIUS)
-    # default tooltip: the index, colour and size columns
-    assert data["tooltip"]["fields"] == ["firm_id", "innovator_type", "employees"]
-    assert data["popup"] is None
+    # default tooltip and popup: the index, the name, the colour and size columns
+    assert data["tooltip"]["fields"] == ["firm_id", "name", "innovator_type", "employees"]
+    assert data["popup"]["fields"] == ["firm_id", "name", "innovator_type", "employees"]
 
 
 def test_firms_reprojected_to_lonlat(firms):
@@ -456,11 +456,24 @@ def test_save_not_self_contained_links_cdn(firms, tmp_path):
     assert re.search(r'<script src="https://[^"]+leaflet[^"]*\.js"', page)
 
 
-@pytest.mark.filterwarnings("ignore:CartoDB tiles now require an API key")
 def test_tiles_map_saves_only_tile_urls(firms, tmp_path):
     page = gc.save_map(gc.map(firms=firms), tmp_path / "tiles.html").read_text()
     assert NETWORK_LOAD_RE.search(page) is None
-    assert "basemaps.cartocdn.com" in page  # tiles are requested at run time only
+    # the default base map is OpenStreetMap, requested at run time only
+    assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in page
+    assert "basemaps.cartocdn.com" not in page
+
+
+def test_default_map_emits_no_warning_at_all(firms, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        m = gc.map(firms=firms)
+        gc.save_map(m, tmp_path / "default.html")
+        gc.save_map(m, tmp_path / "cdn.html", self_contained=False)
+    assert [str(w.message) for w in caught] == []
+    base = [c.layer_name for c in m._children.values()
+            if isinstance(c, folium.map.Layer) and not c.overlay]
+    assert base == ["OpenStreetMap", "No base map"]
 
 
 def test_save_refuses_assets_it_cannot_inline(firms, tmp_path):
