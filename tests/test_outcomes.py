@@ -149,8 +149,12 @@ def test_outcome_errors(firms):
     with pytest.raises(InputError, match="cov_type must be one of"):
         gc.share_model("export_share ~ cluster", firms, cov_type="robust")
     const = firms.assign(z=1.0)
-    with pytest.raises(ModelError, match="could not be estimated|non-finite"):
+    with pytest.raises(ModelError, match="regressor 'z' is constant.*Remove it"):
         gc.count_model("foreign_markets ~ cluster + z", const, family="negbin")
+    with pytest.raises(ModelError, match=r"cannot parse formula.*at character 27 \('\+\*'\)"):
+        gc.count_model("foreign_markets ~ cluster +* age", firms)
+    with pytest.raises(ModelError, match="'clustr', not a column.*did you mean 'cluster'"):
+        gc.count_model("foreign_markets ~ clustr", firms)
 
 
 # ---------------------------------------------------------------------------

@@ -343,7 +343,7 @@ def test_robust_white_gmm_and_ols():
 
 # ------------------------------------------------------------------------------ bad input
 def test_unknown_column_is_named(columbus):
-    with pytest.raises(InputError, match=r"'INCOME', not a column.*did you mean 'INC'"):
+    with pytest.raises(ModelError, match=r"'INCOME', not a column.*did you mean 'INC'.*Correct the"):
         gc.regress("CRIME ~ INCOME + HOVAL", columbus, weights="queen")
 
 
@@ -376,9 +376,53 @@ def test_infinite_outcome(columbus):
 
 def test_all_missing_outcome(columbus):
     data = columbus.assign(CRIME=np.nan)
-    with pytest.raises(InputError, match="no complete rows"), warnings.catch_warnings():
+    with pytest.raises(InputError, match="'CRIME'.*missing \\(NaN\\) in every one of the 49 rows"
+                       ".*Check that column"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gc.regress("CRIME ~ INC", data, weights="queen")
+
+
+def test_no_complete_rows_names_the_columns(columbus):
+    data = columbus.copy()
+    data.loc[data.index[:25], "INC"] = np.nan
+    data.loc[data.index[25:], "HOVAL"] = np.nan
+    with pytest.raises(InputError, match="every row of the 49 has a missing value in one of "
+                       "'HOVAL', 'INC'.*Fill the missing values"):
+        gc.regress("CRIME ~ INC + HOVAL", data, weights="queen")
+
+
+def test_formula_syntax_error_names_the_position_without_escape_codes(columbus):
+    with pytest.raises(ModelError, match=r"cannot parse formula 'CRIME ~ INC \+\* HOVAL'.*"
+                       r"at character 13 \('\+\*'\).*Fix the formula") as info:
+        gc.regress("CRIME ~ INC +* HOVAL", columbus, weights="queen")
+    assert "\x1b" not in str(info.value) and "\u29db" not in str(info.value)
+    with pytest.raises(ModelError, match=r"at character 9 \('\('\)"):
+        gc.regress("CRIME ~ (INC + HOVAL", columbus, weights="queen")
+
+
+def test_near_constant_regressor_is_named(columbus):
+    one = np.zeros(len(columbus))
+    one[7] = 1.0
+    data = columbus.assign(ALMOST=one)
+    for model in ("ols", "lag"):
+        with pytest.raises(ModelError, match=r"regressor 'ALMOST' has no usable variation.*"
+                           r"all of its 49 used rows but one \(index label 7\) equal 0"):
+            gc.regress("CRIME ~ INC + ALMOST", data, model=model, weights="queen")
+    # a category with a single unit: the dummy is named, with the remedy
+    district = np.where(columbus.index < 25, "a", "b").astype(object)
+    district[3] = "c"
+    with pytest.raises(ModelError, match=r"'C\(district\)\[T.c\]' has no usable.*merge rare"):
+        gc.regress("CRIME ~ INC + C(district)", columbus.assign(district=district),
+                   weights="queen")
+    # two odd values are variation enough
+    one[8] = 1.0
+    gc.regress("CRIME ~ INC + ALMOST", columbus.assign(ALMOST=one), model="ols", weights="queen")
+
+
+def test_knn_with_too_few_rows(columbus):
+    with pytest.raises(WeightsError, match="'knn:8' gives every firm its 8 nearest.*only 6 rows"
+                       ".*K at most 5"):
+        gc.regress("CRIME ~ INC", columbus.head(6), model="lag", weights="knn:8")
 
 
 def test_isolates_raise_drop_keep():
@@ -417,9 +461,9 @@ def test_rho_at_boundary_is_reported():
 
 
 def test_option_errors(columbus):
-    with pytest.raises(ModelError, match="model='sar' is not one of"):
+    with pytest.raises(ModelError, match="model='sar' is not a model.*choose one of"):
         gc.regress("CRIME ~ INC", columbus, model="sar", weights="queen")
-    with pytest.raises(ModelError, match="method='ols' is not one of"):
+    with pytest.raises(ModelError, match="method='ols' is not an estimation method.*choose one"):
         gc.regress("CRIME ~ INC", columbus, method="ols", weights="queen")
     with pytest.raises(ModelError, match="robust standard errors are not available"):
         gc.regress("CRIME ~ INC", columbus, robust="white", weights="queen")
@@ -613,7 +657,7 @@ def test_formula_values_come_from_the_data_functions_from_the_session(columbus):
     def half(x):
         return x / 2
 
-    with pytest.raises(InputError, match="'HOUSE', not a column"):
+    with pytest.raises(ModelError, match="'HOUSE', not a column"):
         gc.regress("CRIME ~ INC + HOUSE", columbus, weights="queen")
     res = gc.regress("CRIME ~ half(INC) + HOVAL", columbus, model="ols", weights="queen")
     assert res.params["half(INC)"] == pytest.approx(2 * REF["ols"]["coef"]["INC"], rel=1e-8)

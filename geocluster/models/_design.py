@@ -12,6 +12,7 @@ spatial weights built afterwards all refer to the same rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,7 +23,11 @@ from formulaic.errors import FactorEvaluationError, FormulaicError
 
 from geocluster.errors import InputError, ModelError
 
-__all__ = ["Design", "build_design", "check_full_rank", "parse_formula"]
+__all__ = ["Design", "build_design", "check_full_rank", "parse_formula", "terms_involving",
+           "formulaic_message"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MARK_OPEN, _MARK_CLOSE = "\u29db", "\u29da"  # formulaic's markers around the offending token
 
 
 @dataclass
@@ -54,10 +59,56 @@ def parse_formula(formula: str) -> Formula:
     try:
         parsed = Formula(formula)
     except FormulaicError as exc:
-        raise ModelError(f"cannot parse formula {formula!r}: {exc}") from None
+        raise ModelError(_syntax_message(formula, exc)) from None
     if not hasattr(parsed, "lhs") or len(parsed.lhs) == 0:
         raise ModelError(f"formula {formula!r} has no outcome left of '~'.")
     return parsed
+
+
+def formulaic_message(exc: BaseException) -> str:
+    """The text of a formulaic error without its terminal colour codes and token markers."""
+    text = _ANSI.sub("", str(exc))
+    return text.replace(_MARK_OPEN, "").replace(_MARK_CLOSE, "").strip()
+
+
+def _syntax_message(formula: str, exc: BaseException) -> str:
+    """A syntax error of ``formula``: what is wrong, where (character position) and what to do."""
+    text = _ANSI.sub("", str(exc))
+    what, _, marked = text.partition("\n\n")
+    what = what.strip().rstrip(".")
+    where = ""
+    start = marked.find(_MARK_OPEN)
+    end = marked.find(_MARK_CLOSE, start + 1)
+    if start >= 0 and end > start:
+        token = marked[start + 1:end]
+        # the marked line is the formula with the two markers inserted: the opening marker's
+        # index is the 0-based position of the token in the formula
+        where = f" at character {start + 1} ({token!r})" if token.strip() else f" at character {start + 1}"
+    return (
+        f"cannot parse formula {formula!r}: {what[:1].lower() + what[1:]}{where}. Fix the "
+        "formula's syntax: 'outcome ~ term + term', interactions with ':' or '*', every "
+        "'(' closed, functions as np.log(x) or I(x**2); e.g. "
+        "'intl ~ serial * (cluster + I(cluster**2)) + np.log(employees)'."
+    )
+
+
+def terms_involving(design: Design, variable: str) -> list[str]:
+    """Design columns of every formula term that involves ``variable``.
+
+    A term involves the variable when the variable is among the data columns it reads:
+    ``cluster``, ``I(cluster ** 2)``, ``np.log(cluster)``, ``serial:cluster`` and
+    ``serial:I(cluster ** 2)`` all involve ``cluster``; every column of such a term is
+    listed (``C(industry):cluster`` gives one per level), in the design's column order.
+    """
+    spec = design.model_spec
+    term_variables = getattr(spec, "term_variables", None) or {}
+    term_indices = getattr(spec, "term_indices", None) or {}
+    names = list(getattr(spec, "column_names", design.X.columns))
+    picked: set[int] = set()
+    for term, variables in term_variables.items():
+        if variable in {str(v) for v in variables}:
+            picked.update(term_indices.get(term, []))
+    return [names[i] for i in sorted(picked)]
 
 
 def _value_variables(part) -> set[str]:
@@ -106,10 +157,11 @@ def build_design(
     unknown = [v for v in needed if v not in columns]
     if unknown:
         close = _close_names(unknown[0], columns)
-        raise InputError(
+        raise ModelError(
             f"formula {formula!r} uses {_names(unknown)}, not a column of the data"
             + (f" (did you mean {_names(close)}?)" if close else "")
-            + f". Columns are: {_names(sorted(columns)[:30])}."
+            + ". Correct the name in the formula or add the column to the data; columns are: "
+            + _names(sorted(columns)[:30]) + ("..." if len(columns) > 30 else "") + "."
         )
     used = [v for v in needed if v in columns]
     if not used:
@@ -128,8 +180,17 @@ def build_design(
     # transforms (center, scale, ...) among the required variables.
     frame = pd.DataFrame(data.loc[~bad])
     if len(frame) == 0:
+        empty = [c for c, k in dropped_by.items() if k == len(data)]
+        if empty:
+            raise InputError(
+                f"column {_names(empty)} of formula {formula!r} is missing (NaN) in every one "
+                f"of the {len(data)} rows, so no row can be used. Check that column (a failed "
+                "join or a wrong file?) or remove it from the formula."
+            )
         raise InputError(
-            f"no complete rows: every row has a missing value in {_names(list(dropped_by))}."
+            f"no complete rows: every row of the {len(data)} has a missing value in one of "
+            f"{_names(list(dropped_by))} (formula {formula!r}). Fill the missing values or "
+            "remove some of these columns from the formula."
         )
     try:
         # na_action="ignore": rows were chosen above; a NaN made by a transformation must
@@ -137,9 +198,15 @@ def build_design(
         with np.errstate(divide="ignore", invalid="ignore"):
             mm = model_matrix(parsed, frame, context=ctx, na_action="ignore")
     except FactorEvaluationError as exc:
-        raise ModelError(f"cannot evaluate formula {formula!r}: {exc}") from None
+        raise ModelError(
+            f"cannot evaluate formula {formula!r}: {formulaic_message(exc)}. Check the "
+            "functions the formula calls (numpy as np.log, formulaic's C(), I(), center())."
+        ) from None
     except FormulaicError as exc:
-        raise ModelError(f"cannot build the design of {formula!r}: {exc}") from None
+        raise ModelError(
+            f"cannot build the design of {formula!r}: {formulaic_message(exc)}. Check the "
+            "formula's terms against the data's columns and types."
+        ) from None
     lhs, rhs = mm.lhs, mm.rhs
     if lhs.shape[1] != 1:
         raise ModelError(
@@ -201,6 +268,25 @@ def check_full_rank(X: pd.DataFrame, *, what: str = "the design") -> None:
                     f"cannot be told apart from the intercept in {what}. Remove it from the "
                     "formula (or check the rows left after dropping missing values)."
                 )
+    lone_constant = not has_intercept and sum(np.ptp(values[:, i]) == 0 for i in range(k)) == 1
+    for j, name in enumerate(names):
+        col = values[:, j]
+        if name == "Intercept" or n < 3 or (lone_constant and np.ptp(col) == 0):
+            continue
+        odd = _odd_one_out(col)
+        if odd is None:
+            continue
+        common = col[1] if odd == 0 else col[0]
+        if "[" in name:
+            remedy = ("that category (or combination) has a single firm: merge rare levels "
+                      "or drop that row")
+        else:
+            remedy = "remove it from the formula or use a measure that varies across firms"
+        raise ModelError(
+            f"regressor {name!r} has no usable variation in {what}: all of its {n} used rows "
+            f"but one (index label {X.index[odd]!r}) equal {common:g}, so its coefficient "
+            f"would rest on one firm; {remedy}."
+        )
     norms = np.linalg.norm(values, axis=0)
     if np.any(norms == 0):
         name = names[int(np.flatnonzero(norms == 0)[0])]
@@ -223,6 +309,18 @@ def check_full_rank(X: pd.DataFrame, *, what: str = "the design") -> None:
                 )
         kept.append(j)
     raise ModelError(f"{what} is rank deficient; remove redundant terms from the formula.")
+
+
+def _odd_one_out(col: np.ndarray) -> int | None:
+    """Position of the one value that differs when all others are equal (else None).
+
+    A constant column (no odd value) also gives None: it is reported separately.
+    """
+    for candidate in (col[0], col[1]):
+        differ = np.flatnonzero(col != candidate)
+        if len(differ) == 1:
+            return int(differ[0])
+    return None
 
 
 def _names(items) -> str:

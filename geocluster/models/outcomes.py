@@ -153,10 +153,30 @@ def _design(formula: str, data: pd.DataFrame):
         frame = pd.DataFrame(data)
     if len(frame) == 0:
         raise InputError(f"data are empty (0 rows); the formula {formula!r} has nothing to fit.")
+    from geocluster.models._design import (
+        _close_names,
+        _names,
+        _value_variables,
+        formulaic_message,
+        parse_formula,
+    )
+
+    parsed = parse_formula(formula)  # a syntax error: ModelError naming the position
+    columns = set(map(str, frame.columns))
+    unknown = sorted(v for v in _value_variables(parsed.lhs) | _value_variables(parsed.rhs)
+                     if v not in columns)
+    if unknown:
+        close = _close_names(unknown[0], columns)
+        raise ModelError(
+            f"formula {formula!r} uses {_names(unknown)}, not a column of the data"
+            + (f" (did you mean {_names(close)}?)" if close else "")
+            + ". Correct the name in the formula or add the column to the data; columns are: "
+            + _names(sorted(columns)[:30]) + "."
+        )
     try:
         mm = model_matrix(formula, frame, na_action="raise")
     except Exception as exc:
-        msg = str(exc)
+        msg = formulaic_message(exc)
         if any(word in msg.lower() for word in ("missing", "nan", "null")):
             raise InputError(
                 f"the formula {formula!r} uses columns with missing values; geocluster does "
@@ -173,6 +193,10 @@ def _design(formula: str, data: pd.DataFrame):
             )
         y = y[:, 0]
     X = mm.rhs
+    from geocluster.models._design import check_full_rank
+
+    check_full_rank(pd.DataFrame(np.asarray(X, dtype=float), index=frame.index,
+                                 columns=list(X.columns)), what=f"the design of {formula!r}")
     return (
         y,
         np.asarray(X, dtype=float),

@@ -238,7 +238,9 @@ def _check_design(X: pd.DataFrame, design, model: str) -> None:
         )
     if np.ptp(design.y) == 0:
         raise InputError(
-            f"the outcome {design.y_name!r} is constant in every used row; nothing to explain."
+            f"the outcome {design.y_name!r} is constant in every used row "
+            f"({len(design.y)} rows, all {design.y[0]:g}); nothing to explain. Check the "
+            "outcome column (and the rows left after dropping missing values)."
         )
 
 
@@ -258,12 +260,16 @@ def _check_options(data, model, method, robust, missing, isolates, logdet, weigh
             "data's index has duplicate labels; the weights use it as unit ids. "
             "Use reset_index() or set_index() on a unique id column."
         )
-    if model not in MODELS:
-        raise ModelError(f"model={model!r} is not one of {MODELS}.")
-    if method not in METHODS:
+    if not isinstance(model, str) or model not in MODELS:
         raise ModelError(
-            f"method={method!r} is not one of {METHODS} ('ml': maximum likelihood, "
-            "'gmm': spatial two-stage least squares / generalised moments)."
+            f"model={model!r} is not a model geocluster fits; choose one of {MODELS} "
+            "('ols', 'lag': spatial lag, 'error': spatial error, 'durbin': spatial Durbin)."
+        )
+    if not isinstance(method, str) or method not in METHODS:
+        raise ModelError(
+            f"method={method!r} is not an estimation method; choose one of {METHODS} "
+            "('ml': maximum likelihood, 'gmm': spatial two-stage least squares / "
+            "generalised moments)."
         )
     if weights is None and model != "ols":
         raise WeightsError(
@@ -317,6 +323,7 @@ def _graph_for_rows(
                 f"{type(rows).__name__}; pass a GeoDataFrame or a ready libpysal Graph "
                 "built on the same rows (gc.weights(gdf, spec))."
             )
+        _check_knn_rows(spec, len(rows))
         try:
             graph = build_weights(rows, spec, transform="r", isolates="ignore", crs=crs)
         except WeightsError as exc:
@@ -344,6 +351,23 @@ def _graph_for_rows(
             raise WeightsError(f"weights {label}: every unit is isolated; use 'knn:K'.")
         return _graph_for_rows(rows.loc[keep], spec, isolates="raise", crs=crs)
     return graph, label
+
+
+def _check_knn_rows(spec: str, n: int) -> None:
+    """``knn:K`` needs more than K rows (each firm's K neighbours are other firms)."""
+    head, _, tail = spec.strip().partition(":")
+    if head.strip().lower() != "knn":
+        return
+    try:
+        k = int(tail.strip())
+    except ValueError:
+        return  # a malformed spec is reported by gc.weights
+    if 0 < k and n <= k:
+        raise WeightsError(
+            f"weights={spec!r} gives every firm its {k} nearest neighbours, but the model "
+            f"has only {n} rows (after dropping rows with missing values); use 'knn:K' with "
+            f"K at most {max(n - 1, 1)}, or more rows."
+        )
 
 
 # ---------------------------------------------------------------------------------------
