@@ -684,3 +684,21 @@ def test_grouping_on_a_text_column_not_in_the_formula():
     assert est["serial"] == pytest.approx(ser[1])
     assert est["non-serial"] == pytest.approx(ser[0])
     assert est["large"] == pytest.approx(ser[0])  # large firms have serial = 0
+
+
+def test_absent_by_column_is_named_with_the_available_columns(ols):
+    with pytest.raises(InputError, match=r"by='seriall' is not a column.*did you mean \['serial'\]"
+                       r".*columns available: \[.*'serial'.*\].*by=None"):
+        effects.marginal_effects(ols, "x", by="seriall")
+    with pytest.raises(InputError, match=r"by='seriall' is not a column.*columns available"):
+        effects.plot_effects(ols, "x", by="seriall")
+    with pytest.raises(InputError, match=r"by=3 is not a column"):
+        effects.turning_point(ols, "x", by=3)
+
+
+def test_too_many_curve_points_are_refused(ols):
+    with pytest.raises(InputError, match=r"n_points=1,000,000,000 is more points.*GiB.*"
+                       r"use n_points=50"):
+        effects.predicted(ols, "x", by="serial", n_points=10**9)
+    with pytest.raises(InputError, match="n_points must be an integer >= 2"):
+        effects.predicted(ols, "x", n_points=True)

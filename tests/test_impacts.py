@@ -195,3 +195,16 @@ def test_bad_impacts_arguments(lag):
     a = lag.impacts(simulations=50, seed=np.random.default_rng(5))
     b = lag.impacts(simulations=50, seed=5)
     assert np.allclose(a["se"], b["se"])
+
+
+def test_simulations_beyond_memory_are_refused_before_drawing(lag):
+    # 10**9 draws of 4 estimates: at least 10**9 x 4 x 8 bytes = 29.8 GiB for the draws alone
+    with pytest.raises(gc.InputError, match=r"impacts\(simulations=\): 1,000,000,000 draws of "
+                       r"the 4 estimates would need about \d+\.\d GiB.*use simulations=1000"):
+        lag.impacts(simulations=10**9)
+    # the refusal names the largest size that fits, and that size runs (here: a small one)
+    from geocluster.models._limits import MAX_BYTES
+
+    assert MAX_BYTES == 2 * 1024**3
+    table = lag.impacts(simulations=50, seed=1)
+    assert table["se"].notna().all()

@@ -281,3 +281,20 @@ def test_geodataframe_in_geodataframe_out(confounded):
     assert isinstance(typed, gpd.GeoDataFrame) and typed.crs == g.crs
     m = gc.match(g, on=["age"], seed=0)
     assert isinstance(m.matched, gpd.GeoDataFrame) and m.matched.crs == g.crs
+
+
+def test_absent_columns_are_named_never_ignored(small_firms):
+    with pytest.raises(InputError, match=r"classify_innovators\(patents=\): column\(s\) "
+                       r"\['patent_5y'\] not found.*did you mean \['patents_5y'\].*available"):
+        gc.classify_innovators(small_firms, patents="patent_5y")
+    with pytest.raises(InputError, match=r"classify_innovators\(employees=\).*\['staff'\]"):
+        gc.classify_innovators(small_firms, employees="staff")
+    typed = gc.classify_innovators(small_firms)
+    with pytest.raises(InputError, match=r"treatment='serail' is neither a column.*did you mean"
+                       r".*available columns"):
+        gc.match(typed, treatment="serail", on=["employees"])
+    with pytest.raises(InputError, match=r"treatment='serial' is neither.*type_column="
+                       r"'kind' \(not a column either\)"):
+        gc.match(small_firms, treatment="serial", on=["employees"], type_column="kind")
+    with pytest.raises(InputError, match=r"on: column\(s\) \['employes'\] not found.*did you mean"):
+        gc.match(typed, treatment="serial", on=["employes"])

@@ -61,6 +61,8 @@ __all__ = ["marginal_effects", "turning_point", "u_test", "predicted", "plot_eff
 _MODELS = ("ols", "lag", "error", "durbin", "glm")
 _LINKS = ("identity", "log", "logit")
 _MAX_GROUPS = 20
+#: Most points of a predicted curve (a figure cannot show more).
+MAX_POINTS = 100_000
 
 
 # ---------------------------------------------------------------------------
@@ -112,11 +114,17 @@ class _Context:
         if not isinstance(variable, str) or variable not in used:
             raise ModelError(
                 f"variable {variable!r} is not a column used by the formula {self.formula!r}; "
-                f"its columns are {sorted(used)}."
+                f"its columns are {sorted(used)}. Name one of them."
             )
-        if by is not None and by not in data.columns:
+        if by is not None and (not isinstance(by, str) or by not in data.columns):
+            import difflib
+
+            close = difflib.get_close_matches(str(by), sorted(map(str, data.columns)), n=3)
             raise InputError(
-                f"by={by!r} is not a column of the model's data; columns: {sorted(data.columns)}."
+                f"by={by!r} is not a column of the model's data"
+                + (f" (did you mean {close}?)" if close else "")
+                + f"; name one of the columns available: {sorted(map(str, data.columns))}, "
+                "or by=None for one group."
             )
         keep = sorted(used | ({by} if by is not None else set()))
         self.data = pd.DataFrame(data[keep])
@@ -849,8 +857,16 @@ def predicted(
     alpha = _check_alpha(alpha)
     if multiplier not in ("total", "none"):
         raise InputError(f"multiplier must be 'total' or 'none', got {multiplier!r}.")
-    if not isinstance(n_points, int | np.integer) or n_points < 2:
+    if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or n_points < 2:
         raise InputError(f"n_points must be an integer >= 2, got {n_points!r}.")
+    if n_points > MAX_POINTS:
+        raise InputError(
+            f"n_points={n_points:,} is more points than a curve needs (each one evaluates "
+            f"the formula on the reference rows; {n_points:,} x {len(results.params)} design "
+            f"values per group alone take about "
+            f"{n_points * len(results.params) * 8 / 1024**3:.1f} GiB of memory); use "
+            f"n_points=50 (the default), at most {MAX_POINTS:,}."
+        )
     ctx = _Context(results, variable, by, covariates)
     zcrit = ctx.reference_dist().ppf(1 - alpha / 2)
     frames = []

@@ -34,11 +34,19 @@ def _check_frame(firms, what: str = "firms") -> None:
 
 
 def _check_columns(firms: pd.DataFrame, columns, option: str) -> None:
+    bad = [c for c in columns if not isinstance(c, str | int)]
+    if bad:
+        raise InputError(f"{option}: {bad[0]!r} is not a column name; give column names (str).")
     missing = [c for c in columns if c not in firms.columns]
     if missing:
+        import difflib
+
+        names = [str(c) for c in firms.columns]
+        close = difflib.get_close_matches(str(missing[0]), names, n=3)
         raise InputError(
-            f"{option}: column(s) {missing} not found in the frame. "
-            f"Available columns: {list(firms.columns)}."
+            f"{option}: column(s) {missing} not found in the frame"
+            + (f" (did you mean {close}?)" if close else "")
+            + f". Name columns that exist; available columns: {list(firms.columns)}."
         )
 
 
@@ -121,7 +129,8 @@ def classify_innovators(
     for name, value in (("min_patents", min_patents), ("max_employees", max_employees)):
         if not _is_number(value) or not np.isfinite(value) or value < 0:
             raise InputError(f"{name} must be a non-negative number, got {value!r}.")
-    _check_columns(firms, [patents, employees], "classify_innovators")
+    _check_columns(firms, [patents], "classify_innovators(patents=)")
+    _check_columns(firms, [employees], "classify_innovators(employees=)")
     pat = _numeric(firms, patents, "patents")
     emp = _numeric(firms, employees, "employees")
     for name, s in ((patents, pat), (employees, emp)):
@@ -266,9 +275,19 @@ def _treatment_indicator(firms, treatment, control, type_column):
                     )
                 c = types == control
             return t.fillna(False).astype(bool), c.fillna(False).astype(bool)
+    import difflib
+
+    names = [str(c) for c in firms.columns]
+    values = ([str(v) for v in pd.unique(firms[type_column].dropna())]
+              if type_column in firms.columns else [])
+    close = difflib.get_close_matches(str(treatment), names + values, n=3)
+    where = (f"a value of column {type_column!r}" if type_column in firms.columns
+             else f"a value of type_column={type_column!r} (not a column either)")
     raise InputError(
-        f"treatment={treatment!r} is neither a column of the frame nor a value of "
-        f"{type_column!r}. Run gc.classify_innovators(...) first or name a boolean column."
+        f"treatment={treatment!r} is neither a column of the frame nor {where}"
+        + (f" (did you mean {close}?)" if close else "")
+        + f". Name a boolean/0-1 column (available columns: {names}) or run "
+        "gc.classify_innovators(...) first and name a type such as 'serial'."
     )
 
 

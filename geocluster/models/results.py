@@ -494,6 +494,7 @@ class SpatialResults:
         ):
             raise InputError(f"seed={seed!r} must be an integer, a numpy Generator or None.")
         _check_alpha(alpha)
+        self._check_simulations(simulations)
         mult = self._multipliers() if self.model in ("lag", "durbin") else None
         table = impacts_table(
             self.params,
@@ -514,6 +515,25 @@ class SpatialResults:
             }
         )
         return table
+
+    def _check_simulations(self, simulations: int) -> None:
+        """Refuse a number of draws whose arrays would not fit in memory (before drawing)."""
+        from geocluster.models._limits import check_size
+
+        p = len(self.params)
+        v = sum(1 for c in self.params.index
+                if c not in ("Intercept", "rho", "lambda") and not str(c).startswith("W_"))
+        traces = self.extra.get("traces")
+        powers = len(traces) if traces is not None else 101 if self.nobs > 1000 else 0
+        # per draw: the normal draws and their transform (2p), the effects and the
+        # sorted copies behind the quantiles (6v), the rho power series (2 x powers)
+        per_draw = 8.0 * (2 * p + 6 * v + 2 * powers + 8)
+        check_size(
+            "impacts(simulations=)", simulations, per_draw,
+            what=f"draws of the {p} estimates",
+            suggestion="simulations=1000 (the default; 10,000 makes the percentile "
+            "intervals stable to about 1%)",
+        )
 
     # -- prediction ---------------------------------------------------------------------
     def predict(
