@@ -121,14 +121,18 @@ def _read_topojson(layer: str) -> gpd.GeoDataFrame:
     return frame
 
 
-def load_counties(region: Literal["all", "conus"] = "all") -> gpd.GeoDataFrame:
+def load_counties(region: Literal["all", "conus"] = "conus") -> gpd.GeoDataFrame:
     """US counties (Census 2017 cartographic boundaries, via the us-atlas package).
 
     Parameters
     ----------
     region
-        ``"all"`` (3,230 counties and equivalents, territories included) or
-        ``"conus"`` (3,107: the contiguous 48 states and DC).
+        ``"conus"`` (default; 3,107: the contiguous 48 states and DC) or ``"all"``
+        (3,230 counties and equivalents: Alaska, Hawaii, Puerto Rico and the island
+        territories too). The default is the contiguous US because Alaska, Hawaii and
+        the territories have no contiguous neighbours (queen weights leave them
+        islands) and lie far outside any one equal-area CRS suited to the 48 states;
+        ask for ``"all"`` and give them their own CRS.
 
     Returns
     -------
@@ -143,12 +147,17 @@ def load_counties(region: Literal["all", "conus"] = "all") -> gpd.GeoDataFrame:
     --------
     >>> counties = load_counties()
     >>> len(counties), counties.crs.to_epsg()
-    (3230, 4326)
+    (3107, 4326)
+    >>> len(load_counties("all"))
+    3230
     >>> counties.loc["06085", "name"]
     'Santa Clara'
     """
     if region not in ("all", "conus"):
-        raise InputError(f"region={region!r} must be 'all' or 'conus'.")
+        raise InputError(
+            f"region={region!r} must be 'conus' (the contiguous US, the default) or 'all' "
+            "(with Alaska, Hawaii and the territories)."
+        )
     counties = _read_topojson("counties").rename(columns={"id": "fips"})
     states = _read_topojson("states")[["id", "name"]].rename(
         columns={"id": "state_fips", "name": "state"}

@@ -11,7 +11,10 @@ from geocluster.errors import InputError
 
 
 def test_counties(counties_conus):
-    counties = gc.datasets.load_counties()
+    default = gc.datasets.load_counties()
+    assert len(default) == 3107  # the contiguous US unless asked
+    assert default.index.equals(counties_conus.index)
+    counties = gc.datasets.load_counties("all")
     assert len(counties) == 3230  # 3,231 in the source, Falls Church (51610) has no area
     assert counties.crs.to_epsg() == 4326
     assert counties.index.is_unique and (counties.index.str.len() == 5).all()
@@ -20,7 +23,7 @@ def test_counties(counties_conus):
     assert counties.loc["25025", "name"] == "Suffolk" and counties.loc["25025", "state"] == "Massachusetts"
     assert len(counties_conus) == 3107
     assert not counties_conus["state_fips"].isin(["02", "15", "72"]).any()
-    with pytest.raises(InputError, match="region='usa' must be"):
+    with pytest.raises(InputError, match="region='usa' must be 'conus'.*or 'all'"):
         gc.datasets.load_counties("usa")
 
 

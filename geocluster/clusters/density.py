@@ -31,6 +31,7 @@ import shapely
 from geocluster._optional import import_optional
 from geocluster._random import check_seed, seed_label
 from geocluster.clusters import _kde
+from geocluster.clusters import _permutation as _perm
 from geocluster.errors import ConfigError, CRSError, GeoclusterWarning, InputError
 from geocluster.units import is_metric, metric_crs, metric_crs_for, parse_distance
 
@@ -934,6 +935,8 @@ def density_clusters(
     if null not in ("csr", "firms"):
         raise InputError(f"null={null!r} is not supported; choose 'csr' or 'firms'.")
     simulations = _check_int(simulations, "simulations", minimum=1)
+    _perm.check_size(simulations, 1, what="density_clusters", name="simulations", bytes_each=8,
+                     kind="simulated maxima")
     min_firms = _check_int(min_firms, "min_firms", minimum=1)
     check_seed(seed)
     k = math.ceil(level * (simulations + 1) - 1e-9)
@@ -991,7 +994,12 @@ def density_clusters(
             xs, ys = every.x[pick], every.y[pick]
         maxima[s] = (surface_of(xs, ys, w_sim) - base).max()
     threshold = float(np.sort(maxima)[k - 1])
-    p_value = float((1 + np.sum(maxima >= statistic.max())) / (simulations + 1))
+    # Monte Carlo p of the observed maximum: a simulated maximum equal to it (within
+    # 1e-10 of the surface's scale) counts as at least as large
+    observed_max = float(statistic.max())
+    scale = max(abs(observed_max), float(np.abs(maxima).max()))
+    ge, _ = _perm.count_ties(maxima, observed_max, scale)
+    p_value = float((1 + ge) / (simulations + 1))
 
     stat_surface = replace(observed, values=statistic)
     polys = list(shapely.get_parts(stat_surface._contour_polygon(threshold)))

@@ -55,6 +55,7 @@ from scipy.spatial.distance import cdist, pdist
 
 from geocluster._checks import check_points
 from geocluster._random import check_seed as _check_seed
+from geocluster.clusters import _permutation as _perm
 from geocluster.errors import InputError
 from geocluster.units import parse_distance, to_metric
 
@@ -311,6 +312,8 @@ def k_density(
     sims = _check_int(simulations, "simulations", minimum=0)
     _check_seed(seed, "k_density: ")
     n_grid = _check_int(grid_points, "grid_points", minimum=2)
+    _perm.check_size(sims, n_grid, what="k_density", name="simulations", bytes_each=8,
+                     kind="simulated K-density values (simulations x grid_points)")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
         raise InputError(f"k_density: alpha={alpha!r} must be between 0 and 0.5 (e.g. 0.05).")
     n_firms = int(mask.sum())
