@@ -1,22 +1,63 @@
 """Command line: ``geocluster run STUDY.toml``, ``geocluster demo``, ``geocluster validate FIRMS``.
 
-Exit codes: 0 success, 2 bad config or input (a :class:`GeoclusterError`), 1 any
-other failure.
+Exit codes (one per kind of failure, listed in ``geocluster --help``):
+
+=====  ======================================================================
+0      success
+1      unexpected failure (a bug: please report it, with the command and run.json)
+2      command-line usage error (unknown option, missing argument)
+3      bad study config or option (:class:`~geocluster.errors.ConfigError`)
+4      bad input data: firm file, units file, columns, CRS
+       (:class:`~geocluster.errors.InputError`, :class:`~geocluster.errors.CRSError`)
+5      another geocluster error: weights, model, a missing optional dependency
+       (:class:`~geocluster.errors.WeightsError`, :class:`~geocluster.errors.ModelError`, ...)
+6      the operating system refused a read or write (disk full, permissions)
+130    interrupted (Ctrl-C or SIGTERM); nothing was written
+=====  ======================================================================
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 import warnings
 from pathlib import Path
 
-from geocluster.errors import GeoclusterError
+from geocluster.errors import ConfigError, GeoclusterError, InputError
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_CODES"]
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 3
+EXIT_INPUT = 4
+EXIT_ERROR = 5
+EXIT_OS = 6
+EXIT_INTERRUPTED = 130
+EXIT_BAD_INPUT = EXIT_INPUT  # the earlier name
+
+#: Exit code -> meaning (the ``--help`` epilog).
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_FAILURE: "unexpected failure (a bug: please report it)",
+    EXIT_USAGE: "command-line usage error",
+    EXIT_CONFIG: "bad study config or option",
+    EXIT_INPUT: "bad input data (firm or units file, columns, CRS)",
+    EXIT_ERROR: "another geocluster error (weights, model, missing optional dependency)",
+    EXIT_OS: "a file could not be read or written (disk full, permissions)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); nothing was written",
+}
+
+_ISSUES = "https://github.com/geocluster/geocluster/issues"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _epilog() -> str:
+    return "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items()) + "."
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
             "and Gi*, density clusters, cluster exposure, spatial regression by innovator "
             "type, robustness checks, maps and a report."
         ),
-        epilog="Exit codes: 0 success, 2 bad config or input, 1 other failure.",
+        epilog=_epilog(),
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -36,14 +77,18 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="run a study from a TOML config",
         description="Run a whole study from one TOML config and write its outputs "
                     "(map.html, report.html, clusters.gpkg, firms.parquet, model.*, "
-                    "robustness.csv, figures/, run.json) into the output folder.",
+                    "robustness.csv, figures/, run.json) into the output folder. Warnings "
+                    "are printed on stderr (each once, with its count) and kept in run.json.",
+        epilog=_epilog(),
     )
     run.add_argument("config", type=Path, help="the study file (TOML); see 'geocluster config'")
     run.add_argument("--out", type=Path, default=None,
                      help="output folder (default: results/ beside the config)")
     run.add_argument("--force", action="store_true",
-                     help="replace the contents of an existing non-empty output folder")
-    run.add_argument("--quiet", action="store_true", help="no progress output")
+                     help="replace an output folder that an earlier geocluster run wrote (never "
+                          "one holding the config, the inputs or other files)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress output (warnings and errors are still printed)")
 
     demo = sub.add_parser(
         "demo", help="run the demonstration study on bundled data",
@@ -51,34 +96,50 @@ def _parser() -> argparse.ArgumentParser:
                     "technology employment LQs (real), plus synthetic firms on real ZIP "
                     "areas for density clusters, exposure, the spatial lag model and "
                     "robustness.",
+        epilog=_epilog(),
     )
     demo.add_argument("--out", type=Path, default=Path("geocluster_demo"),
                       help="output folder (default: ./geocluster_demo)")
     demo.add_argument("--firms", type=int, default=5000, help="number of synthetic firms")
-    demo.add_argument("--force", action="store_true", help="replace an existing output folder")
+    demo.add_argument("--force", action="store_true",
+                      help="replace an output folder that an earlier geocluster run wrote")
     demo.add_argument("--quiet", action="store_true", help="no progress output")
 
     validate = sub.add_parser(
-        "validate", help="check a firm file and suggest a config",
-        description="Read a firm file as 'geocluster run' would, report what is accepted "
-                    "or rejected, and print a suggested study config.",
+        "validate", help="check a firm file and write a config for it",
+        description="Read a firm file as 'geocluster run' would and report on stderr what "
+                    "it holds (each column's type and summary, id columns, shared locations, "
+                    "sentinel values, firms outside the study area) and what the run will do. "
+                    "Then print a study config that runs as-is on stdout, or write it with "
+                    "--write-config.",
+        epilog=_epilog(),
     )
     validate.add_argument("firms", type=Path, help="firm file (CSV, Parquet, GeoPackage, ...)")
     validate.add_argument("--lon", default=None, help="longitude column (default: detected)")
     validate.add_argument("--lat", default=None, help="latitude column (default: detected)")
     validate.add_argument("--id", default=None, help="unique firm id column")
-    validate.add_argument("--crs", default="EPSG:4326", help="CRS of the coordinates")
+    validate.add_argument("--crs", default="EPSG:4326",
+                          help="CRS of the coordinates (default EPSG:4326); kept in the config")
+    validate.add_argument("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
+    validate.add_argument("--write-config", type=Path, default=None, metavar="STUDY.toml",
+                          help="write the suggested config to this file (refused if it exists, "
+                               "unless --force)")
+    validate.add_argument("--force", action="store_true",
+                          help="overwrite an existing --write-config file")
 
     sub.add_parser("config", help="print a commented config with every key and its default",
                    description="Print a TOML study config listing every section and key with "
-                               "its default value.")
+                               "its choices and default value.", epilog=_epilog())
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``geocluster`` command; returns the exit code."""
+    """Entry point of the ``geocluster`` command; returns the exit code (see :data:`EXIT_CODES`)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     if args.version:
         from geocluster import __version__
 
@@ -86,11 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.command is None:
         parser.print_help()
-        return EXIT_BAD_INPUT
+        return EXIT_USAGE
     quiet = getattr(args, "quiet", False)
     _configure_logging(quiet)
-    if quiet:
-        warnings.simplefilter("ignore")
     try:
         if args.command == "run":
             return _run(args)
@@ -104,18 +163,44 @@ def main(argv: list[str] | None = None) -> int:
             print(example_config(), end="")
             return EXIT_OK
     except GeoclusterError as exc:
-        print(f"geocluster: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        print(f"geocluster: error: {_clean(exc)}", file=sys.stderr)
+        return _exit_code(exc)
     except KeyboardInterrupt:
         print("geocluster: interrupted; no results were written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:
+        where = f" '{exc.filename}'" if getattr(exc, "filename", None) else ""
+        print(f"geocluster: error: cannot read or write{where}: {exc.strerror or exc}. Check "
+              "the free disk space and the folder's permissions, then run again.",
+              file=sys.stderr)
+        return EXIT_OS
+    except MemoryError:
+        print("geocluster: error: out of memory. Use fewer firms, fewer permutations or "
+              "simulations, or a machine with more memory.", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
-        print(f"geocluster: failed: {exc}", file=sys.stderr)
-        if "--debug" in sys.argv or logging.getLogger().isEnabledFor(logging.DEBUG):
+        print(f"geocluster: unexpected error: {_clean(exc)}\nThis is a bug in geocluster; "
+              f"please report it at {_ISSUES} with the command, the config and run.json "
+              "(set GEOCLUSTER_DEBUG=1 for the full traceback).", file=sys.stderr)
+        if os.environ.get("GEOCLUSTER_DEBUG"):
             raise
         return EXIT_FAILURE
     parser.print_help()
-    return EXIT_BAD_INPUT
+    return EXIT_USAGE
+
+
+def _clean(exc: BaseException) -> str:
+    return _ANSI.sub("", str(exc))
+
+
+def _exit_code(exc: GeoclusterError) -> int:
+    from geocluster.errors import CRSError
+
+    if isinstance(exc, ConfigError):
+        return EXIT_CONFIG
+    if isinstance(exc, (InputError, CRSError)):
+        return EXIT_INPUT
+    return EXIT_ERROR
 
 
 def _configure_logging(quiet: bool) -> None:
@@ -141,6 +226,8 @@ def _run(args) -> int:
 def _demo(args) -> int:
     from geocluster.study import demo_config, run_study
 
+    if args.firms < 1:
+        raise ConfigError(f"--firms {args.firms}: give a positive number of synthetic firms.")
     result = run_study(demo_config(n_firms=args.firms), args.out, force=args.force,
                        quiet=args.quiet)
     _print_result(result, quiet=args.quiet)
@@ -157,62 +244,65 @@ def _print_result(result, *, quiet: bool) -> None:
                 print(f"  {region['region']:>6}  {region['units']:>3} units  "
                       f"{'; '.join(region['places'])}")
         density = summary.get("density")
-        if density:
-            print(f"Density clusters of {density['industry']}: {density['clusters']} "
-                  f"({density['firms_in_clusters']} firms inside)")
+        if density and "clusters" in density:
+            print(f"Density clusters of {density.get('industry')}: {density['clusters']} "
+                  f"({density.get('firms_in_clusters', 0)} firms inside)")
         model = summary.get("model")
-        if model:
+        if model and "terms" in model:
             terms = model["terms"]
             shown = ", ".join(f"{k} {v:+.3f}" for k, v in terms.items()
-                              if "cluster" in k or k == "rho")
-            print(f"Spatial {model['model']} model, n={model['nobs']}: {shown}")
+                              if v is not None and ("cluster" in k or k == "rho"))
+            print(f"Spatial {model.get('model')} model, n={model.get('nobs')}: {shown}")
         print(f"Total time {sum(result.timings.values()):.1f} s")
+    warned = summary.get("warnings") or []
+    if warned:
+        total = sum(w["count"] for w in warned)
+        print(f"geocluster: {len(warned)} distinct warnings ({total} in all); they are listed "
+              "above, in run.json and at the top of report.html.", file=sys.stderr)
     print(f"Report: {result.report}")
 
 
 def _validate(args) -> int:
-    import geocluster as gc
-    from geocluster.io import LAT_NAMES, LON_NAMES
+    import tomllib
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        firms = gc.read_firms(args.firms, lon=args.lon, lat=args.lat, id=args.id,
-                              crs=args.crs, on_invalid="drop")
-    info = firms.attrs["geocluster"]
-    print(f"{args.firms}: {len(firms)} firms accepted.")
-    for w in caught:
-        print(f"  note: {w.message}")
-    print(f"  CRS: {firms.crs.to_string() if firms.crs else 'none'}")
-    if info.get("coordinates"):
-        print(f"  coordinates: lon={info['coordinates'][0]!r}, lat={info['coordinates'][1]!r}")
-    print(f"  columns: {', '.join(str(c) for c in firms.columns if c != firms.geometry.name)}")
-    lon, lat = info.get("coordinates") or (None, None)
-    guesses = {
-        "industry": _guess(firms, ("industry", "naics", "sector", "sic")),
-        "employees": _guess(firms, ("employees", "emp", "employment", "size")),
-        "patents": _guess(firms, ("patents_5y", "patents", "n_patents")),
-    }
-    print("\nSuggested study config:\n")
-    print("[study]\nname = \"my study\"\nseed = 2026\n\n[firms]")
-    print(f"path = \"{args.firms}\"")
-    if lon and lon.lower() not in LON_NAMES[:1]:
-        print(f"lon = \"{lon}\"")
-    if lat and lat.lower() not in LAT_NAMES[:1]:
-        print(f"lat = \"{lat}\"")
-    if args.id:
-        print(f"id = \"{args.id}\"")
-    for key, column in guesses.items():
-        print(f"{key} = \"{column}\"" if column else f"# {key} = \"<column>\"  (not found)")
-    print("\n[model]\nformula = \"intl ~ serial * (cluster + I(cluster**2)) + np.log(employees)\"")
+    from geocluster._profile import config_toml, profile_firms, suggest_config
+    from geocluster.config import validate_config
+
+    target: Path | None = args.write_config
+    if target is not None:
+        if target.is_dir():
+            raise ConfigError(f"--write-config '{target}' is a folder; give the path of a "
+                              ".toml file to write, e.g. '{target / 'study.toml'}'.")
+        if target.exists() and not args.force:
+            raise ConfigError(f"--write-config '{target}' already exists; pass --force to "
+                              "overwrite it, or choose another file name.")
+        if not target.parent.exists():
+            raise ConfigError(f"--write-config '{target}': the folder '{target.parent}' does "
+                              "not exist; create it first or choose another path.")
+    profile = profile_firms(args.firms, lon=args.lon, lat=args.lat, id=args.id, crs=args.crs,
+                            layer=args.layer)
+    for line in profile.lines():
+        print(line, file=sys.stderr)
+    config, reasons = suggest_config(profile, target, lon=args.lon, lat=args.lat, id=args.id,
+                                     crs=args.crs, layer=args.layer)
+    text = config_toml(config, reasons, str(args.firms))
+    with warnings.catch_warnings():  # the check of our own config must not warn the user
+        warnings.simplefilter("ignore")
+        validate_config(tomllib.loads(text), source="the suggested config")
+    if target is None:
+        print("\n# Suggested study config (save it, or use --write-config FILE):",
+              file=sys.stderr)
+        print(text, end="")
+        return EXIT_OK
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    print(f"Wrote {target}; run it with: geocluster run {target}")
     return EXIT_OK
-
-
-def _guess(frame, names) -> str | None:
-    lowered = {str(c).lower(): str(c) for c in frame.columns}
-    for name in names:
-        if name in lowered:
-            return lowered[name]
-    return None
 
 
 if __name__ == "__main__":  # pragma: no cover
