@@ -45,22 +45,12 @@ import numpy as np
 import pandas as pd
 
 import geocluster as gc
+from geocluster.config import DEMO_COLUMNS, DEMO_FORMULA, NAME_COLUMNS
 from geocluster.errors import ConfigError, GeoclusterError, GeoclusterWarning, InputError
 
 #: NAICS codes counted as technology employment in the demo's metro-area LQ
 #: (4-digit codes only, so nothing is counted twice).
 TECH_NAICS = ("3254", "3341", "3342", "3344", "3345", "3346", "5112", "5182", "5415", "5417")
-
-#: The demo's model, fitted by default only when the firm table has all its variables.
-DEMO_FORMULA = "intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age"
-
-#: Demo column names used when the ``[firms]`` key is not set and the data have them.
-DEMO_COLUMNS = {"industry": "industry", "employees": "employees", "patents": "patents_5y",
-                "age": "age"}
-
-#: Name-like columns recognised for ``[firms] name`` (case-insensitive, in this order).
-NAME_COLUMNS = ("name", "firm_name", "company_name", "company", "firm", "business_name",
-                "business", "organization", "organisation", "employer", "legal_name")
 
 #: How many of the most localised industries are the default focus.
 N_FOCUS = 3
@@ -215,17 +205,12 @@ def _read(cfg: dict) -> gpd.GeoDataFrame:
 
 def _resolve_column(state: dict, firms: pd.DataFrame, key: str) -> str | None:
     """The column a ``[firms]`` key names, the demo's if unset and present, or None."""
-    from geocluster.config import SCHEMA
-
     value = state["config"]["firms"].get(key)
     demo = DEMO_COLUMNS[key]
-    schema_default = getattr(SCHEMA["firms"].get(key), "default", None)
     if value is None:
         return demo if demo in firms.columns else None
     if value in firms.columns:
         return value
-    if value == demo and schema_default == demo:  # the old schema's default, not the user's
-        return None
     raise ConfigError(
         f"[firms] {key} = {value!r}: no such column in the firm table; its columns are "
         f"{_column_list(firms)}. Name one of them, or remove the key to run without it."
@@ -450,10 +435,7 @@ def _most_localised(state: dict, values: pd.Series) -> list[str]:
 def _firm_units(state: dict) -> tuple[gpd.GeoDataFrame, str]:
     units = _base_units(state).copy()
     table = _lq_table(state)
-    if table is None:
-        _note("no industry column: location quotients skipped (the areal step maps the "
-              "number of firms per unit).")
-    else:
+    if table is not None:  # without industries the load step has said LQs are skipped
         for focus in _focus_industries(state):
             focus_lq = table[table["industry"].astype(str) == focus].set_index("unit")["lq"]
             units[f"lq_{focus}"] = focus_lq.reindex(units.index).to_numpy()
@@ -619,9 +601,6 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
                                   simulations=cfg["simulations"], seed=seed_kd)
             kds[label] = kd
             _save_figure(state, kd.plot(), f"k_density{suffix}")
-    if cfg["k_density"] and industry is None:
-        _note("no industry column: the Duranton-Overman K-density (an industry against all "
-              "firm sites) is skipped.")
     combined = pd.concat(frames, ignore_index=True) if frames else gpd.GeoDataFrame()
     combined = gpd.GeoDataFrame(combined, geometry=frames[0].geometry.name, crs=frames[0].crs)
     combined.attrs = dict(frames[0].attrs)
@@ -673,9 +652,6 @@ def exposure(state: dict, *, seed: np.random.Generator) -> None:
     column = cfg["column"]
     industry_column = state["columns"]["industry"]
     industry = industry_column if cfg["same_industry"] else None
-    if cfg["same_industry"] and industry_column is None and cfg["method"] in ("kde", "count"):
-        _note("[exposure] same_industry = true, but there is no industry column: the exposure "
-              "counts firms of every industry.")
     if column in firms.columns:
         firms = firms.rename(columns={column: f"{column}_input"})
         _note(f"[exposure] column = {column!r} already exists in the firm table; the input "
@@ -743,12 +719,9 @@ def model_plan(state: dict) -> dict | None:
     cfg = state["config"]["model"]
     firms = state["firms"]
     columns = set(map(str, firms.columns))
-    from geocluster.config import SCHEMA
-
-    default_formula = getattr(SCHEMA["model"].get("formula"), "default", None)
     formula = cfg["formula"]
     exposure_column = state["config"]["exposure"]["column"]
-    if formula is None or (formula == default_formula == DEMO_FORMULA):
+    if formula is None:
         formula = DEMO_FORMULA.replace("cluster", exposure_column) \
             if exposure_column != "cluster" else DEMO_FORMULA
         with _config_key("model", "formula", formula):
@@ -771,8 +744,8 @@ def model_plan(state: dict) -> dict | None:
             )
         user_formula = True
     by = cfg["by"]
-    by_explicit = by is not None and not (by == "serial" and _schema_default("model", "by") == "serial")
-    if by is None or not by_explicit:
+    by_explicit = by is not None
+    if by is None:
         by = "serial" if "serial" in columns else None
     elif by not in columns:
         raise ConfigError(
@@ -781,8 +754,7 @@ def model_plan(state: dict) -> dict | None:
         )
     variables = _formula_variables(formula)
     variable = cfg["variable"]
-    if variable is None or (variable == "cluster" and _schema_default("model", "variable") == "cluster"
-                            and variable not in variables):
+    if variable is None:
         variable = exposure_column if exposure_column in variables else None
     elif variable not in variables:
         raise ConfigError(
@@ -797,12 +769,6 @@ def model_plan(state: dict) -> dict | None:
             "internationalization": formula.split("~", 1)[0].strip() == "intl"}
     state["model_plan"] = plan
     return plan
-
-
-def _schema_default(section: str, key: str):
-    from geocluster.config import SCHEMA
-
-    return getattr(SCHEMA.get(section, {}).get(key), "default", None)
 
 
 def model(state: dict, *, seed: np.random.Generator) -> None:
@@ -893,8 +859,30 @@ def _focus_terms(results, variable: str | None, by: str | None) -> list[str]:
 
 
 def _with_first(values, first) -> list:
-    values = [first] + [v for v in (values or []) if v != first]
-    return values
+    """``values`` with ``first`` moved (or added) to the front: the reference comes first."""
+    return [first] + [v for v in (values or []) if v != first]
+
+
+def _weights_alternatives(spec: str) -> list[str]:
+    """The model's weights and two neighbours of it: K/2 and 2K, or D/2 and 2D."""
+    text = str(spec).strip().lower()
+    knn = re.fullmatch(r"knn:(\d+)", text)
+    if knn:
+        k = int(knn.group(1))
+        return list(dict.fromkeys([spec, f"knn:{max(1, k // 2)}", f"knn:{2 * k}"]))
+    dist = re.fullmatch(r"(distance|kernel:\w+):(.+)", text)
+    if dist:
+        from geocluster.units import parse_distance
+
+        metres = parse_distance(dist.group(2))
+        return [spec, f"{dist.group(1)}:{metres / 2:g}m", f"{dist.group(1)}:{metres * 2:g}m"]
+    return [spec, "knn:4", "knn:16"]
+
+
+def _lisa_alternatives(spec: str) -> list[str]:
+    """The areal weights and two alternatives."""
+    others = [s for s in ("queen", "knn:6", "knn:10", "rook") if s != str(spec).strip().lower()]
+    return [spec, *others[:2]]
 
 
 def robustness(state: dict, *, seed: np.random.Generator) -> None:
@@ -914,13 +902,18 @@ def robustness(state: dict, *, seed: np.random.Generator) -> None:
     options = {"industry": industry if ecfg["same_industry"] else None,
                "log": "log1p", "standardize": True}
     weights = _with_first(cfg["weights"] if cfg["weights"] is not None
-                          else [mcfg["weights"], "knn:4", "knn:16"], mcfg["weights"])
-    models = _with_first(cfg["models"] if cfg["models"] is not None
-                         else ["ols", "lag", "error"], mcfg["model"])
+                          else _weights_alternatives(mcfg["weights"]), mcfg["weights"])
+    models = _with_first(cfg["models"] if cfg["models"] is not None else ["ols"], mcfg["model"])
     alternatives = cfg["exposure"] if cfg["exposure"] is not None else ["count:15km", "kde:25km"]
     exposure = _with_first(alternatives, column)
-    focus = cfg["focus"] if cfg["focus"] is not None else _focus_terms(
-        state["results"], plan["variable"], plan["by"])
+    params = inspect.signature(gc.robustness).parameters
+    own_focus = params["focus"].default is None  # robustness derives the clustering terms
+    if cfg["focus"] is not None:
+        focus = cfg["focus"]
+    elif own_focus and plan["variable"] is not None:
+        focus = None
+    else:
+        focus = _focus_terms(state["results"], plan["variable"], plan["by"])
     if plan["variable"] is None:
         exposure = [column]
     kwargs: dict[str, Any] = dict(
@@ -928,7 +921,6 @@ def robustness(state: dict, *, seed: np.random.Generator) -> None:
         variable=plan["variable"] or column, exposure_options=options, n_jobs=cfg["n_jobs"],
         seed=_seed_int(seed), progress=not state["quiet"],
     )
-    params = inspect.signature(gc.robustness).parameters
     if "reference" in params:
         kwargs["reference"] = {"weights": mcfg["weights"], "model": mcfg["model"],
                                "exposure": column}
@@ -966,7 +958,7 @@ def _lisa_sensitivity(state: dict, seed: np.random.Generator) -> None:
     given = cfg["lisa_weights"]
     if given is not None and len(given) == 0:
         return
-    specs = _with_first(given if given is not None else ["knn:6", "knn:10", "queen"], own)
+    specs = _with_first(given if given is not None else _lisa_alternatives(own), own)
     options: dict[str, Any] = {"isolates": _isolates_for_stats(state),
                                "missing": _get(state, "areal", "missing", "raise") or "raise"}
     if "reference" in inspect.signature(gc.cluster_sensitivity).parameters:
