@@ -17,16 +17,37 @@ another level: ``"slope:cluster|serial=1@0.5"``); it is the *direct* marginal ef
 of :meth:`SpatialResults.marginal_effects` (for OLS and the error model simply the
 slope), so it is comparable across model types.
 
+With ``focus=None`` the focus terms are the model's own *clustering terms*: every term
+of the formula that reads the clustering column ``variable``, in the design's order.
+For ``intl ~ serial * (cluster + I(cluster**2)) + age`` these are ``cluster``,
+``I(cluster ** 2)``, ``serial:cluster`` and ``serial:I(cluster ** 2)`` (main effects,
+squares and other transformations, and interactions; every level of an interaction
+with a categorical). Durbin's ``W_`` columns are not formula terms and are left out.
+
 Reference specification
 -----------------------
-The first value of every dimension forms the reference specification; the summary
-reports, for each focus term, the share of specifications whose estimate has the
-reference's sign, the share significant at ``alpha``, and the share with both the
-sign and the significance of the reference.
+``reference=`` names the specification the others are compared with, normally the
+study's own model: ``{"weights": "knn:8", "model": "lag", "exposure": "cluster",
+"method": "ml", "inference": "classical"}`` (keys left out take the first value of
+their list). A reference value that is not among the alternatives is added to them.
+Without ``reference=`` the first value of every dimension forms the reference. The
+reference is fitted first and is specification 0; the ``reference`` column of the
+table marks its rows. The summary reports, for each focus term, the share of
+specifications whose estimate has the reference's sign, the share significant at
+``alpha``, and the share with both the sign and the significance of the reference.
+
+Samples
+-------
+A specification can use fewer firms than the reference (an LQ measure is missing for
+firms outside the units; ``isolates`` or missing values drop others). The table's
+``same_sample`` column is True when a specification used exactly the reference's rows
+(same number and the same firms); the others are left out of the summary's shares
+unless ``include_other_samples=True``, and the summary counts them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import sys
@@ -40,14 +61,25 @@ import numpy as np
 import pandas as pd
 
 from geocluster._random import check_seed as _check_seed
-from geocluster.errors import GeoclusterError, InputError, ModelError, WeightsError
+from geocluster.errors import (
+    GeoclusterError,
+    GeoclusterWarning,
+    InputError,
+    ModelError,
+    WeightsError,
+)
 
 __all__ = ["robustness", "RobustnessResult", "cluster_sensitivity", "SensitivityResult"]
 
 _DIMENSIONS = ("weights", "model", "exposure", "method", "inference")
+_MODELS = ("ols", "lag", "error", "durbin")
+_METHODS = ("ml", "gmm")
+_INFERENCE = ("classical", "white", "hac")
 _EFFECT_RE = re.compile(r"^slope:(?P<var>[^|@]+)\|(?P<by>[^=]+)=(?P<group>[^@]+)(?:@(?P<at>.+))?$")
 _EXPOSURE_RE = re.compile(r"^(?P<method>kde|count):(?P<distance>.+)$")
 _UNITS_RE = re.compile(r"^(?P<shape>grid|hex):(?P<size>.+)$")
+_STAT_COLUMNS = ("estimate", "se", "ci_low", "ci_high", "p_value")
+_FIT_COLUMNS = ("spatial_param", "loglik", "aic", "nobs")
 
 
 # --- the sweep ---------------------------------------------------------------------------
@@ -60,18 +92,28 @@ class RobustnessResult:
     Attributes
     ----------
     table : DataFrame
-        One row per specification and focus term: ``spec`` (number), ``weights``,
-        ``model``, ``exposure``, ``method``, ``inference``, ``term``, ``estimate``,
-        ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``spatial_param`` (rho or
-        lambda), ``loglik``, ``aic``, ``nobs``, ``resid_moran_I``, ``resid_moran_p``,
-        ``residual_autocorrelation`` (a spatial model whose residuals still show Moran's
-        I significant at ``alpha``), ``seconds`` and ``error`` (the message of a
-        specification that failed; its numbers are NaN).
+        One row per specification and focus term: ``spec`` (number; 0 is the
+        reference), ``weights``, ``model``, ``exposure``, ``method``, ``inference``,
+        ``reference`` (True on the reference specification's rows), ``term``,
+        ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``spatial_param``
+        (rho or lambda), ``loglik``, ``aic``, ``nobs``, ``same_sample`` (fitted on
+        exactly the reference's rows; missing for a specification that failed),
+        ``resid_moran_I``, ``resid_moran_p``, ``residual_autocorrelation`` (a spatial
+        model whose residuals still show Moran's I significant at ``alpha``) and
+        ``error`` (the message of a specification that failed; its numbers are NaN).
+        No wall-clock column: the same seed gives the same table (and CSV bytes).
     focus : list of str
     alpha : float
     reference : dict
-        The reference specification (the first value of each dimension).
+        The reference specification (``reference=`` or the first value of each dimension).
     seed : int or None
+    dimensions : dict
+        The alternatives of each dimension (with any reference value added).
+    timings : Series
+        Seconds each specification took, aligned with ``table`` (same index; a
+        specification's time repeats on each of its focus terms' rows).
+    include_other_samples : bool
+        Default of :meth:`summary`'s option of the same name.
     """
 
     table: pd.DataFrame
@@ -80,68 +122,115 @@ class RobustnessResult:
     reference: dict
     seed: Any = None
     dimensions: dict = field(default_factory=dict)
+    timings: pd.Series | None = None
+    include_other_samples: bool = False
 
     def __repr__(self) -> str:
-        n_specs = self.table["spec"].nunique()
-        failed = self.table.loc[self.table["error"].notna(), "spec"].nunique()
+        specs = self.table.drop_duplicates("spec")
+        failed = int(specs["error"].notna().sum())
+        other = int((specs["same_sample"] == False).sum())  # noqa: E712 - nullable boolean
         dims = ", ".join(f"{k}: {len(v)}" for k, v in self.dimensions.items() if len(v) > 1)
         return (
-            f"<RobustnessResult: {n_specs} specifications ({dims or 'one of each'}), "
-            f"{len(self.focus)} focus terms, {failed} failed>"
+            f"<RobustnessResult: {len(specs)} specifications ({dims or 'one of each'}), "
+            f"{len(self.focus)} focus terms, {failed} failed, {other} on another sample>"
         )
 
-    def summary(self) -> pd.DataFrame:
+    def reference_label(self) -> str:
+        """The reference specification as text: ``"weights knn:8, model lag, ..."``."""
+        return ", ".join(f"{k} {self.reference[k]}" for k in _DIMENSIONS if k in self.reference)
+
+    def summary(self, *, include_other_samples: bool | None = None) -> pd.DataFrame:
         """Per focus term: how many specifications keep the reference's sign and significance.
+
+        Parameters
+        ----------
+        include_other_samples
+            Count specifications fitted on another sample than the reference
+            (``same_sample`` False) in the shares. Default: the value given to
+            :func:`robustness` (False there).
 
         Returns
         -------
         DataFrame
-            Indexed by term: ``specifications`` (that fitted), ``failed``,
+            Indexed by term: ``reference`` (the reference specification as text),
+            ``reference_spec`` (its number), ``specifications`` (that fitted and are
+            counted in the shares), ``failed``, ``other_samples`` (fitted on another
+            sample), ``left_out_other_samples`` (of those, left out of the shares),
             ``reference_estimate``, ``share_same_sign``, ``share_significant``,
-            ``share_same_sign_and_significance`` (the reference's sign and its verdict on
-            significance), ``share_significant_same_sign`` (significant with the
-            reference's sign), ``median_estimate``, ``min_estimate``,
-            ``max_estimate``, ``share_residual_autocorrelation``.
+            ``share_same_sign_and_significance`` (the reference's sign and its verdict
+            on significance), ``share_significant_same_sign`` (significant with the
+            reference's sign), ``median_estimate``, ``min_estimate``, ``max_estimate``,
+            ``share_residual_autocorrelation``. ``attrs["note"]`` says in words what was
+            left out.
         """
+        include = self.include_other_samples if include_other_samples is None else include_other_samples
+        if not isinstance(include, bool):
+            raise InputError(
+                f"summary: include_other_samples={include!r} must be True or False."
+            )
         rows = []
+        reference_spec = int(self.table.loc[self.table["reference"], "spec"].iloc[0]) \
+            if self.table["reference"].any() else -1
         for term in self.focus:
             part = self.table[self.table["term"] == term]
-            ok = part[part["error"].isna() & part["estimate"].notna()]
-            ref = ok[ok["is_reference"]]
+            fitted = part[part["error"].isna() & part["estimate"].notna()]
+            other = fitted["same_sample"].eq(False).fillna(False).astype(bool)
+            ok = fitted if include else fitted[~other.to_numpy()]
+            ref = fitted[fitted["reference"]]
             ref_est = float(ref["estimate"].iloc[0]) if len(ref) else np.nan
             ref_sig = bool(ref["p_value"].iloc[0] <= self.alpha) if len(ref) else False
             sign = np.sign(ok["estimate"])
             significant = ok["p_value"] <= self.alpha
             same_sign = sign == np.sign(ref_est) if np.isfinite(ref_est) else sign * np.nan
+            n = len(ok)
             rows.append(
                 {
                     "term": term,
-                    "specifications": int(len(ok)),
-                    "failed": int(len(part) - len(ok)),
+                    "reference": self.reference_label(),
+                    "reference_spec": reference_spec,
+                    "specifications": int(n),
+                    "failed": int(len(part) - len(fitted)),
+                    "other_samples": int(other.sum()),
+                    "left_out_other_samples": 0 if include else int(other.sum()),
                     "reference_estimate": ref_est,
-                    "share_same_sign": float(np.mean(same_sign)) if len(ok) else np.nan,
-                    "share_significant": float(np.mean(significant)) if len(ok) else np.nan,
+                    "share_same_sign": float(np.mean(same_sign)) if n else np.nan,
+                    "share_significant": float(np.mean(significant)) if n else np.nan,
                     "share_same_sign_and_significance": float(
                         np.mean(same_sign & (significant == ref_sig))
-                    ) if len(ok) else np.nan,
+                    ) if n else np.nan,
                     "share_significant_same_sign": float(np.mean(same_sign & significant))
-                    if len(ok) else np.nan,
-                    "median_estimate": float(ok["estimate"].median()) if len(ok) else np.nan,
-                    "min_estimate": float(ok["estimate"].min()) if len(ok) else np.nan,
-                    "max_estimate": float(ok["estimate"].max()) if len(ok) else np.nan,
+                    if n else np.nan,
+                    "median_estimate": float(ok["estimate"].median()) if n else np.nan,
+                    "min_estimate": float(ok["estimate"].min()) if n else np.nan,
+                    "max_estimate": float(ok["estimate"].max()) if n else np.nan,
                     "share_residual_autocorrelation": float(
                         ok["residual_autocorrelation"].mean()
-                    ) if len(ok) else np.nan,
+                    ) if n else np.nan,
                 }
             )
-        return pd.DataFrame(rows).set_index("term")
+        out = pd.DataFrame(rows).set_index("term")
+        n_other = int(self.table.drop_duplicates("spec")["same_sample"].eq(False).fillna(False).sum())
+        if n_other and not include:
+            note = (f"{n_other} specification(s) fitted on another sample than the reference "
+                    "are left out of the shares (include_other_samples=True counts them).")
+        elif n_other:
+            note = (f"{n_other} specification(s) fitted on another sample than the reference "
+                    "are counted in the shares.")
+        else:
+            note = "Every specification that fitted used the reference's sample."
+        out.attrs["note"] = note
+        out.attrs["reference"] = dict(self.reference)
+        return out
 
     def to_csv(self, path, **kwargs) -> None:
-        """Write the tidy table (one row per specification and focus term)."""
+        """Write the tidy table (one row per specification and focus term; no timings)."""
         self.table.to_csv(path, index=False, **kwargs)
 
     def plot(self, term: str | None = None):
         """Specification curve: estimates sorted with CIs above, the settings below.
+
+        The reference is circled in red; specifications fitted on another sample than
+        the reference are drawn as triangles.
 
         Parameters
         ----------
@@ -153,12 +242,13 @@ class RobustnessResult:
         matplotlib.figure.Figure
         """
         from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
 
         term = self.focus[0] if term is None else term
         if term not in self.focus:
             raise InputError(f"term={term!r} is not a focus term; choose one of {self.focus}.")
         part = self.table[(self.table["term"] == term) & self.table["estimate"].notna()]
-        part = part.sort_values("estimate").reset_index(drop=True)
+        part = part.sort_values(["estimate", "spec"], kind="stable").reset_index(drop=True)
         # A dimension the user gave one value for is not drawn, even where it varies only
         # because OLS reports method "ols" and spatial models inference "model".
         varying = [d for d in _DIMENSIONS if part[d].nunique() > 1
@@ -169,28 +259,34 @@ class RobustnessResult:
         top, bottom = fig.subplots(2, 1, sharex=True,
                                    gridspec_kw={"height_ratios": [3, max(1, 0.35 * len(labels))]})
         x = np.arange(len(part))
-        significant = part["p_value"] <= self.alpha
+        significant = (part["p_value"] <= self.alpha).to_numpy()
+        other = part["same_sample"].eq(False).fillna(False).to_numpy(dtype=bool)
         colours = np.where(significant, "#1b4f72", "#aab7b8")
         top.vlines(x, part["ci_low"], part["ci_high"], colors=colours, linewidth=1.2)
-        top.scatter(x, part["estimate"], c=colours, s=18, zorder=3)
-        ref = part.index[part["is_reference"]]
+        top.scatter(x[~other], part["estimate"].to_numpy()[~other], c=colours[~other], s=18,
+                    zorder=3)
+        if other.any():
+            top.scatter(x[other], part["estimate"].to_numpy()[other], c=colours[other], s=28,
+                        marker="^", zorder=3)
+        ref = part.index[part["reference"]]
         if len(ref):
             top.scatter(ref, part.loc[ref, "estimate"], s=90, facecolors="none",
                         edgecolors="#c0392b", linewidths=1.5, zorder=4, label="reference")
         top.axhline(0, color="#555", linewidth=0.8, linestyle="--")
-        top.set_ylabel(f"estimate of {term}\n(95% CI)" if abs(self.alpha - 0.05) < 1e-12
-                       else f"estimate of {term}")
+        level = round(100 * (1 - self.alpha), 6)
+        top.set_ylabel(f"estimate of {term}\n({level:g}% CI)")
         top.set_title(f"Specification curve: {term} over {len(part)} specifications")
-        from matplotlib.lines import Line2D
-
         handles = [Line2D([], [], marker="o", color="#1b4f72", linestyle="", label=f"p <= {self.alpha}"),
                    Line2D([], [], marker="o", color="#aab7b8", linestyle="", label="not significant")]
         if len(ref):
             handles.append(Line2D([], [], marker="o", markerfacecolor="none", color="#c0392b",
                                   linestyle="", label="reference"))
+        if other.any():
+            handles.append(Line2D([], [], marker="^", color="#555", linestyle="",
+                                  label="other sample than the reference"))
         top.legend(handles=handles, loc="upper left", fontsize=8)
         for row, (dim, value) in enumerate(labels):
-            hit = part[dim].astype(str) == value
+            hit = (part[dim].astype(str) == value).to_numpy()
             bottom.scatter(x[hit], np.full(hit.sum(), row), marker="s", s=14, color="#34495e")
         bottom.set_yticks(range(len(labels)), [f"{d}: {v}" for d, v in labels], fontsize=8)
         bottom.set_ylim(-0.7, len(labels) - 0.3)
@@ -203,7 +299,7 @@ def robustness(
     formula: str,
     data: gpd.GeoDataFrame,
     *,
-    focus: str | Sequence[str],
+    focus: str | Sequence[str] | None = None,
     weights: Sequence[str] = ("knn:8",),
     models: Sequence[str] = ("lag",),
     exposure: Sequence | Mapping | None = None,
@@ -211,6 +307,8 @@ def robustness(
     methods: Sequence[str] = ("ml",),
     inference: Sequence[str] = ("classical",),
     variable: str = "cluster",
+    reference: Mapping | None = None,
+    include_other_samples: bool = False,
     exposure_options: Mapping | None = None,
     alpha: float = 0.05,
     n_jobs: int = 1,
@@ -226,9 +324,11 @@ def robustness(
         ``"intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age"``.
     data
         Firms (a GeoDataFrame; weights are built from its geometry once per spec and
-        reused across models).
+        reused across models). Not modified.
     focus
         Terms to track: coefficient names or effects (see the module docstring).
+        ``None`` (default): the model's clustering terms, every term of the formula that
+        involves ``variable`` (main effect, squares, interactions).
     weights
         Weights specs (``"knn:4"``, ``"knn:8"``, ``"distance:25km"``, ...).
     models
@@ -253,6 +353,16 @@ def robustness(
         ML/GMM standard errors; they are fitted once per other setting.
     variable
         The clustering column in ``formula`` that exposure alternatives replace.
+    reference
+        The reference specification, normally the study's own model: a mapping with
+        any of the keys ``"weights"``, ``"model"``, ``"exposure"`` (a label of the
+        exposure alternatives, a column or a spec such as ``"kde:25km"``),
+        ``"method"`` and ``"inference"``. Keys left out take the first value of their
+        list; values not among the alternatives are added. ``None``: the first value of
+        every list.
+    include_other_samples
+        Count specifications fitted on another sample than the reference in the
+        summary's shares (default False: they are flagged and left out).
     exposure_options
         Extra :func:`geocluster.exposure` arguments for string exposure specs; default
         ``{"industry": "industry" (if present), "log": "log1p", "standardize": True}``.
@@ -269,6 +379,12 @@ def robustness(
     -------
     RobustnessResult
 
+    Warns
+    -----
+    GeoclusterWarning
+        When specifications were fitted on another sample than the reference (how many,
+        and their numbers of rows).
+
     Examples
     --------
     >>> import geocluster as gc
@@ -278,9 +394,11 @@ def robustness(
     >>> len(sweep.table), int(sweep.summary().loc["serial:cluster", "specifications"])
     (4, 4)
     """
-    focus = [focus] if isinstance(focus, str) else list(focus)
-    if not focus:
-        raise InputError("robustness: focus= is empty; name at least one term, e.g. 'cluster'.")
+    if focus is not None:
+        focus = [focus] if isinstance(focus, str) else list(focus)
+        if not focus:
+            raise InputError("robustness: focus= is empty; name at least one term, e.g. 'cluster' "
+                             "(or focus=None for the formula's clustering terms).")
     grid = _dimensions(weights, models, methods, inference)
     _check_seed(seed, "robustness: ")
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
@@ -289,6 +407,10 @@ def robustness(
         raise InputError(
             f"robustness: n_jobs={n_jobs!r} must be a whole number of processes (1, 2, ...; "
             "-1 for all cores)."
+        )
+    if not isinstance(include_other_samples, bool):
+        raise InputError(
+            f"robustness: include_other_samples={include_other_samples!r} must be True or False."
         )
     if not isinstance(data, gpd.GeoDataFrame):
         raise InputError(f"robustness: data must be a GeoDataFrame of firms, got {type(data).__name__}.")
@@ -299,11 +421,12 @@ def robustness(
     rng = np.random.default_rng(seed)
     alternatives = _exposure_alternatives(data, exposure, units, variable, exposure_options)
     grid["exposure"] = list(alternatives)
+    ref_spec = _reference(reference, grid, alternatives, data, variable, exposure_options)
     specs = _specifications(grid)
-    if not specs:
-        raise InputError("robustness: the grid of specifications is empty.")
+    specs = [ref_spec] + [s for s in specs if s != ref_spec]
 
     columns = {label: _exposure_column(gc, data, variable, how) for label, how in alternatives.items()}
+    focus = _check_formula_and_focus(formula, data, variable, columns[ref_spec["exposure"]], focus)
     graphs = {}
     for spec in grid["weights"]:
         try:
@@ -317,7 +440,7 @@ def robustness(
     if first["error"] is not None and (first["error"].startswith("unknown focus")
                                        or first.get("error_kind") == "input"):
         # bad formula columns or data: every specification would fail the same way
-        raise InputError(f"robustness: {first['error']}")
+        raise InputError(f"robustness: the reference specification failed: {first['error']}")
     tasks = list(zip(specs[1:], seeds[1:], strict=True))
     rows = [first] + _run(tasks, formula, data, columns, graphs, variable, focus, alpha,
                           n_jobs, progress)
@@ -326,10 +449,126 @@ def robustness(
             f"robustness: all {len(rows)} specifications failed; the reference's error: "
             f"{first['error']}"
         )
-    table = _tidy(rows, specs, focus)
+    table, timings = _tidy(rows, focus)
+    _warn_other_samples(table, include_other_samples)
     return RobustnessResult(table=table, focus=focus, alpha=alpha, reference=dict(specs[0]),
-                            seed=_seed_label(seed),
-                            dimensions=grid)
+                            seed=_seed_label(seed), dimensions=grid, timings=timings,
+                            include_other_samples=include_other_samples)
+
+
+def _check_formula_and_focus(formula, data, variable, ref_values, focus) -> list[str]:
+    """Evaluate the formula once on the reference's exposure (a bad formula or column stops
+    the sweep here) and derive the default focus terms."""
+    from geocluster.models._design import build_design, terms_involving
+
+    frame = pd.DataFrame(data.drop(columns=data.geometry.name))
+    frame[variable] = ref_values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # regress reports dropped rows per specification
+        try:
+            design = build_design(formula, frame)
+        except GeoclusterError as exc:
+            raise type(exc)(f"robustness: {exc}") from None
+    if focus is not None:
+        return focus
+    terms = terms_involving(design, variable)
+    if not terms:
+        raise InputError(
+            f"robustness: focus=None tracks the formula's terms that involve the clustering "
+            f"column variable={variable!r}, but formula {formula!r} has none. Name the "
+            f"clustering column with variable= or the terms with focus= (the formula's terms "
+            f"are {list(design.X.columns)})."
+        )
+    return terms
+
+
+def _reference(reference, grid, alternatives, data, variable, options) -> dict:
+    """The reference specification, its values added to the grid where missing."""
+    if reference is None:
+        reference = {}
+    if not isinstance(reference, Mapping):
+        raise InputError(
+            f"robustness: reference={reference!r} must be a mapping such as "
+            "{'weights': 'knn:8', 'model': 'lag', 'exposure': 'cluster'}."
+        )
+    unknown = [k for k in reference if k not in _DIMENSIONS]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(str(unknown[0]), _DIMENSIONS, n=1)
+        raise InputError(
+            f"robustness: reference has unknown key(s) {unknown}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; use the keys {list(_DIMENSIONS)}."
+        )
+    allowed = {"model": _MODELS, "method": (*_METHODS, "ols"),
+               "inference": (*_INFERENCE, "model")}
+    for key, values in allowed.items():
+        if key in reference and reference[key] not in values:
+            raise InputError(
+                f"robustness: reference[{key!r}]={reference[key]!r} is not allowed; choose "
+                f"one of {list(values)}."
+            )
+    if "weights" in reference and not isinstance(reference["weights"], str):
+        raise InputError(
+            f"robustness: reference['weights']={reference['weights']!r} must be a weights spec "
+            "string such as 'knn:8' or 'queen'."
+        )
+    if "exposure" in reference:
+        label = reference["exposure"]
+        if not isinstance(label, str):
+            raise InputError(
+                f"robustness: reference['exposure']={label!r} must be the label of an exposure "
+                "alternative, a column of the data or a spec like 'kde:25km'."
+            )
+        if label not in alternatives:
+            added = _exposure_alternatives(data, [label], None, variable, options)
+            alternatives.update(added)
+            alternatives_order = [label] + [k for k in grid["exposure"] if k != label]
+            grid["exposure"] = alternatives_order
+    spec = {key: reference.get(key, grid[key][0]) for key in _DIMENSIONS}
+    for key in ("weights", "model"):
+        if spec[key] not in grid[key]:
+            grid[key] = [spec[key], *grid[key]]
+    if spec["model"] != "ols" and spec["method"] not in grid["method"] and spec["method"] != "ols":
+        grid["method"] = [spec["method"], *grid["method"]]
+    if spec["model"] == "ols" and spec["inference"] not in grid["inference"] \
+            and spec["inference"] != "model":
+        grid["inference"] = [spec["inference"], *grid["inference"]]
+    # the same normalisation as the grid's (_specifications)
+    if spec["model"] == "ols":
+        spec["method"] = "ols"
+        if spec["inference"] == "model":
+            spec["inference"] = grid["inference"][0]
+    else:
+        spec["inference"] = "model"
+        if spec["method"] == "ols":
+            spec["method"] = grid["method"][0]
+    if spec["model"] == "durbin" and spec["method"] == "gmm":
+        spec["method"] = "ml"
+    return spec
+
+
+def _warn_other_samples(table: pd.DataFrame, include: bool) -> None:
+    specs = table.drop_duplicates("spec")
+    other = specs[specs["same_sample"].eq(False).fillna(False).to_numpy(dtype=bool)]
+    if other.empty:
+        return
+    ref_n = specs.loc[specs["reference"], "nobs"].iloc[0]
+    detail = "; ".join(
+        f"spec {int(r.spec)} ({r.exposure}, {r.weights}, {r.model}): {r.nobs} rows"
+        for r in other.head(5).itertuples()
+    )
+    warnings.warn(
+        f"robustness: {len(other)} of {len(specs)} specifications were fitted on another "
+        f"sample than the reference ({ref_n} rows): {detail}"
+        + ("; ..." if len(other) > 5 else "")
+        + ". They are marked same_sample=False and "
+        + ("counted in the summary's shares." if include else
+           "left out of the summary's shares (include_other_samples=True counts them)."),
+        GeoclusterWarning,
+        stacklevel=3,
+    )
 
 
 def _dimensions(weights, models, methods, inference) -> dict:
@@ -345,9 +584,9 @@ def _dimensions(weights, models, methods, inference) -> dict:
 
     return {
         "weights": as_list("weights", weights),
-        "model": as_list("models", models, ("ols", "lag", "error", "durbin")),
-        "method": as_list("methods", methods, ("ml", "gmm")),
-        "inference": as_list("inference", inference, ("classical", "white", "hac")),
+        "model": as_list("models", models, _MODELS),
+        "method": as_list("methods", methods, _METHODS),
+        "inference": as_list("inference", inference, _INFERENCE),
     }
 
 
@@ -401,10 +640,19 @@ def _exposure_alternatives(data, exposure, units, variable, options) -> dict:
                 out[str(item)] = ("exposure", {"method": match["method"], key: match["distance"], **opts})
             elif item in data.columns:
                 out[str(item)] = ("column", item)
+            elif isinstance(item, str) and item.startswith("lq@") and len(item) > 3:
+                lq_opts = {k: v for k, v in opts.items() if k in ("industry",)}
+                lq_opts.update(log=False, standardize=opts.get("standardize", True))
+                out[item] = ("lq", item[3:], lq_opts)
             else:
+                import difflib
+
+                close = difflib.get_close_matches(str(item), [str(c) for c in data.columns], n=3)
                 raise InputError(
-                    f"robustness: exposure item {item!r} is neither a column of the data nor "
-                    "a spec like 'kde:25km' or 'count:10km'."
+                    f"robustness: exposure item {item!r} is neither a column of the data"
+                    + (f" (did you mean {close}?)" if close else "")
+                    + " nor a spec; give a column name or a spec like 'kde:25km', "
+                    "'count:10km' or 'lq@counties'."
                 )
     if units is not None:
         unit_items = units.items() if isinstance(units, Mapping) else [(u, u) for u in (
@@ -504,14 +752,28 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
         for term in focus:
             row["terms"][term] = _focus_value(results, term, bse, pvalues, alpha)
         row.update(_fit_stats(results, alpha))
+        row["sample"] = _sample_key(data.index, results.data.index)
     except GeoclusterError as exc:
-        row["error"] = str(exc)
+        row["error"] = _name_exposure(str(exc), spec["exposure"], variable)
         if isinstance(exc, InputError | WeightsError):
             row["error_kind"] = "input"
     except Exception as exc:  # noqa: BLE001 - one failing specification must not stop the sweep
         row["error"] = f"{type(exc).__name__}: {exc}"
     row["seconds"] = time.perf_counter() - start
     return row
+
+
+def _sample_key(all_rows: pd.Index, used: pd.Index) -> str:
+    """A fingerprint of the rows a fit used (positions in the data, sorted)."""
+    positions = np.sort(all_rows.get_indexer(used)).astype(np.int64)
+    return hashlib.sha1(positions.tobytes()).hexdigest()
+
+
+def _name_exposure(message: str, label: str, variable: str) -> str:
+    """Say which exposure alternative a message about the clustering column is about."""
+    if label != variable and repr(variable) in message:
+        return f"exposure {label!r} (in column {variable!r}): {message}"
+    return message
 
 
 def _focus_value(results, term, bse, pvalues, alpha) -> dict:
@@ -601,23 +863,35 @@ def _hac_kernel(results):
         return Kernel(xy, k=k, function="triangular", fixed=False, diagonal=True)
 
 
-def _tidy(rows, specs, focus) -> pd.DataFrame:
-    records = []
+def _tidy(rows, focus) -> tuple[pd.DataFrame, pd.Series]:
+    """The table (row 0: the reference) and the seconds of each row's specification."""
+    ref_rows = rows[0]
+    records, seconds = [], []
     for number, row in enumerate(rows):
-        spec = row["spec"]
+        if row["error"] is not None or "sample" not in row:
+            same = pd.NA
+        elif ref_rows["error"] is not None:
+            same = pd.NA  # nothing to compare with
+        else:
+            same = bool(row.get("nobs") == ref_rows.get("nobs")
+                        and row["sample"] == ref_rows["sample"])
         for term in focus:
             values = row["terms"].get(term, {})
             records.append(
-                {"spec": number, **spec, "term": term, "is_reference": number == 0,
-                 **{k: values.get(k, np.nan) for k in ("estimate", "se", "ci_low", "ci_high", "p_value")},
-                 **{k: row.get(k, np.nan) for k in ("spatial_param", "loglik", "aic", "nobs",
-                                                     "resid_moran_I", "resid_moran_p")},
+                {"spec": number, **row["spec"], "reference": number == 0, "term": term,
+                 **{k: values.get(k, np.nan) for k in _STAT_COLUMNS},
+                 **{k: row.get(k, np.nan) for k in _FIT_COLUMNS},
+                 "same_sample": same,
+                 **{k: row.get(k, np.nan) for k in ("resid_moran_I", "resid_moran_p")},
                  "residual_autocorrelation": bool(row.get("residual_autocorrelation", False)),
-                 "seconds": row["seconds"], "error": row["error"]}
+                 "error": row["error"]}
             )
+            seconds.append(row["seconds"])
     table = pd.DataFrame.from_records(records)
     table["nobs"] = table["nobs"].astype("Int64")
-    return table
+    table["same_sample"] = table["same_sample"].astype("boolean")
+    timings = pd.Series(seconds, index=table.index, name="seconds", dtype=float)
+    return table, timings
 
 
 # --- cluster-map sensitivity ----------------------------------------------------------------
@@ -632,15 +906,21 @@ class SensitivityResult:
     method : str
         ``"lisa"`` or ``"density"``.
     table : DataFrame
-        One row per definition: its settings, the number of HH units (or clusters and
-        their area in km^2), and the Jaccard overlap with the reference (first) definition.
+        One row per definition (the reference first): its settings, ``reference``
+        (True for the reference definition), the number of HH units (or clusters and
+        their area in km^2), and ``jaccard_vs_reference``, the Jaccard overlap with the
+        reference definition. The overlap of two empty maps is undefined: NaN (shown as
+        "n/a" by :meth:`summary` and :meth:`plot`), not 1.
     overlap : DataFrame
         Pairwise Jaccard overlap (shared HH units over units HH in either; or shared
-        cluster area over the area of the union), labels on both axes.
+        cluster area over the area of the union), labels on both axes; NaN where both
+        maps are empty (also on the diagonal for an empty map).
     maps : dict
         Label -> the LISA result frame or the density-cluster polygons.
     seed : int, "generator" or None
         The seed given (``"generator"`` for a numpy Generator).
+    reference : str
+        The label of the reference definition.
     """
 
     method: str
@@ -648,15 +928,46 @@ class SensitivityResult:
     overlap: pd.DataFrame
     maps: dict
     seed: Any = None
+    reference: str | None = None
+    extent: Any = None
 
     def __repr__(self) -> str:
         off = self.overlap.to_numpy()[~np.eye(len(self.overlap), dtype=bool)]
-        low = float(np.nanmin(off)) if off.size else float("nan")
+        defined = off[np.isfinite(off)]
+        low = _jaccard_text(float(defined.min())) if defined.size else "n/a"
+        undefined = int((~np.isfinite(off)).sum() // 2)
         return (f"<SensitivityResult ({self.method}): {len(self.maps)} definitions, "
-                f"lowest pairwise Jaccard {low:.2f}>")
+                f"lowest pairwise Jaccard {low}"
+                + (f", {undefined} pairs undefined (both empty)" if undefined else "") + ">")
+
+    def summary(self) -> pd.DataFrame:
+        """One row per definition: its size, its overlap with the reference, in words.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by label: ``reference`` (bool), ``hh_units`` (LISA) or ``clusters``
+            and ``area_km2`` (density), ``jaccard_vs_reference`` (NaN when both maps
+            are empty) and ``overlap_with_reference``, the same as text (``"0.67"`` or
+            ``"n/a (no HH units in either map)"``). ``attrs["undefined"]`` counts the
+            definitions whose overlap with the reference is undefined.
+        """
+        out = self.table.set_index("label").copy()
+        what = "no HH units in either map" if self.method == "lisa" else "no clusters in either map"
+        out["overlap_with_reference"] = [
+            _jaccard_text(v) if np.isfinite(v) else f"n/a ({what})"
+            for v in out["jaccard_vs_reference"].astype(float)
+        ]
+        out.attrs["undefined"] = int((~np.isfinite(out["jaccard_vs_reference"].astype(float))).sum())
+        out.attrs["reference"] = self.reference
+        return out
 
     def plot(self, *, columns: int = 3):
-        """Small multiples: one panel per definition (HH units or cluster polygons)."""
+        """Small multiples: one panel per definition (HH units or cluster polygons).
+
+        Each title gives the Jaccard overlap with the reference, ``n/a`` where both maps
+        are empty.
+        """
         from matplotlib.figure import Figure
 
         from geocluster._plotting import LISA_COLORS
@@ -666,29 +977,53 @@ class SensitivityResult:
         nrows = int(np.ceil(len(labels) / ncols))
         fig = Figure(figsize=(4.2 * ncols, 3.4 * nrows), layout="constrained")
         axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+        jaccard = self.table.set_index("label")["jaccard_vs_reference"]
         for ax, label in zip(axes, labels, strict=False):
             frame = self.maps[label]
+            jac = _jaccard_text(float(jaccard.loc[label]))
+            tag = " (reference)" if label == self.reference else ""
             if self.method == "lisa":
                 frame.plot(ax=ax, color=LISA_COLORS["ns"], linewidth=0)
                 hh = frame[frame["lisa_cluster"] == "HH"]
                 if len(hh):
                     hh.plot(ax=ax, color=LISA_COLORS["HH"], linewidth=0)
-                jac = self.table.set_index("label").loc[label, "jaccard_vs_reference"]
-                ax.set_title(f"{label}\nHH units {len(hh)}, Jaccard {jac:.2f}", fontsize=9)
+                ax.set_title(f"{label}{tag}\nHH units {len(hh)}, Jaccard {jac}", fontsize=9)
             else:
                 if self.extent is not None:
                     self.extent.boundary.plot(ax=ax, color="#bbbbbb", linewidth=0.5)
                 if len(frame):
                     frame.plot(ax=ax, color="#d7191c", alpha=0.8, linewidth=0)
-                jac = self.table.set_index("label").loc[label, "jaccard_vs_reference"]
-                ax.set_title(f"{label}\n{len(frame)} clusters, Jaccard {jac:.2f}", fontsize=9)
+                ax.set_title(f"{label}{tag}\n{len(frame)} clusters, Jaccard {jac}", fontsize=9)
             ax.set_axis_off()
         for ax in axes[len(labels):]:
             ax.set_visible(False)
-        fig.suptitle("Cluster-map sensitivity (Jaccard overlap with the first definition)")
+        fig.suptitle("Cluster-map sensitivity (Jaccard overlap with the reference definition)")
         return fig
 
-    extent: Any = None
+    def plot_overlap(self):
+        """Heat map of the pairwise Jaccard overlaps; undefined pairs are blank, "n/a"."""
+        from matplotlib.figure import Figure
+
+        values = self.overlap.to_numpy(dtype=float)
+        labels = [str(v) for v in self.overlap.index]
+        size = 1.2 + 0.9 * len(labels)
+        fig = Figure(figsize=(size + 1.5, size), layout="constrained")
+        ax = fig.subplots()
+        image = ax.imshow(np.ma.masked_invalid(values), vmin=0, vmax=1, cmap="viridis")
+        ax.set_facecolor("white")
+        for i, j in itertools.product(range(len(labels)), repeat=2):
+            v = values[i, j]
+            ax.text(j, i, _jaccard_text(v), ha="center", va="center", fontsize=8,
+                    color="black" if not np.isfinite(v) or v > 0.6 else "white")
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        fig.colorbar(image, ax=ax, label="Jaccard overlap")
+        ax.set_title("Pairwise overlap of the cluster maps (n/a: both empty)", fontsize=9)
+        return fig
+
+
+def _jaccard_text(value: float) -> str:
+    return f"{value:.2f}" if np.isfinite(value) else "n/a"
 
 
 def cluster_sensitivity(
@@ -699,6 +1034,7 @@ def cluster_sensitivity(
     weights: Sequence[str] = ("queen", "knn:6", "knn:10"),
     bandwidths: Sequence = ("scott",),
     levels: Sequence[float] = (0.95,),
+    reference: str | Mapping | Sequence | None = None,
     permutations: int = 999,
     simulations: int = 99,
     alpha: float = 0.05,
@@ -721,6 +1057,12 @@ def cluster_sensitivity(
         For LISA.
     bandwidths, levels, simulations
         For density clusters.
+    reference
+        The definition the others are compared with, normally the study's own: a
+        weights spec for LISA (e.g. ``"queen"``), ``{"bandwidth": ..., "level": ...}``
+        or a ``(bandwidth, level)`` pair for density clusters. Added to the
+        alternatives when it is not among them; it comes first in the table. ``None``:
+        the first definition.
     seed
         One seed for every definition (so differences come from the definitions).
     **options
@@ -730,6 +1072,7 @@ def cluster_sensitivity(
     Returns
     -------
     SensitivityResult
+        The Jaccard overlap of two empty maps is undefined and reported as NaN.
 
     Examples
     --------
@@ -747,10 +1090,19 @@ def cluster_sensitivity(
     _check_sensitivity_options(gc, method, options)
     if method == "lisa":
         if column is None:
-            raise InputError("cluster_sensitivity(method='lisa') needs column=.")
+            raise InputError("cluster_sensitivity(method='lisa') needs column=, the variable "
+                             "of the LISA map (e.g. the units' location quotients).")
         weights = [weights] if isinstance(weights, str) else list(weights)
         if not weights:
-            raise InputError("cluster_sensitivity: weights= is empty.")
+            raise InputError("cluster_sensitivity: weights= is empty; give at least one "
+                             "weights spec, e.g. ['queen', 'knn:6'].")
+        if reference is not None:
+            if not isinstance(reference, str):
+                raise InputError(
+                    f"cluster_sensitivity: reference={reference!r} must be a weights spec "
+                    "string for method='lisa', e.g. 'queen' (the study's areal weights)."
+                )
+            weights = [reference] + [w for w in weights if w != reference]
         maps, rows, sets = {}, [], {}
         for spec in weights:
             result = gc.local_moran(data, column, weights=spec, permutations=permutations,
@@ -764,9 +1116,14 @@ def cluster_sensitivity(
         bandwidths = [bandwidths] if isinstance(bandwidths, (str, int, float)) else list(bandwidths)
         levels = [levels] if isinstance(levels, float) else list(levels)
         if not bandwidths or not levels:
-            raise InputError("cluster_sensitivity: bandwidths= and levels= must not be empty.")
+            raise InputError("cluster_sensitivity: bandwidths= and levels= must not be empty; "
+                             "give e.g. bandwidths=['scott', '25km'], levels=[0.95].")
+        pairs = list(itertools.product(bandwidths, levels))
+        if reference is not None:
+            ref = _density_reference(reference)
+            pairs = [ref] + [p for p in pairs if p != ref]
         maps, rows = {}, []
-        for bw, level in itertools.product(bandwidths, levels):
+        for bw, level in pairs:
             label = f"bandwidth {bw}, level {level}"
             polys = gc.density_clusters(data, bandwidth=bw, level=level, simulations=simulations,
                                         seed=seed_int, **options)
@@ -780,11 +1137,28 @@ def cluster_sensitivity(
     else:
         raise InputError(f"cluster_sensitivity: method={method!r} must be 'lisa' or 'density'.")
     table = pd.DataFrame(rows)
+    table.insert(1, "reference", np.arange(len(table)) == 0)
     table["jaccard_vs_reference"] = overlap.iloc[0].to_numpy()
-    result = SensitivityResult(method=method, table=table, overlap=overlap, maps=maps,
-                               seed=_seed_label(seed))
-    result.extent = extent
-    return result
+    return SensitivityResult(method=method, table=table, overlap=overlap, maps=maps,
+                             seed=_seed_label(seed), reference=str(table["label"].iloc[0]),
+                             extent=extent)
+
+
+def _density_reference(reference) -> tuple:
+    if isinstance(reference, Mapping):
+        unknown = sorted(set(reference) - {"bandwidth", "level"})
+        if unknown or set(reference) != {"bandwidth", "level"}:
+            raise InputError(
+                f"cluster_sensitivity: reference={dict(reference)!r} for method='density' needs "
+                "exactly the keys 'bandwidth' and 'level', e.g. {'bandwidth': '25km', 'level': 0.95}."
+            )
+        return reference["bandwidth"], reference["level"]
+    if isinstance(reference, Sequence) and not isinstance(reference, str) and len(reference) == 2:
+        return tuple(reference)
+    raise InputError(
+        f"cluster_sensitivity: reference={reference!r} for method='density' must be "
+        "{'bandwidth': ..., 'level': ...} or a (bandwidth, level) pair."
+    )
 
 
 def _check_sensitivity_options(gc, method: str, options: Mapping) -> None:
@@ -808,26 +1182,29 @@ def _check_sensitivity_options(gc, method: str, options: Mapping) -> None:
 
 
 def _pairwise(labels, func) -> pd.DataFrame:
-    values = np.ones((len(labels), len(labels)))
-    for i, j in itertools.combinations(range(len(labels)), 2):
+    """Symmetric matrix of ``func`` over label pairs; the diagonal is ``func(a, a)`` (1, or
+    NaN for an empty map)."""
+    values = np.full((len(labels), len(labels)), np.nan)
+    for i, j in itertools.combinations_with_replacement(range(len(labels)), 2):
         values[i, j] = values[j, i] = func(labels[i], labels[j])
     return pd.DataFrame(values, index=labels, columns=labels)
 
 
 def _jaccard_sets(a: set, b: set) -> float:
+    """|a & b| / |a | b|; NaN when both are empty (0/0 is undefined, not a perfect match)."""
     union = a | b
-    return float(len(a & b) / len(union)) if union else 1.0
+    return float(len(a & b) / len(union)) if union else float("nan")
 
 
 def _jaccard_area(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, crs) -> float:
     ua = a.to_crs(crs).geometry.union_all() if len(a) else None
     ub = b.to_crs(crs).geometry.union_all() if len(b) else None
     if ua is None and ub is None:
-        return 1.0
+        return float("nan")  # two empty maps: undefined
     if ua is None or ub is None:
         return 0.0
     union = ua.union(ub).area
-    return float(ua.intersection(ub).area / union) if union > 0 else 1.0
+    return float(ua.intersection(ub).area / union) if union > 0 else float("nan")
 
 
 def _seed_label(seed) -> int | str | None:

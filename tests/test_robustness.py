@@ -44,7 +44,7 @@ def test_table_is_tidy(sweep):
 
 def test_reference_values_equal_a_direct_fit(sweep, firms):
     direct = gc.regress(FORMULA, firms, model="ols", weights="knn:4")
-    ref = sweep.table[sweep.table["is_reference"]].set_index("term")
+    ref = sweep.table[sweep.table["reference"]].set_index("term")
     assert ref.loc["cluster", "estimate"] == pytest.approx(direct.params["cluster"], rel=1e-10)
     assert ref.loc["serial:cluster", "se"] == pytest.approx(direct.bse["serial:cluster"], rel=1e-10)
     assert sweep.reference == {"weights": "knn:4", "model": "ols", "exposure": "cluster",
@@ -56,7 +56,7 @@ def test_effect_focus_equals_marginal_effect(sweep, firms):
     at = float(np.median(firms["cluster"]))
     me = direct.marginal_effects("cluster", by="serial", at=[at], effects=("direct",))
     expected = me[me["group"].astype(str) == "1"]["estimate"].iloc[0]
-    ref = sweep.table[sweep.table["is_reference"]].set_index("term")
+    ref = sweep.table[sweep.table["reference"]].set_index("term")
     assert ref.loc["slope:cluster|serial=1", "estimate"] == pytest.approx(expected, rel=1e-10)
 
 
@@ -121,8 +121,8 @@ def test_weights_built_once_per_spec(firms, monkeypatch):
 def test_deterministic_for_a_seed(firms):
     kwargs = dict(focus="cluster", weights=["knn:8"], models=["ols"],
                   exposure=["kde:20km", "count:20km"], progress=False, seed=9)
-    a = gc.robustness(FORMULA, firms, **kwargs).table.drop(columns="seconds")
-    b = gc.robustness(FORMULA, firms, **kwargs).table.drop(columns="seconds")
+    a = gc.robustness(FORMULA, firms, **kwargs).table
+    b = gc.robustness(FORMULA, firms, **kwargs).table
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -188,6 +188,187 @@ def test_density_sensitivity_area_overlap(firms):
 def test_parallel_sweep_equals_serial(firms):
     kwargs = dict(focus="serial:cluster", weights=["knn:4", "knn:8"], models=["ols", "lag"],
                   progress=False, seed=2)
-    serial = gc.robustness(FORMULA, firms, n_jobs=1, **kwargs).table.drop(columns="seconds")
-    parallel = gc.robustness(FORMULA, firms, n_jobs=2, **kwargs).table.drop(columns="seconds")
+    serial = gc.robustness(FORMULA, firms, n_jobs=1, **kwargs).table
+    parallel = gc.robustness(FORMULA, firms, n_jobs=2, **kwargs).table
     pd.testing.assert_frame_equal(serial, parallel)
+
+
+# --- reference specification, focus terms, samples, timings (issues 11 and 12) -----------------
+
+
+def test_reference_is_the_studys_model_and_is_added_to_the_lists(firms):
+    sweep = gc.robustness(FORMULA, firms, focus="cluster", weights=["knn:4"], models=["ols"],
+                          reference={"weights": "knn:8", "model": "lag"}, progress=False)
+    assert sweep.dimensions["weights"] == ["knn:8", "knn:4"]
+    assert sweep.dimensions["model"] == ["lag", "ols"]
+    assert sweep.reference == {"weights": "knn:8", "model": "lag", "exposure": "cluster",
+                               "method": "ml", "inference": "model"}
+    table = sweep.table
+    assert table["spec"].nunique() == 4  # 2 weights x 2 models
+    ref = table[table["reference"]]
+    assert ref["spec"].tolist() == [0]
+    assert (ref["weights"].iloc[0], ref["model"].iloc[0]) == ("knn:8", "lag")
+    direct = gc.regress(FORMULA, firms, model="lag", weights="knn:8")
+    assert ref["estimate"].iloc[0] == pytest.approx(direct.params["cluster"], rel=1e-10)
+    summary = sweep.summary()
+    assert summary.loc["cluster", "reference_spec"] == 0
+    assert summary.loc["cluster", "reference"] == ("weights knn:8, model lag, exposure cluster, "
+                                                   "method ml, inference model")
+    assert summary.loc["cluster", "reference_estimate"] == pytest.approx(direct.params["cluster"],
+                                                                         rel=1e-10)
+
+
+def test_reference_exposure_spec_is_added(firms):
+    sweep = gc.robustness("intl ~ cluster + age", firms, focus="cluster", weights=["knn:8"],
+                          models=["ols"], exposure=["cluster"],
+                          reference={"exposure": "count:15km"}, progress=False)
+    assert sweep.dimensions["exposure"] == ["count:15km", "cluster"]
+    assert sweep.table.loc[sweep.table["reference"], "exposure"].tolist() == ["count:15km"]
+    measure = gc.exposure(firms, method="count", radius="15km", industry="industry",
+                          log="log1p", standardize=True, column="c15")
+    direct = gc.regress("intl ~ c15 + age", measure, model="ols", weights="knn:8")
+    est = sweep.table.set_index("exposure").loc["count:15km", "estimate"]
+    assert est == pytest.approx(direct.params["c15"], rel=1e-10)
+
+
+def test_bad_reference_is_refused(firms):
+    with pytest.raises(InputError, match=r"reference has unknown key\(s\) \['weight'\] \(did you "
+                       r"mean 'weights'\?\); use the keys"):
+        gc.robustness(FORMULA, firms, focus="cluster", reference={"weight": "knn:8"})
+    with pytest.raises(InputError, match=r"reference\['model'\]='sar' is not allowed; choose"):
+        gc.robustness(FORMULA, firms, focus="cluster", reference={"model": "sar"})
+    with pytest.raises(InputError, match="reference='knn:8' must be a mapping"):
+        gc.robustness(FORMULA, firms, focus="cluster", reference="knn:8")
+
+
+def test_default_focus_is_every_term_involving_the_exposure(firms):
+    sweep = gc.robustness(FORMULA, firms, weights=["knn:8"], models=["ols"], progress=False)
+    # FORMULA = intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age
+    assert sweep.focus == ["cluster", "I(cluster ** 2)", "serial:cluster",
+                           "serial:I(cluster ** 2)"]
+    assert sorted(sweep.table["term"].unique()) == sorted(sweep.focus)
+    logged = gc.robustness("intl ~ np.log1p(cluster_count) + C(industry):cluster_count + age",
+                           firms, weights=["knn:8"], models=["ols"], variable="cluster_count",
+                           progress=False)
+    levels = sorted(firms["industry"].unique())
+    assert logged.focus == ["np.log1p(cluster_count)"] + [
+        f"C(industry)[{level}]:cluster_count" for level in levels]
+    with pytest.raises(InputError, match="has none. Name the clustering column with variable="):
+        gc.robustness("intl ~ age", firms, weights=["knn:8"], models=["ols"], progress=False)
+
+
+def test_formula_errors_stop_the_sweep_before_fitting(firms):
+    with pytest.raises(gc.ModelError, match=r"robustness: formula .* uses 'agee', not a column.*"
+                       r"did you mean 'age'"):
+        gc.robustness("intl ~ cluster + agee", firms, focus="cluster", models=["ols"])
+    with pytest.raises(gc.ModelError, match=r"cannot parse formula.*at character 18"):
+        gc.robustness("intl ~ cluster + (age", firms, focus="cluster", models=["ols"])
+
+
+def test_other_samples_are_flagged_and_left_out_of_the_shares(firms):
+    values = firms["cluster"].to_numpy().copy()
+    sparse = values.copy()
+    sparse[60:] = np.nan  # like an LQ measure defined for 60 of the 600 firms
+    head_cut = values.copy()
+    head_cut[:30] = np.nan  # 570 rows ...
+    tail_cut = values.copy()
+    tail_cut[-30:] = np.nan  # ... also 570 rows, but other firms
+    data = firms.assign(sparse=sparse, head_cut=head_cut, tail_cut=tail_cut)
+    with pytest.warns(gc.GeoclusterWarning, match=r"2 of 3 specifications were fitted on another "
+                      r"sample than the reference \(570 rows\).*sparse, knn:8, ols\): 60 rows.*"
+                      r"left out of the summary's shares"):
+        sweep = gc.robustness("intl ~ cluster + age", data, focus="cluster", weights=["knn:8"],
+                              models=["ols"], exposure=["head_cut", "tail_cut", "sparse"],
+                              progress=False)
+    table = sweep.table.set_index("exposure")
+    assert table["nobs"].to_dict() == {"head_cut": 570, "tail_cut": 570, "sparse": 60}
+    assert table["same_sample"].tolist() == [True, False, False]
+    summary = sweep.summary()
+    assert summary.loc["cluster", "specifications"] == 1
+    assert summary.loc["cluster", "other_samples"] == 2
+    assert summary.loc["cluster", "left_out_other_samples"] == 2
+    assert "2 specification(s) fitted on another sample" in summary.attrs["note"]
+    assert summary.loc["cluster", "median_estimate"] == table.loc["head_cut", "estimate"]
+    both = sweep.summary(include_other_samples=True)
+    assert both.loc["cluster", "specifications"] == 3
+    assert both.loc["cluster", "left_out_other_samples"] == 0
+    assert both.loc["cluster", "median_estimate"] == pytest.approx(table["estimate"].median())
+    with pytest.raises(InputError, match="include_other_samples='yes' must be True or False"):
+        sweep.summary(include_other_samples="yes")
+
+
+def test_no_wall_clock_column_and_csv_bytes_repeat(firms, tmp_path):
+    kwargs = dict(focus=["cluster", "age"], weights=["knn:8"], models=["ols", "lag"],
+                  exposure=["cluster", "kde:20km"], progress=False, seed=9)
+    first = gc.robustness("intl ~ cluster + age", firms, **kwargs)
+    second = gc.robustness("intl ~ cluster + age", firms, **kwargs)
+    assert "seconds" not in first.table.columns
+    assert first.timings.index.equals(first.table.index)
+    assert (first.timings > 0).all() and first.timings.name == "seconds"
+    # both focus rows of a specification carry its one time
+    assert first.timings.groupby(first.table["spec"]).nunique().eq(1).all()
+    first.to_csv(tmp_path / "a.csv")
+    second.to_csv(tmp_path / "b.csv")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_near_constant_exposure_fails_its_specifications_by_name(firms):
+    almost = np.zeros(len(firms))
+    almost[5] = 1.0
+    sweep = gc.robustness("intl ~ cluster + age", firms.assign(almost=almost), focus="cluster",
+                          weights=["knn:8"], models=["ols"], exposure=["cluster", "almost"],
+                          progress=False)
+    error = sweep.table.set_index("exposure").loc["almost", "error"]
+    assert error.startswith("exposure 'almost' (in column 'cluster'): regressor 'cluster' has no "
+                            "usable variation")
+    assert sweep.summary().loc["cluster", "failed"] == 1
+
+
+def test_lisa_sensitivity_reference_comes_first(columbus):
+    sens = gc.cluster_sensitivity(columbus, "CRIME", weights=["knn:4", "rook"], reference="queen",
+                                  permutations=99, correction=None, seed=2)
+    assert sens.table["label"].tolist() == ["queen", "knn:4", "rook"]
+    assert sens.table["reference"].tolist() == [True, False, False]
+    assert sens.reference == "queen"
+    seed = int(np.random.default_rng(2).integers(0, 2**31 - 1))
+    sets = {}
+    for spec in ["queen", "knn:4"]:
+        lisa = gc.local_moran(columbus, "CRIME", weights=spec, permutations=99, correction=None,
+                              seed=seed)
+        sets[spec] = set(lisa.index[lisa["lisa_cluster"] == "HH"])
+    expected = len(sets["queen"] & sets["knn:4"]) / len(sets["queen"] | sets["knn:4"])
+    assert sens.table["jaccard_vs_reference"].iloc[1] == pytest.approx(expected)
+    # the reference already in the list is not repeated
+    again = gc.cluster_sensitivity(columbus, "CRIME", weights=["knn:4", "queen"],
+                                   reference="queen", permutations=99, correction=None, seed=2)
+    assert again.table["label"].tolist() == ["queen", "knn:4"]
+    with pytest.raises(InputError, match="reference=.* must be a weights spec string"):
+        gc.cluster_sensitivity(columbus, "CRIME", reference={"weights": "queen"})
+
+
+def test_jaccard_of_two_empty_maps_is_undefined_not_one(columbus):
+    from geocluster.robustness import _jaccard_sets
+
+    assert np.isnan(_jaccard_sets(set(), set()))
+    assert _jaccard_sets(set(), {1, 2}) == 0.0
+    assert _jaccard_sets({1, 2, 3}, {2, 3, 4}) == 0.5
+    # alpha below the smallest pseudo p-value of 99 permutations (0.01): no HH unit anywhere
+    sens = gc.cluster_sensitivity(columbus, "CRIME", weights=["queen", "knn:4"], permutations=99,
+                                  alpha=0.001, correction=None, seed=2)
+    assert sens.table["hh_units"].tolist() == [0, 0]
+    assert sens.table["jaccard_vs_reference"].isna().all()
+    assert sens.overlap.isna().all().all()
+    summary = sens.summary()
+    assert summary["overlap_with_reference"].tolist() == ["n/a (no HH units in either map)"] * 2
+    assert summary.attrs["undefined"] == 2
+    assert "lowest pairwise Jaccard n/a, 1 pairs undefined" in repr(sens)
+    titles = [ax.get_title() for ax in sens.plot().axes if ax.get_visible()]
+    assert titles == ["queen (reference)\nHH units 0, Jaccard n/a", "knn:4\nHH units 0, Jaccard n/a"]
+    heat = sens.plot_overlap()
+    assert [t.get_text() for t in heat.axes[0].texts] == ["n/a"] * 4
+    assert heat.axes[0].images[0].get_array().mask.all()  # no colour drawn for undefined cells
+
+
+def test_density_reference_is_checked(firms):
+    with pytest.raises(InputError, match="needs exactly the keys 'bandwidth' and 'level'"):
+        gc.cluster_sensitivity(firms, method="density", reference={"bandwidth": "30km"})
