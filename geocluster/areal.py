@@ -686,6 +686,13 @@ def _compute_lq(
         )
         cell = cell.reindex(full, fill_value=0.0)
     grand = float(unit_totals.sum())
+    if not grand > 0:
+        what = "firms" if value_col == "value" and total is None else "size"
+        raise InputError(
+            f"location_quotient: the units' totals sum to {grand:g}, so there are no {what} "
+            "to share out and every LQ would be 0/0. Check that value= names the count or "
+            "employment column and that the table (or the firms aggregated) is not empty."
+        )
     industry_totals = cell.groupby(level=industry, sort=True).sum()
     out = cell.rename("value").reset_index()
     out["unit_total"] = out[unit].map(unit_totals).astype(float)
@@ -710,6 +717,7 @@ def _compute_lq(
         ((out["lq"] > threshold) & (out["value"] >= min_count)).fillna(False).astype(bool)
     )
     over = int((out["value"] > out["unit_total"]).sum())
+    _warn_min_total(out, unit, small, min_total)
     if n_no_total:
         warnings.warn(
             f"location_quotient: {n_no_total} (unit, industry) rows belong to units without a "
@@ -734,6 +742,33 @@ def _compute_lq(
         "n_small_units": int(out.loc[small, unit].nunique()),
     }
     return out
+
+
+def _warn_min_total(out: pd.DataFrame, unit, small: pd.Series, min_total: float) -> None:
+    """Say how many units the minimum-size rule blanked; suggest a value when it is most."""
+    totals = out.drop_duplicates(unit).set_index(unit)["unit_total"]
+    known = totals.dropna()
+    blanked = known[~(known >= min_total) | (known <= 0)]
+    if len(blanked) == 0 or len(known) == 0:
+        return
+    share = len(blanked) / len(known)
+    message = (
+        f"location_quotient: the minimum-size rule (min_total={min_total:g}) blanked the LQ "
+        f"of {len(blanked):,} of {len(known):,} units ({share:.0%}): their total is below "
+        f"{min_total:g}"
+        + (f" or zero ({int((blanked <= 0).sum()):,} are empty)" if (blanked <= 0).any() else "")
+        + "; their lq is NaN and they are never 'specialised'."
+    )
+    if share > 0.5:
+        positive = known[known > 0]
+        suggest = float(np.floor(positive.quantile(0.25))) if len(positive) else 0.0
+        message += (
+            f" That is more than half of the units, so the rule is too strict for these "
+            f"data (median unit total {float(known.median()):g}): try "
+            f"min_total={suggest:g} (keeps about three quarters of the non-empty units), or "
+            "min_total=0 to switch the rule off, or larger units."
+        )
+    warnings.warn(message, GeoclusterWarning, stacklevel=4)
 
 
 def lq_table(result: pd.DataFrame, column: str = "lq") -> pd.DataFrame:

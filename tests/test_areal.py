@@ -328,7 +328,10 @@ def test_lq_hand_computed():
     )
     assert high["specialised"].sum() == 1
     # The minimum-size rule: A (40) is below min_total=50 -> NaN, not specialised.
-    ruled = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=50)
+    with pytest.warns(
+        GeoclusterWarning, match=r"min_total=50\) blanked the LQ of 1 of 2 units \(50%\)"
+    ):
+        ruled = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=50)
     ruled = ruled.set_index(["r", "i"])
     assert ruled.loc["A", "lq"].isna().all() and not ruled.loc["A", "specialised"].any()
     assert ruled.loc[("B", "re"), "lq"] == pytest.approx((50 / 60) / (60 / 100))
@@ -488,7 +491,44 @@ def test_planted_hubs_are_specialised(counties_conus):
         agg = gc.aggregate(firms, counties_conus, by="industry")  # a few off the outlines
     assert agg["n_firms"].sum() + agg.attrs["n_outside"] == 3000
     assert agg.attrs["n_outside"] < 30
-    lq = gc.location_quotient(agg, min_total=30).set_index(["unit", "industry"])
+    # 3,000 firms over 3,107 counties: almost every county is below 30 firms
+    with pytest.warns(
+        GeoclusterWarning,
+        match=r"blanked the LQ of 3,\d{3} of 3,107 units \(99%\).*more than half.*min_total=1\b",
+    ):
+        lq = gc.location_quotient(agg, min_total=30).set_index(["unit", "industry"])
     assert lq.loc[("06085", "semiconductors"), "specialised"]
     assert lq.loc[("04013", "semiconductors"), "specialised"]
     assert not lq.loc[("04013", "pharma"), "specialised"]
+
+
+def test_lq_min_total_warning_counts_and_suggests():
+    # 10 units: totals 0, 5, 10, ..., 45 (one industry pair per unit); hand counts below
+    units = [f"u{k}" for k in range(10)]
+    table = pd.DataFrame(
+        {"r": units * 2, "i": ["a"] * 10 + ["b"] * 10,
+         "n": [2.5 * k for k in range(10)] * 2}
+    )
+    # min_total=20: totals 0, 5, 10, 15 are below -> 4 of 10 units, one of them empty
+    with pytest.warns(GeoclusterWarning) as record:
+        out = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=20)
+    messages = [str(w.message) for w in record]
+    assert any("blanked the LQ of 4 of 10 units (40%)" in m and "1 are empty" in m
+               for m in messages)
+    assert not any("more than half" in m for m in messages)
+    assert out["lq"].isna().sum() == 8
+    # min_total=40: 8 of 10 blanked; suggest the lower quartile of the non-empty totals
+    # (5, 10, ..., 45: quartile 15), which keeps about three quarters of them
+    with pytest.warns(GeoclusterWarning, match=r"8 of 10 units \(80%\).*more than half.*"
+                      r"min_total=15 "):
+        gc.location_quotient(table, unit="r", industry="i", value="n", min_total=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GeoclusterWarning)
+        gc.location_quotient(table.assign(n=table["n"] + 1), unit="r", industry="i",
+                             value="n", min_total=0)
+
+
+def test_lq_with_no_firms_is_refused():
+    table = pd.DataFrame({"r": ["A", "B"], "i": ["x", "x"], "n": [0.0, 0.0]})
+    with pytest.raises(InputError, match=r"totals sum to 0.*every LQ would be 0/0.*value="):
+        gc.location_quotient(table, unit="r", industry="i", value="n", min_total=0)
