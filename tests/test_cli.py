@@ -83,18 +83,23 @@ def test_run_writes_every_output(study_run):
 
 def test_existing_output_needs_force(study_run, capsys):
     code, out, config = study_run
-    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 3
     assert "is not empty" in capsys.readouterr().err
-    marker = out / "old_file.txt"
-    marker.write_text("old")
+    old_report = (out / "report.html").stat().st_mtime_ns
     assert main(["run", str(config), "--out", str(out), "--quiet", "--force"]) == 0
-    assert not marker.exists() and (out / "report.html").is_file()
+    assert (out / "report.html").stat().st_mtime_ns != old_report
+    foreign = out / "my_notes.txt"
+    foreign.write_text("mine")
+    assert main(["run", str(config), "--out", str(out), "--quiet", "--force"]) == 3
+    err = capsys.readouterr().err
+    assert "--force refused" in err and "my_notes.txt" in err and "move them away" in err
+    assert foreign.read_text() == "mine" and (out / "report.html").is_file()
 
 
 def test_bad_config_key_exit_2(firm_csv, tmp_path, capsys):
     config = _write_config(tmp_path, firm_csv, model='modle = "lag"')
     out = tmp_path / "out"
-    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 3
     err = capsys.readouterr().err
     assert "unknown key [model] modle" in err and "allowed keys are" in err
     assert not out.exists()
@@ -103,29 +108,32 @@ def test_bad_config_key_exit_2(firm_csv, tmp_path, capsys):
 def test_failed_run_leaves_nothing(firm_csv, tmp_path, capsys):
     config = _write_config(tmp_path, firm_csv, model='formula = "intl ~ cluster + nonexistent"')
     out = tmp_path / "out"
-    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 2
-    assert "nonexistent" in capsys.readouterr().err
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert "error: step 'model': [model] formula = " in err and "nonexistent" in err
     assert not out.exists()
     assert not list(tmp_path.glob(".out.tmp-*"))
 
 
 def test_never_writes_over_inputs(firm_csv, tmp_path, capsys):
     config = _write_config(tmp_path, firm_csv)
-    assert main(["run", str(config), "--out", str(firm_csv.parent), "--force", "--quiet"]) == 2
-    assert "contains the input" in capsys.readouterr().err
+    assert main(["run", str(config), "--out", str(firm_csv.parent), "--force", "--quiet"]) == 3
+    assert "holds the firm file ([firms] path)" in capsys.readouterr().err
     assert firm_csv.is_file()
 
 
 def test_missing_firm_file_exit_2(tmp_path, capsys):
     config = _write_config(tmp_path, tmp_path / "nope.csv")
-    assert main(["run", str(config), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    assert main(["run", str(config), "--out", str(tmp_path / "o"), "--quiet"]) == 4
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_validate_suggests_config(firm_csv, capsys):
     assert main(["validate", str(firm_csv), "--id", "firm_id"]) == 0
-    out = capsys.readouterr().out
-    assert "800 firms accepted" in out and "[firms]" in out and 'industry = "industry"' in out
+    captured = capsys.readouterr()
+    assert "800 firms accepted" in captured.err
+    assert "[firms]" in captured.out and 'industry = "industry"' in captured.out
+    assert 'id = "firm_id"' in captured.out
 
 
 def test_config_command_prints_every_section(capsys):
