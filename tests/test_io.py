@@ -130,14 +130,14 @@ def test_missing_coordinate_columns(table, tmp_path):
 def test_non_numeric_coordinates(table):
     bad = table.astype({"latitude": object})
     bad.loc[2, "latitude"] = "thirty"
-    with pytest.raises(InputError, match=r"column 'latitude' has 1 non-numeric values \(rows 2: \['thirty'\]"):
+    with pytest.raises(InputError, match=r"column 'latitude' has 1 non-numeric values \(index 2: \['thirty'\]"):
         gc.read_firms(bad)
 
 
 def test_missing_coordinates_raise_or_drop(table):
     bad = table.copy()
     bad.loc[[1, 3], "longitude"] = np.nan
-    with pytest.raises(InputError, match=r"2 rows have missing coordinates \(rows 1, 3\).*on_invalid='drop'"):
+    with pytest.raises(InputError, match=r"2 rows have missing coordinates \(index 1, 3\).*on_invalid='drop'"):
         gc.read_firms(bad)
     with pytest.warns(GeoclusterWarning, match="dropped 2 of 4 rows"):
         firms = gc.read_firms(bad, on_invalid="drop", id="firm_id")
@@ -160,7 +160,7 @@ def test_swapped_coordinates_are_named(table):
 def test_duplicate_and_missing_ids(table):
     dup = table.copy()
     dup.loc[2, "firm_id"] = "a"
-    with pytest.raises(InputError, match=r"'firm_id' has 1 duplicate ids \(e.g. \['a'\] at rows 0, 2\)"):
+    with pytest.raises(InputError, match=r"'firm_id' has 1 duplicate ids \(e.g. \['a'\] at index 0, 2\)"):
         gc.read_firms(dup, id="firm_id")
     missing = table.copy()
     missing.loc[1, "firm_id"] = None
@@ -187,12 +187,12 @@ def test_non_point_geometries():
                   Polygon([(0, 0), (1, 0), (1, 1)])],
         crs=4326,
     )
-    with pytest.raises(InputError, match=r"2 geometries are not points \(LineString, Polygon; rows 1, 2\)"):
+    with pytest.raises(InputError, match=r"2 geometries are not points \(LineString, Polygon; index 1, 2\)"):
         gc.read_firms(gdf)
 
 
 def test_bad_options(table):
-    with pytest.raises(InputError, match="on_invalid='skip' must be"):
+    with pytest.raises(InputError, match="on_invalid='skip' is not an option; pass 'raise' or 'drop'"):
         gc.read_firms(table, on_invalid="skip")
     with pytest.raises(CRSError, match="not a CRS pyproj knows"):
         gc.read_firms(table, crs="EPSG:99999999")
