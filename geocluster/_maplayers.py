@@ -76,7 +76,7 @@ def layer_label(name: str) -> str:
     HTML-escaped, and ``{``/``}`` written as character references too, so the label is
     inert even in a template (it never reaches one: see :func:`render_raw`).
     """
-    text = html.escape(clip_text(name, MAX_LABEL), quote=True)
+    text = html.escape(str(name), quote=True)
     return text.replace("{", "&#123;").replace("}", "&#125;")
 
 

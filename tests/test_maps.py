@@ -585,3 +585,278 @@ def test_list_valued_columns_do_not_break_tooltips(units):
     (layer,) = layers_of(gc.map(clusters=frame, tiles=None))
     assert "members" not in payload(layer)["tooltip"]["fields"]  # scalars only
     assert encode_column(pd.Series([np.array([1, 2]), None, [3]]))["values"][1] is None
+
+
+# ----------------------------------------------------------------------------- template injection
+
+#: Jinja payloads; the last two print "PWNED" (which no payload contains) if they ever run.
+JINJA = [
+    "{{7*7}}",
+    "{% if 1 %}x{% endif %}",
+    "{{ lipsum.__globals__.os.popen('echo PWNED').read() }}",
+    "{#",
+    '{{ "PW" ~ "NED" }}',
+    "{% for i in range(3) %}PWNED{% endfor %}}}",
+]
+
+
+def _ran(page: str) -> bool:
+    """Whether a payload's output is in the page ("PWNED" not inside a payload's text)."""
+    return re.search(r"(?<!echo )PWNED(?!.{0,20}endfor)", page) is not None
+
+
+def _json_payloads(page: str) -> list:
+    """Every <script type="application/json"> element of a saved page, decoded."""
+    blocks = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S)
+    assert blocks
+    return [json.loads(b) for b in blocks]
+
+
+def _strings(obj) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for k, v in obj.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
+
+
+def _layer_control_names(page: str) -> list[str]:
+    """Layer names as Leaflet's layer control receives them (HTML), decoded to text."""
+    import html
+
+    block = re.search(r"_layers = \{(.*?)\};", page, re.S).group(1)
+    return [html.unescape(json.loads(k)) for k in re.findall(r'("(?:[^"\\]|\\.)*")\s*:', block)
+            if json.loads(k) not in ("base_layers", "overlays")]
+
+
+def _jinja_map(tmp_path, payload, **save):
+    """A map where the payload reaches every place text from the data can go."""
+    firms = gpd.GeoDataFrame(
+        {"name": [payload, "plain"], payload: [payload, "x"], "sector": [payload, "b"],
+         "employees": [3, 7]},
+        geometry=gpd.points_from_xy([-83.0, -82.0], [40.0, 40.5]), crs="EPSG:4326",
+        index=pd.Index([payload, "f2"], name=payload),
+    )
+    boxes = [shapely.box(-84, 39, -83, 40), shapely.box(-83, 39, -82, 40)]
+    units = gpd.GeoDataFrame(
+        {"NAME": [payload, "u2"], "lisa_cluster": ["HH", "ns"], "lisa_I": [1.5, 0.1],
+         "lisa_p": [0.01, 0.5], "lisa_region": [payload, None], "lq": [2.0, 0.5],
+         "gi_hotspot": ["hot 99%", "ns"]},
+        geometry=boxes, crs="EPSG:4326",
+    )
+    m = gc.map(firms=firms, color="sector", size="employees", popup=True,
+               tooltip=["name", payload], lisa=units, hotspots=units,
+               choropleth={"data": units, "column": "lq", "name": f"LQ {payload}",
+                           "tooltip": ["NAME"]},
+               clusters={payload: units.iloc[:1]}, tiles=None)
+    return m, gc.save_map(m, tmp_path / "jinja.html", **save).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("payload", JINJA)
+@pytest.mark.parametrize("self_contained", [True, False])
+def test_jinja_in_the_data_is_shown_literally_and_never_runs(tmp_path, payload, self_contained):
+    m, page = _jinja_map(tmp_path, payload, self_contained=self_contained)
+    assert not _ran(page)
+    assert "{{" not in page and "{%" not in page and "{#" not in page  # nothing left for a template
+    data = [d for d in _json_payloads(page) if d.get("type") != "FeatureCollection"]
+    texts = _strings(data)
+    firms_data = next(d for d in data if d.get("name") == "Firms")
+    # firm fields: the index (with its name), the name column, a column named by the payload
+    popup = firms_data["popup"]
+    assert popup["fields"][0] == payload and payload in popup["fields"]
+    for k, field in enumerate(popup["fields"]):
+        if field in ("name", payload):
+            assert decode(popup["columns"][k], 0) == payload
+    # categories: legend label and title
+    labels = [item["label"] for item in firms_data["legend"]["items"]]
+    assert f"{payload} (1)" in labels
+    # layer names (clusters, choropleth) in the payload, in legend titles and the layer control
+    names = [d["name"] for d in data]
+    assert names.count(payload) == 1 and names.count(f"LQ {payload}") == 1
+    assert sum(d["legend"]["title"] == payload for d in data) == 1  # the cluster layer's legend
+    control = _layer_control_names(page)
+    assert control.count(payload) == 1 and control.count(f"LQ {payload}") == 1
+    # areas: the NAME column and the LISA region name
+    lisa = next(d for d in data if d.get("name") == "LISA clusters")
+    fields = lisa["tooltip"]["fields"]
+    assert decode(lisa["tooltip"]["columns"][fields.index("NAME")], 0) == payload
+    assert decode(lisa["tooltip"]["columns"][fields.index("lisa_region")], 0) == payload
+    assert texts.count(payload) >= 10
+    # no payload's result appears where the text belongs
+    assert "49" not in labels and "x (1)" not in labels[:-1]
+
+
+def test_no_template_ever_compiles_data(tmp_path, monkeypatch):
+    """Every Jinja template compiled while a map is made and saved, recorded: none holds data.
+
+    This checks the construction (the data are template variables, never template
+    source), not an escape: with branca's default rendering the layer scripts and the
+    payload markup would be compiled as templates.
+    """
+    import jinja2
+
+    sources: list[str] = []
+    original = jinja2.Environment.from_string
+
+    def spy(self, source, *args, **kwargs):
+        sources.append(str(source))
+        return original(self, source, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "from_string", spy)
+    marker = "Marker-7f3a {{7*7}}"
+    _jinja_map(tmp_path, marker)
+    _jinja_map(tmp_path, marker, self_contained=False)
+    assert sources  # folium's own map template is compiled (it holds no data)
+    assert not [s for s in sources if "Marker-7f3a" in s or "7*7" in s]
+    assert not [s for s in sources if "Marker-7f3a" in s.replace("\\u007b", "{")]
+
+
+def test_literal_even_without_the_brace_escapes(tmp_path, monkeypatch):
+    """Turn the defence-in-depth escapes off: the text still reaches the page literally."""
+    import html as html_module
+
+    from geocluster import _mapassets, _maplayers
+
+    def plain_json(obj):
+        text = json.dumps(_mapassets._clean(obj), ensure_ascii=False, separators=(",", ":"))
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+    def plain_label(name):
+        return html_module.escape(str(name), quote=True)
+
+    monkeypatch.setattr(_maplayers, "safe_json", plain_json)
+    monkeypatch.setattr(_maplayers, "layer_label", plain_label)
+    monkeypatch.setattr(gc.maps, "layer_label", plain_label)
+    payload = "{{7*7}} {% if 1 %}PW{% endif %}NED"
+    m, page = _jinja_map(tmp_path, payload)
+    assert page.count(payload) >= 10  # raw braces now, but shown as they are
+    control = _layer_control_names(page)
+    assert control.count(payload) == 1 and control.count(f"LQ {payload}") == 1
+    assert not _ran(page)
+
+
+def test_layer_label_escapes_html_and_braces():
+    assert gc.maps.layer_label("<b>{{7*7}}</b>") == "&lt;b&gt;&#123;&#123;7*7&#125;&#125;&lt;/b&gt;"
+
+
+def test_safe_json_escapes_braces_only_inside_strings():
+    value = {"{k}": ["{{7*7}}", "{%", "{#", "}}", {"nested": {}}], "n": {"a": [{}]}}
+    text = safe_json(value)
+    assert json.loads(text) == value
+    assert not re.search(r"\{[{%#]", text)
+    assert text.count("{") == 5  # the five objects; none from the strings
+    assert "\\u007b\\u007b7*7\\u007d\\u007d" in text
+
+
+# ----------------------------------------------------------------------------- same bytes
+
+
+@pytest.mark.parametrize("tiles", [None, "OpenStreetMap", ["OpenStreetMap", "CartoDB positron"]])
+@pytest.mark.parametrize("self_contained", [True, False])
+@pytest.mark.filterwarnings("ignore:CartoDB tiles now require an API key")
+def test_same_input_same_bytes(firms, units, tmp_path, tiles, self_contained):
+    def build(folder):
+        folder.mkdir()
+        m = gc.map(firms=firms, size="employees", lisa=units, hotspots=units,
+                   choropleth=(units, "lq"), density=bump_surface(),
+                   clusters={"A": units.iloc[:2], "B": units.iloc[2:4]}, tiles=tiles)
+        return gc.save_map(m, folder / "map.html", self_contained=self_contained).read_bytes()
+
+    first, second = build(tmp_path / "a"), build(tmp_path / "b")
+    assert first == second
+    assert b"uuid" not in first
+    ids = set(re.findall(rb"[a-z_]+_[0-9a-f]{32}\b", first))
+    assert len(ids) >= 8  # the map, 6 layers, the control (and tiles): named, not random
+
+
+def test_same_map_saved_twice_same_bytes_and_no_duplicates(firms, units, tmp_path):
+    m = gc.map(firms=firms, lisa=units, tiles="OpenStreetMap")
+    a = gc.save_map(m, tmp_path / "a.html").read_bytes()
+    b = gc.save_map(m, tmp_path / "b.html").read_bytes()
+    assert a == b
+    gc.map(hotspots=units, m=m)  # more layers on the saved map: one control, one fit
+    page = gc.save_map(m, tmp_path / "c.html").read_text(encoding="utf-8")
+    assert page.count("L.control.layers(") == 1
+    assert len(re.findall(r"map_[0-9a-f]{32}\.fitBounds\(", page)) == 1
+    assert page.count("geocluster.ready(") == 1
+    assert page.count("= geocluster.points(") == 1
+
+
+def test_seed_names_elements(firms, tmp_path):
+    def page(seed, name):
+        return gc.save_map(gc.map(firms=firms, tiles=None, seed=seed), tmp_path / name).read_bytes()
+
+    assert page(3, "a.html") == page(3, "b.html")
+    assert page(3, "a.html") != page(4, "c.html")
+    assert page(None, "d.html") != page(3, "e.html")
+    with pytest.raises(InputError, match=r"seed=-1 must be None or a non-negative int"):
+        gc.map(firms=firms, tiles=None, seed=-1)
+
+
+# ----------------------------------------------------------------------------- long text
+
+
+def test_long_names_are_cut_in_the_payload(firms, tmp_path):
+    long_name = "A" * 200_000
+    long_field = "f" * 5_000
+    frame = firms.iloc[:5].assign(name=[long_name, "short", "b", "c", "d"],
+                                  **{long_field: ["v" * 1_000] * 5})
+    m = gc.map(firms=frame, popup=["name", long_field], tiles=None)
+    data = payload(layers_of(m)[0])
+    popup = data["popup"]
+    assert decode(popup["columns"][1], 0) == "A" * 500 + "… (200,000 characters)"
+    assert decode(popup["columns"][1], 1) == "short"
+    assert popup["fields"][2] == "f" * 200 + "… (5,000 characters)"
+    assert decode(popup["columns"][2], 0) == "v" * 500 + "… (1,000 characters)"
+    size = gc.save_map(m, tmp_path / "long.html", self_contained=False).stat().st_size
+    assert size < 40_000  # not 200 kB
+
+
+def test_long_category_and_layer_names_are_cut(units):
+    frame = units.iloc[:2]
+    m = gc.map(clusters={"L" * 1_000: frame}, tiles=None)
+    (layer,) = layers_of(m)
+    data = payload(layer)
+    assert data["name"] == "L" * 200 + "… (1,000 characters)"
+    assert data["legend"]["title"] == data["name"]
+    assert layer.layer_name == data["name"]
+
+
+# ----------------------------------------------------------------------------- default fields
+
+
+@pytest.mark.parametrize("column", ["name", "NAME", "Name", "company", "Company_Name",
+                                    "firm_name", "FIRM"])
+def test_default_fields_use_a_name_like_column(firms, column):
+    frame = firms.rename(columns={"name": column})
+    data = payload(layers_of(gc.map(firms=frame, size="employees", tiles=None))[0])
+    expected = ["firm_id", column, "innovator_type", "employees"]
+    assert data["tooltip"]["fields"] == expected
+    assert data["popup"]["fields"] == expected
+    assert decode(data["popup"]["columns"][1], 5) == firms["name"].iloc[5]
+
+
+def test_default_fields_prefer_name_and_work_without_one(firms):
+    both = firms.assign(company="C")
+    data = payload(layers_of(gc.map(firms=both, tiles=None))[0])
+    assert data["popup"]["fields"] == ["firm_id", "name", "innovator_type"]
+    bare = firms.drop(columns=["name", "innovator_type"]).reset_index(drop=True)
+    data = payload(layers_of(gc.map(firms=bare, tiles=None))[0])
+    assert data["tooltip"]["fields"] == ["id"]
+    assert data["popup"] is None  # a click shows the tooltip's fields
+
+
+def test_area_layers_use_a_name_like_column(units):
+    data = payload(layers_of(gc.map(lisa=units.rename(columns={"name": "NAME"}), tiles=None))[0])
+    assert data["tooltip"]["fields"][:2] == ["fips", "NAME"]
+
+
+def test_missing_popup_column_names_it_and_the_columns(firms):
+    with pytest.raises(InputError, match=r"popup= names column 'label', which firms= does not "
+                       r"have. Available columns: name, innovator_type, employees, industry. "
+                       r"Use one of them, or leave popup= out"):
+        gc.map(firms=firms, popup=["name", "label"], tiles=None)
+    with pytest.raises(InputError, match=r"popup= must be a column name, a list of column names"):
+        gc.map(firms=firms, popup=3, tiles=None)
