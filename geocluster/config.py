@@ -46,6 +46,10 @@ def _positive_int(value) -> str | None:
     return None if value > 0 else "a positive whole number"
 
 
+def _seed(value) -> str | None:
+    return None if 0 <= value < 2**63 else "a whole number from 0 to 2**63 - 1"
+
+
 def _probability(value) -> str | None:
     return None if 0 < value < 1 else "a number between 0 and 1 (exclusive)"
 
@@ -134,7 +138,8 @@ def _column(doc: str, demo: str | None = None) -> Key:
 SCHEMA: dict[str, dict[str, Key]] = {
     "study": {
         "name": Key((str,), "geocluster study", doc="Title used in the report."),
-        "seed": Key((int,), 2026, doc="Seed for every stochastic step (same seed, same output bytes)."),
+        "seed": Key((int,), 2026, check=_seed,
+                    doc="Seed for every stochastic step (same seed, same output bytes)."),
         "description": Key((str,), "", doc="Free text shown in the report."),
     },
     "firms": {
@@ -431,7 +436,8 @@ def validate_config(raw: Mapping[str, Any], *, source: str = "the config") -> di
             "demonstration on N synthetic firms)."
         )
     if firms["path"] is not None and firms["synthetic"] is not None:
-        raise ConfigError(f"{source}: [firms] takes path or synthetic, not both.")
+        raise ConfigError(f"{source}: [firms] takes path or synthetic, not both; remove one "
+                          "of them (path for your firms, synthetic = N for a demonstration).")
     years = config["areal"]["years"]
     if len(years) != 2 or not all(isinstance(y, int) for y in years) or years[0] > years[1]:
         raise ConfigError(
@@ -484,7 +490,10 @@ def _check_value(source: str, section: str, name: str, key: Key, value) -> None:
         expected = " or ".join(t.__name__ for t in types).replace("str", "text").replace(
             "bool", "true/false"
         )
-        raise ConfigError(f"{where} has the wrong type; expected {expected}.")
+        raise ConfigError(f"{where} has the wrong type; expected {expected}"
+                          + (" (a TOML list such as [\"a\", \"b\"])" if list in types else "")
+                          + (" (text needs double quotes)" if str in types and not
+                             isinstance(value, str) and list not in types else "") + ".")
     if key.choices is not None and value not in key.choices:
         raise ConfigError(f"{where} is not allowed; choose one of {list(key.choices)}.")
     if key.check is not None:

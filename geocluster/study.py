@@ -636,7 +636,9 @@ def read_units(spec: str, firms: gpd.GeoDataFrame, cell_size: str) -> gpd.GeoDat
     path = Path(spec)
     if not path.is_file():
         raise ConfigError(
-            f"[areal] units = {spec!r}: not 'counties', 'grid', 'hex' or an existing polygon file."
+            f"[areal] units = {spec!r}: not 'counties', 'grid', 'hex' or an existing polygon "
+            "file; give one of those words, or the path of a polygon file (GeoPackage, "
+            "Shapefile, GeoJSON; relative to the config's folder)."
         )
     try:
         units = gpd.read_file(path)
