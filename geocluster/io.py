@@ -235,7 +235,8 @@ def _load(source, *, layer, encoding, crs, id_col) -> tuple[pd.DataFrame, _Origi
             f"cannot read firms from a {type(source).__name__}; give a file path, a pandas "
             "DataFrame or a GeoDataFrame."
         )
-    return frame, _Origin("the input frame", "index", frame.index.to_numpy(), True)
+    own_crs = isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None
+    return frame, _Origin("the input frame", "index", frame.index.to_numpy(), not own_crs)
 
 
 def _suffix(path: Path) -> tuple[str, str | None]:
@@ -611,7 +612,12 @@ def _read_vector(path, suffix, where, layer, encoding, crs) -> tuple[pd.DataFram
     kwargs = {}
     if encoding is not None and suffix == ".shp":
         kwargs["encoding"] = encoding
-    frame = gpd.read_file(path, layer=layer, **kwargs)
+    try:
+        frame = gpd.read_file(path, layer=layer, **kwargs)
+    except Exception:
+        if suffix in _JSON_SUFFIXES:
+            _json_records(path, where, encoding, parse=True)  # raises the specific problem
+        raise
     if frame.crs is None and frame.geometry.notna().any():
         what = ("a shapefile without its .prj file" if suffix == ".shp" else "a file without a CRS")
         if crs is None:
@@ -632,11 +638,15 @@ def _read_vector(path, suffix, where, layer, encoding, crs) -> tuple[pd.DataFram
     return frame, False
 
 
-def _json_records(path: Path, where: str, encoding) -> pd.DataFrame | None:
-    """A plain JSON list of records as a frame; None for (what looks like) GeoJSON."""
+def _json_records(path: Path, where: str, encoding, *, parse: bool = False) -> pd.DataFrame | None:
+    """A plain JSON list of records as a frame; None for (what looks like) GeoJSON.
+
+    With ``parse=True`` the whole file is parsed even when it looks like GeoJSON, to name
+    what is wrong with it.
+    """
     with open(path, "rb") as handle:
         head = handle.read(4096).decode(encoding or "utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    if head.startswith("{") and '"type"' in head and re.search(r'"(Feature|FeatureCollection|'
+    if not parse and head.startswith("{") and '"type"' in head and re.search(r'"(Feature|FeatureCollection|'
                                                                r'Point|MultiPoint)"', head):
         return None
     try:
@@ -652,6 +662,11 @@ def _json_records(path: Path, where: str, encoding) -> pd.DataFrame | None:
             "fix the file or export it again."
         ) from None
     if isinstance(obj, dict) and obj.get("type") in ("FeatureCollection", "Feature"):
+        if obj.get("type") == "FeatureCollection" and not isinstance(obj.get("features"), list):
+            raise InputError(
+                f"{where} is a GeoJSON FeatureCollection without a 'features' list; there are "
+                "no firms to read. Check the export (it needs \"features\": [...])."
+            )
         if obj.get("type") == "FeatureCollection" and not obj.get("features"):
             raise InputError(
                 f"{where} is a GeoJSON FeatureCollection without features; there are no firms "

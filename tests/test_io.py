@@ -208,3 +208,181 @@ def test_errors_are_value_errors_not_tracebacks(table):
         warnings.simplefilter("error")
         with pytest.raises(GeoclusterError):
             gc.read_firms(bad)
+
+
+# --- text tables: ids, codes, separators, encodings, compression -----------------------------
+
+CSV = (
+    "id,name,lon,lat,zip,employees\n"
+    "007,Café Alpha,-71.06,42.36,02139,12\n"
+    "7,Beta,-71.10,42.40,02140,3\n"
+    "010,Gamma,-71.20,42.30,10001,40\n"
+)
+
+
+def test_csv_keeps_leading_zeros_in_ids_and_codes(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text(CSV, encoding="utf-8")
+    firms = gc.read_firms(path, id="id")
+    assert firms.index.tolist() == ["007", "7", "010"]  # '007' and '7' are two firms
+    assert firms["zip"].tolist() == ["02139", "02140", "10001"]
+    assert firms["employees"].tolist() == [12, 3, 40]  # safely numeric columns are numbers
+    assert firms["name"].iloc[0] == "Café Alpha"
+    # Without id=, the id column is still text (and the index is 0..n-1).
+    plain = gc.read_firms(path)
+    assert plain["id"].tolist() == ["007", "7", "010"]
+    assert plain.index.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_csv_separator_is_detected(tmp_path, sep):
+    path = tmp_path / "firms.csv"
+    path.write_text(CSV.replace(",", sep), encoding="utf-8")
+    firms = gc.read_firms(path, id="id")
+    assert firms.index.tolist() == ["007", "7", "010"]
+    np.testing.assert_allclose(firms.geometry.x, [-71.06, -71.10, -71.20])
+
+
+def test_semicolon_file_with_decimal_commas(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text("id;lon;lat\na;-71,06;42,36\nb;-71,1;42,4\n", encoding="utf-8")
+    with pytest.warns(GeoclusterWarning) as record:
+        firms = gc.read_firms(path, id="id")
+    messages = [str(w.message) for w in record]
+    assert any("column 'lon' uses decimal commas in 2 values (lines 2, 3" in m for m in messages)
+    assert any("column 'lat' uses decimal commas in 2 values (lines 2, 3" in m for m in messages)
+    np.testing.assert_allclose(firms.geometry.y, [42.36, 42.4])
+
+
+def test_gzip_named_csv_is_read_with_a_warning(tmp_path):
+    import gzip
+
+    path = tmp_path / "firms.csv"
+    path.write_bytes(gzip.compress(CSV.encode("utf-8")))
+    with pytest.warns(GeoclusterWarning, match=r"gzip-compressed although its name ends in \.csv"):
+        firms = gc.read_firms(path, id="id")
+    assert firms.index.tolist() == ["007", "7", "010"]
+    named = tmp_path / "firms.csv.gz"
+    named.write_bytes(gzip.compress(CSV.encode("utf-8")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # correctly named: no warning
+        assert gc.read_firms(named, id="id").index.tolist() == ["007", "7", "010"]
+
+
+def test_latin1_fallback_and_encoding_option(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_bytes(CSV.encode("latin-1"))
+    with pytest.warns(GeoclusterWarning, match=r"not UTF-8 \(first non-UTF-8 byte on line 2\); read it as cp1252"):
+        firms = gc.read_firms(path)
+    assert firms["name"].iloc[0] == "Café Alpha"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert gc.read_firms(path, encoding="latin-1")["name"].iloc[0] == "Café Alpha"
+
+
+def test_blank_lines_keep_file_line_numbers(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text("id,lon,lat\na,-71,42\n\nb,,42\nc,-72,43\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"1 rows have missing coordinates \(line 4\)"):
+        gc.read_firms(path)
+    with pytest.warns(GeoclusterWarning, match=r"dropped 1 of 3 rows .*missing coordinates \(line 4\)"):
+        firms = gc.read_firms(path, id="id", on_invalid="drop")
+    assert firms.index.tolist() == ["a", "c"]
+
+
+# --- other formats --------------------------------------------------------------------------
+
+
+def test_json_records(tmp_path):
+    import json
+
+    path = tmp_path / "firms.json"
+    path.write_text(json.dumps([{"id": "007", "lon": -71.06, "lat": 42.36},
+                                {"id": "7", "lon": -71.1, "lat": 42.4}]))
+    firms = gc.read_firms(path, id="id")
+    assert firms.index.tolist() == ["007", "7"]
+    np.testing.assert_allclose(firms.geometry.x, [-71.06, -71.1])
+
+
+def test_wkb_parquet_without_geo_metadata(tmp_path):
+    pts = gpd.GeoSeries([Point(-71.0, 42.0), Point(-72.0, 43.0)], crs=4326)
+    path = tmp_path / "firms.parquet"
+    pd.DataFrame({"id": ["a", "b"], "geometry": pts.to_wkb()}).to_parquet(path)
+    with pytest.warns(GeoclusterWarning, match=r"no GeoParquet metadata\); decoded its WKB column 'geometry'"):
+        firms = gc.read_firms(path, id="id")
+    assert firms.crs.to_epsg() == 4326
+    np.testing.assert_allclose(firms.geometry.x, [-71.0, -72.0])
+    with pytest.warns(GeoclusterWarning, match="decoded its WKB"):
+        metric = gc.read_firms(path, id="id", crs="EPSG:5070")
+    assert metric.crs.to_epsg() == 5070  # the decoded points are in the crs= given
+
+
+def test_shapefile_without_prj_uses_crs(tmp_path):
+    gdf = gpd.GeoDataFrame({"fid_": ["a", "b"]}, geometry=[Point(-2.0e6, 1.9e6), Point(2.0e6, 2.4e6)],
+                           crs=5070)
+    path = tmp_path / "firms.shp"
+    gdf.to_file(path)
+    (tmp_path / "firms.prj").unlink()
+    with pytest.warns(GeoclusterWarning, match=r"shapefile without its \.prj file; read its coordinates in crs='EPSG:5070'"):
+        firms = gc.read_firms(path, crs="EPSG:5070")
+    assert firms.crs.to_epsg() == 5070
+    np.testing.assert_allclose(firms.geometry.x, [-2.0e6, 2.0e6])
+
+
+def test_geopackage_layer(tmp_path):
+    path = tmp_path / "firms.gpkg"
+    gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(-71, 42)], crs=4326).to_file(path, layer="firms")
+    gpd.GeoDataFrame({"id": ["z", "y"]}, geometry=[Point(-72, 43)] * 2, crs=4326).to_file(
+        path, layer="offices")
+    assert gc.read_firms(path, layer="offices", id="id").index.tolist() == ["z", "y"]
+    with pytest.raises(InputError, match=r"has 2 layers: 'firms' \(Point\), 'offices' \(Point\).*layer="):
+        gc.read_firms(path)
+
+
+# --- coordinates that are valid but suspicious ----------------------------------------------
+
+
+def _us(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"lon": rng.uniform(-120, -75, n), "lat": rng.uniform(30, 45, n)})
+
+
+def test_null_island_warns_or_is_dropped(tmp_path):
+    table = pd.concat([_us(), pd.DataFrame({"lon": [0.0], "lat": [0.0]})], ignore_index=True)
+    path = tmp_path / "firms.csv"
+    table.to_csv(path, index=False)
+    with pytest.warns(GeoclusterWarning, match=r"1 of 401 firms are at exactly \(0, 0\).*line 402.*on_invalid='drop'"):
+        firms = gc.read_firms(path)
+    assert len(firms) == 401
+    assert gc.to_metric(firms).crs.to_epsg() == 5070  # the automatic CRS ignores null island
+    with pytest.warns(GeoclusterWarning, match=r"dropped 1 of 401 rows.*at \(0, 0\).*line 402"):
+        dropped = gc.read_firms(path, on_invalid="drop")
+    assert len(dropped) == 400 and 400 not in dropped.index
+
+
+def test_far_point_warns():
+    table = pd.concat([_us(), pd.DataFrame({"lon": [2.35], "lat": [48.86]})], ignore_index=True)
+    with pytest.warns(GeoclusterWarning, match=r"1 of 401 firms lie far from all the others \(index 400; e\.g\. 2\.35, 48\.86\)"):
+        firms = gc.read_firms(table)
+    assert len(firms) == 401  # kept
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gc.read_firms(_us())  # no false alarm for 400 firms spread over the US
+
+
+def test_mixed_type_ids_become_text_and_write_to_parquet(tmp_path):
+    table = pd.DataFrame({"firm_id": [1, "b", 3], "lon": [-71.0, -71.1, -71.2], "lat": [42.0, 42.1, 42.2]})
+    with pytest.warns(GeoclusterWarning, match=r"id column 'firm_id' mixes numbers and text \(2 of 3"):
+        firms = gc.read_firms(table, id="firm_id")
+    assert firms.index.tolist() == ["1", "b", "3"]
+    assert table["firm_id"].tolist() == [1, "b", 3]  # the input is not changed
+    firms.to_parquet(tmp_path / "out.parquet")  # used to fail: mixed int/str column
+    assert gpd.read_parquet(tmp_path / "out.parquet")["firm_id"].tolist() == ["1", "b", "3"]
+
+
+def test_obvious_id_column_duplicates_warn(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text("Firm_ID,lon,lat\n007,-71,42\n7,-71.1,42.1\n007,-71.2,42.2\n", encoding="utf-8")
+    with pytest.warns(GeoclusterWarning, match=r"column 'Firm_ID' looks like a firm id but has 1 duplicate values \(e\.g\. \['007'\] at lines 2, 4\).*id='Firm_ID'"):
+        firms = gc.read_firms(path)
+    assert firms.index.tolist() == [0, 1, 2]
