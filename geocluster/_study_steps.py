@@ -727,9 +727,10 @@ def model_plan(state: dict) -> dict | None:
         with _config_key("model", "formula", formula):
             lacking = sorted(_formula_variables(formula) - columns)
         if lacking:
-            _note(f"model step skipped: the default formula {formula!r} needs the column(s) "
-                  f"{', '.join(lacking)}, which the firm table lacks; give [model] formula = "
-                  "\"outcome ~ cluster + ...\" with columns of your data to fit a model.")
+            _note(f"model step skipped: no [model] formula is given and the firm table lacks "
+                  f"{len(lacking)} of the columns of the demo's model; give [model] formula = "
+                  f"\"outcome ~ {exposure_column} + ...\" with columns of your data to fit "
+                  "a model.")
             state["model_plan"] = None
             return None
         user_formula = False
@@ -780,9 +781,13 @@ def model(state: dict, *, seed: np.random.Generator) -> None:
     state["model_firms"] = firms
     _, isolates = _weights_policy(state)
     missing = _get(state, "model", "missing", "drop") or "drop"
+    # The Graph is built once on every firm, as the robustness sweep builds it, so the
+    # sweep's reference specification is this model exactly (regress restricts it to the
+    # complete rows and says so).
+    graph = _graph(state, firms, cfg["weights"], "model", "weights")
     with _config_key("model", "formula" if plan["user_formula"] else "weights",
                      plan["formula"] if plan["user_formula"] else cfg["weights"]):
-        results = gc.regress(plan["formula"], firms, model=cfg["model"], weights=cfg["weights"],
+        results = gc.regress(plan["formula"], firms, model=cfg["model"], weights=graph,
                              method=cfg["method"], missing=missing, isolates=isolates)
     state["results"] = results
     variable, by = plan["variable"], plan["by"]

@@ -186,7 +186,7 @@ def _warnings_section(records: list[dict]) -> str:
          for r in records],
         columns=["step", "message", "times"],
     )
-    out.append(_table(frame, max_rows=200))
+    out.append(_table(frame, max_rows=200, id_="warnings-table"))
     out.append("</section>")
     return "\n".join(out)
 
@@ -223,7 +223,8 @@ def _areal_section(state: dict, folder: Path, summary: dict) -> str:
     if outside:
         out.append(f"<p>{_plural(int(outside), 'firm')} lie outside every unit and are not "
                    "counted here (see Warnings and notes).</p>")
-    out.append(_table(pd.DataFrame({"LISA class": counts.index, "units": counts.to_numpy()})))
+    out.append(_table(pd.DataFrame({"LISA class": counts.index, "units": counts.to_numpy()}),
+                      id_="lisa-classes"))
     hh = regions[regions["cluster"] == "HH"] if regions is not None and len(regions) else None
     title = info.get("hh_title", "High-high cluster regions")
     if hh is not None and len(hh):
@@ -236,7 +237,7 @@ def _areal_section(state: dict, folder: Path, summary: dict) -> str:
         })
         head = (f"{_plural(len(hh), 'high-high region')}"
                 + ("; the 20 largest are listed" if len(hh) > 20 else ""))
-        out.append(f"<h3>{_e(title)} (largest first)</h3><p>{_e(head)}.</p>" + _table(digest))
+        out.append(f"<h3>{_e(title)} (largest first)</h3><p>{_e(head)}.</p>" + _table(digest, id_="hh-regions"))
     else:
         out.append(f"<h3>{_e(title)}</h3><p>No high-high region at this significance level.</p>")
     if regions is not None and len(regions):
@@ -270,7 +271,7 @@ def _density_section(state: dict, folder: Path, summary: dict) -> str:
         rows.append((group["industry"], group["firms"], len(part), inside))
     table = pd.DataFrame(rows, columns=["firms of", "firms", "clusters", "firms inside clusters"])
     if len(table):
-        out.append(_table(table))
+        out.append(_table(table, id_="density-groups"))
         total = int(table["clusters"].sum())
         inside = int(table["firms inside clusters"].sum())
         out.append(f"<p>{_plural(total, 'cluster')} in all, holding {_plural(inside, 'firm')} "
@@ -278,7 +279,7 @@ def _density_section(state: dict, folder: Path, summary: dict) -> str:
     if len(clusters):
         shown = pd.DataFrame(clusters.drop(columns=clusters.geometry.name))
         out.append("<h3>Clusters (largest first within each group)</h3>"
-                   + _table(shown.reset_index(drop=True), max_rows=60))
+                   + _table(shown.reset_index(drop=True), max_rows=60, id_="density-clusters"))
     for number, group in enumerate(groups, start=1):
         suffix = "" if number == 1 else f"_{number}"
         out.append(_figure(folder, f"figures/kde_clusters{suffix}.png",
