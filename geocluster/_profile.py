@@ -118,6 +118,7 @@ def profile_firms(
     id: str | None = None,  # noqa: A002 - the read_firms name
     crs: str | int = "EPSG:4326",
     layer: str | None = None,
+    encoding: str | None = None,
 ) -> FirmProfile:
     """Read ``path`` as ``geocluster run`` would and describe it.
 
@@ -126,13 +127,23 @@ def profile_firms(
     InputError, CRSError
         As :func:`geocluster.read_firms` (the file cannot be read, no coordinates, ...).
     """
+    import inspect
+
     from geocluster.io import read_firms
 
     path = Path(path)
+    extra: dict[str, Any] = {}
+    if encoding is not None:
+        if "encoding" not in inspect.signature(read_firms).parameters:  # pragma: no cover
+            from geocluster.errors import ConfigError
+
+            raise ConfigError("--encoding: this version of read_firms cannot take an encoding; "
+                              "save the file as UTF-8 instead.")
+        extra["encoding"] = encoding
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         firms = read_firms(path, lon=lon, lat=lat, id=id, crs=crs, on_invalid="drop",
-                           layer=layer)
+                           layer=layer, **extra)
     info = firms.attrs.get("geocluster", {})
     n_dropped, n_rows, reason, notes = 0, len(firms), None, []
     for w in caught:
@@ -302,7 +313,7 @@ _GUESSES = {
 def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None = None, *,
                    lon: str | None = None, lat: str | None = None, id: str | None = None,  # noqa: A002
                    crs: str | int = "EPSG:4326", layer: str | None = None,
-                   ) -> tuple[dict[str, Any], list[str]]:
+                   encoding: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """A study config for the profiled file, and the reasons for its choices (comment lines).
 
     The firm path is written relative to the config's folder when the file lies under
@@ -321,6 +332,8 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
     firms_cfg: dict[str, Any] = {"path": shown}
     if layer is not None:
         firms_cfg["layer"] = layer
+    if encoding is not None:
+        firms_cfg["encoding"] = encoding
     if profile.coordinates:
         firms_cfg["lon"], firms_cfg["lat"] = profile.coordinates
     firms_cfg["crs"] = crs if isinstance(crs, int) else str(crs)

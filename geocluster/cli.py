@@ -121,6 +121,8 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--crs", default="EPSG:4326",
                           help="CRS of the coordinates (default EPSG:4326); kept in the config")
     validate.add_argument("--layer", default=None, help="layer of a multi-layer file (GeoPackage)")
+    validate.add_argument("--encoding", default=None,
+                          help="text encoding of a CSV/TSV file, e.g. latin-1 (default: detected)")
     validate.add_argument("--write-config", type=Path, default=None, metavar="STUDY.toml",
                           help="write the suggested config to this file (refused if it exists, "
                                "unless --force)")
@@ -280,11 +282,11 @@ def _validate(args) -> int:
             raise ConfigError(f"--write-config '{target}': the folder '{target.parent}' does "
                               "not exist; create it first or choose another path.")
     profile = profile_firms(args.firms, lon=args.lon, lat=args.lat, id=args.id, crs=args.crs,
-                            layer=args.layer)
+                            layer=args.layer, encoding=args.encoding)
     for line in profile.lines():
         print(line, file=sys.stderr)
     config, reasons = suggest_config(profile, target, lon=args.lon, lat=args.lat, id=args.id,
-                                     crs=args.crs, layer=args.layer)
+                                     crs=args.crs, layer=args.layer, encoding=args.encoding)
     text = config_toml(config, reasons, str(args.firms))
     with warnings.catch_warnings():  # the check of our own config must not warn the user
         warnings.simplefilter("ignore")

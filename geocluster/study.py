@@ -499,7 +499,34 @@ def _remove_stale_temp_folders(parent: Path) -> list[Path]:
             removed.append(folder)
             _say(f"geocluster: removed the stale temporary folder '{folder}' left by an "
                  f"earlier run that was killed (process {pid}).")
+    _restore_old_results(parent)
     return removed
+
+
+def _restore_old_results(parent: Path) -> None:
+    """Earlier results set aside by a run killed while replacing them (``--force``).
+
+    ``.<out>.old-<pid>`` holds the previous results between two renames; if the run was
+    killed right there, put them back when ``<out>`` is missing, else remove them.
+    """
+    try:
+        candidates = sorted(parent.glob(".*.old-*"))
+    except OSError:
+        return
+    for folder in candidates:
+        match = re.fullmatch(r"\.(.+)\.old-(\d+)", folder.name)
+        if (not match or not folder.is_dir() or folder.is_symlink()
+                or _written_by_us(folder) is None or _process_alive(int(match.group(2)))):
+            continue
+        out = parent / match.group(1)
+        if out.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            _say(f"geocluster: removed '{folder}', earlier results set aside by a run that was "
+                 f"killed while replacing '{out}'.")
+        else:
+            folder.rename(out)
+            _say(f"geocluster: restored the earlier results '{out}' that a killed run had set "
+                 f"aside as '{folder}'.")
 
 
 def _move_into_place(tmp: Path, out: Path, force: bool) -> None:

@@ -158,6 +158,19 @@ def test_stale_temp_folders_of_killed_runs_are_removed(project, capsys):
     assert str(running) not in err and str(foreign) not in err
 
 
+def test_results_set_aside_by_a_killed_force_run_are_restored(project, capsys):
+    proj, config, _ = project
+    pid = _dead_pid()
+    aside = proj / f".results.old-{pid}"  # killed between its two renames: results missing
+    aside.mkdir()
+    (aside / "run.json").write_text("{}")
+    (aside / OUTPUT_MARKER).write_text(json.dumps({"files": ["run.json"]}))
+    assert main(["run", str(config), "--out", str(proj / "elsewhere"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"restored the earlier results '{proj / 'results'}'" in err
+    assert not aside.exists() and (proj / "results" / "run.json").read_text() == "{}"
+
+
 SLOW_CONFIG = """
 [study]
 seed = 5

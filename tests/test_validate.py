@@ -237,3 +237,18 @@ def test_validate_then_run_the_written_config(tmp_path, capsys, make):
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["firms"]["path"] == str(path)
     assert path.read_bytes() == before
+
+
+def test_encoding_is_passed_and_written(tmp_path, capsys):
+    table = register(n=40, shared_pairs=0).assign(CITY="Zürich-Straße")
+    path = tmp_path / "latin.csv"
+    table.to_csv(path, index=False, encoding="latin-1")
+    target = tmp_path / "study.toml"
+    code, _, err = _validate(capsys, path, "--encoding", "latin-1", "--write-config", target)
+    assert code == 0, err
+    config = load_config(target)
+    assert config["firms"]["encoding"] == "latin-1"
+    import geocluster as gc
+
+    firms = gc.read_firms(config["firms"]["path"], encoding=config["firms"]["encoding"])
+    assert set(firms["CITY"]) == {"Zürich-Straße"}
