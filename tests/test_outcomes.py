@@ -114,6 +114,9 @@ def test_cluster_robust_errors(firms):
     assert res.cov_type == "cluster"
     with pytest.raises(InputError, match="cov_type='cluster' needs groups="):
         gc.count_model("poisson_markets ~ cluster", firms, cov_type="cluster")
+    with pytest.raises(InputError, match=r"groups column 'industy' not found.*did you mean "
+                       r"\['industry'\].*columns available"):
+        gc.count_model("poisson_markets ~ cluster", firms, cov_type="cluster", groups="industy")
 
 
 def test_inputs_not_mutated_and_geodataframe(firms):

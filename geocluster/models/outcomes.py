@@ -216,11 +216,21 @@ def _fit_kwargs(cov_type: str, groups, data: pd.DataFrame) -> dict:
     if cov_type == "cluster":
         if groups is None:
             raise InputError("cov_type='cluster' needs groups= (a column name of data).")
-        if groups not in data.columns:
-            raise InputError(f"groups column {groups!r} not found in data.")
+        if not isinstance(groups, str) or groups not in data.columns:
+            import difflib
+
+            close = difflib.get_close_matches(str(groups), [str(c) for c in data.columns], n=3)
+            raise InputError(
+                f"groups column {groups!r} not found in data"
+                + (f" (did you mean {close}?)" if close else "")
+                + f"; name one of the columns available: {[str(c) for c in data.columns]}."
+            )
         g = pd.factorize(data[groups])[0]
         if (g < 0).any():
-            raise InputError(f"groups column {groups!r} has missing values.")
+            raise InputError(
+                f"groups column {groups!r} has {int((g < 0).sum())} missing values; fill or "
+                "drop those rows, or cluster on another column."
+            )
         return {"cov_type": "cluster", "cov_kwds": {"groups": g}}
     if cov_type not in ("nonrobust", "HC0", "HC1", "HC2", "HC3"):
         raise InputError(
