@@ -296,13 +296,16 @@ def _validate(args) -> int:
               file=sys.stderr)
         print(text, end="")
         return EXIT_OK
+    from geocluster.study import _terminate_as_interrupt
+
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _terminate_as_interrupt():
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     print(f"Wrote {target}; run it with: geocluster run {target}")
     return EXIT_OK
 

@@ -354,9 +354,10 @@ def run_study(
     except OSError as exc:
         raise ConfigError(f"cannot create the parent folder of the output folder '{out}': "
                           f"{exc.strerror}; choose another output folder.") from None
+    tmp: Path | None = None
     with _terminate_as_interrupt():
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
             (tmp / TEMP_MARKER).write_text(
                 json.dumps({"pid": os.getpid(), "host": socket.gethostname()}) + "\n")
             summary = _run_steps(config, tmp, progress, quiet, log)
@@ -372,7 +373,8 @@ def run_study(
         except BaseException:
             with _signals_ignored():
                 progress.close()
-                shutil.rmtree(tmp, ignore_errors=True)
+                if tmp is not None:
+                    shutil.rmtree(tmp, ignore_errors=True)
             raise
     return StudyResult(out=out, files=files, timings=progress.timings, summary=summary)
 
