@@ -43,6 +43,7 @@ from geocluster.clusters.density import (
     _check_kernel,
     _read_points,
     _resolve_bandwidth,
+    check_scale,
     label_points,
 )
 from geocluster.errors import GeoclusterWarning, InputError
@@ -193,17 +194,48 @@ def exposure(
     elif log == "log1p":
         values = np.log1p(values)
     if standardize:
+        _check_variation(values, method, column)
         sd = np.nanstd(values)
-        if not sd > 0:
-            raise InputError(
-                f"standardize=True: the {method} exposure is constant ({np.nanmean(values):g}) "
-                "for every firm, so it cannot be standardised."
-            )
         values = (values - np.nanmean(values)) / sd
     out = firms.copy()
     out[column] = values
     out.attrs["exposure"] = {"method": method, "log": log, "standardize": standardize, **extra}
     return out
+
+
+#: With at least this many firms, an exposure with fewer than MIN_DISTINCT distinct
+#: values is refused by standardize=True.
+MANY_FIRMS = 30
+MIN_DISTINCT = 3
+
+
+def _check_variation(values: np.ndarray, method: str, column: str) -> None:
+    """Refuse to standardise an exposure without usable variation (InputError says why)."""
+    finite = values[np.isfinite(values)]
+    n = len(finite)
+    where = f"standardize=True: the {method} exposure {column!r}"
+    if n == 0:
+        raise InputError(
+            f"{where} has no finite values, so it cannot be standardised. Check the inputs "
+            "(units, regions, radius) that define it."
+        )
+    mean = float(finite.mean())
+    sd = float(finite.std())
+    if not sd > 1e-9 * max(abs(mean), np.finfo(float).tiny):
+        raise InputError(
+            f"{where} is constant ({mean:g}) for all {n:,} firms, so it cannot be "
+            "standardised (its sd is 0). Use a smaller radius or bandwidth, an industry= "
+            "subset, or leave standardize=False."
+        )
+    values_, counts = np.unique(finite, return_counts=True)
+    if n >= MANY_FIRMS and len(values_) < MIN_DISTINCT:
+        parts = ", ".join(f"{v:g} for {c:,}" for v, c in zip(values_, counts, strict=True))
+        raise InputError(
+            f"{where} takes only {len(values_)} distinct values among {n:,} firms ({parts}), "
+            "so standardising would turn a handful of firms into extreme z-values: it has no "
+            "usable variation. Use a larger radius or bandwidth, a 0/1 membership "
+            "(method='region') without standardising, or leave standardize=False."
+        )
 
 
 # ----------------------------------------------------------------------------- methods
@@ -250,6 +282,7 @@ def _count_exposure(firms, radius, industry, weight, crs):
         raise InputError("method='count' needs radius=, e.g. radius='10km'.")
     r = parse_distance(radius, name="radius")
     pts = _read_points(firms, weight=weight, crs=crs, name="firms")
+    check_scale(r, pts, f"radius={radius!r}")
     values = np.zeros(len(pts.x))
     xy = np.column_stack([pts.x, pts.y])
     for rows in _groups(firms, industry):

@@ -147,12 +147,12 @@ def test_scott_and_silverman_rules_by_hand(two_thousand):
     n = len(xy)
     sd = np.sqrt(0.5 * (xy[:, 0].var() + xy[:, 1].var()))
     iqr = 0.5 * sum(np.subtract(*np.percentile(xy[:, k], [75, 25])) for k in range(2))
-    assert gc.kde(_frame(xy)).bandwidth == pytest.approx(sd * n ** (-1 / 6))
+    assert gc.kde(_frame(xy), bandwidth="scott").bandwidth == pytest.approx(sd * n ** (-1 / 6))
     s = gc.kde(_frame(xy), bandwidth="silverman")
     assert s.bandwidth == pytest.approx(min(sd, iqr / 1.349) * n ** (-1 / 6))
     assert s.bandwidth_method == "silverman"
     # compact kernels: radius with the same per-axis variance (quartic: R^2 / 8)
-    q = gc.kde(_frame(xy), kernel="quartic")
+    q = gc.kde(_frame(xy), kernel="quartic", bandwidth="scott")
     assert q.bandwidth == pytest.approx(np.sqrt(8) * sd * n ** (-1 / 6))
 
 
@@ -545,3 +545,77 @@ def test_plot_in_km_with_context_and_sqrt_scale():
     assert ax.get_xlabel() == "x (km)" and "square-root" in fig.axes[1].get_ylabel()
     with pytest.raises(gc.InputError, match="scale='log' must be 'linear' or 'sqrt'"):
         surface.plot(scale="log")
+
+
+# ----------------------------------------------------------------------------- scales
+
+
+def test_absurd_bandwidth_is_refused(two_thousand):
+    xy, _ = two_thousand
+    pts = _frame(xy)
+    diag = np.hypot(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]))
+    with pytest.raises(InputError, match=r"bandwidth='1000000000km' is 1e\+09 km, .* times the "
+                       r"diagonal.*Check the unit.*bandwidth='cv'"):
+        gc.kde(pts, bandwidth="1000000000km")
+    with pytest.raises(InputError, match=r"times the diagonal of the points' extent"):
+        gc.density_clusters(pts, bandwidth=11 * diag, simulations=19, seed=1)
+    # 10 times the diagonal is still accepted (a deliberately smooth surface)
+    assert gc.kde(pts, bandwidth=9.9 * diag, cell_size=diag).bandwidth == pytest.approx(9.9 * diag)
+
+
+def test_cell_larger_than_the_kernel_is_refused(two_thousand):
+    xy, _ = two_thousand
+    with pytest.raises(InputError, match=r"cell_size='5km' \(5,000 m\) is larger than the "
+                       r"kernel's standard deviation \(2,000 m.*cell_size=500"):
+        gc.kde(_frame(xy), bandwidth="2km", cell_size="5km")
+    assert gc.kde(_frame(xy), bandwidth="2km", cell_size="2km").cell_size == 2000
+
+
+@pytest.fixture(scope="module")
+def national():
+    return gc.datasets.make_firms(20000, seed=1)
+
+
+@pytest.mark.slow
+def test_default_bandwidth_finds_metro_scale_clusters(national):
+    """The planted semiconductor hubs come out as separate metro-sized clusters.
+
+    make_firms plants the industry's hubs at San Jose, Phoenix, Portland and Austin
+    (among others); a metropolitan area is of the order of 10,000 km^2.
+    """
+    import warnings
+
+    semis = ("industry", "semiconductors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", gc.GeoclusterWarning)  # no 'too large' warning
+        cl = gc.density_clusters(national, subset=semis, null="firms", simulations=19, seed=1)
+    assert cl.attrs["bandwidth_m"] < 60_000
+    assert len(cl) >= 3 and (cl["area_km2"] < 30_000).all()
+    centres = cl.to_crs(4326).representative_point()
+    hubs = {"San Jose": (-121.9, 37.3), "Phoenix": (-112.0, 33.4), "Austin": (-97.7, 30.3)}
+    for name, (lon, lat) in hubs.items():
+        near = np.hypot(centres.x - lon, centres.y - lat) < 1.0
+        assert near.sum() == 1, name  # one cluster per hub, not one region for several
+
+
+@pytest.mark.slow
+def test_clusters_over_a_quarter_of_the_area_warn(national):
+    semis = ("industry", "semiconductors")
+    # Scott's rule: 305 km; three clusters of 0.6-1.3 million km^2 (each under a quarter
+    # of the convex hull of all sites, 10.3 million km^2, together over it)
+    with pytest.warns(gc.GeoclusterWarning, match=r"the 3 clusters together cover \d+% of the "
+                      r"study area.*bandwidth of 305 km.*bandwidth='cv'"):
+        gc.density_clusters(national, subset=semis, null="firms", bandwidth="scott",
+                            simulations=19, seed=1)
+
+
+def test_one_cluster_over_a_quarter_of_the_area_warns():
+    # a square study area of 100 x 100 km, an industry spread over its western half
+    rng = np.random.default_rng(4)
+    xy = np.column_stack([rng.uniform(0, 50_000, 2000), rng.uniform(0, 100_000, 2000)])
+    square = shapely.box(0, 0, 100_000, 100_000)
+    with pytest.warns(gc.GeoclusterWarning, match=r"cluster 1 covers [3-6]\d% of the study area "
+                      r"\(10,000 km\^2\)"):
+        cl = gc.density_clusters(_frame(xy), bandwidth="5km", study_area=square,
+                                 simulations=19, seed=2)
+    assert cl["area_km2"].iloc[0] > 2500

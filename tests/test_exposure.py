@@ -212,3 +212,25 @@ def test_count_agrees_with_make_firms_cluster_count():
     assert np.corrcoef(out["cluster"], firms["cluster"])[0, 1] > 0.99
     assert out["cluster"].mean() == pytest.approx(0, abs=1e-12)
     assert out["cluster"].std(ddof=0) == pytest.approx(1)
+
+
+def test_absurd_radius_is_refused(small):
+    with pytest.raises(InputError, match=r"radius='1e9km' is 1e\+09 km.*diagonal.*Check the unit"):
+        gc.exposure(small, method="count", radius="1e9km")
+
+
+def test_exposure_without_usable_variation_is_not_standardised():
+    # 40 firms on a line 1 km apart; within 500 m nobody has a neighbour: constant 0
+    xy = np.column_stack([np.arange(40) * 1000.0, np.zeros(40)])
+    firms = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=UTM)
+    with pytest.raises(InputError, match=r"count exposure 'exposure' is constant \(0\) for all "
+                       r"40 firms.*sd is 0.*standardize=False"):
+        gc.exposure(firms, method="count", radius="500m", standardize=True)
+    # move one firm next to another: two firms have 1 neighbour, 38 have 0 -> two values
+    xy[1, 0] = 100.0
+    firms = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=UTM)
+    with pytest.raises(InputError, match=r"takes only 2 distinct values among 40 firms "
+                       r"\(0 for 38, 1 for 2\).*no usable variation"):
+        gc.exposure(firms, method="count", radius="500m", standardize=True, column="near")
+    # unstandardised it is returned as counted
+    assert gc.exposure(firms, method="count", radius="500m")["exposure"].sum() == 2

@@ -301,7 +301,7 @@ def lcv_score(
 
 
 def lcv_bandwidth(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray | None, h_ref: float, max_cells: int = 1024
+    x: np.ndarray, y: np.ndarray, w: np.ndarray | None, h_ref: float, max_cells: int = 2048
 ) -> tuple[float, bool]:
     """Gaussian bandwidth maximising the leave-one-out likelihood (metres).
 

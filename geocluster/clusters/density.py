@@ -220,7 +220,9 @@ def _resolve_bandwidth(
                 f"bandwidth={bandwidth!r} gave zero: most points share one location. "
                 "Give a bandwidth with a unit instead, e.g. bandwidth='5km'."
             )
-        return h * _kde.EQUIVALENT_RADIUS[kernel], method
+        h = h * _kde.EQUIVALENT_RADIUS[kernel]
+        check_scale(h, pts, f"bandwidth={bandwidth!r}")
+        return h, method
     if isinstance(bandwidth, str) and not any(ch.isdigit() for ch in bandwidth):
         raise InputError(
             f"bandwidth={bandwidth!r} is not understood; use 'scott', 'silverman', 'cv' "
@@ -232,7 +234,39 @@ def _resolve_bandwidth(
         raise InputError(
             f"{exc} Use 'scott', 'silverman', 'cv' or a positive distance such as '5km'."
         ) from None
+    check_scale(h, pts, f"bandwidth={bandwidth!r}")
     return h, "fixed"
+
+
+#: A bandwidth or radius more than this many times the diagonal of the points' extent
+#: is refused: the surface (or count) would be the same everywhere.
+MAX_SCALE_TO_EXTENT = 10.0
+
+
+def check_scale(h: float, pts: _Points, what: str) -> None:
+    """Refuse a bandwidth / radius ``h`` (metres) over 10 times the points' extent diagonal.
+
+    A single location (diagonal 0) is not checked: any scale is meaningful there.
+    """
+    if len(pts.x) < 2:
+        return
+    diag = float(np.hypot(np.ptp(pts.x), np.ptp(pts.y)))
+    if diag > 0 and h > MAX_SCALE_TO_EXTENT * diag:
+        suggest = diag / 50.0
+        raise InputError(
+            f"{what} is {h / 1000:,.6g} km, {h / diag:,.3g} times the diagonal of the "
+            f"points' extent ({diag / 1000:,.4g} km): at that scale every location looks "
+            "the same, so there is nothing to find. Check the unit (metres unless the "
+            f"string says 'km'), and use a scale well inside the extent, e.g. "
+            f"'{_round_km(suggest)}', or bandwidth='cv'."
+        )
+
+
+def _round_km(metres: float) -> str:
+    km = metres / 1000.0
+    if km >= 1:
+        return f"{float(f'{km:.2g}'):g}km"
+    return f"{float(f'{metres:.2g}'):g}m"
 
 
 def _check_kernel(kernel: str) -> str:
@@ -266,12 +300,19 @@ def _grid_for(
     """Return ``(x0, y0, cell, nx, ny)`` covering ``bounds``; refuse huge grids."""
     xmin, ymin, xmax, ymax = bounds
     width, height = xmax - xmin, ymax - ymin
+    scale = h / _kde.EQUIVALENT_RADIUS[kernel]  # the kernel's standard deviation
     if cell_size is None:
-        scale = h / _kde.EQUIVALENT_RADIUS[kernel]  # the kernel's standard deviation
         per_sd = 4.0 if kernel == "gaussian" else 8.0
         cell = max(scale / per_sd, max(width, height) / DEFAULT_MAX_SIDE)
     else:
         cell = parse_distance(cell_size, name="cell_size")
+        if cell > scale:
+            raise InputError(
+                f"cell_size={cell_size!r} ({cell:,.0f} m) is larger than the kernel's "
+                f"standard deviation ({scale:,.0f} m, from the bandwidth): the grid cannot "
+                f"resolve the kernel and the surface would be wrong. Use cell_size <= "
+                f"bandwidth / 4 (e.g. cell_size={scale / 4:,.0f}, metres) or a larger bandwidth."
+            )
     nx = max(int(math.ceil(width / cell - 1e-9)), 1)
     ny = max(int(math.ceil(height / cell - 1e-9)), 1)
     half = int(math.ceil(_kde.kernel_support(kernel, h) / cell))
@@ -624,9 +665,11 @@ def _surface_from(pts: _Points, h: float, method: str, kernel: str, grid) -> Den
     x0, y0, cell, nx, ny = grid
     if cell > (h / _kde.EQUIVALENT_RADIUS[kernel]):
         warnings.warn(
-            f"cell_size {cell:,.0f} m is larger than the kernel's standard deviation "
-            f"({h / _kde.EQUIVALENT_RADIUS[kernel]:,.0f} m): the grid undersamples the kernel "
-            "and the surface is inaccurate. Use cell_size <= bandwidth / 4.",
+            f"the default grid (at most {DEFAULT_MAX_SIDE:,} cells a side over this extent, "
+            f"{nx:,} x {ny:,} cells) has cells of {cell:,.0f} m, larger than the kernel's "
+            f"standard deviation ({h / _kde.EQUIVALENT_RADIUS[kernel]:,.0f} m): the grid "
+            "undersamples the kernel and the surface is inaccurate. Pass a smaller extent= "
+            "or cell_size <= bandwidth / 4 (the grid may then be large).",
             GeoclusterWarning,
             stacklevel=3,
         )
@@ -649,7 +692,7 @@ def _default_bounds(pts: _Points, h: float, kernel: str) -> tuple[float, float, 
 def kde(
     points: gpd.GeoDataFrame | gpd.GeoSeries,
     *,
-    bandwidth: str | float = "scott",
+    bandwidth: str | float = "cv",
     cell_size: str | float | None = None,
     weight: str | None = None,
     extent: tuple[float, float, float, float] | gpd.GeoDataFrame | gpd.GeoSeries
@@ -666,10 +709,16 @@ def kde(
         automatically (see :func:`geocluster.units.to_metric`) or into ``crs``.
     bandwidth
         The kernel's scale: a distance (``"5km"``, or a number of metres), or a rule:
-        ``"scott"`` (pooled standard deviation times ``n**(-1/6)``), ``"silverman"``
-        (the same with the robust spread ``min(sd, IQR/1.349)``), or ``"cv"``
-        (likelihood cross-validation, maximising the leave-one-out log likelihood of
-        the binned estimate; it can take a few seconds on large data). The kernel is
+        ``"cv"`` (default: likelihood cross-validation, maximising the leave-one-out log
+        likelihood of the binned estimate; about 2 s for 20,000 points, 3 s for
+        100,000), ``"scott"`` (pooled standard deviation times ``n**(-1/6)``) or
+        ``"silverman"`` (the same with the robust spread ``min(sd, IQR/1.349)``).
+        Cross-validation is the default because the normal-reference rules assume one
+        Gaussian blob: on national data they pick hundreds of km (synthetic US firms,
+        20,000 points: 233 km; one industry: 305 km, whose clusters cover a third of
+        the country) where cross-validation picks metropolitan scales (15 km; 28 km).
+        A distance more than 10 times the diagonal of the points' extent is refused
+        (every place would look the same). The kernel is
         isotropic: one scale for both axes. For ``"gaussian"`` it is the standard
         deviation; for ``"quartic"``/``"epanechnikov"`` it is the support radius, and the
         rules give the radius with the same per-axis variance as the Gaussian rule.
@@ -817,6 +866,34 @@ def _uniform_in(polygon, m: int, rng: np.random.Generator) -> tuple[np.ndarray, 
     return np.concatenate(xs)[:m], np.concatenate(ys)[:m]
 
 
+#: density_clusters warns when one cluster (or all together) cover more than this share
+#: of the study area.
+MAX_CLUSTER_SHARE = 0.25
+
+
+def _warn_large_clusters(records, study, h: float) -> None:
+    """Warn when one cluster, or all together, cover more than a quarter of the study area."""
+    total = float(study.area)
+    # the polygons' own areas (as in area_km2): a cluster reaching far beyond the study
+    # area is a symptom of the same too-large bandwidth
+    shares = [r[0].area / total for r in records]
+    big = [(i + 1, share) for i, share in enumerate(shares) if share > MAX_CLUSTER_SHARE]
+    if big:
+        what = ", ".join(f"cluster {cid} covers {share:.0%}" for cid, share in big)
+    elif sum(shares) > MAX_CLUSTER_SHARE:
+        what = f"the {len(shares)} clusters together cover {sum(shares):.0%}"
+    else:
+        return
+    warnings.warn(
+        f"density_clusters: {what} of the study area ({total / _M2_PER_KM2:,.0f} km^2) "
+        f"with a bandwidth of {h / 1000:,.3g} km; clusters that large are regions, not "
+        "metropolitan clusters. Use bandwidth='cv' (likelihood cross-validation, the "
+        "default) or a smaller distance such as '20km'.",
+        GeoclusterWarning,
+        stacklevel=3,
+    )
+
+
 def label_points(x: np.ndarray, y: np.ndarray, polygons, ids) -> np.ndarray:
     """Id of the polygon each point falls in (boundary included), or -1; first match wins."""
     out = np.full(len(x), -1, dtype=np.int64)
@@ -835,7 +912,7 @@ def label_points(x: np.ndarray, y: np.ndarray, polygons, ids) -> np.ndarray:
 def density_clusters(
     points: gpd.GeoDataFrame,
     *,
-    bandwidth: str | float = "scott",
+    bandwidth: str | float = "cv",
     level: float = 0.95,
     null: str = "csr",
     simulations: int = 99,
@@ -878,8 +955,11 @@ def density_clusters(
         for ``null="firms"`` ``points`` must be *all* firm sites and ``subset`` the
         industry.
     bandwidth
-        As in :func:`kde`; a rule is applied to the (subset) points and the same
-        bandwidth is used for every simulation.
+        As in :func:`kde` (default ``"cv"``, likelihood cross-validation); a rule is
+        applied to the (subset) points and the same bandwidth is used for every
+        simulation. A warning says when one cluster, or all of them together, cover more
+        than a quarter of the study area (the bandwidth is then likely too large for
+        metropolitan clusters).
     level
         Confidence level of the envelope, in (0, 1).
     null
@@ -1019,6 +1099,7 @@ def density_clusters(
             if n_in[i] >= min_firms:
                 records.append((poly, int(n_in[i]), float(w_in[i]), float(peak[i])))
     records.sort(key=lambda r: (-r[2], -r[3]))
+    _warn_large_clusters(records, area if area is not None else _study_polygon(None, every), h)
     out = gpd.GeoDataFrame(
         {
             "cluster_id": np.arange(1, len(records) + 1, dtype=np.int64),
