@@ -329,3 +329,22 @@ def test_unknown_option_is_a_usage_error(project, tmp_path, capsys):
         assert main(["run", str(config), "--froce"]) == 2
     assert "unrecognized arguments: --froce" in capsys.readouterr().err
     assert_no_output(tmp_path, allowed={"firms.csv", "study.toml"})
+
+
+def test_knn_larger_than_the_units_names_step_and_key(project, tmp_path, capsys):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geocluster.cli import EXIT_ERROR
+
+    units = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, crs=4326, geometry=[
+        box(-105, 39, -104, 40), box(-104, 39, -103, 40), box(-103, 39, -102, 40)])
+    units.to_file(tmp_path / "units.gpkg")
+    config = project(GOOD.replace("[areal]\nenabled = false",
+                                  '[areal]\nunits = "units.gpkg"\nweights = "knn:6"'))
+    with untouched(config, tmp_path / "units.gpkg", tmp_path / "firms.csv"):
+        assert main(["run", str(config), "--quiet"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "error: step 'areal clusters': [areal] weights = 'knn:6': " in err
+    assert "K must be between 1 and n-1 = 2" in err and "use a smaller K" in err
+    assert_no_output(tmp_path, allowed={"firms.csv", "study.toml", "units.gpkg"})
