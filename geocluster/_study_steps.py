@@ -173,34 +173,22 @@ def _isolates_for_stats(state: dict) -> str:
 
 
 def _read(cfg: dict) -> gpd.GeoDataFrame:
-    import inspect
-
+    """``gc.read_firms`` with the ``[firms]`` keys; an error about a key's value names the key."""
     kwargs: dict[str, Any] = dict(lon=cfg["lon"], lat=cfg["lat"], id=cfg["id"], crs=cfg["crs"],
                                   on_invalid=cfg["on_invalid"])
-    params = inspect.signature(gc.read_firms).parameters
-    layer, encoding = cfg.get("layer"), cfg.get("encoding")
-    if layer is not None:
-        kwargs["layer"] = layer
-    source: Any = cfg["path"]
-    if encoding is not None:
-        if "encoding" in params:
-            kwargs["encoding"] = encoding
-        elif Path(source).suffix.lower() in (".csv", ".txt", ".tsv"):
-            try:
-                source = pd.read_csv(source, sep="\t" if source.lower().endswith(".tsv") else ",",
-                                     encoding=encoding, low_memory=False)
-            except LookupError:
-                raise ConfigError(
-                    f"[firms] encoding = {encoding!r} is not a known text encoding; use e.g. "
-                    "\"utf-8\", \"latin-1\" or \"cp1252\"."
-                ) from None
-            except UnicodeDecodeError as exc:
-                raise InputError(
-                    f"'{cfg['path']}' cannot be read as {encoding}: {exc.reason} at byte "
-                    f"{exc.start}; set [firms] encoding to the file's encoding (e.g. "
-                    "\"latin-1\" or \"cp1252\")."
-                ) from None
-    return gc.read_firms(source, **kwargs)
+    for key in ("layer", "encoding"):
+        if cfg.get(key) is not None:
+            kwargs[key] = cfg[key]
+    try:
+        return gc.read_firms(cfg["path"], **kwargs)
+    except GeoclusterError as exc:
+        message = str(exc)
+        for key in ("encoding", "layer", "lon", "lat", "id", "crs"):
+            value = cfg.get(key)
+            if value is not None and (f"{key}=" in message or f"{key} " in message):
+                with _config_key("firms", key, value):
+                    raise
+        raise
 
 
 def _resolve_column(state: dict, firms: pd.DataFrame, key: str) -> str | None:
@@ -269,6 +257,7 @@ def load_firms(state: dict, *, seed: np.random.Generator) -> None:
     if "serial" not in firms.columns and "innovator_type" in firms.columns:
         firms = firms.assign(serial=(firms["innovator_type"].astype(str) == "serial").astype(int))
     state["firms"] = firms
+    _check_against_data(state)
     info = _summary(state)
     info["firms"] = int(len(firms))
     info["columns"] = {k: v for k, v in columns.items()}
@@ -281,6 +270,43 @@ def load_firms(state: dict, *, seed: np.random.Generator) -> None:
         info["innovator_types"] = {
             str(k): int(v) for k, v in firms["innovator_type"].astype(str).value_counts().items()
         }
+
+
+def _check_against_data(state: dict) -> None:
+    """Config values that name data, checked as soon as the firms are read (fail in seconds).
+
+    The focus industries, ``[model] formula`` and ``[model] by`` (columns the later steps
+    add, such as the exposure column, count as present).
+    """
+    if state["config"]["firms"]["focus_industry"] is not None:
+        _focus_industries(state)
+    mcfg = state["config"]["model"]
+    if not mcfg["enabled"]:
+        return
+    later = {state["config"]["exposure"]["column"], "density_cluster", "density_cluster_id"}
+    columns = set(map(str, state["firms"].columns)) | later
+    if mcfg["formula"] is not None:
+        with _config_key("model", "formula", mcfg["formula"]):
+            lacking = sorted(_formula_variables(mcfg["formula"]) - columns)
+        if lacking:
+            _absent_formula_columns(mcfg["formula"], lacking, state)
+    if mcfg["by"] is not None and mcfg["by"] not in columns:
+        _absent_by(mcfg["by"], state["firms"])
+
+
+def _absent_formula_columns(formula: str, lacking: list[str], state: dict):
+    raise ConfigError(
+        f"[model] formula = {formula!r} uses {', '.join(map(repr, lacking))}, not "
+        f"column(s) of the firm table; its columns are {_column_list(state['firms'])}. Use "
+        f"those names (the exposure column is {state['config']['exposure']['column']!r})."
+    )
+
+
+def _absent_by(by: str, firms: pd.DataFrame):
+    raise ConfigError(
+        f"[model] by = {by!r}: no such column in the firm table; its columns are "
+        f"{_column_list(firms)}. Name a group column or remove the key."
+    )
 
 
 # --- areal clusters -------------------------------------------------------------------------
@@ -738,21 +764,14 @@ def model_plan(state: dict) -> dict | None:
         with _config_key("model", "formula", formula):
             lacking = sorted(_formula_variables(formula) - columns)
         if lacking:
-            raise ConfigError(
-                f"[model] formula = {formula!r} uses {', '.join(map(repr, lacking))}, not "
-                f"column(s) of the firm table; its columns are {_column_list(firms)}. Use "
-                f"those names (the exposure column is {exposure_column!r})."
-            )
+            _absent_formula_columns(formula, lacking, state)
         user_formula = True
     by = cfg["by"]
     by_explicit = by is not None
     if by is None:
         by = "serial" if "serial" in columns else None
     elif by not in columns:
-        raise ConfigError(
-            f"[model] by = {by!r}: no such column in the firm table; its columns are "
-            f"{_column_list(firms)}. Name a group column or remove the key."
-        )
+        _absent_by(by, firms)
     variables = _formula_variables(formula)
     variable = cfg["variable"]
     if variable is None:
