@@ -347,14 +347,6 @@ def _read_table(path, suffix, where, head, named_compression, encoding, id_col) 
                 f"{right} (or give the right file)."
             )
     compression = next((kind for magic, kind in _MAGIC.items() if head.startswith(magic)), None)
-    if compression is not None and named_compression is None:
-        _warn(
-            f"{where} is {compression}-compressed although its name ends in {suffix}; read it "
-            f"as compressed {suffix[1:].upper()}. Rename it to {path.name}"
-            f"{'.gz' if compression == 'gzip' else '.' + compression} to say so."
-        )
-    elif named_compression is not None and compression is None:
-        compression = None  # named .gz but plain text: read it as it is
     try:
         with _open_text_bytes(path, compression) as handle:
             sample = handle.read(1 << 16)
@@ -363,6 +355,12 @@ def _read_table(path, suffix, where, head, named_compression, encoding, id_col) 
             f"{where} looks {compression}-compressed but cannot be decompressed ({_short(exc)}); "
             "check that the file is complete."
         ) from None
+    if compression is not None and named_compression is None:
+        _warn(
+            f"{where} is {compression}-compressed although its name ends in {suffix}; read it "
+            f"as compressed {suffix[1:].upper()}. Rename it to {path.name}"
+            f"{'.gz' if compression == 'gzip' else '.' + compression} to say so."
+        )
     if not sample.strip():
         raise InputError(f"{where} is empty; there are no firms to read. Check the export.")
     enc = encoding or "utf-8-sig"
@@ -418,30 +416,31 @@ def _read_table(path, suffix, where, head, named_compression, encoding, id_col) 
 
 
 def _sniff_separator(text: str, default: str, *, truncated: bool) -> str:
-    """The separator of a text table: the default if consistent, else the best candidate."""
+    """The separator of a text table: the default if consistent, else the best candidate.
+
+    A candidate is scored by the number of fields it gives the header and the share of
+    the first lines that have that many fields (a ragged line is then named by the parser).
+    """
     lines = text.splitlines()
     if truncated and len(lines) > 1:
         lines = lines[:-1]  # the last line of a sample may be cut
     lines = [ln for ln in lines[:50] if ln.strip()]
     if not lines:
         return default
-    best, best_fields = default, 1
+    best, best_score = default, (0.0, 0)
     for candidate in (default, *(s for s in _SEPARATORS if s != default)):
         try:
-            counts = {len(row) for row in csv.reader(lines, delimiter=candidate)}
+            counts = [len(row) for row in csv.reader(lines, delimiter=candidate)]
         except csv.Error:
             continue
-        if len(counts) == 1:
-            fields = counts.pop()
-            if candidate == default and fields > 1:
-                return default
-            if fields > best_fields:
-                best, best_fields = candidate, fields
-    if best_fields == 1:
-        try:
-            best = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters="".join(_SEPARATORS)).delimiter
-        except csv.Error:
+        header = counts[0]
+        if header < 2:
+            continue
+        share = sum(c == header for c in counts) / len(counts)
+        if candidate == default and share == 1.0:
             return default
+        if (share, header) > best_score:
+            best, best_score = candidate, (share, header)
     return best
 
 
@@ -732,9 +731,12 @@ def _find_column(frame: pd.DataFrame, given: str | None, names: Sequence[str], w
                  where: str) -> str:
     if given is not None:
         if given not in frame.columns:
+            option = "lon" if what == "longitude" else "lat"
+            close = difflib.get_close_matches(str(given), [str(c) for c in frame.columns], n=1)
+            hint = f" Did you mean {option}={close[0]!r}?" if close else ""
             raise InputError(
                 f"{where}: the {what} column {given!r} does not exist; columns are "
-                f"{_columns(frame)}."
+                f"{_columns(frame)}. Name one of them with {option}=.{hint}"
             )
         return given
     lowered = {str(c).lower(): c for c in frame.columns}
