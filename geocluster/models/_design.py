@@ -60,8 +60,24 @@ def parse_formula(formula: str) -> Formula:
         parsed = Formula(formula)
     except FormulaicError as exc:
         raise ModelError(_syntax_message(formula, exc)) from None
+    except SyntaxError as exc:  # a Python expression inside a term, e.g. I(x**)
+        token = (exc.text or "").strip()
+        start = formula.find(token) if token else -1
+        where = f" at character {start + 1} ({token!r})" if start >= 0 else ""
+        raise ModelError(
+            f"cannot parse formula {formula!r}: the expression{where} is not valid Python "
+            f"({exc.msg}). Fix the expression, e.g. I(cluster**2) or np.log(employees)."
+        ) from None
     if not hasattr(parsed, "lhs") or len(parsed.lhs) == 0:
-        raise ModelError(f"formula {formula!r} has no outcome left of '~'.")
+        raise ModelError(
+            f"formula {formula!r} has no outcome left of '~'; write 'outcome ~ regressors', "
+            "e.g. 'intl ~ cluster + age'."
+        )
+    if not hasattr(parsed.rhs, "required_variables") or not hasattr(parsed.lhs, "required_variables"):
+        raise ModelError(
+            f"formula {formula!r} has several parts (separated by '|'); geocluster's models take "
+            "one: remove the '|' and join the terms with '+'."
+        )
     return parsed
 
 
