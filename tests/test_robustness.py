@@ -178,7 +178,10 @@ def test_density_sensitivity_area_overlap(firms):
         ua, ub = a.geometry.union_all(), b.to_crs(a.crs).geometry.union_all()
         expected = shapely.area(ua.intersection(ub)) / shapely.area(ua.union(ub))
         assert sens.overlap.iloc[0, 1] == pytest.approx(expected)
-    assert 0.0 <= sens.overlap.iloc[0, 1] <= 1.0
+    if len(a) == 0 and len(b) == 0:
+        assert np.isnan(sens.overlap.iloc[0, 1])  # two empty maps: undefined, not 1
+    else:
+        assert 0.0 <= sens.overlap.iloc[0, 1] <= 1.0
     assert set(sens.table.columns) >= {"bandwidth", "level", "clusters", "area_km2"}
     with pytest.raises(InputError, match="method='kde' must be 'lisa' or 'density'"):
         gc.cluster_sensitivity(firms, method="kde")
@@ -352,6 +355,16 @@ def test_jaccard_of_two_empty_maps_is_undefined_not_one(columbus):
     assert np.isnan(_jaccard_sets(set(), set()))
     assert _jaccard_sets(set(), {1, 2}) == 0.0
     assert _jaccard_sets({1, 2, 3}, {2, 3, 4}) == 0.5
+    import geopandas as gpd
+
+    from geocluster.robustness import _jaccard_area
+
+    empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:5070")
+    square = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 2, 2)], crs="EPSG:5070")
+    shifted = gpd.GeoDataFrame(geometry=[shapely.box(1, 0, 3, 2)], crs="EPSG:5070")
+    assert np.isnan(_jaccard_area(empty, empty, "EPSG:5070"))
+    assert _jaccard_area(empty, square, "EPSG:5070") == 0.0
+    assert _jaccard_area(square, shifted, "EPSG:5070") == pytest.approx(2 / 6)
     # alpha below the smallest pseudo p-value of 99 permutations (0.01): no HH unit anywhere
     sens = gc.cluster_sensitivity(columbus, "CRIME", weights=["queen", "knn:4"], permutations=99,
                                   alpha=0.001, correction=None, seed=2)
