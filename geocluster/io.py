@@ -70,8 +70,10 @@ SUPPORTED_SUFFIXES = (
 _SHOW = 5  # offending rows named in a message
 _SEPARATORS = (",", ";", "\t", "|")
 _SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-_CODE_PREFIXES = ("zip", "fips", "zcta", "geoid", "naics", "cbsa", "postcode", "postal",
-                  "tract", "plz")
+_CODE_TOKEN = re.compile(
+    r"(zip|zipcode|zip5|postcode|postal|plz|fips|statefips|countyfips|stfips|cntyfips|"
+    r"zcta|zcta5|zcta5ce\d*|geoid\d*|naics\d*|sic\d*|cbsa\d*|msa|tract\d*|blkgrp)"
+)
 _SENTINELS = (-999.0, -9999.0, 999.0, 9999.0, -99999.0, 99999.0)
 _WKB_NAMES = ("geometry", "geom", "wkb", "wkb_geometry", "the_geom", "shape", "wkt")
 _MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"PK\x03\x04": "zip", b"\xfd7zXZ\x00": "xz"}
@@ -476,8 +478,9 @@ def _first_bad_line(path: Path, compression, encoding: str) -> int | str:
 
 
 def _is_code_name(name) -> bool:
+    """True for column names of codes that must stay text (ZIP, FIPS, ZCTA, NAICS, ...)."""
     tokens = re.split(r"[^a-z0-9]+", str(name).lower())
-    return any(t.startswith(_CODE_PREFIXES) or re.fullmatch(r"sic\d*", t) for t in tokens if t)
+    return any(_CODE_TOKEN.fullmatch(t) for t in tokens if t)
 
 
 def _convert_text_columns(frame: pd.DataFrame, keep_text: set) -> pd.DataFrame:

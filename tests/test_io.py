@@ -226,6 +226,7 @@ def test_csv_keeps_leading_zeros_in_ids_and_codes(tmp_path):
     firms = gc.read_firms(path, id="id")
     assert firms.index.tolist() == ["007", "7", "010"]  # '007' and '7' are two firms
     assert firms["zip"].tolist() == ["02139", "02140", "10001"]
+    assert firms["zip"].iloc[2] == "10001"  # a code column is text even without leading zeros
     assert firms["employees"].tolist() == [12, 3, 40]  # safely numeric columns are numbers
     assert firms["name"].iloc[0] == "Café Alpha"
     # Without id=, the id column is still text (and the index is 0..n-1).
@@ -386,3 +387,13 @@ def test_obvious_id_column_duplicates_warn(tmp_path):
     with pytest.warns(GeoclusterWarning, match=r"column 'Firm_ID' looks like a firm id but has 1 duplicate values \(e\.g\. \['007'\] at lines 2, 4\).*id='Firm_ID'"):
         firms = gc.read_firms(path)
     assert firms.index.tolist() == [0, 1, 2]
+
+
+def test_code_columns_stay_text(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text("fips,NAICS_code,tractor_hp,lon,lat\n36061,541511,120,-74.0,40.7\n"
+                    "06037,334413,95,-118.2,34.1\n", encoding="utf-8")
+    firms = gc.read_firms(path)
+    assert firms["fips"].tolist() == ["36061", "06037"]
+    assert firms["NAICS_code"].tolist() == ["541511", "334413"]
+    assert firms["tractor_hp"].tolist() == [120, 95]  # not a code: a number

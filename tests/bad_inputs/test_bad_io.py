@@ -330,6 +330,19 @@ def test_bad_tables(tmp_path, case):
         gc.read_firms(path, **kwargs)
 
 
+def test_unreadable_file(tmp_path, monkeypatch):
+    """A file the process may not read (permissions; simulated, as tests may run as root)."""
+    path = _write(tmp_path / "firms.csv", GOOD_CSV)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(gc.io, "open", refuse, raising=False)
+    with untouched(path), raises_clearly(InputError, r"cannot open '.*firms\.csv': Permission denied",
+                                         r"check that the file is readable \(permissions\)"):
+        gc.read_firms(path)
+
+
 def test_metres_as_degrees_in_a_file_with_a_wrong_crs(tmp_path):
     path = tmp_path / "firms.gpkg"
     _points([-2.2e6, 2.0e6, 1.0e6], [1.9e6, 2.4e6, 2.0e6], name=["a", "b", "c"]).to_file(path)
