@@ -527,6 +527,8 @@ def _reference(reference, grid, alternatives, data, variable, options) -> dict:
             alternatives_order = [label] + [k for k in grid["exposure"] if k != label]
             grid["exposure"] = alternatives_order
     spec = {key: reference.get(key, grid[key][0]) for key in _DIMENSIONS}
+    if spec["model"] == "durbin" and spec["method"] == "gmm":
+        spec["method"] = "ml"  # spreg has no GMM Durbin (as in the grid)
     for key in ("weights", "model"):
         if spec[key] not in grid[key]:
             grid[key] = [spec[key], *grid[key]]
@@ -544,8 +546,8 @@ def _reference(reference, grid, alternatives, data, variable, options) -> dict:
         spec["inference"] = "model"
         if spec["method"] == "ols":
             spec["method"] = grid["method"][0]
-    if spec["model"] == "durbin" and spec["method"] == "gmm":
-        spec["method"] = "ml"
+        if spec["model"] == "durbin" and spec["method"] == "gmm":
+            spec["method"] = "ml"
     return spec
 
 

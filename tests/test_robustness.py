@@ -385,3 +385,24 @@ def test_jaccard_of_two_empty_maps_is_undefined_not_one(columbus):
 def test_density_reference_is_checked(firms):
     with pytest.raises(InputError, match="needs exactly the keys 'bandwidth' and 'level'"):
         gc.cluster_sensitivity(firms, method="density", reference={"bandwidth": "30km"})
+
+
+def test_reference_normalised_like_the_grid(firms):
+    from geocluster.robustness import _dimensions, _reference
+
+    alternatives = {"cluster": ("column", "cluster")}
+    grid = _dimensions(["knn:8"], ["lag"], ["gmm"], ["classical"])
+    grid["exposure"] = ["cluster"]
+    spec = _reference({"model": "durbin", "method": "gmm"}, grid, alternatives, firms,
+                      "cluster", None)
+    # spreg has no GMM Durbin: the grid fits Durbin by ML, so does the reference
+    assert spec == {"weights": "knn:8", "model": "durbin", "exposure": "cluster", "method": "ml",
+                    "inference": "model"}
+    assert grid["model"] == ["durbin", "lag"] and grid["method"] == ["ml", "gmm"]
+    grid = _dimensions(["knn:8"], ["lag"], ["ml"], ["classical"])
+    grid["exposure"] = ["cluster"]
+    spec = _reference({"model": "ols", "method": "gmm", "inference": "white"}, grid,
+                      alternatives, firms, "cluster", None)
+    assert spec == {"weights": "knn:8", "model": "ols", "exposure": "cluster", "method": "ols",
+                    "inference": "white"}
+    assert grid["inference"] == ["white", "classical"] and grid["method"] == ["ml"]
