@@ -110,6 +110,12 @@ def check_frame_column(gdf, column: str, what: str) -> pd.Series:
 def split_missing(values: pd.Series, column: str, missing: str) -> np.ndarray:
     """Boolean mask of rows to analyse; raises or warns about missing values."""
     nan = values.isna().to_numpy()
+    if nan.all():
+        raise InputError(
+            f"column {column!r} has no values: all {len(nan)} are missing, so there is "
+            "nothing to analyse. Check the join or aggregation that filled it (e.g. fill "
+            "units without firms with 0: gdf[column].fillna(0)) or choose another column."
+        )
     if nan.any():
         ids = values.index[nan][:5].tolist()
         if missing == "raise":
@@ -155,7 +161,8 @@ def check_values(y: np.ndarray, column: str, n_min: int = 3) -> None:
     if len(y) < n_min:
         raise InputError(
             f"column {column!r}: only {len(y)} usable units; spatial autocorrelation "
-            f"needs at least {n_min}."
+            f"needs at least {n_min}. Use more (or smaller) units, e.g. counties instead "
+            "of states, or fill the missing values."
         )
     if np.ptp(y) == 0:
         raise InputError(
@@ -338,7 +345,10 @@ def prepare(
 
     values = check_frame_column(gdf, column, what)
     if len(gdf) < n_min:
-        raise InputError(f"{what} needs at least {n_min} units; the frame has {len(gdf)}.")
+        raise InputError(
+            f"{what} needs at least {n_min} units; the frame has {len(gdf)}. Use more (or "
+            "smaller) units, e.g. counties or a grid (gc.grid) instead of a few regions."
+        )
     ok = split_missing(values, column, missing)
     label = repr(spec) if isinstance(spec, str) else "(the given Graph)"
     graph = build_weights(gdf, spec, transform=None, isolates="ignore")
@@ -362,7 +372,8 @@ def prepare(
     if tested.sum() < n_min:
         raise InputError(
             f"column {column!r}: only {int(tested.sum())} units have neighbours; "
-            f"{what} needs at least {n_min}."
+            f"{what} needs at least {n_min}. Use a weights spec that connects the units, "
+            "e.g. weights='knn:6'."
         )
     missing_ids = values.index[~ok].tolist()
     return Prepared(y, analysed, tested, graph, label, missing_ids, isolate_ids)
