@@ -202,12 +202,14 @@ RUNTIME_CSS = """
 .gc-note { color: #555; margin-top: 3px; font-size: 11px; overflow-wrap: anywhere; }
 .gc-info, .gc-many { font: 12px/1.35 system-ui, -apple-system, "Segoe UI", Helvetica, Arial,
   sans-serif; white-space: normal; width: max-content; max-width: 320px; }
-.gc-info { display: grid; grid-template-columns: minmax(0, max-content) minmax(55%, 1fr);
+.gc-info { display: grid; grid-template-columns: max-content minmax(0, 1fr);
   column-gap: 8px; row-gap: 1px; }
 .gc-key { font-weight: 600; color: #444; overflow-wrap: anywhere; min-width: 0; }
 .gc-val { overflow-wrap: anywhere; min-width: 0; }
+.gc-info .gc-wide { grid-column: 1 / -1; }
+.gc-info .gc-below { padding-left: 10px; margin-bottom: 2px; }
 .gc-many-head { font-weight: 600; margin-bottom: 3px; }
-.gc-many .gc-info { border-top: 1px solid #ddd; padding-top: 3px; margin-top: 3px; }
+.gc-many .gc-info { width: auto; border-top: 1px solid #ddd; padding-top: 3px; margin-top: 3px; }
 .gc-more, .gc-here { color: #555; margin-top: 3px; font-size: 11px; }
 .leaflet-control-layers-list { font: 12px/1.4 system-ui, -apple-system, "Segoe UI",
   Helvetica, Arial, sans-serif; }
@@ -313,13 +315,15 @@ RUNTIME_JS = r"""
   }
 
   // Field names and values in two grid columns built with DOM calls: every string is set
-  // as text, never parsed. The value column keeps at least 55% of the width, so a long
-  // field name wraps instead of squeezing its value.
+  // as text, never parsed. A field name longer than LONG_KEY characters takes a row of
+  // its own above its value, so it cannot squeeze the value column.
+  var LONG_KEY = 20;
   function info(spec, i) {
     var box = div("gc-info");
     for (var k = 0; k < spec.fields.length; k++) {
-      div("gc-key", clip(spec.fields[k]), box);
-      div("gc-val", text(cell(spec.columns[k], i)), box);
+      var wide = String(spec.fields[k]).length > LONG_KEY;
+      div(wide ? "gc-key gc-wide" : "gc-key", clip(spec.fields[k]), box);
+      div(wide ? "gc-val gc-wide gc-below" : "gc-val", text(cell(spec.columns[k], i)), box);
     }
     return box;
   }

@@ -111,6 +111,8 @@ MAX_IMAGE_PIXELS = 1200
 _CHOROPLETH_KEYS = {"data", "column", "scheme", "k", "cmap", "name", "tooltip"}
 #: Columns taken as a firm's (or a unit's) name, in this order, matched case-insensitively.
 NAME_COLUMNS = ("name", "company", "company_name", "firm_name", "firm")
+#: Smallest extent (degrees) the view is fitted to, e.g. around a single firm.
+FIT_MIN_EXTENT = 0.01
 #: The base map of ``gc.map`` (CartoDB tiles now need an API key).
 DEFAULT_TILES = "OpenStreetMap"
 
@@ -383,6 +385,12 @@ def _fit(m: folium.Map) -> None:
     arr = np.asarray(boxes, dtype=float)
     w, s = arr[:, 0].min(), arr[:, 1].min()
     e, n = arr[:, 2].max(), arr[:, 3].max()
+    # One point (or firms all at one address) has no extent: Leaflet would zoom to NaN.
+    half = FIT_MIN_EXTENT / 2
+    if e - w < FIT_MIN_EXTENT:
+        w, e = (w + e) / 2 - half, (w + e) / 2 + half
+    if n - s < FIT_MIN_EXTENT:
+        s, n = (s + n) / 2 - half, (s + n) / 2 + half
     # Room on the right for the legends, which sit at the bottom right.
     m.add_child(SafeFitBounds([[float(s), float(w)], [float(n), float(e)]],
                               padding_top_left=(12, 12), padding_bottom_right=(220, 12)))

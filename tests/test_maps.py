@@ -860,3 +860,12 @@ def test_missing_popup_column_names_it_and_the_columns(firms):
         gc.map(firms=firms, popup=["name", "label"], tiles=None)
     with pytest.raises(InputError, match=r"popup= must be a column name, a list of column names"):
         gc.map(firms=firms, popup=3, tiles=None)
+
+
+def test_one_firm_gets_a_view_with_an_extent(firms):
+    m = gc.map(firms=firms.iloc[[0, 0]], tiles=None)  # one place: Leaflet would zoom to NaN
+    (fit,) = [c for c in m._children.values() if isinstance(c, folium.FitBounds)]
+    (s, w), (n, e) = fit.bounds
+    assert n - s == pytest.approx(0.01) and e - w == pytest.approx(0.01)
+    x, y = firms.geometry.iloc[0].x, firms.geometry.iloc[0].y
+    assert (s + n) / 2 == pytest.approx(y, abs=1e-5) and (w + e) / 2 == pytest.approx(x, abs=1e-5)

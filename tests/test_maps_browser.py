@@ -322,3 +322,210 @@ def test_base_map_only_requests_tiles(browser, firms, tmp_path):
         assert page.js("window.__xss === undefined")
     finally:
         page.close()
+
+
+# ----------------------------------------------------------------------------- template injection
+
+JINJA = [
+    "{{7*7}}",
+    "{% if 1 %}x{% endif %}",
+    "{{ lipsum.__globals__.os.popen('echo PWNED').read() }}",
+    "{#",
+    '{{ "PW" ~ "NED" }}',
+]
+
+
+def _open_popup_at(page: Page, lat: float, lon: float):
+    x, y = page.point_of(lat, lon)
+    page.page.mouse.click(x + 1, y + 1)
+    popup = page.page.locator(".leaflet-popup-content")
+    popup.wait_for(state="visible", timeout=5_000)
+    return popup
+
+
+def _close_popup(page: Page) -> None:
+    page.js("geocluster.maps[0].closePopup()")
+    page.page.wait_for_function("document.querySelectorAll('.leaflet-popup').length === 0")
+
+
+def test_jinja_payloads_show_literally_in_popups_legends_and_layer_control(browser, tmp_path):
+    n = len(JINJA)
+    firms = gpd.GeoDataFrame(
+        {"name": JINJA, "sector": JINJA, "employees": list(range(1, n + 1))},
+        geometry=gpd.points_from_xy([-84.0] * n, [38.0 + k for k in range(n)]),
+        crs="EPSG:4326",
+    )
+    units = gpd.GeoDataFrame(
+        {"NAME": JINJA},
+        geometry=[shapely.box(-83.0, 37.8 + k, -82.0, 38.2 + k) for k in range(n)],
+        crs="EPSG:4326",
+    )
+    clusters = {text: units.iloc[[k]] for k, text in enumerate(JINJA)}
+    m = gc.map(firms=firms, color="sector", popup=["name", "sector"], clusters=clusters,
+               tiles=None)
+    path = gc.save_map(m, tmp_path / "jinja.html")
+    page = Page(browser, path)
+    try:
+        # the layer control (Leaflet writes the names as HTML) shows each name as text
+        labels = page.js("Array.from(document.querySelectorAll("
+                         "'.leaflet-control-layers-overlays label')).map(s => s.textContent.trim())")
+        assert labels == [*JINJA, "Firms"]
+        # legends: the cluster layers' titles and the firm categories
+        titles = page.js("Array.from(document.querySelectorAll('.gc-legend-title'))"
+                         ".map(e => e.textContent)")
+        assert set(JINJA) <= set(titles)
+        firm_labels = page.js("Array.from(document.querySelectorAll("
+                              "'[data-gc-legend=firms] .gc-legend-label')).map(e => e.textContent)")
+        assert sorted(firm_labels) == sorted(f"{text} (1)" for text in JINJA)
+        # popups: the name and category values
+        for k, text in enumerate(JINJA):
+            popup = _open_popup_at(page, 38.0 + k, -84.0)
+            values = popup.locator(".gc-val").all_text_contents()
+            assert values == [str(k), text, text]
+            _close_popup(page)
+        # area tooltips: the NAME column
+        x, y = page.point_of(40.0, -82.5)
+        page.page.mouse.move(x, y)
+        tooltip = page.page.locator(".leaflet-tooltip")
+        tooltip.wait_for(state="visible", timeout=5_000)
+        assert tooltip.locator(".gc-val").all_text_contents()[1] == JINJA[2]
+        body = page.page.inner_text("body")
+        assert "PWNED" not in body.replace("echo PWNED", "") and "49" not in body
+        page.screenshot("map_jinja.png")
+        assert_clean(page)
+    finally:
+        page.close()
+
+
+# ----------------------------------------------------------------------------- popups
+
+
+def test_long_field_name_leaves_the_value_readable(browser, tmp_path):
+    long_field = "number_of_employees_reported_in_the_2019_business_register_survey_" * 4
+    value = "Research and development in the physical, engineering and life sciences " * 5
+    frame = gpd.GeoDataFrame(
+        {"name": ["Acme"], long_field: [value]},
+        geometry=gpd.points_from_xy([-83.0], [40.0]), crs="EPSG:4326",
+    )
+    path = gc.save_map(gc.map(firms=frame, popup=["name", long_field], tiles=None),
+                       tmp_path / "wide.html")
+    page = Page(browser, path)
+    try:
+        popup = _open_popup_at(page, 40.0, -83.0)
+        widths = page.js("Array.from(document.querySelectorAll('.leaflet-popup-content .gc-val'))"
+                         ".map(e => e.getBoundingClientRect().width)")
+        box = page.js("document.querySelector('.leaflet-popup-content .gc-info')"
+                      ".getBoundingClientRect().width")
+        assert box >= 280  # the popup takes its full width for this text
+        assert min(widths) >= 150, widths  # was a 12-pixel column
+        assert widths[-1] >= 0.9 * box  # the long field name sits above its value
+        # short field names are not broken up
+        heights = page.js("Array.from(document.querySelectorAll('.leaflet-popup-content .gc-key'))"
+                          ".map(e => e.getBoundingClientRect().height)")
+        assert heights[0] == heights[1] and heights[0] < 20  # one line each: 'id', 'name'
+        assert heights[2] > 3 * heights[0]  # the long name wraps over several lines
+        assert popup.locator(".gc-val").all_text_contents()[-1] == value
+        page.page.wait_for_timeout(400)  # the fade-in
+        page.screenshot("map_wide_popup.png")
+        assert_clean(page)
+    finally:
+        page.close()
+
+
+def test_a_200k_character_name_opens_quickly_and_is_cut(browser, tmp_path):
+    import time
+
+    frame = gpd.GeoDataFrame(
+        {"name": ["N" * 200_000, "short"]},
+        geometry=gpd.points_from_xy([-83.0, -82.0], [40.0, 40.0]), crs="EPSG:4326",
+    )
+    path = gc.save_map(gc.map(firms=frame, tiles=None), tmp_path / "long.html")
+    assert path.stat().st_size < 250_000  # the leaflet runtime plus a cut name
+    page = Page(browser, path)
+    try:
+        x, y = page.point_of(40.0, -83.0)
+        page.page.mouse.move(x + 1, y + 1)
+        page.page.locator(".leaflet-tooltip").wait_for(state="visible", timeout=5_000)
+        t0 = time.perf_counter()
+        page.page.mouse.click(x + 1, y + 1)
+        popup = page.page.locator(".leaflet-popup-content")
+        popup.wait_for(state="visible", timeout=10_000)
+        elapsed = time.perf_counter() - t0
+        assert elapsed < 2.0, elapsed  # was over 90 s
+        assert page.js("geocluster.timings.popup") < 500
+        name = popup.locator(".gc-val").all_text_contents()[1]
+        assert name == "N" * 500 + "… (200,000 characters)"
+        width = page.js("document.querySelector('.leaflet-popup-content').getBoundingClientRect().width")
+        assert width <= 400
+        assert_clean(page)
+    finally:
+        page.close()
+
+
+def test_shared_location_lists_every_firm(browser, tmp_path):
+    names = ["Alpha Ltd", "Beta GmbH", "Gamma SA"]
+    crowd = [f"Crowd {k}" for k in range(60)]
+    frame = gpd.GeoDataFrame(
+        {"name": [*names, "Alone", *crowd], "employees": [10, 20, 30, 5, *range(60)]},
+        geometry=gpd.points_from_xy([-83.0] * 3 + [-82.0] + [-81.0] * 60,
+                                    [40.0] * 3 + [40.0] + [40.0] * 60),
+        crs="EPSG:4326",
+    )
+    path = gc.save_map(gc.map(firms=frame, popup=["name", "employees"], tiles=None),
+                       tmp_path / "shared.html")
+    page = Page(browser, path)
+    try:
+        x, y = page.point_of(40.0, -83.0)
+        page.page.mouse.move(x + 1, y + 1)
+        tooltip = page.page.locator(".leaflet-tooltip")
+        tooltip.wait_for(state="visible", timeout=5_000)
+        assert "and 2 more firms at this location" in tooltip.inner_text()
+        popup = _open_popup_at(page, 40.0, -83.0)
+        assert popup.locator(".gc-many-head").inner_text() == "3 firms at this location"
+        blocks = popup.locator(".gc-info")
+        assert blocks.count() == 3
+        shown = sorted(blocks.nth(k).locator(".gc-val").all_text_contents()[1] for k in range(3))
+        assert shown == sorted(names)
+        employees = sorted(int(blocks.nth(k).locator(".gc-val").all_text_contents()[2])
+                           for k in range(3))
+        assert employees == [10, 20, 30]
+        page.page.wait_for_timeout(400)
+        page.screenshot("map_shared_location.png")
+        _close_popup(page)
+        # one firm alone: its own fields, no list
+        popup = _open_popup_at(page, 40.0, -82.0)
+        assert popup.locator(".gc-many-head").count() == 0
+        assert popup.locator(".gc-val").all_text_contents()[1] == "Alone"
+        _close_popup(page)
+        # 60 firms: the first 50, then a count
+        popup = _open_popup_at(page, 40.0, -81.0)
+        assert popup.locator(".gc-many-head").inner_text() == "60 firms at this location"
+        assert popup.locator(".gc-info").count() == 50
+        assert popup.locator(".gc-more").inner_text() == "and 10 more"
+        listed = {popup.locator(".gc-info").nth(k).locator(".gc-val").all_text_contents()[1]
+                  for k in range(50)}
+        assert listed <= set(crowd) and len(listed) == 50
+        assert_clean(page)
+    finally:
+        page.close()
+
+
+def test_short_field_names_stay_on_one_line(browser, tmp_path):
+    frame = gpd.GeoDataFrame(
+        {"name": ["Acme"], "employees": [12], "innovator_type": ["serial"]},
+        geometry=gpd.points_from_xy([-83.0], [40.0]), crs="EPSG:4326",
+    )
+    path = gc.save_map(gc.map(firms=frame, size="employees", tiles=None), tmp_path / "short.html")
+    page = Page(browser, path)
+    try:
+        popup = _open_popup_at(page, 40.0, -83.0)
+        keys = popup.locator(".gc-key").all_text_contents()
+        assert keys == ["id", "name", "innovator_type", "employees"]
+        heights = page.js("Array.from(document.querySelectorAll('.leaflet-popup-content .gc-key,"
+                          " .leaflet-popup-content .gc-val')).map(e => e.getBoundingClientRect().height)")
+        assert max(heights) == min(heights)  # every name and value on one line
+        page.page.wait_for_timeout(400)
+        page.screenshot("map_short_popup.png")
+        assert_clean(page)
+    finally:
+        page.close()
