@@ -661,3 +661,11 @@ def test_formula_values_come_from_the_data_functions_from_the_session(columbus):
         gc.regress("CRIME ~ INC + HOUSE", columbus, weights="queen")
     res = gc.regress("CRIME ~ half(INC) + HOVAL", columbus, model="ols", weights="queen")
     assert res.params["half(INC)"] == pytest.approx(2 * REF["ols"]["coef"]["INC"], rel=1e-8)
+
+
+def test_predict_on_data_without_a_formula_column(columbus):
+    res = gc.regress("CRIME ~ INC + HOVAL", columbus, model="ols", weights="queen")
+    with pytest.raises(InputError, match=r"cannot evaluate the formula on the new data: .*`HOVAL` "
+                       r"is not present.*The new data need every column the formula uses") as info:
+        res.predict(columbus.drop(columns="HOVAL"))
+    assert "\x1b" not in str(info.value)

@@ -205,8 +205,11 @@ class _Context:
             with np.errstate(all="ignore"):  # NaN from e.g. np.log(<= 0) is checked later
                 X = self.spec.get_model_matrix(frame, na_action="ignore")
         except Exception as exc:
+            from geocluster.models._design import formulaic_message
+
             raise ModelError(
-                f"cannot evaluate the formula's design at the requested values ({exc}); "
+                f"cannot evaluate the formula's design at the requested values "
+                f"({formulaic_message(exc)}); "
                 "with covariates='mean' a numeric code used as a category may be the cause: "
                 "try covariates='observed'."
             ) from exc

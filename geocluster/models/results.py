@@ -601,7 +601,13 @@ class SpatialResults:
         try:
             Xd = self.model_spec.get_model_matrix(data, na_action="ignore")
         except Exception as exc:  # formulaic raises several types
-            raise InputError(f"cannot evaluate the formula on the new data: {exc}") from None
+            from geocluster.models._design import formulaic_message
+
+            raise InputError(
+                f"cannot evaluate the formula on the new data: {formulaic_message(exc)}. The "
+                "new data need every column the formula uses, with the fitted data's types "
+                "and category levels."
+            ) from None
         Xd = pd.DataFrame(np.asarray(Xd, dtype=float), columns=list(Xd.columns), index=data.index)
         if not np.isfinite(Xd.to_numpy()).all():
             raise InputError("the new data give missing or infinite regressors; drop those rows.")
