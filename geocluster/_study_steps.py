@@ -275,23 +275,11 @@ def load_firms(state: dict, *, seed: np.random.Generator) -> None:
 def _check_against_data(state: dict) -> None:
     """Config values that name data, checked as soon as the firms are read (fail in seconds).
 
-    The focus industries, ``[model] formula`` and ``[model] by`` (columns the later steps
-    add, such as the exposure column, count as present).
+    Only the focus industries: ``[model] formula`` and ``by`` are checked by the model step
+    (their errors are reported as that step's).
     """
     if state["config"]["firms"]["focus_industry"] is not None:
         _focus_industries(state)
-    mcfg = state["config"]["model"]
-    if not mcfg["enabled"]:
-        return
-    later = {state["config"]["exposure"]["column"], "density_cluster", "density_cluster_id"}
-    columns = set(map(str, state["firms"].columns)) | later
-    if mcfg["formula"] is not None:
-        with _config_key("model", "formula", mcfg["formula"]):
-            lacking = sorted(_formula_variables(mcfg["formula"]) - columns)
-        if lacking:
-            _absent_formula_columns(mcfg["formula"], lacking, state)
-    if mcfg["by"] is not None and mcfg["by"] not in columns:
-        _absent_by(mcfg["by"], state["firms"])
 
 
 def _absent_formula_columns(formula: str, lacking: list[str], state: dict):
