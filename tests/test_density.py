@@ -619,3 +619,15 @@ def test_one_cluster_over_a_quarter_of_the_area_warns():
         cl = gc.density_clusters(_frame(xy), bandwidth="5km", study_area=square,
                                  simulations=19, seed=2)
     assert cl["area_km2"].iloc[0] > 2500
+
+
+def test_automatic_crs_is_the_one_of_units():
+    """The KDE's automatic CRS is units.auto_metric_crs: a null-island point is ignored."""
+    from geocluster.units import auto_metric_crs, to_metric
+
+    lon = np.r_[np.linspace(-122, -71, 40), 0.0]
+    lat = np.r_[np.linspace(30, 45, 40), 0.0]
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    surface = gc.kde(pts, bandwidth="200km")
+    assert surface.crs.to_epsg() == 5070  # the contiguous-US equal-area CRS
+    assert surface.crs == auto_metric_crs(lon, lat) == to_metric(pts).crs

@@ -33,7 +33,7 @@ from geocluster._random import check_seed, seed_label
 from geocluster.clusters import _kde
 from geocluster.clusters import _permutation as _perm
 from geocluster.errors import ConfigError, CRSError, GeoclusterWarning, InputError
-from geocluster.units import is_metric, metric_crs, metric_crs_for, parse_distance
+from geocluster.units import auto_metric_crs, is_metric, metric_crs, parse_distance
 
 __all__ = ["DensitySurface", "kde", "density_clusters", "label_points"]
 
@@ -132,10 +132,14 @@ def _diagnose_geometries(geoms: np.ndarray, name: str) -> None:
 
 
 def _target_crs(src: pyproj.CRS, x: np.ndarray, y: np.ndarray, crs) -> pyproj.CRS:
-    """The metric CRS to work in: ``crs``, the source if metric, else the automatic choice."""
+    """The metric CRS to work in: ``crs``, the source if metric, else the automatic choice.
+
+    The automatic choice is :func:`geocluster.units.auto_metric_crs` (the one automatic
+    metric CRS of geocluster, chosen from the bulk of the points), so the KDE, the
+    weights and :func:`geocluster.units.to_metric` agree.
+    """
     if crs is not None:
-        target = metric_crs(crs)
-        return target
+        return metric_crs(crs)
     if is_metric(src):
         return src
     if len(x) == 0:
@@ -145,8 +149,7 @@ def _target_crs(src: pyproj.CRS, x: np.ndarray, y: np.ndarray, crs) -> pyproj.CR
     else:
         to_ll = pyproj.Transformer.from_crs(src, 4326, always_xy=True)
         lon, lat = to_ll.transform(x, y)
-    bounds = (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat))
-    return metric_crs_for(bounds)
+    return auto_metric_crs(lon, lat)
 
 
 def _read_weights(points: gpd.GeoDataFrame, weight, name: str) -> np.ndarray:
