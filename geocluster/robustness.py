@@ -767,6 +767,8 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
 
 def _sample_key(all_rows: pd.Index, used: pd.Index) -> str:
     """A fingerprint of the rows a fit used (positions in the data, sorted)."""
+    if used.equals(all_rows):
+        return f"all {len(all_rows)}"
     positions = np.sort(all_rows.get_indexer(used)).astype(np.int64)
     return hashlib.sha1(positions.tobytes()).hexdigest()
 
