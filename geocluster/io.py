@@ -29,6 +29,7 @@ import json
 import logging
 import lzma
 import re
+import sys
 import warnings
 import zipfile
 from collections.abc import Sequence
@@ -101,7 +102,11 @@ class _Origin:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, GeoclusterWarning, stacklevel=4)
+    """Warn, attributed to the first caller outside this module (the user's line)."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, GeoclusterWarning, stacklevel=level)
 
 
 def read_firms(
@@ -403,10 +408,6 @@ def _read_table(path, suffix, where, head, named_compression, encoding, id_col) 
         raise InputError(f"{where} is empty; there are no firms to read. Check the export.") from None
     except pd.errors.ParserError as exc:
         raise InputError(_parser_message(where, str(exc), sep)) from None
-    if frame.columns.duplicated().any() or any(str(c).startswith("Unnamed: ") for c in frame.columns):
-        unnamed = [str(c) for c in frame.columns if str(c).startswith("Unnamed: ")]
-        if unnamed and len(unnamed) == len(frame.columns):
-            raise InputError(f"{where}: line 1 (the header) has no column names; add a header line.")
     lines = np.arange(len(frame)) + 2
     blank = frame.isna().all(axis=1).to_numpy()
     if blank.any():

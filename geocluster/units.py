@@ -195,7 +195,8 @@ def _bulk(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     0..360 when that makes the bulk narrower (data across the antimeridian).
     """
     with np.errstate(invalid="ignore"):
-        valid = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90.0)
+        valid = (np.isfinite(lon) & np.isfinite(lat) & (np.abs(lat) <= 90.0)
+                 & (np.abs(lon) <= 360.0))  # longitudes in 0..360 are wrapped
     lon_w = np.where(valid, (np.where(valid, lon, 0.0) + 180.0) % 360.0 - 180.0, np.nan)
     far = np.zeros(lon.size, dtype=bool)
     if not valid.any():
@@ -224,7 +225,8 @@ def far_from_bulk(lon, lat) -> np.ndarray:
     a point is *far* when it lies outside that box widened on each side by the box's
     own width (height), and by at least one degree. Exact (0, 0) points are left out
     when the box is computed (and flagged when far from it). Longitudes across the
-    antimeridian are handled. Missing or out-of-range coordinates are never flagged.
+    antimeridian (and in 0..360) are handled. Missing or out-of-range coordinates
+    (latitude beyond 90, longitude beyond 360) are never flagged.
 
     Parameters
     ----------

@@ -149,3 +149,16 @@ def test_auto_metric_crs_bad_input():
         auto_metric_crs([1.0, 2.0], [1.0])
     # Missing values are ignored, not fatal.
     assert auto_metric_crs([-71.06, np.nan, -71.1], [42.36, 10.0, 42.4]).to_epsg() == 32619
+
+
+def test_far_from_bulk_edge_cases():
+    # Missing and out-of-range values are never "far"; they are read_firms' business.
+    lon = np.r_[np.linspace(-122, -71, 50), np.nan, 500.0]
+    lat = np.r_[np.linspace(30, 45, 50), 40.0, 40.0]
+    assert not far_from_bulk(lon, lat).any()
+    # Firms on both sides of the antimeridian (Fiji, Samoa, Aleutians) are one bulk...
+    pac_lon = np.r_[np.linspace(175.0, 180.0, 30), np.linspace(-180.0, -172.0, 30)]
+    pac_lat = np.linspace(-20.0, -10.0, 60)
+    assert not far_from_bulk(pac_lon, pac_lat).any()
+    # ...and a firm in Europe is far from them.
+    assert np.flatnonzero(far_from_bulk(np.r_[pac_lon, 2.35], np.r_[pac_lat, -15.0])).tolist() == [60]
