@@ -770,6 +770,8 @@ def _sample_key(all_rows: pd.Index, used: pd.Index) -> str:
     if used.equals(all_rows):
         return f"all {len(all_rows)}"
     positions = np.sort(all_rows.get_indexer(used)).astype(np.int64)
+    if len(positions) == len(all_rows) and np.array_equal(positions, np.arange(len(all_rows))):
+        return f"all {len(all_rows)}"  # every row, in another order
     return hashlib.sha1(positions.tobytes()).hexdigest()
 
 

@@ -406,3 +406,13 @@ def test_reference_normalised_like_the_grid(firms):
     assert spec == {"weights": "knn:8", "model": "ols", "exposure": "cluster", "method": "ols",
                     "inference": "white"}
     assert grid["inference"] == ["white", "classical"] and grid["method"] == ["ml"]
+
+
+def test_sample_fingerprint_ignores_row_order():
+    from geocluster.robustness import _sample_key
+
+    rows = pd.Index(["a", "b", "c", "d"])
+    assert _sample_key(rows, rows) == _sample_key(rows, pd.Index(["d", "c", "b", "a"]))
+    assert _sample_key(rows, pd.Index(["a", "b", "c"])) == _sample_key(rows, pd.Index(["c", "a", "b"]))
+    assert _sample_key(rows, pd.Index(["a", "b", "c"])) != _sample_key(rows, pd.Index(["b", "c", "d"]))
+    assert _sample_key(rows, pd.Index(["a", "b", "c"])) != _sample_key(rows, rows)
