@@ -745,28 +745,33 @@ def _compute_lq(
 
 
 def _warn_min_total(out: pd.DataFrame, unit, small: pd.Series, min_total: float) -> None:
-    """Say how many units the minimum-size rule blanked; suggest a value when it is most."""
+    """Say how many units the minimum-size rule blanked; suggest a value when it is most.
+
+    Empty units (total 0) have no LQ whatever the rule, so they are not counted as
+    blanked by it; the message gives their number separately.
+    """
     totals = out.drop_duplicates(unit).set_index(unit)["unit_total"]
     known = totals.dropna()
-    blanked = known[~(known >= min_total) | (known <= 0)]
-    if len(blanked) == 0 or len(known) == 0:
+    nonempty = known[known > 0]
+    blanked = nonempty[~(nonempty >= min_total)]
+    if len(blanked) == 0:
         return
-    share = len(blanked) / len(known)
+    n_empty = len(known) - len(nonempty)
+    share = len(blanked) / len(nonempty)
     message = (
         f"location_quotient: the minimum-size rule (min_total={min_total:g}) blanked the LQ "
-        f"of {len(blanked):,} of {len(known):,} units ({share:.0%}): their total is below "
-        f"{min_total:g}"
-        + (f" or zero ({int((blanked <= 0).sum()):,} are empty)" if (blanked <= 0).any() else "")
-        + "; their lq is NaN and they are never 'specialised'."
+        f"of {len(blanked):,} of {len(nonempty):,} non-empty units ({share:.0%}): their total "
+        f"is below {min_total:g}, so their lq is NaN and they are never 'specialised'"
+        + (f" ({n_empty:,} more units are empty and have no LQ anyway)" if n_empty else "")
+        + "."
     )
     if share > 0.5:
-        positive = known[known > 0]
-        suggest = float(np.floor(positive.quantile(0.25))) if len(positive) else 0.0
+        suggest = float(np.floor(nonempty.quantile(0.25)))
         message += (
-            f" That is more than half of the units, so the rule is too strict for these "
-            f"data (median unit total {float(known.median()):g}): try "
-            f"min_total={suggest:g} (keeps about three quarters of the non-empty units), or "
-            "min_total=0 to switch the rule off, or larger units."
+            f" That is more than half of the non-empty units, so the rule is too strict for "
+            f"these data (median non-empty total {float(nonempty.median()):g}): try "
+            f"min_total={suggest:g} (keeps about three quarters of them), min_total=0 to "
+            "switch the rule off, or larger units."
         )
     warnings.warn(message, GeoclusterWarning, stacklevel=4)
 

@@ -329,7 +329,8 @@ def test_lq_hand_computed():
     assert high["specialised"].sum() == 1
     # The minimum-size rule: A (40) is below min_total=50 -> NaN, not specialised.
     with pytest.warns(
-        GeoclusterWarning, match=r"min_total=50\) blanked the LQ of 1 of 2 units \(50%\)"
+        GeoclusterWarning,
+        match=r"min_total=50\) blanked the LQ of 1 of 2 non-empty units \(50%\)",
     ):
         ruled = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=50)
     ruled = ruled.set_index(["r", "i"])
@@ -494,7 +495,8 @@ def test_planted_hubs_are_specialised(counties_conus):
     # 3,000 firms over 3,107 counties: almost every county is below 30 firms
     with pytest.warns(
         GeoclusterWarning,
-        match=r"blanked the LQ of 3,\d{3} of 3,107 units \(99%\).*more than half.*min_total=1\b",
+        match=r"blanked the LQ of \d{3} of \d{3} non-empty units \(9\d%\).*2,418 more units "
+        r"are empty.*more than half.*min_total=\d+ ",
     ):
         lq = gc.location_quotient(agg, min_total=30).set_index(["unit", "industry"])
     assert lq.loc[("06085", "semiconductors"), "specialised"]
@@ -509,23 +511,23 @@ def test_lq_min_total_warning_counts_and_suggests():
         {"r": units * 2, "i": ["a"] * 10 + ["b"] * 10,
          "n": [2.5 * k for k in range(10)] * 2}
     )
-    # min_total=20: totals 0, 5, 10, 15 are below -> 4 of 10 units, one of them empty
+    # min_total=20: totals 5, 10, 15 are below -> 3 of 9 non-empty units; u0 is empty
     with pytest.warns(GeoclusterWarning) as record:
         out = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=20)
     messages = [str(w.message) for w in record]
-    assert any("blanked the LQ of 4 of 10 units (40%)" in m and "1 are empty" in m
-               for m in messages)
+    assert any("blanked the LQ of 3 of 9 non-empty units (33%)" in m
+               and "1 more units are empty" in m for m in messages)
     assert not any("more than half" in m for m in messages)
     assert out["lq"].isna().sum() == 8
-    # min_total=40: 8 of 10 blanked; suggest the lower quartile of the non-empty totals
+    # min_total=40: 7 of 9 blanked; suggest the lower quartile of the non-empty totals
     # (5, 10, ..., 45: quartile 15), which keeps about three quarters of them
-    with pytest.warns(GeoclusterWarning, match=r"8 of 10 units \(80%\).*more than half.*"
-                      r"min_total=15 "):
+    with pytest.warns(GeoclusterWarning, match=r"7 of 9 non-empty units \(78%\).*more than "
+                      r"half.*min_total=15 "):
         gc.location_quotient(table, unit="r", industry="i", value="n", min_total=40)
+    # the rule switched off: empty units are no reason to advise on min_total
     with warnings.catch_warnings():
         warnings.simplefilter("error", GeoclusterWarning)
-        gc.location_quotient(table.assign(n=table["n"] + 1), unit="r", industry="i",
-                             value="n", min_total=0)
+        gc.location_quotient(table, unit="r", industry="i", value="n", min_total=0)
 
 
 def test_lq_with_no_firms_is_refused():

@@ -554,3 +554,18 @@ def test_n_jobs_does_not_change_results(col):
 def test_negative_seed_is_a_geocluster_error(columbus):
     with pytest.raises(gc.GeoclusterError, match="seed=-1 must be None, a non-negative int"):
         gc.local_moran(columbus, "CRIME", seed=-1, permutations=99)
+
+
+def test_zero_variance_unit_has_no_z_and_is_not_significant():
+    # one non-zero count on a 6 x 6 grid: under conditional permutation that unit's
+    # neighbours always get zeros, so its I_i never changes: variance 0, z undefined
+    grid = square_grid(6, 6)
+    grid["n"] = 0.0
+    grid.loc["r2c3", "n"] = 5.0
+    res = gc.local_moran(grid, "n", weights="queen", permutations=0)
+    assert res.loc["r2c3", "lisa_VI"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(res.loc["r2c3", "lisa_z"]) and np.isnan(res.loc["r2c3", "lisa_p"])
+    assert res.loc["r2c3", "lisa_cluster"] == "ns"
+    with pytest.warns(GeoclusterWarning, match="35 of 36 units"):
+        perm = gc.local_moran(grid, "n", weights="queen", permutations=199, seed=1)
+    assert perm.loc["r2c3", "lisa_p"] == 1.0  # every draw ties

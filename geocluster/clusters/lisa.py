@@ -269,8 +269,14 @@ def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_se
     n = len(prep.y)
     esda_to_spdep = n / (n - 1)
     has = prep.tested_in_graph
+    vi = np.asarray(stat.VIc, dtype=float)
+    # a unit whose conditional variance is 0 (e.g. the only non-zero count: every draw
+    # gives the same I_i) has no z; rounding would make it +-inf or NaN by row order
+    scale = np.nanmax(np.abs(vi[has])) if has.any() else 0.0
+    degenerate = ~(vi > 1e-12 * scale) if scale > 0 else np.ones(len(vi), dtype=bool)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = (stat.Is * esda_to_spdep - stat.EIc) / np.sqrt(stat.VIc)
+        z = (stat.Is * esda_to_spdep - stat.EIc) / np.sqrt(vi)
+    z = np.where(degenerate, np.nan, z)
     if scaling == "spdep":
         i_val, e_val, v_val = stat.Is * esda_to_spdep, stat.EIc, stat.VIc
     else:
