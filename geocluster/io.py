@@ -25,6 +25,7 @@ import codecs
 import csv
 import difflib
 import gzip
+import io as _io
 import json
 import logging
 import lzma
@@ -198,7 +199,8 @@ def read_firms(
                 f"encoding={encoding!r} is not a known text encoding; use e.g. 'utf-8', "
                 "'latin-1' or 'cp1252'."
             ) from None
-    frame, origin = _load(source, layer=layer, encoding=encoding, crs=crs, id_col=id)
+    frame, origin = _load(source, layer=layer, encoding=encoding, crs=crs, id_col=id,
+                          lon=lon, lat=lat)
     if len(frame) == 0:
         raise InputError(
             f"{origin.where} has no rows; there are no firms to read. Check that it is the "
@@ -229,14 +231,16 @@ def read_firms(
 # --- loading -------------------------------------------------------------------------
 
 
-def _load(source, *, layer, encoding, crs, id_col) -> tuple[pd.DataFrame, _Origin]:
+def _load(source, *, layer, encoding, crs, id_col, lon=None, lat=None
+          ) -> tuple[pd.DataFrame, _Origin]:
     module = type(source).__module__
     if module.startswith("dask"):  # dask DataFrame or dask-geopandas GeoDataFrame
         frame = source.compute()
     elif isinstance(source, (gpd.GeoDataFrame, pd.DataFrame)):
         frame = source.copy()
     elif isinstance(source, (str, Path)):
-        return _read_path(Path(source), layer=layer, encoding=encoding, crs=crs, id_col=id_col)
+        return _read_path(Path(source), layer=layer, encoding=encoding, crs=crs, id_col=id_col,
+                          lon=lon, lat=lat)
     else:
         raise InputError(
             f"cannot read firms from a {type(source).__name__}; give a file path, a pandas "
@@ -254,7 +258,8 @@ def _suffix(path: Path) -> tuple[str, str | None]:
     return path.suffix.lower(), None
 
 
-def _read_path(path: Path, *, layer, encoding, crs, id_col) -> tuple[pd.DataFrame, _Origin]:
+def _read_path(path: Path, *, layer, encoding, crs, id_col, lon=None, lat=None
+               ) -> tuple[pd.DataFrame, _Origin]:
     where = f"'{path}'"
     if not path.exists():
         hint = ""
@@ -305,7 +310,7 @@ def _read_path(path: Path, *, layer, encoding, crs, id_col) -> tuple[pd.DataFram
             frame = _read_json_lines(path, where, encoding)
             return frame, _Origin(where, "line", np.arange(len(frame)) + 1, True)
         if suffix in _PARQUET_SUFFIXES:
-            frame, from_arg = _read_parquet(path, where, crs)
+            frame, from_arg = _read_parquet(path, where, crs, decode=not (lon and lat))
         else:
             frame, from_arg = _read_vector(path, suffix, where, layer, encoding, crs)
     except (InputError, CRSError):
@@ -371,13 +376,23 @@ def _read_table(path, suffix, where, head, named_compression, encoding, id_col) 
     if not sample.strip():
         raise InputError(f"{where} is empty; there are no firms to read. Check the export.")
     enc = encoding or "utf-8-sig"
+    if encoding is None and sample[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        enc = "utf-16"
+    elif b"\x00" in sample[:4096] and not enc.lower().replace("-", "").startswith(("utf16", "utf32")):
+        raise InputError(
+            f"{where} holds binary data (NUL bytes), not {suffix[1:].upper()} text; give the "
+            "firm table itself, or pass encoding= if it is UTF-16/UTF-32 text without a BOM."
+        )
     text = sample.decode(enc, errors="replace")
     sep = _sniff_separator(text, _TABLE_SUFFIXES[suffix], truncated=len(sample) == 1 << 16)
     if sep != _TABLE_SUFFIXES[suffix]:
         log.info("read_firms: %s is %s-separated", where, _SEP_NAMES[sep])
     keep_text = {id_col} if id_col is not None else set()
 
+    used = [enc]
+
     def parse(chosen):
+        used[0] = chosen
         return pd.read_csv(
             path, sep=sep, dtype=str, encoding=chosen, compression=compression,
             skip_blank_lines=False, low_memory=False,
@@ -408,7 +423,7 @@ def _read_table(path, suffix, where, head, named_compression, encoding, id_col) 
         raise InputError(f"{where} is empty; there are no firms to read. Check the export.") from None
     except pd.errors.ParserError as exc:
         raise InputError(_parser_message(where, str(exc), sep)) from None
-    lines = np.arange(len(frame)) + 2
+    lines = _record_lines(path, compression, used[0], sep, len(frame))
     blank = frame.isna().all(axis=1).to_numpy()
     if blank.any():
         frame = frame.loc[~blank]
@@ -416,6 +431,35 @@ def _read_table(path, suffix, where, head, named_compression, encoding, id_col) 
     frame = _convert_text_columns(frame.reset_index(drop=True), keep_text)
     frame.attrs["_lines"] = lines
     return frame
+
+
+def _record_lines(path: Path, compression, encoding: str, sep: str, n: int) -> np.ndarray:
+    """The file line on which each of the ``n`` records starts (the header is line 1).
+
+    Usually record ``i`` is on line ``i + 2``; quoted values with line breaks move the
+    later records down, and then the lines are counted with a CSV reader.
+    """
+    simple = np.arange(n) + 2
+    newlines, last = 0, b"\n"
+    with _open_text_bytes(path, compression) as handle:
+        while chunk := handle.read(1 << 22):
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
+    physical = newlines + (last not in (b"\n", b""))
+    if physical <= n + 1:
+        return simple
+    try:
+        with _open_text_bytes(path, compression) as raw:
+            reader = csv.reader(_io.TextIOWrapper(raw, encoding=encoding, newline=""),
+                                delimiter=sep)
+            next(reader, None)
+            starts, previous = [], reader.line_num
+            for _ in reader:
+                starts.append(previous + 1)
+                previous = reader.line_num
+    except (csv.Error, UnicodeDecodeError):  # pragma: no cover - pandas read it already
+        return simple
+    return np.asarray(starts[:n]) if len(starts) >= n else simple
 
 
 def _sniff_separator(text: str, default: str, *, truncated: bool) -> str:
@@ -526,14 +570,14 @@ def _read_json_lines(path: Path, where: str, encoding) -> pd.DataFrame:
 # --- parquet ---------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path, where: str, crs) -> tuple[pd.DataFrame, bool]:
+def _read_parquet(path: Path, where: str, crs, *, decode: bool = True) -> tuple[pd.DataFrame, bool]:
     try:
         return gpd.read_parquet(path), False
     except ValueError as exc:
         if "geo metadata" not in str(exc):
             raise
     frame = pd.read_parquet(path)
-    column = _geometry_column(frame)
+    column = _geometry_column(frame) if decode else None
     if column is None:
         return frame, True
     values = frame[column]
@@ -743,10 +787,19 @@ def _find_column(frame: pd.DataFrame, given: str | None, names: Sequence[str], w
                 f"{_columns(frame)}. Name one of them with {option}=.{hint}"
             )
         return given
-    lowered = {str(c).lower(): c for c in frame.columns}
+    lowered: dict[str, list] = {}
+    for c in frame.columns:
+        lowered.setdefault(str(c).lower(), []).append(c)
     for name in names:
         if name in lowered:
-            return lowered[name]
+            found = lowered[name]
+            if len(found) > 1:
+                option = "lon" if what == "longitude" else "lat"
+                raise InputError(
+                    f"{where}: columns {', '.join(map(repr, found))} all look like the {what}; "
+                    f"name the right one with {option}=."
+                )
+            return found[0]
     hint = ""
     if len(frame.columns) == 1:
         header = str(frame.columns[0])

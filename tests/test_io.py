@@ -397,3 +397,25 @@ def test_code_columns_stay_text(tmp_path):
     assert firms["fips"].tolist() == ["36061", "06037"]
     assert firms["NAICS_code"].tolist() == ["541511", "334413"]
     assert firms["tractor_hp"].tolist() == [120, 95]  # not a code: a number
+
+
+def test_line_numbers_count_quoted_line_breaks(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_text('id,name,lon,lat\na,"Smith, Jones & Co",-71,42\nb,"two\nlines",-72,43\n'
+                    'c,x,-73,300\n', encoding="utf-8")
+    # Firm c starts on line 5: the header, a, and b's two physical lines come first.
+    with pytest.raises(InputError, match=r"outside latitude .*\(line 5\)"):
+        gc.read_firms(path, id="id")
+    trailing = tmp_path / "trailing.csv"
+    trailing.write_text("id,lon,lat\na,-71,42\nb,,42\n\n\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"1 rows have missing coordinates \(line 3\)"):
+        gc.read_firms(trailing, id="id")
+
+
+def test_utf16_with_bom(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_bytes(CSV.encode("utf-16"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        firms = gc.read_firms(path, id="id")
+    assert firms.index.tolist() == ["007", "7", "010"] and firms["name"].iloc[0] == "Café Alpha"

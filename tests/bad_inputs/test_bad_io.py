@@ -109,6 +109,12 @@ def _truncated_gzip(tmp_path):
     return path, {}
 
 
+def _binary(tmp_path):
+    path = tmp_path / "firms.csv"
+    path.write_bytes(bytes(range(256)) * 8)
+    return path, {}
+
+
 def _zip_of_two(tmp_path):
     path = tmp_path / "firms.csv.zip"
     with zipfile.ZipFile(path, "w") as archive:
@@ -209,6 +215,8 @@ FILE_CASES = {
                            r"file is complete"),
     "truncated gzip": (_truncated_gzip, InputError, r"gzip-compressed but cannot be decompressed",
                        r"file is complete"),
+    "binary named csv": (_binary, InputError, r"holds binary data \(NUL bytes\), not CSV text",
+                         r"give the firm table itself"),
     "zip of two files": (_zip_of_two, InputError, r"zip archive with 2 files \(a\.csv, b\.csv\)",
                          r"unpack it"),
     "parquet named csv": (_parquet_named_csv, InputError, r"is a Parquet file, not CSV",
@@ -295,6 +303,9 @@ TABLE_CASES = {
     "no latitude column": (
         "id,lon,breite\na,-71.06,42.36\n", {}, InputError,
         r"no latitude column found \(looked for lat, latitude, y", r"name it with lat="),
+    "two longitude columns": (
+        "Lon,lon,lat\n-71.06,-71.06,42.36\n", {}, InputError,
+        r"columns 'Lon', 'lon' all look like the longitude", r"name the right one with lon="),
     "named column missing": (
         "id,lon,lat\na,-71.06,42.36\n", {"lon": "Lon"}, InputError,
         r"the longitude column 'Lon' does not exist", r"did you mean lon='lon'"),
