@@ -295,15 +295,47 @@ def save_map(m: folium.Map, path: str | os.PathLike, *, self_contained: bool = T
             f"not {type(path).__name__}."
         )
     path = Path(path)
-    if not path.parent.exists():
-        raise InputError(f"cannot write {path}: folder {path.parent} does not exist.")
-    if path.is_dir():
-        raise InputError(f"cannot write {path}: it is a folder; name a file such as 'map.html'.")
+    try:
+        _check_target(path)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: {exc.strerror or exc}. Choose a folder you can write to and "
+            "a valid file name (such as map.html)."
+        ) from None
     page = m.get_root().render()
     if self_contained:
         page = inline_assets(page)
-    _write_whole(path, page)
+    try:
+        _write_whole(path, page)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: {exc.strerror or exc}. Choose a folder you can write to and "
+            "a valid file name (such as map.html)."
+        ) from None
     return path
+
+
+def _check_target(path: Path) -> None:
+    """Refuse a save target that cannot be a new or replaced file (OSError passes up)."""
+    if path.is_dir():
+        raise InputError(
+            f"cannot write {path}: it is a folder. Name a file, such as {path / 'map.html'}."
+        )
+    if not path.parent.exists():
+        raise InputError(
+            f"cannot write {path}: folder {path.parent} does not exist. Create it first, or "
+            "save into an existing folder."
+        )
+    if not path.parent.is_dir():
+        raise InputError(
+            f"cannot write {path}: {path.parent} is a file, not a folder. Choose a path inside "
+            "a folder, such as map.html."
+        )
+    if path.exists() and not path.stat().st_mode & 0o222:
+        raise InputError(
+            f"cannot overwrite {path}: the file is read-only. Make it writable "
+            f"(chmod u+w {path}) or save under another name."
+        )
 
 
 def _write_whole(path: Path, text: str) -> None:
@@ -425,35 +457,68 @@ def _build_layers(*, firms, color, size, popup, tooltip, lisa, hotspots, density
 # ----------------------------------------------------------------------------- checks
 
 
-def _check_frame(gdf, arg: str, columns: Sequence[str] = ()) -> gpd.GeoDataFrame:
+def _check_frame(gdf, arg: str, columns: Mapping[str, str] | None = None) -> gpd.GeoDataFrame:
+    """Check a frame to draw (``columns``: option name -> column it names) and return it in
+    EPSG:4326 without the rows that have no (finite) geometry."""
     if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputError(
-            f"{arg}= must be a GeoDataFrame; got {type(gdf).__name__}. "
-            "Read firm tables with gc.read_firms()."
-        )
+        hint = (" It has no geometry column: read firm tables with gc.read_firms(), or build "
+                "one with geopandas.GeoDataFrame(frame, geometry=..., crs=...)."
+                if isinstance(gdf, pd.DataFrame) else
+                " Read firm tables with gc.read_firms().")
+        raise InputError(f"{arg}= must be a GeoDataFrame; got {type(gdf).__name__}.{hint}")
     if gdf.crs is None:
         raise CRSError(
             f"{arg}= has no CRS, so it cannot be placed on a map. Set it first, e.g. "
             f"{arg}.set_crs('EPSG:4326') for longitude/latitude."
         )
-    missing = [c for c in columns if c not in gdf.columns]
-    if missing:
+    for option, column in (columns or {}).items():
+        if column not in gdf.columns or column == gdf.geometry.name:
+            available = _names(gdf.columns.drop(gdf.geometry.name))
+            raise InputError(
+                f"{arg}= has no column {clip_text(repr(column), MAX_LABEL)} (named by "
+                f"{option}=). Available columns: "
+                f"{', '.join(clip_text(a, 60) for a in available[:40]) or 'none'}"
+                f"{' ...' if len(available) > 40 else ''}. Use one of them, or leave "
+                f"{option}= out."
+            )
+    if len(gdf) == 0:
         raise InputError(
-            f"{arg}= has no column {missing[0]!r}. Available columns: "
-            f"{', '.join(_names(gdf.columns.drop(gdf.geometry.name)))}."
+            f"{arg}= has no rows, so there is nothing to draw. Pass a frame with rows, or "
+            f"leave {arg}= out."
         )
-    empty = gdf.geometry.isna() | gdf.geometry.is_empty
+    empty = (gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()
+    if not empty.all():
+        empty = empty | ~np.isfinite(gdf.geometry.bounds.to_numpy()).all(axis=1)
     if empty.all():
-        raise InputError(f"{arg}= has no geometries to draw ({len(gdf)} rows, all empty).")
+        raise InputError(
+            f"{arg}= has no geometries to draw ({len(gdf):,} rows, none with finite "
+            f"coordinates). Give the rows geometries (gc.read_firms() builds them from "
+            f"longitude/latitude columns), or leave {arg}= out."
+        )
+    positions = np.flatnonzero(~empty)
     if empty.any():
         warnings.warn(
-            f"{arg}=: {int(empty.sum())} of {len(gdf)} rows have no geometry and are not drawn.",
+            f"{arg}=: {int(empty.sum()):,} of {len(gdf):,} rows have no geometry (or "
+            "non-finite coordinates) and are not drawn.",
             GeoclusterWarning,
             stacklevel=4,
         )
         gdf = gdf[~empty]
+    source_crs = gdf.crs
     if gdf.crs.to_epsg() != 4326:
         gdf = gdf.to_crs(4326)
+    b = gdf.geometry.bounds.to_numpy()
+    with np.errstate(invalid="ignore"):
+        ok = (b[:, 0] >= -180) & (b[:, 2] <= 180) & (b[:, 1] >= -90) & (b[:, 3] <= 90)
+    if not ok.all():
+        k = int(np.flatnonzero(~ok)[0])
+        raise CRSError(
+            f"{arg}= has {int((~ok).sum()):,} of {len(gdf):,} rows outside the range of "
+            f"longitude/latitude in {source_crs.to_string()} (first: row {positions[k] + 1}, "
+            f"index {gdf.index[k]!r}, bounds {tuple(round(float(v), 3) for v in b[k])}). The "
+            "CRS is probably wrong (metres labelled as degrees?): set the right one with "
+            f"{arg}.set_crs(..., allow_override=True)."
+        )
     return gdf
 
 
@@ -467,7 +532,7 @@ def _fields(arg: str, value, gdf: gpd.GeoDataFrame, default: list[str]) -> list[
     if value is False:
         return []
     if value is True:
-        return [str(c) for c in gdf.columns if c != gdf.geometry.name][:25]
+        return [c for c in gdf.columns if c != gdf.geometry.name][:25]
     if isinstance(value, str):
         names = [value]
     elif isinstance(value, Sequence | pd.Index) and not isinstance(value, bytes):
@@ -579,7 +644,8 @@ def _legend_items(colours: list[str], labels: list[str], shape: str = "box") -> 
 
 
 def _firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
-    gdf = _check_frame(firms, "firms", [c for c in (color, size) if c is not None])
+    gdf = _check_frame(firms, "firms",
+                       {k: v for k, v in (("color", color), ("size", size)) if v is not None})
     kinds = set(gdf.geometry.geom_type.unique())
     if not kinds <= {"Point"}:
         raise InputError(
@@ -751,7 +817,7 @@ def _choropleth_layer(spec) -> GeoclusterLayer:
             f"{type(spec).__name__}."
         )
     column = opts["column"]
-    gdf = _check_frame(opts["data"], "choropleth", [column])
+    gdf = _check_frame(opts["data"], "choropleth", {"choropleth column": column})
     scheme = str(opts.get("scheme", "quantiles"))
     k = opts.get("k", 5)
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 2:
@@ -850,7 +916,7 @@ def _cluster_layers(clusters) -> list[GeoclusterLayer]:
 
 
 def _surface_layer(density) -> GeoclusterLayer:
-    values = getattr(density, "values", None)
+    values = None if isinstance(density, pd.DataFrame | pd.Series) else getattr(density, "values", None)
     bounds = getattr(density, "bounds", None)
     if bounds is None:
         bounds = getattr(density, "extent", None)
@@ -860,7 +926,13 @@ def _surface_layer(density) -> GeoclusterLayer:
             "density= must be a DensitySurface from gc.kde() (or an object with a 2-D "
             f"'values' array, 'bounds' and 'crs'); got {type(density).__name__}."
         )
-    values = np.asarray(values, dtype="float64")
+    try:
+        values = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        raise InputError(
+            "density.values must be a 2-D array of numbers (densities per km²); got "
+            f"{type(values).__name__}. Pass the DensitySurface from gc.kde()."
+        ) from None
     if values.ndim != 2 or min(values.shape) < 2:
         raise InputError(f"density.values must be a 2-D grid; got shape {values.shape}.")
     if crs is None:

@@ -294,7 +294,8 @@ def test_firm_validation(firms, units):
         gc.map(firms=firms, size="name", tiles=None)
     with pytest.raises(InputError, match=r"firms= must hold points; found \['Polygon'\]"):
         gc.map(firms=units, tiles=None)
-    with pytest.raises(InputError, match=r"firms= has no column 'sales'. Available columns: name"):
+    with pytest.raises(InputError, match=r"firms= has no column 'sales' \(named by color=\). "
+                       r"Available columns: name, innovator_type, employees, industry. Use one"):
         gc.map(firms=firms, color="sales", tiles=None)
     with pytest.raises(InputError, match=r"tooltip= names column 'nme'"):
         gc.map(firms=firms, tooltip=["nme"], tiles=None)
