@@ -100,15 +100,27 @@ def _get(state: dict, section: str, key: str, default=None):
 
 
 @contextlib.contextmanager
-def _config_key(section: str, key: str, value) -> Iterator[None]:
-    """Re-raise a GeoclusterError from a library call with the config key that fed it."""
+def _config_key(section: str, key: str, value, *, args: dict | None = None) -> Iterator[None]:
+    """Re-raise a GeoclusterError from a library call with the config key that fed it.
+
+    ``args`` maps the call's argument names to their ``(config key, value)``; when the
+    message names one of them (``simulations=9 ...``), the earliest named is the key at
+    fault, else ``key``.
+    """
     try:
         yield
     except GeoclusterError as exc:
         message = str(exc)
-        prefix = f"[{section}] {key} = {value!r}: "
-        if message.startswith(f"[{section}] {key}"):
+        if message.startswith("["):  # already names a config key
             raise
+        found = []
+        for arg, (name, given) in (args or {}).items():
+            hit = re.search(rf"(?<![\w.]){re.escape(arg)}=", message)
+            if hit:
+                found.append((hit.start(), name, given))
+        if found:
+            _, key, value = min(found)
+        prefix = f"[{section}] {key} = {value!r}: "
         if "coincident" in message and "[weights] coincident" not in message:
             message += (" In a study, set [weights] coincident = \"jitter\" to separate firms "
                         "that share a location.")
@@ -117,6 +129,13 @@ def _config_key(section: str, key: str, value) -> Iterator[None]:
         except TypeError:  # a subclass with another constructor
             new = GeoclusterError(prefix + message)
         raise new from exc
+
+
+def _args(cfg: dict, *names: str, **renamed: str) -> dict:
+    """``{argument: (config key, value)}`` for keys passed under their own or another name."""
+    out = {n: (n, cfg.get(n)) for n in names}
+    out.update({arg: (key, cfg.get(key)) for arg, key in renamed.items()})
+    return out
 
 
 def _weights_policy(state: dict) -> tuple[str, str]:
@@ -473,14 +492,15 @@ def areal_clusters(state: dict, *, seed: np.random.Generator) -> None:
     # reference map (the study's own weights) is the areal step's map, unit for unit
     state["areal_seed"] = areal_seed = _seed_int(seed)
     lisa_seed = int(np.random.default_rng(areal_seed).integers(0, 2**31 - 1))
-    with _config_key("areal", "weights", cfg["weights"]):
+    areal_args = _args(cfg, "permutations", "alpha", "correction", "missing")
+    with _config_key("areal", "weights", cfg["weights"], args=areal_args):
         lisa = gc.local_moran(units, column, seed=lisa_seed, **common)
         regions = gc.cluster_regions(lisa, sum_columns=totals, lq_column=lq_column)
     regions = _regions_with_places(lisa, regions, totals[0])
     state["units"], state["regions"], state["areal_column"] = lisa, regions, column
     state["areal_graph"] = graph
     if cfg["getis_ord"]:
-        with _config_key("areal", "weights", cfg["weights"]):
+        with _config_key("areal", "weights", cfg["weights"], args=areal_args):
             state["hotspots"] = gc.getis_ord(units, column, seed=_seed_int(seed), **common)
     from geocluster.clusters.lisa import plot_lisa_map, plot_moran_scatter
 
@@ -575,7 +595,9 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
     member_id = pd.Series(np.nan, index=firms.index, dtype=float)
     next_id = 1
     for number, (label, subset) in enumerate(groups, start=1):
-        with _config_key("density", "bandwidth", cfg["bandwidth"]):
+        with _config_key("density", "bandwidth", cfg["bandwidth"],
+                         args=_args(cfg, "bandwidth", "level", "simulations", "min_firms",
+                                    "cell_size", "null")):
             clusters = gc.density_clusters(
                 firms, bandwidth=cfg["bandwidth"], level=cfg["level"], null=null,
                 simulations=cfg["simulations"], seed=seed_clusters, min_firms=cfg["min_firms"],
@@ -609,7 +631,9 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
                            scale="sqrt", title=f"Kernel density of {what} firms and density clusters")
         _save_figure(state, fig, f"kde_clusters{suffix}")
         if cfg["k_density"] and subset is not None:
-            with _config_key("density", "k_density_bandwidth", cfg["k_density_bandwidth"]):
+            with _config_key("density", "k_density_bandwidth", cfg["k_density_bandwidth"],
+                             args=_args(cfg, "simulations", bandwidth="k_density_bandwidth",
+                                        max_distance="k_density_max_distance")):
                 kd = gc.k_density(firms, subset=subset, bandwidth=cfg["k_density_bandwidth"],
                                   max_distance=cfg["k_density_max_distance"],
                                   simulations=cfg["simulations"], seed=seed_kd)
@@ -701,7 +725,8 @@ def exposure(state: dict, *, seed: np.random.Generator) -> None:
             raise ConfigError("[exposure] method = 'region': the density step found no "
                               "clusters, so every firm would get 0; use method = \"kde\".")
         kwargs.update(regions=state["density_clusters"])
-    with _config_key("exposure", key, value):
+    with _config_key("exposure", key, value,
+                     args=_args(cfg, "bandwidth", "radius", "log", "standardize", "method")):
         state["firms"] = gc.exposure(firms, **kwargs)
     values = state["firms"][column]
     _summary(state)["exposure"] = {
@@ -793,7 +818,8 @@ def model(state: dict, *, seed: np.random.Generator) -> None:
     # complete rows and says so).
     graph = _graph(state, firms, cfg["weights"], "model", "weights")
     with _config_key("model", "formula" if plan["user_formula"] else "weights",
-                     plan["formula"] if plan["user_formula"] else cfg["weights"]):
+                     plan["formula"] if plan["user_formula"] else cfg["weights"],
+                     args=_args(cfg, "model", "method", "missing")):
         results = gc.regress(plan["formula"], firms, model=cfg["model"], weights=graph,
                              method=cfg["method"], missing=missing, isolates=isolates)
     state["results"] = results
