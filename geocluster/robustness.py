@@ -427,12 +427,7 @@ def robustness(
 
     columns = {label: _exposure_column(gc, data, variable, how) for label, how in alternatives.items()}
     focus = _check_formula_and_focus(formula, data, variable, columns[ref_spec["exposure"]], focus)
-    graphs = {}
-    for spec in grid["weights"]:
-        try:
-            graphs[spec] = gc.weights(data, spec, isolates="ignore")
-        except GeoclusterError as exc:  # a spec that cannot be built is a setup error: stop now
-            raise type(exc)(f"robustness: weights spec {spec!r}: {exc}") from exc
+    graphs = _graphs(gc, formula, data, variable, columns, grid)
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63 - 1))).spawn(len(specs))
 
     # The reference first, alone: it validates the focus terms before the sweep runs.
@@ -454,6 +449,49 @@ def robustness(
     return RobustnessResult(table=table, focus=focus, alpha=alpha, reference=dict(specs[0]),
                             seed=_seed_label(seed), dimensions=grid, timings=timings,
                             include_other_samples=include_other_samples)
+
+
+def _graphs(gc, formula, data, variable, columns, grid) -> dict:
+    """``(weights spec, exposure label) -> Graph`` built on the rows that fit will use.
+
+    As :func:`geocluster.regress` does, weights are built on the rows left after
+    dropping missing values (a measure missing for some firms changes who the
+    neighbours are), so the reference equals a direct ``gc.regress`` of the study's
+    model. Each spec is built once per distinct sample; a spec that cannot be built on
+    all firms stops the sweep, one that cannot be built on a smaller sample fails only
+    the specifications that use it.
+    """
+    from geocluster.models._design import build_design
+
+    base = pd.DataFrame(data.drop(columns=data.geometry.name))
+    samples: dict[str, pd.Index | None] = {}
+    for label in grid["exposure"]:
+        frame = base.assign(**{variable: columns[label]})
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                samples[label] = build_design(formula, frame).index
+        except GeoclusterError:
+            samples[label] = None  # the fit reports it
+    built: dict[tuple, Any] = {}
+    out: dict[tuple, Any] = {}
+    for spec in grid["weights"]:
+        try:
+            built[(spec, "all")] = gc.weights(data, spec, isolates="ignore")
+        except GeoclusterError as exc:  # a spec that cannot be built is a setup error: stop now
+            raise type(exc)(f"robustness: weights spec {spec!r}: {exc}") from exc
+        for label, rows in samples.items():
+            key = "all" if rows is None or rows.equals(data.index) else _sample_key(data.index, rows)
+            if (spec, key) not in built:
+                try:
+                    built[(spec, key)] = gc.weights(data.loc[rows], spec, isolates="ignore")
+                except GeoclusterError as exc:
+                    built[(spec, key)] = type(exc)(
+                        f"weights spec {spec!r} on the {len(rows)} firms with exposure "
+                        f"{label!r}: {exc}"
+                    )
+            out[(spec, label)] = built[(spec, key)]
+    return out
 
 
 def _check_formula_and_focus(formula, data, variable, ref_values, focus) -> list[str]:
@@ -735,7 +773,7 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
     start = time.perf_counter()
     row: dict[str, Any] = {"spec": spec, "error": None, "terms": {}}
     try:
-        graph = graphs[spec["weights"]]
+        graph = graphs[(spec["weights"], spec["exposure"])]
         if isinstance(graph, Exception):
             raise graph
         frame = data.copy()
