@@ -631,3 +631,20 @@ def test_automatic_crs_is_the_one_of_units():
     surface = gc.kde(pts, bandwidth="200km")
     assert surface.crs.to_epsg() == 5070  # the contiguous-US equal-area CRS
     assert surface.crs == auto_metric_crs(lon, lat) == to_metric(pts).crs
+
+
+@pytest.mark.parametrize(("kernel", "span"), [("gaussian", 3e6), ("quartic", 4e5),
+                                              ("epanechnikov", 4e5)])
+def test_mass_is_kept_on_a_coarse_default_grid(kernel, span):
+    """50 firms over 400-3,000 km, bandwidth 1 km: the default grid (1,000 cells a side)
+    has cells of 0.4-3 km, coarse against the kernel; the surface still holds 50 firms."""
+    import warnings
+
+    rng = np.random.default_rng(1)
+    xy = np.column_stack([rng.uniform(0, span, 50), rng.uniform(0, 5e4, 50)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", gc.GeoclusterWarning)  # undersampling, expected
+        surface = gc.kde(_frame(xy), bandwidth="1km", kernel=kernel)
+    assert surface.cell_size > 300
+    assert surface.mass == pytest.approx(50, rel=1e-6)
+    assert _kde.kernel_grid(kernel, 1000.0, 250.0).sum() * 250.0**2 == pytest.approx(1.0)
