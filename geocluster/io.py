@@ -273,8 +273,12 @@ def _read_path(path: Path, *, layer, encoding, crs, id_col, lon=None, lat=None
         inside = sorted(p.name for p in path.iterdir()
                         if p.is_file() and _suffix(p)[0] in SUPPORTED_SUFFIXES)[:5]
         found = f" (it holds {', '.join(inside)})" if inside else ""
+        parts = any(p.suffix.lower() in _PARQUET_SUFFIXES for p in path.iterdir())
+        dataset = (" For a partitioned Parquet dataset, pass "
+                   "dask_geopandas.read_parquet(folder) (or geopandas.read_parquet(folder)) "
+                   "instead.") if parts else ""
         raise InputError(
-            f"'{path}' is a folder, not a firm file{found}; give the path of one file."
+            f"'{path}' is a folder, not a firm file{found}; give the path of one file.{dataset}"
         )
     suffix, named_compression = _suffix(path)
     if suffix not in SUPPORTED_SUFFIXES:
@@ -313,7 +317,7 @@ def _read_path(path: Path, *, layer, encoding, crs, id_col, lon=None, lat=None
             frame, from_arg = _read_parquet(path, where, crs, decode=not (lon and lat))
         else:
             frame, from_arg = _read_vector(path, suffix, where, layer, encoding, crs)
-    except (InputError, CRSError):
+    except (InputError, CRSError, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one clear message
         raise InputError(
