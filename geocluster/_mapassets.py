@@ -427,6 +427,16 @@ RUNTIME_JS = r"""
     });
   }
 
+  // Tooltip and popup name their columns by position in the layer's shared d.columns.
+  function resolve(d) {
+    ["tooltip", "popup"].forEach(function (part) {
+      var spec = d[part];
+      if (spec && spec.cols) {
+        spec.columns = spec.cols.map(function (c) { return d.columns[c]; });
+      }
+    });
+  }
+
   function register(map, layer, d, kind, count) {
     gc.layers.push({name: d.name, kind: kind, count: count, layer: layer, map: map});
     legend(map, layer, d.legend);
@@ -630,6 +640,7 @@ RUNTIME_JS = r"""
 
   gc.points = function (map, d) {
     var st = setup(map);
+    resolve(d);
     if (!PointCanvas) { PointCanvas = makePointCanvas(); }
     var t0 = performance.now();
     var layer = new PointCanvas(d);
@@ -641,6 +652,7 @@ RUNTIME_JS = r"""
 
   gc.features = function (map, d, geojson) {
     var st = setup(map);
+    resolve(d);
     var palette = d.palette;
     var layer = L.geoJSON(geojson, {
       renderer: st.renderer,

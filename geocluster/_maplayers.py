@@ -139,19 +139,40 @@ def encode_column(values: pd.Series) -> dict:
     return {"values": [_format_number(v) for v in arr]}
 
 
-def info_spec(frame: pd.DataFrame, fields: list[str], *, index_label: str | None) -> dict | None:
-    """Fields shown in a tooltip or popup; ``index_label`` adds the index first."""
-    names: list[str] = []
+def info_specs(
+    frame: pd.DataFrame, wanted: dict[str, list | None], *, index_label: str | None
+) -> tuple[list[dict], dict[str, dict | None]]:
+    """Columns and field lists of a layer's tooltip and popup.
+
+    ``wanted`` maps "tooltip"/"popup" to the fields to show (``None``: none);
+    ``index_label`` adds the index first. Each source column is encoded once into the
+    returned ``columns``; a spec lists its ``fields`` (names shown) and ``cols`` (positions
+    in ``columns``), so a column shown in both the tooltip and the popup costs its bytes once.
+    """
     columns: list[dict] = []
-    if index_label is not None:
-        names.append(index_label)
-        columns.append(encode_column(pd.Series(frame.index)))
-    for field in fields:
-        names.append(clip_text(field, MAX_LABEL))
-        columns.append(encode_column(frame[field]))
-    if not names:
-        return None
-    return {"fields": names, "columns": columns}
+    where: dict[tuple, int] = {}
+
+    def ref(key: tuple, values) -> int:
+        if key not in where:
+            where[key] = len(columns)
+            columns.append(encode_column(pd.Series(values)))
+        return where[key]
+
+    specs: dict[str, dict | None] = {}
+    for part, fields in wanted.items():
+        if fields is None:
+            specs[part] = None
+            continue
+        names: list[str] = []
+        cols: list[int] = []
+        if index_label is not None:
+            names.append(clip_text(index_label, MAX_LABEL))
+            cols.append(ref(("index",), frame.index))
+        for field in fields:
+            names.append(clip_text(field, MAX_LABEL))
+            cols.append(ref(("column", field), frame[field]))
+        specs[part] = {"fields": names, "cols": cols} if names else None
+    return columns, specs
 
 
 # ----------------------------------------------------------------------------- geometry

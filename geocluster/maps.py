@@ -87,7 +87,7 @@ from geocluster._maplayers import (
     clip_text,
     feature_collection,
     forget_rendered,
-    info_spec,
+    info_specs,
     install_runtime,
     is_missing,
     is_scalar_column,
@@ -678,7 +678,12 @@ def _firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
     default = [c for c in dict.fromkeys([_name_column(gdf), color, size]) if c is not None]
     tip_fields = _fields("tooltip", tooltip, gdf, default)
     pop_fields = _fields("popup", popup, gdf, default)
-    label = _index_label(gdf)
+    columns, specs = info_specs(
+        gdf,
+        {"tooltip": tip_fields if tooltip is not False else None,
+         "popup": pop_fields if pop_fields else None},
+        index_label=_index_label(gdf),
+    )
     payload = {
         "lat": lat.tolist(),
         "lon": lon.tolist(),
@@ -688,8 +693,9 @@ def _firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
         "stroke": "#ffffff",
         "weight": 0.6 if n <= 20_000 else 0.0,
         "fillOpacity": 0.8,
-        "tooltip": info_spec(gdf, tip_fields, index_label=label) if tooltip is not False else None,
-        "popup": info_spec(gdf, pop_fields, index_label=label) if pop_fields else None,
+        "columns": columns,
+        "tooltip": specs["tooltip"],
+        "popup": specs["popup"],
         "legend": legend,
     }
     return GeoclusterLayer("points", payload, name="Firms", bounds=_bounds(gdf))
@@ -738,6 +744,7 @@ def _nice(x: float) -> float:
 
 def _feature_layer(gdf, *, codes, colours, name, legend, fields, show=True, outline=False,
                    fill_opacity=0.7, weight=0.5, stroke="#ffffff") -> GeoclusterLayer:
+    columns, specs = info_specs(gdf, {"tooltip": fields}, index_label=_index_label(gdf))
     payload = {
         "palette": colours,
         "stroke": stroke,
@@ -746,7 +753,8 @@ def _feature_layer(gdf, *, codes, colours, name, legend, fields, show=True, outl
         "outline": outline,
         "radius": 5,
         "count": len(gdf),
-        "tooltip": info_spec(gdf, fields, index_label=_index_label(gdf)),
+        "columns": columns,
+        "tooltip": specs["tooltip"],
         "popup": None,
         "legend": legend,
     }

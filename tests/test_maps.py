@@ -104,8 +104,18 @@ def layers_of(m):
     return [c for c in m._children.values() if isinstance(c, GeoclusterLayer)]
 
 
+def resolved(data: dict) -> dict:
+    """A layer payload with each spec's ``cols`` looked up in the shared ``columns`` (as the
+    page's runtime does)."""
+    for part in ("tooltip", "popup"):
+        spec = data.get(part)
+        if spec:
+            spec["columns"] = [data["columns"][c] for c in spec["cols"]]
+    return data
+
+
 def payload(layer):
-    return json.loads(layer.payload)
+    return resolved(json.loads(layer.payload))
 
 
 def decode(column, i):
@@ -610,7 +620,7 @@ def _json_payloads(page: str) -> list:
     """Every <script type="application/json"> element of a saved page, decoded."""
     blocks = re.findall(r'<script type="application/json" id="[^"]+">(.*?)</script>', page, re.S)
     assert blocks
-    return [json.loads(b) for b in blocks]
+    return [resolved(json.loads(b)) for b in blocks]
 
 
 def _strings(obj) -> list[str]:
@@ -870,3 +880,15 @@ def test_one_firm_gets_a_view_with_an_extent(firms):
     assert n - s == pytest.approx(0.01) and e - w == pytest.approx(0.01)
     x, y = firms.geometry.iloc[0].x, firms.geometry.iloc[0].y
     assert (s + n) / 2 == pytest.approx(y, abs=1e-5) and (w + e) / 2 == pytest.approx(x, abs=1e-5)
+
+
+def test_a_column_in_tooltip_and_popup_is_stored_once(firms):
+    data = payload(layers_of(gc.map(firms=firms, size="employees", tiles=None))[0])
+    # the default tooltip and popup show the same four fields: four columns in the file
+    assert len(data["columns"]) == 4
+    assert data["tooltip"]["cols"] == data["popup"]["cols"] == [0, 1, 2, 3]
+    data = payload(layers_of(gc.map(firms=firms, tooltip="name", popup=["industry", "name"],
+                                    tiles=None))[0])
+    assert len(data["columns"]) == 3  # index, name, industry
+    assert data["popup"]["fields"] == ["firm_id", "industry", "name"]
+    assert [decode(data["popup"]["columns"][2], i) for i in range(3)] == firms["name"].tolist()[:3]
