@@ -42,7 +42,10 @@ A specification can use fewer firms than the reference (an LQ measure is missing
 firms outside the units; ``isolates`` or missing values drop others). The table's
 ``same_sample`` column is True when a specification used exactly the reference's rows
 (same number and the same firms); the others are left out of the summary's shares
-unless ``include_other_samples=True``, and the summary counts them.
+unless ``include_other_samples=True``, and the summary counts them. Weights are built
+once per spec on every firm and restricted to each fit's rows (re-standardised), as the
+study builds its model's weights, so the reference equals that model also when some firms
+are dropped.
 """
 
 from __future__ import annotations
@@ -427,7 +430,7 @@ def robustness(
 
     columns = {label: _exposure_column(gc, data, variable, how) for label, how in alternatives.items()}
     focus = _check_formula_and_focus(formula, data, variable, columns[ref_spec["exposure"]], focus)
-    graphs = _graphs(gc, formula, data, variable, columns, grid)
+    graphs = _graphs(gc, data, grid)
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63 - 1))).spawn(len(specs))
 
     # The reference first, alone: it validates the focus terms before the sweep runs.
@@ -451,46 +454,21 @@ def robustness(
                             include_other_samples=include_other_samples)
 
 
-def _graphs(gc, formula, data, variable, columns, grid) -> dict:
-    """``(weights spec, exposure label) -> Graph`` built on the rows that fit will use.
+def _graphs(gc, data, grid) -> dict:
+    """``weights spec -> Graph`` on every firm, built once per spec.
 
-    As :func:`geocluster.regress` does, weights are built on the rows left after
-    dropping missing values (a measure missing for some firms changes who the
-    neighbours are), so the reference equals a direct ``gc.regress`` of the study's
-    model. Each spec is built once per distinct sample; a spec that cannot be built on
-    all firms stops the sweep, one that cannot be built on a smaller sample fails only
-    the specifications that use it.
+    Each fit restricts the Graph to its rows (and re-standardises it; ``gc.regress``
+    says so), exactly as the study builds its model's weights, so the reference
+    specification equals ``gc.regress(formula, data, weights=gc.weights(data, spec))``
+    also when a measure is missing for some firms. A spec that cannot be built stops the
+    sweep.
     """
-    from geocluster.models._design import build_design
-
-    base = pd.DataFrame(data.drop(columns=data.geometry.name))
-    samples: dict[str, pd.Index | None] = {}
-    for label in grid["exposure"]:
-        frame = base.assign(**{variable: columns[label]})
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                samples[label] = build_design(formula, frame).index
-        except GeoclusterError:
-            samples[label] = None  # the fit reports it
-    built: dict[tuple, Any] = {}
-    out: dict[tuple, Any] = {}
+    out = {}
     for spec in grid["weights"]:
         try:
-            built[(spec, "all")] = gc.weights(data, spec, isolates="ignore")
+            out[spec] = gc.weights(data, spec, isolates="ignore")
         except GeoclusterError as exc:  # a spec that cannot be built is a setup error: stop now
             raise type(exc)(f"robustness: weights spec {spec!r}: {exc}") from exc
-        for label, rows in samples.items():
-            key = "all" if rows is None or rows.equals(data.index) else _sample_key(data.index, rows)
-            if (spec, key) not in built:
-                try:
-                    built[(spec, key)] = gc.weights(data.loc[rows], spec, isolates="ignore")
-                except GeoclusterError as exc:
-                    built[(spec, key)] = type(exc)(
-                        f"weights spec {spec!r} on the {len(rows)} firms with exposure "
-                        f"{label!r}: {exc}"
-                    )
-            out[(spec, label)] = built[(spec, key)]
     return out
 
 
@@ -773,7 +751,7 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
     start = time.perf_counter()
     row: dict[str, Any] = {"spec": spec, "error": None, "terms": {}}
     try:
-        graph = graphs[(spec["weights"], spec["exposure"])]
+        graph = graphs[spec["weights"]]
         if isinstance(graph, Exception):
             raise graph
         frame = data.copy()
