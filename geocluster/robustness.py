@@ -989,6 +989,15 @@ class SensitivityResult:
 
         Each title gives the Jaccard overlap with the reference, ``n/a`` where both maps
         are empty.
+
+        Parameters
+        ----------
+        columns
+            Panels per row.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
         """
         from matplotlib.figure import Figure
 
@@ -1023,7 +1032,14 @@ class SensitivityResult:
         return fig
 
     def plot_overlap(self):
-        """Heat map of the pairwise Jaccard overlaps; undefined pairs are blank, "n/a"."""
+        """Heat map of the pairwise Jaccard overlaps; undefined pairs are blank, "n/a".
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One cell per pair of definitions, coloured 0 (no overlap) to 1 (the same
+            map) and labelled with the value; a pair of empty maps gets no colour.
+        """
         from matplotlib.figure import Figure
 
         values = self.overlap.to_numpy(dtype=float)
