@@ -23,15 +23,25 @@ What it does
 Contenders (same Graph, same esda seed, ``n_jobs=1``):
 ``esda``            ``esda.moran.Moran_Local(y, graph, permutations=P, seed=s)`` (esda's
                     defaults: keeps the n x P simulations)
-``esda_nokeep``     the same with ``keep_simulations=False`` (what geocluster uses)
+``esda_nokeep``     the same with ``keep_simulations=False``
 ``geocluster``      ``gc.local_moran(gdf, "value", weights=graph, permutations=P, seed=...)``
-                    including validation, cluster labels and LISA regions.
+                    including validation, cluster labels and LISA regions. Its
+                    permutation inference is geocluster's own tie-aware engine
+                    (``geocluster.clusters._permutation``; esda only computes the
+                    analytic statistic), so its p-values differ from esda's by
+                    sampling error (and where draws tie the observed value).
 ``geocluster_gi``   (optional) the same, then ``gc.getis_ord`` twice in the same process:
                     shows whether Gi* pays a second numba compilation.
 
 Whether numba is importable is printed: without it esda runs its numpy fallback
 and there is no compilation cost; with it, every new process compiles esda's
-kernels once (on the first call).
+kernels once (on the first call). geocluster does not use numba.
+
+Measured (this 2-core machine, no numba, 999 permutations, hex grid, queen):
+10k units: esda 0.72-0.74 s warm (+251 MB), esda_nokeep 0.48 s (+12 MB), geocluster
+0.54 s (+29 MB) with esda's kernel before the tie-aware engine, 0.30 s (+77 MB) after;
+100k units: geocluster 3.0 s CPU warm, +119 MB over the data (esda 12.7 s with numba,
+16.7 s without, 2.3 GB).
 """
 
 from __future__ import annotations

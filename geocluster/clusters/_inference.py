@@ -171,10 +171,11 @@ def check_values(y: np.ndarray, column: str, n_min: int = 3) -> None:
         )
 
 
-def esda_seed(seed: int | np.random.Generator | None) -> int:
-    """One integer seed for esda's permutation kernel, drawn from ``default_rng(seed)``.
+def permutation_seed(seed: int | np.random.Generator | None) -> int:
+    """One integer seed for the permutation table, drawn from ``default_rng(seed)``.
 
-    ``seed=7`` and ``seed=np.random.default_rng(7)`` give the same integer.
+    ``seed=7`` and ``seed=np.random.default_rng(7)`` give the same integer (recorded in
+    ``attrs["permutation_seed"]``).
     """
     check_seed(seed)
     rng = np.random.default_rng(seed)
@@ -207,12 +208,6 @@ def quiet_esda() -> Iterator[None]:
             yield
     finally:
         np.random.set_state(state)
-
-
-def exact_pseudo_p(p: np.ndarray, permutations: int) -> np.ndarray:
-    """Undo esda's float32 storage: pseudo p-values are exact multiples of 1/(P+1)."""
-    p = np.asarray(p, dtype=float)
-    return np.round(p * (permutations + 1)) / (permutations + 1)
 
 
 def finish_p(p_folded: np.ndarray, alternative: str) -> np.ndarray:

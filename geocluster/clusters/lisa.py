@@ -190,7 +190,7 @@ def local_moran(
     )
     if scaling not in ("esda", "spdep"):
         raise InputError(f"scaling={scaling!r} must be 'esda' or 'spdep' (R's localmoran).")
-    perm_seed = inf.esda_seed(seed)
+    perm_seed = inf.permutation_seed(seed)
     prep = inf.prepare(gdf, column, weights, isolates=isolates, missing=missing, what="local_moran")
     graph = prep.graph.transform("R")
     if permutations:
