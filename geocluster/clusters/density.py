@@ -995,7 +995,10 @@ def density_clusters(
         ``area_km2``, ``n_firms``, ``total_weight``, ``peak_density`` (weight per km^2)
         and the polygon, in the working metric CRS. ``attrs`` records ``threshold``
         (of the statistic, weight per km^2), ``statistic`` (``"density"`` or
-        ``"excess density"``), ``p_value`` (Monte Carlo p of the observed maximum),
+        ``"excess density"``), ``p_value`` (Monte Carlo p of the observed maximum:
+        ``(1 + #{simulated maxima >= observed}) / (S + 1)``, a simulated maximum within
+        ``1e-10`` of the surface's scale of the observed one counting as a tie, i.e.
+        as at least as large),
         ``level``, ``null``, ``simulations``, ``seed``, ``bandwidth_m`` and ``kernel``.
         To give each firm its cluster id use
         ``gc.exposure(firms, method="region", regions=clusters)``.
