@@ -313,3 +313,16 @@ def test_planted_hubs_on_us_geography():
     assert res.is_localised
     assert res.localised_ranges()[0][0] == 0.0
     assert res.crs.to_epsg() == 5070
+
+
+def test_rounding_noise_above_the_band_is_a_tie_not_localisation():
+    from geocluster.clusters import localization as loc
+
+    distance = np.linspace(0, 10_000, 11)
+    upper = np.full(11, 0.2)
+    lower = np.full(11, 0.05)
+    k = upper + 1e-17  # the observed curve equals the band up to rounding
+    assert loc._indices(distance, k, lower, upper, 99, tol=1e-10 * 0.2) == (0.0, 0.0)
+    # a real excess of 0.01 per km over 10 km is Gamma = 0.1
+    gamma, psi = loc._indices(distance, upper + 0.01, lower, upper, 99, tol=1e-10 * 0.2)
+    assert gamma == pytest.approx(0.1) and psi == 0.0

@@ -38,6 +38,9 @@ How it is computed here
   with its own ``alpha`` (``dbmss::GlobalEnvelope`` in R instead drops ``alpha`` of the
   simulations from both sides together). With few simulations (99) the level is often
   the most extreme one, i.e. the envelope of the simulations; D-O used 1000.
+* Ties: an observed K-density within ``1e-10`` of the curves' scale of a band counts
+  as on the band (inside it), so rounding noise never makes an industry "localised".
+* ``simulations x grid_points`` values are kept; more than 1 GiB of them is refused.
 """
 
 from __future__ import annotations
@@ -136,11 +139,13 @@ class KDensityResult:
 
     def localised_ranges(self) -> list[tuple[float, float]]:
         """Distance intervals (metres) where ``k`` is above the global upper band."""
-        return _ranges(self.distance, self.k > self.global_upper)
+        tol = _tie_tolerance(self.k, self.simulated)
+        return _ranges(self.distance, self.k - self.global_upper > tol)
 
     def dispersed_ranges(self) -> list[tuple[float, float]]:
         """Distance intervals (metres) where ``k`` is below the global lower band."""
-        return _ranges(self.distance, self.k < self.global_lower)
+        tol = _tie_tolerance(self.k, self.simulated)
+        return _ranges(self.distance, self.global_lower - self.k > tol)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per evaluation distance: ``distance`` (m), ``distance_km``, ``k`` and bands."""
@@ -357,7 +362,8 @@ def k_density(
     bands = _bands(simulated, alpha, k_obs.shape[0])
     distance = smoother.grid
     local_lower, local_upper, global_lower, global_upper, q_lo, q_hi = bands
-    gamma, psi = _indices(distance, k_obs, global_lower, global_upper, sims)
+    gamma, psi = _indices(distance, k_obs, global_lower, global_upper, sims,
+                          _tie_tolerance(k_obs, simulated))
     return KDensityResult(
         distance=distance,
         k=k_obs,
@@ -668,12 +674,20 @@ def _global_level(simulated: np.ndarray, alpha: float, *, upper: bool) -> float:
     return good
 
 
-def _indices(distance, k, lower, upper, sims):
+def _tie_tolerance(k: np.ndarray, simulated: np.ndarray) -> float:
+    """K-densities within ``1e-10`` of their scale of a band are ties (not outside it)."""
+    scale = max(float(np.nanmax(np.abs(k))), float(np.nanmax(np.abs(simulated))) if
+                simulated.size else 0.0)
+    return _perm.RTOL * scale
+
+
+def _indices(distance, k, lower, upper, sims, tol: float = 0.0):
+    """Localisation (Gamma) and dispersion (Psi) indices; a tie with a band is inside it."""
     if sims == 0:
         return math.nan, math.nan
     km = distance / 1000.0
-    above = np.maximum(k - upper, 0.0)
-    below = np.maximum(lower - k, 0.0)
+    above = np.where(k - upper > tol, k - upper, 0.0)
+    below = np.where(lower - k > tol, lower - k, 0.0)
     gamma = float(np.trapezoid(above, km)) if above.any() else 0.0
     if gamma > 0:
         return gamma, 0.0
