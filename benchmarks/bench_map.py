@@ -14,7 +14,13 @@ Methods:
 Both peers are made offline-openable the same way as ours (Leaflet inlined, CDN assets
 dropped), so all three load the same Leaflet from the same file system.
 
+With ``--popups`` it measures instead, on our map of ``--n`` firms with the default
+popups, the time from a click to a visible popup on a place shared by 5,000 firms (the
+popup lists 50 of them) and on a firm whose name has 200,000 characters (once a browser
+tab froze for over 90 s on it), plus the file size and the Python save time.
+
 Usage: python benchmarks/bench_map.py [--n 100000] [--repeat 2] [--peers folium,explore]
+       python benchmarks/bench_map.py --popups [--n 100000]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import shapely
 
 import geocluster as gc
 from geocluster._mapassets import inline_assets
@@ -150,11 +157,54 @@ def open_in_browser(browser, path: Path, ours: bool) -> dict:
     return out
 
 
+def bench_popups(browser, n: int, out_dir: Path) -> None:
+    """Click-to-popup times on a crowded address and on a 200,000-character name."""
+    firms = make_firms(n)
+    crowd = min(5_000, n // 2)
+    geometry = firms.geometry.to_numpy().copy()
+    geometry[:crowd] = shapely.Point(-100.0, 40.0)
+    geometry[crowd] = shapely.Point(-90.0, 35.0)
+    names = firms["name"].to_numpy().copy()
+    names[crowd] = "N" * 200_000
+    firms = firms.assign(name=names).set_geometry(gpd.GeoSeries(geometry, crs=firms.crs))
+    path = out_dir / "popups.html"
+    t0 = time.perf_counter()
+    m = gc.map(firms=firms, size="employees", tiles=None)  # default tooltip and popup
+    t1 = time.perf_counter()
+    gc.save_map(m, path)
+    print(f"popups map: {n:,} firms, build {t1 - t0:.1f} s, save {time.perf_counter() - t1:.1f} s,"
+          f" file {path.stat().st_size / 1e6:.1f} MB")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://")
+               else r.abort())
+    page.goto(path.resolve().as_uri(), timeout=TIMEOUT_S * 1000)
+    page.wait_for_function(READY_OURS, timeout=TIMEOUT_S * 1000, polling=50)
+    for (lat, lon), label in (((40.0, -100.0), f"{crowd:,} firms at one point"),
+                              ((35.0, -90.0), "a 200,000-character name")):
+        page.evaluate(f"geocluster.maps[0].setView([{lat}, {lon}], 9, {{animate: false}})")
+        page.wait_for_timeout(500)
+        x, y = page.evaluate(f"""(() => {{ const m = geocluster.maps[0];
+            const q = m.latLngToContainerPoint([{lat}, {lon}]); return [q.x, q.y]; }})()""")
+        t0 = time.perf_counter()
+        page.mouse.click(x + 1, y + 1)
+        page.wait_for_selector(".leaflet-popup-content", timeout=TIMEOUT_S * 1000)
+        elapsed = time.perf_counter() - t0
+        heads = page.eval_on_selector_all(".gc-many-head, .gc-more",
+                                          "els => els.map(e => e.textContent)")
+        print(f"  {label}: click to visible popup {elapsed:.3f} s (Playwright round trip "
+              f"included), runtime {page.evaluate('geocluster.timings.popup'):.1f} ms {heads}")
+        page.evaluate("geocluster.maps[0].closePopup()")
+    context.close()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=2, help="browser loads per file")
     ap.add_argument("--peers", default="folium,explore")
+    ap.add_argument("--popups", action="store_true",
+                    help="time popups on a shared address and a 200,000-character name")
     args = ap.parse_args(argv)
     if not os.path.exists(CHROMIUM):
         print(f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)")
@@ -162,8 +212,15 @@ def main(argv=None) -> int:
     from playwright.sync_api import sync_playwright
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    firms = make_firms(args.n)
     out_dir = Path(tempfile.mkdtemp(prefix="bench_map_"))
+    if args.popups:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            bench_popups(browser, args.n, out_dir)
+            browser.close()
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        return 0
+    firms = make_firms(args.n)
     builders = {"geocluster": build_ours, "folium": build_folium, "explore": build_explore}
     methods = ["geocluster"] + [p for p in args.peers.split(",") if p]
     rows = {}
