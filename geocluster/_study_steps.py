@@ -148,12 +148,17 @@ def _weights_policy(state: dict) -> tuple[str, str]:
     return coincident, isolates
 
 
-def _graph(state: dict, frame: gpd.GeoDataFrame, spec: str, section: str, key: str):
-    """``gc.weights`` with the study's ``[weights]`` policies (jitter uses the study seed)."""
+def _graph(state: dict, frame: gpd.GeoDataFrame, spec: str, section: str, key: str, *,
+           report: bool = True):
+    """``gc.weights`` with the study's ``[weights]`` policies (jitter uses the study seed).
+
+    ``report=False``: no warning about isolates and components (the caller, e.g.
+    ``gc.regress``, reports the isolates it keeps or drops itself).
+    """
     coincident, isolates = _weights_policy(state)
+    policy = "raise" if isolates == "raise" else ("warn" if report else "ignore")
     with _config_key(section, key, spec):
-        return gc.weights(frame, spec, coincident=coincident,
-                          isolates="raise" if isolates == "raise" else "warn",
+        return gc.weights(frame, spec, coincident=coincident, isolates=policy,
                           seed=state["config"]["study"]["seed"])
 
 
@@ -378,10 +383,11 @@ def _base_units(state: dict) -> gpd.GeoDataFrame:
             if "fall outside every unit" not in str(w.message):
                 warnings.warn(w.message, w.category, stacklevel=2)
         if outside:
+            used = ("areal statistics and location quotients" if acfg["data"] == "firms"
+                    else "location quotients that choose the focus industries")
             _note(f"{outside:,} of {len(state['firms']):,} firms lie outside the study's units "
-                  f"([areal] units = {acfg['units']!r}) and are not counted in the areal "
-                  "statistics; choose units that cover them (e.g. a polygon file) if they "
-                  "matter.")
+                  f"([areal] units = {acfg['units']!r}) and are not counted in the {used}; "
+                  "choose units that cover them (e.g. a polygon file) if they matter.")
         counted["log_firms"] = np.log1p(counted["n_firms"])
         counted.attrs = {}
         state["firm_units"], state["firms_outside"] = counted, outside
@@ -528,12 +534,15 @@ def areal_clusters(state: dict, *, seed: np.random.Generator) -> None:
 
 
 def _places_of(members: pd.DataFrame, weight: str, k: int = 3) -> list[str]:
-    label = "metro" if "metro" in members.columns else "place"
-    if label == "metro" and members["metro"].isna().all():
-        label = "place"
-    if label not in members.columns:
+    """The ``k`` largest places of a region by ``weight``: its metros (a unit outside every
+    metro counts as its "County, ST"), else its "County, ST" names, else unit ids."""
+    if "place" not in members.columns:
         return [str(i) for i in members[weight].sort_values(ascending=False).index[:k]]
-    ranked = members.groupby(label)[weight].sum().sort_values(ascending=False, kind="stable")
+    label = members["place"].astype(str)
+    if "metro" in members.columns:
+        label = members["metro"].where(members["metro"].notna(), label).astype(str)
+    ranked = members[weight].groupby(label.to_numpy()).sum().sort_values(ascending=False,
+                                                                          kind="stable")
     return ranked.index[:k].astype(str).tolist()
 
 
@@ -590,6 +599,7 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
         _note("no industry column: the density clusters test all firms against complete "
               "spatial randomness ([density] null = \"firms\" relabels an industry among all "
               "firm sites and needs one).")
+    state["density_null"] = null
     frames, surfaces, kds = [], {}, {}
     member = pd.Series(0, index=firms.index, dtype=int)
     member_id = pd.Series(np.nan, index=firms.index, dtype=float)
@@ -816,7 +826,7 @@ def model(state: dict, *, seed: np.random.Generator) -> None:
     # The Graph is built once on every firm, as the robustness sweep builds it, so the
     # sweep's reference specification is this model exactly (regress restricts it to the
     # complete rows and says so).
-    graph = _graph(state, firms, cfg["weights"], "model", "weights")
+    graph = _graph(state, firms, cfg["weights"], "model", "weights", report=False)
     with _config_key("model", "formula" if plan["user_formula"] else "weights",
                      plan["formula"] if plan["user_formula"] else cfg["weights"],
                      args=_args(cfg, "model", "method", "missing")):

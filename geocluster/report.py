@@ -217,7 +217,7 @@ def _areal_section(state: dict, folder: Path, summary: dict) -> str:
         f"<p>Local Moran's I of <code>{_e(state.get('areal_column', info.get('column', '')))}"
         f"</code> on {_plural(len(lisa), 'unit')}, weights <code>{_e(acfg['weights'])}</code>, "
         f"{_e(acfg['permutations'])} permutations, correction <code>{_e(acfg['correction'])}"
-        f"</code> (effective p cut-off {_e(round(info.get('cutoff', float('nan')), 5))}).</p>",
+        f"</code> ({_cutoff_text(info.get('cutoff'), acfg)}).</p>",
     ]
     outside = info.get("firms_outside")
     if outside:
@@ -252,17 +252,32 @@ def _areal_section(state: dict, folder: Path, summary: dict) -> str:
     return "\n".join(out)
 
 
+_NULLS = {"firms": "the group's firms relabelled at random among all firm sites",
+          "csr": "complete spatial randomness over the study area"}
+
+
+def _cutoff_text(cutoff, acfg: dict) -> str:
+    if cutoff is None or not np.isfinite(cutoff):
+        return "no p-value cut-off recorded"
+    if cutoff <= 0:
+        return (f"no unit's p-value passes the {_e(acfg['correction'])} cut-off at alpha "
+                f"{_e(acfg['alpha'])}, so every unit is not significant")
+    return f"effective p cut-off {_e(round(float(cutoff), 5))}"
+
+
 def _density_section(state: dict, folder: Path, summary: dict) -> str:
     info = summary.get("density", {})
     dcfg = state["config"]["density"]
     clusters = state["density_clusters"]
     groups = state.get("density_groups") or [info.get("industry", "")]
+    null = state.get("density_null", dcfg["null"])
     out = [
         "<h2>Density clusters</h2>",
         f"<p>Kernel density of the firms of each group below; clusters are areas above the "
-        f"{_e(dcfg['level'])} Monte Carlo envelope of the null "
-        f"({_e(dcfg['simulations'])} simulations) holding at least {_e(dcfg['min_firms'])} "
-        f"firms of the group. Groups: {_e(info.get('focus_rule', ''))}.</p>",
+        f"{_e(dcfg['level'])} Monte Carlo envelope of the null <code>{_e(null)}</code> "
+        f"({_NULLS.get(null, '')}; {_e(dcfg['simulations'])} simulations) holding at least "
+        f"{_e(dcfg['min_firms'])} firms of the group. Groups: "
+        f"{_e(info.get('focus_rule', ''))}.</p>",
     ]
     rows = []
     for group in info.get("by_industry", []):
