@@ -275,3 +275,24 @@ def test_same_seed_same_bytes_with_ties():
         a = gc.getis_ord(frame, "firms", seed=5)
         b = gc.getis_ord(frame, "firms", seed=5)
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.slow
+def test_memory_at_100k_units_stays_modest():
+    """100,000 units with 6 neighbours, 999 permutations: the engine allocates < 200 MB."""
+    import tracemalloc
+
+    from scipy import sparse
+
+    n, k = 100_000, 6
+    rng = np.random.default_rng(0)
+    cols = (np.arange(n)[:, None] + rng.integers(1, n, size=(n, k))) % n
+    w = sparse.csr_array((np.full(n * k, 1 / k), cols.ravel(), np.arange(0, n * k + 1, k)),
+                         shape=(n, n))
+    v = rng.normal(size=n)
+    tracemalloc.start()
+    ge, le = perm.conditional_counts(v, w, v, 999, np.random.default_rng(1))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 200 * 1024**2, f"{peak / 1024**2:.0f} MB"
+    assert ((ge + le) >= 999).all() and (ge <= 999).all()
