@@ -124,6 +124,9 @@ def _config_key(section: str, key: str, value, *, args: dict | None = None) -> I
         if "coincident" in message and "[weights] coincident" not in message:
             message += (" In a study, set [weights] coincident = \"jitter\" to separate firms "
                         "that share a location.")
+        if re.search(r"isolates='(warn|keep|drop)'", message) and "[weights] isolates" not in message:
+            message += (" In a study, set [weights] isolates = \"keep\" (or \"drop\") to "
+                        "proceed with units that have no neighbours.")
         try:
             new = type(exc)(prefix + message)
         except TypeError:  # a subclass with another constructor
@@ -365,7 +368,7 @@ def _us_patent_units(years: list[int]) -> gpd.GeoDataFrame:
 def _read_units(spec: str, firms: gpd.GeoDataFrame, cell_size) -> gpd.GeoDataFrame:
     from geocluster.study import read_units
 
-    with _config_key("areal", "units", spec):
+    with _config_key("areal", "units", spec, args={"cell_size": ("cell_size", cell_size)}):
         return read_units(spec, firms, cell_size)
 
 
