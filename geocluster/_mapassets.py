@@ -3,7 +3,9 @@
 * the vendored Leaflet files (``geocluster/_vendor/leaflet``, from the npm package
   ``leaflet@1.9.4``; provenance in ``geocluster/_vendor/README.md``) and
   :func:`inline_assets`, which swaps folium's CDN links for them;
-* :func:`safe_json`, the only way data reach the page's ``<script>``;
+* :func:`safe_json`, the only way data reach the page's ``<script>``: it escapes ``<``,
+  ``>``, ``&``, quotes, backticks and (inside strings) ``{``/``}``, so its output can
+  neither end the script element nor hold template syntax (``{{``, ``{%``, ``{#``);
 * the small JavaScript runtime (``window.geocluster``) that draws the layers, their
   tooltips, popups and legends. It writes every user-supplied string with
   ``textContent``, never ``innerHTML``, so names such as ``<img onerror=...>`` show as text.

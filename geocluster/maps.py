@@ -180,8 +180,9 @@ def make_map(
     tiles
         Base map: a provider name known to folium/xyzservices (default
         ``"OpenStreetMap"``), a list of them (the first is shown, all are offered in the
-        layer control next to "No base map"), or ``None`` for no base map and no network
-        request at all. Ignored when ``m`` is given.
+        layer control next to "No base map"), or ``None`` (also ``"none"`` or ``""``, as a
+        config file writes it) for no base map and no network request at all. Ignored when
+        ``m`` is given.
     m
         An existing map (from :func:`make_map` or folium) to add the layers to.
     seed
@@ -373,6 +374,8 @@ def _stable_ids(m: folium.Map, seed) -> None:
 
 
 def _new_map(tiles, seed) -> folium.Map:
+    if isinstance(tiles, str) and tiles.strip().lower() in ("", "none"):
+        tiles = None
     m = folium.Map(location=[0, 0], zoom_start=2, tiles=None, control_scale=True)
     old = m.get_name()
     m._id = stable_id(_salt(seed), "map")
@@ -483,7 +486,7 @@ def _check_frame(gdf, arg: str, columns: Mapping[str, str] | None = None) -> gpd
             )
     if len(gdf) == 0:
         raise InputError(
-            f"{arg}= has no rows, so there is nothing to draw. Pass a frame with rows, or "
+            f"{arg}= has 0 rows, so there is nothing to draw. Pass a frame with rows, or "
             f"leave {arg}= out."
         )
     empty = (gdf.geometry.isna() | gdf.geometry.is_empty).to_numpy()

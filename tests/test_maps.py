@@ -892,3 +892,10 @@ def test_a_column_in_tooltip_and_popup_is_stored_once(firms):
     assert len(data["columns"]) == 3  # index, name, industry
     assert data["popup"]["fields"] == ["firm_id", "industry", "name"]
     assert [decode(data["popup"]["columns"][2], i) for i in range(3)] == firms["name"].tolist()[:3]
+
+
+@pytest.mark.parametrize("tiles", ["none", "None", ""])
+def test_tiles_none_as_a_config_file_writes_it(firms, tiles):
+    m = gc.map(firms=firms, tiles=tiles)
+    assert not any(isinstance(c, folium.TileLayer) for c in m._children.values())
+    assert "No base map" not in [getattr(c, "layer_name", None) for c in m._children.values()]

@@ -117,7 +117,7 @@ FIRM_CASES = [
      r"12 of 12 rows outside the range of longitude/latitude.*first: row 1, index 'F000'",
      r"set the right one with firms\.set_crs\(\.\.\., allow_override=True\)"),
     ("firms-empty", "empty", {}, InputError,
-     r"firms= has no rows", r"Pass a frame with rows, or leave firms= out"),
+     r"firms= has 0 rows", r"Pass a frame with rows, or leave firms= out"),
     ("firms-all-without-geometry", "no-geometry", {}, InputError,
      r"no geometries to draw \(12 rows", r"gc\.read_firms\(\) builds them"),
     ("firms-polygons", "polygons", {}, InputError,
