@@ -252,3 +252,16 @@ def test_encoding_is_passed_and_written(tmp_path, capsys):
 
     firms = gc.read_firms(config["firms"]["path"], encoding=config["firms"]["encoding"])
     assert set(firms["CITY"]) == {"Zürich-Straße"}
+
+
+def test_layer_of_a_multi_layer_file(tmp_path, capsys):
+    path = _geopackage(tmp_path)
+    frame = gpd.read_file(path, layer="establishments")
+    frame.iloc[:10].to_file(path, layer="branches")
+    code, _, err = _validate(capsys, path, "--write-config", tmp_path / "s.toml")
+    assert code == 4 and "has 2 layers" in err and "[firms] layer" in err
+    assert not (tmp_path / "s.toml").exists()
+    code, _, err = _validate(capsys, path, "--layer", "branches", "--write-config",
+                             tmp_path / "s.toml")
+    assert code == 0 and "10 firms accepted" in err
+    assert load_config(tmp_path / "s.toml")["firms"]["layer"] == "branches"

@@ -348,3 +348,23 @@ def test_knn_larger_than_the_units_names_step_and_key(project, tmp_path, capsys)
     assert "error: step 'areal clusters': [areal] weights = 'knn:6': " in err
     assert "K must be between 1 and n-1 = 2" in err and "use a smaller K" in err
     assert_no_output(tmp_path, allowed={"firms.csv", "study.toml", "units.gpkg"})
+
+
+@pytest.mark.parametrize("layer, problem, remedy", [
+    (None, r"has 2 layers: 'y2019' \(Point\), 'y2020' \(Point\)", r"\[firms\] layer = \"y2019\""),
+    ("y2021", r"\[firms\] layer = 'y2021'.*has no layer 'y2021'", r"its layers are 'y2019', 'y2020'"),
+], ids=["layer not given", "layer missing"])
+def test_multi_layer_geopackage(tmp_path, firm_table, layer, problem, remedy):
+    firms = gc.read_firms(firm_table, lon="lon", lat="lat")
+    gpkg = tmp_path / "firms.gpkg"
+    firms.to_file(gpkg, layer="y2019")
+    firms.iloc[:30].to_file(gpkg, layer="y2020")
+    text = GOOD.replace('"firms.csv"', '"firms.gpkg"')
+    if layer is not None:
+        text = _edit("firms", f'layer = "{layer}"').replace('"firms.csv"', '"firms.gpkg"')
+    config = tmp_path / "study.toml"
+    config.write_text(text)
+    with untouched(config, gpkg), raises_clearly(InputError, r"step 'reading firms'", problem,
+                                                 remedy):
+        run_study(config, tmp_path / "results", quiet=True)
+    assert_no_output(tmp_path, allowed={"firms.gpkg", "study.toml"})
