@@ -1157,12 +1157,14 @@ def maps(state: dict, *, seed: np.random.Generator) -> None:
         size = None
     popup = _map_fields(state, firms, "popup", cfg.get("popup"))
     tooltip = _map_fields(state, firms, "tooltip", cfg.get("tooltip"))
-    default_fields = [c for c in (name, industry, "innovator_type", size) if c and c in firms.columns]
+    # Defaults: the tooltip shows the name (and the id, which the map always shows); a click
+    # adds the firm's industry, size, exposure and density cluster.
     if popup is None:
-        popup = [c for c in (name, industry, size, state["config"]["exposure"]["column"],
-                             "density_cluster") if c and c in firms.columns]
-    if tooltip is None:
-        tooltip = default_fields
+        popup = [c for c in (name, industry, "innovator_type", size,
+                             state["config"]["exposure"]["column"], "density_cluster")
+                 if c and c in firms.columns]
+    if tooltip is None and name is not None:
+        tooltip = [name]
     tiles_value = cfg.get("tiles", "OpenStreetMap")
     tiles = None if tiles_value in (None, "none", "") else tiles_value
     with _config_key("maps", "tiles", tiles_value):
