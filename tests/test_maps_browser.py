@@ -356,12 +356,13 @@ def test_jinja_payloads_show_literally_in_popups_legends_and_layer_control(brows
         crs="EPSG:4326",
     )
     units = gpd.GeoDataFrame(
-        {"NAME": JINJA},
+        {"NAME": JINJA, "lq": np.arange(1.0, n + 1)},
         geometry=[shapely.box(-83.0, 37.8 + k, -82.0, 38.2 + k) for k in range(n)],
         crs="EPSG:4326",
     )
     clusters = {text: units.iloc[[k]] for k, text in enumerate(JINJA)}
     m = gc.map(firms=firms, color="sector", popup=["name", "sector"], clusters=clusters,
+               choropleth={"data": units, "column": "lq", "name": JINJA[0], "k": 2},
                tiles=None)
     path = gc.save_map(m, tmp_path / "jinja.html")
     page = Page(browser, path)
@@ -369,11 +370,15 @@ def test_jinja_payloads_show_literally_in_popups_legends_and_layer_control(brows
         # the layer control (Leaflet writes the names as HTML) shows each name as text
         labels = page.js("Array.from(document.querySelectorAll("
                          "'.leaflet-control-layers-overlays label')).map(s => s.textContent.trim())")
-        assert labels == [*JINJA, "Firms"]
+        # the choropleth comes first (areas below outlines); its name is taken by a cluster
+        # layer, so the cluster layer of the same name is told apart by " (2)"
+        assert labels == [JINJA[0], f"{JINJA[0]} (2)", *JINJA[1:], "Firms"]
         # legends: the cluster layers' titles and the firm categories
         titles = page.js("Array.from(document.querySelectorAll('.gc-legend-title'))"
                          ".map(e => e.textContent)")
         assert set(JINJA) <= set(titles)
+        assert "choropleth" in page.legends()  # the first area layer is on at the start
+        assert page.page.inner_text("[data-gc-legend=choropleth] .gc-legend-title") == "lq"
         firm_labels = page.js("Array.from(document.querySelectorAll("
                               "'[data-gc-legend=firms] .gc-legend-label')).map(e => e.textContent)")
         assert sorted(firm_labels) == sorted(f"{text} (1)" for text in JINJA)
