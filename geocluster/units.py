@@ -2,17 +2,17 @@
 
 Everything in geocluster that measures a distance or an area works in a projected
 CRS whose unit is the metre. :func:`to_metric` gets a frame there: into the CRS the
-user names, or into an automatic choice suited to the data's extent:
+user names, or into an automatic choice suited to the data's extent, the first of:
 
+* an extent at most 6 degrees of longitude wide and 12 degrees high (a city, a
+  region): the UTM zone of the extent's centre (``EPSG:326xx`` north, ``327xx`` south);
 * data inside the contiguous United States (the bundled data, most users):
   ``EPSG:5070`` (NAD83 / Conus Albers, equal-area);
-* any other extent at most 6 degrees of longitude wide and 12 degrees high:
-  the UTM zone of the extent's centre (``EPSG:326xx`` north, ``327xx`` south);
+* an extent wider than 180 degrees of longitude: the Equal Earth world projection
+  (``EPSG:8857``, equal-area);
 * an extent nearly symmetric about the equator (standard parallels whose latitudes sum
   to less than 5 degrees, where the Albers cone degenerates and PROJ refuses it): a
   Lambert azimuthal equal-area projection centred on the data;
-* an extent wider than 180 degrees of longitude: the Equal Earth world projection
-  (``EPSG:8857``, equal-area);
 * anything else: an Albers equal-area conic centred on the data, with standard
   parallels at one sixth and five sixths of its latitude range.
 
@@ -137,7 +137,10 @@ def metric_crs_for(bounds_lonlat: tuple[float, float, float, float]) -> pyproj.C
     """
     minx, miny, maxx, maxy = (float(b) for b in bounds_lonlat)
     if not np.all(np.isfinite([minx, miny, maxx, maxy])):
-        raise CRSError("cannot choose a metric CRS: the data have no finite extent.")
+        raise CRSError(
+            "cannot choose a metric CRS: the data have no finite extent. Check the "
+            "coordinates, or name a metric CRS with crs=, e.g. crs='EPSG:5070'."
+        )
     width, height = maxx - minx, maxy - miny
     if width <= _UTM_MAX_WIDTH_DEG and height <= _UTM_MAX_HEIGHT_DEG:
         lon0, lat0 = (minx + maxx) / 2, (miny + maxy) / 2
