@@ -262,6 +262,9 @@ class _WarningLog:
         logger = logging.getLogger("geocluster")
         with warnings.catch_warnings():
             warnings.simplefilter("always")
+            # Deprecations in the libraries are for developers, not for the user of a study.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
             warnings.showwarning = self._show
             logger.addFilter(self)
             try:

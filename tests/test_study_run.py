@@ -276,6 +276,7 @@ def test_warning_log_deduplicates_counts_and_catches_the_logger(capsys):
         for _ in range(3):
             warnings.warn("12 units are islands", GeoclusterWarning, stacklevel=1)
         warnings.warn("\x1b[31mred\x1b[0m text", UserWarning, stacklevel=1)
+        warnings.warn("old library api", DeprecationWarning, stacklevel=1)  # not for users
         logging.getLogger("geocluster").warning("the logger says %d", 5)
         logging.getLogger("geocluster").info("not a warning")
     log.end_step()
