@@ -265,6 +265,8 @@ def test_dropped_rows_are_warned_on_stderr_and_in_run_json(project, capsys):
     assert dropped == [{"step": "reading firms", "category": "GeoclusterWarning",
                         "message": dropped[0]["message"], "count": 1}]
     assert run["summary"]["warnings"] == run["warnings"]
+    report = (proj / "results" / "report.html").read_text()
+    assert "Warnings and notes" in report and "read_firms dropped 40 of 200 rows" in report
 
 
 def test_warning_log_deduplicates_counts_and_catches_the_logger(capsys):
