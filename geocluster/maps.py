@@ -21,11 +21,13 @@ How the layers are drawn
 * Every layer has a legend that is shown only while the layer is; a layer control, a scale
   bar, bounds fitted to the data and a choice of base map (including none) complete it.
 
-* Popups and tooltips list the fields in two columns (the value column keeps at least
-  55% of the width, so long field names wrap rather than squeeze the values). Text is cut
-  to 500 characters with its full length ("… (200,000 characters)"), in the file as well
-  as on screen. Clicking a place shared by several firms (a shared address) lists all of
-  them, up to 50, then "and N more".
+* Popups and tooltips list field names and values in two columns; a field name longer
+  than 20 characters takes a row of its own above its value, so it cannot squeeze the
+  values into a narrow column. Text is cut to 500 characters (names of fields, layers and
+  legend entries to 200) with its full length ("… (200,000 characters)"), in the file as
+  well as on screen. Clicking a place shared by several firms (a shared address) lists all
+  of them, up to 50, then "and N more". The tooltip and popup share one copy of each
+  column in the file.
 
 Safety
 ------
@@ -477,12 +479,13 @@ def _check_frame(gdf, arg: str, columns: Mapping[str, str] | None = None) -> gpd
     for option, column in (columns or {}).items():
         if column not in gdf.columns or column == gdf.geometry.name:
             available = _names(gdf.columns.drop(gdf.geometry.name))
+            remedy = f"Use one of them, or leave {option} out." if option.endswith("=") \
+                else "Use one of them."
             raise InputError(
                 f"{arg}= has no column {clip_text(repr(column), MAX_LABEL)} (named by "
-                f"{option}=). Available columns: "
+                f"{option}). Available columns: "
                 f"{', '.join(clip_text(a, 60) for a in available[:40]) or 'none'}"
-                f"{' ...' if len(available) > 40 else ''}. Use one of them, or leave "
-                f"{option}= out."
+                f"{' ...' if len(available) > 40 else ''}. {remedy}"
             )
     if len(gdf) == 0:
         raise InputError(
@@ -648,7 +651,7 @@ def _legend_items(colours: list[str], labels: list[str], shape: str = "box") -> 
 
 def _firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
     gdf = _check_frame(firms, "firms",
-                       {k: v for k, v in (("color", color), ("size", size)) if v is not None})
+                       {k: v for k, v in (("color=", color), ("size=", size)) if v is not None})
     kinds = set(gdf.geometry.geom_type.unique())
     if not kinds <= {"Point"}:
         raise InputError(
@@ -828,7 +831,7 @@ def _choropleth_layer(spec) -> GeoclusterLayer:
             f"{type(spec).__name__}."
         )
     column = opts["column"]
-    gdf = _check_frame(opts["data"], "choropleth", {"choropleth column": column})
+    gdf = _check_frame(opts["data"], "choropleth", {"the choropleth's column": column})
     scheme = str(opts.get("scheme", "quantiles"))
     k = opts.get("k", 5)
     if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 2:
