@@ -1055,11 +1055,10 @@ def _normalise_ids(ids: pd.Series, column, where: str) -> pd.Series:
     """One type for an id column: text when numbers and text are mixed."""
     if ids.dtype != object:
         return ids
-    present = ids.dropna()
-    kinds = {("number" if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
-              else type(v).__name__) for v in present}
-    if len(kinds) <= 1:
+    kind = pd.api.types.infer_dtype(ids, skipna=True)
+    if kind not in ("mixed", "mixed-integer"):  # text and numbers (or other objects)
         return ids
+    present = ids.dropna()
 
     def text(v):
         if v is None or (isinstance(v, float) and np.isnan(v)):
@@ -1083,8 +1082,9 @@ def _set_id(firms: gpd.GeoDataFrame, origin: _Origin, id_col: str | None) -> gpd
         obvious = next((c for c in firms.columns
                         if str(c).lower() in ID_NAMES and c != firms.geometry.name), None)
         if obvious is not None:
-            ids = _normalise_ids(firms[obvious], obvious, where)
-            if ids is not firms[obvious]:
+            original = firms[obvious]
+            ids = _normalise_ids(original, obvious, where)
+            if ids is not original:
                 firms = firms.copy()
                 firms[obvious] = ids
             dup_mask = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
