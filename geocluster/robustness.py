@@ -515,7 +515,10 @@ def _reference(reference, grid, alternatives, data, variable, options) -> dict:
         raise InputError(
             f"robustness: reference has unknown key(s) {unknown}"
             + (f" (did you mean {close[0]!r}?)" if close else "")
-            + f"; use the keys {list(_DIMENSIONS)}."
+            + f"; use the keys {list(_DIMENSIONS)}"
+            + (" (an LQ measure on areal units is the exposure 'lq@<units>', e.g. "
+               "{'exposure': 'lq@counties'})" if "units" in unknown else "")
+            + "."
         )
     allowed = {"model": _MODELS, "method": (*_METHODS, "ols"),
                "inference": (*_INFERENCE, "model")}

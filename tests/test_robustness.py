@@ -238,6 +238,8 @@ def test_bad_reference_is_refused(firms):
     with pytest.raises(InputError, match=r"reference has unknown key\(s\) \['weight'\] \(did you "
                        r"mean 'weights'\?\); use the keys"):
         gc.robustness(FORMULA, firms, focus="cluster", reference={"weight": "knn:8"})
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['units'\].*the exposure 'lq@<units>'"):
+        gc.robustness(FORMULA, firms, focus="cluster", reference={"units": "counties"})
     with pytest.raises(InputError, match=r"reference\['model'\]='sar' is not allowed; choose"):
         gc.robustness(FORMULA, firms, focus="cluster", reference={"model": "sar"})
     with pytest.raises(InputError, match="reference='knn:8' must be a mapping"):
