@@ -779,7 +779,7 @@ def _category_layer(gdf, column, colours_of, labels_of, *, arg, producer, name, 
     values = gdf[column].astype("object")
     bad = sorted({str(v) for v in values.dropna().unique()} - set(colours_of))
     if bad or values.isna().any():
-        shown = bad[:5] + (["missing"] if values.isna().any() else [])
+        shown = [clip_text(v, 60) for v in bad[:5]] + (["missing"] if values.isna().any() else [])
         raise InputError(
             f"{arg}= column {column!r} has values {shown} outside {list(colours_of)}; pass the "
             f"frame returned by {producer}."

@@ -309,7 +309,6 @@ def test_area_tooltip_under_the_mouse(browser, units, tmp_path):
         page.close()
 
 
-@pytest.mark.filterwarnings("ignore:CartoDB tiles now require an API key")
 def test_base_map_only_requests_tiles(browser, firms, tmp_path):
     path = gc.save_map(gc.map(firms=firms, tiles="OpenStreetMap"), tmp_path / "tiles.html")
     page = Page(browser, path)
