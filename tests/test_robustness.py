@@ -445,3 +445,21 @@ def test_reference_equals_the_study_model_when_the_measure_is_missing_for_some(f
     assert ref["nobs"] == 570
     assert ref["estimate"] == pytest.approx(direct.params["measure"], rel=1e-9)
     assert ref["spatial_param"] == pytest.approx(direct.params["rho"], rel=1e-9)
+
+
+def test_lq_reference_keeps_fewer_firms_and_flags_the_full_sample(firms):
+    with pytest.warns(gc.GeoclusterWarning, match=r"1 of 2 specifications were fitted on another"):
+        sweep = gc.robustness("intl ~ cluster + age", firms, focus="cluster", weights=["knn:8"],
+                              models=["ols"], reference={"exposure": "lq@grid:500km"},
+                              progress=False)
+    units = gc.grid(firms, "500km", shape="square", clip=True)
+    with pytest.warns(gc.GeoclusterWarning):
+        lq = gc.exposure(firms, method="lq", units=units, industry="industry", log=False,
+                         standardize=True, column="lq")
+    table = sweep.table.set_index("exposure")
+    kept = int(lq["lq"].notna().sum())
+    assert 0 < kept < len(firms)
+    assert table.loc["lq@grid:500km", "nobs"] == kept
+    assert table.loc["cluster", "nobs"] == len(firms)
+    assert table["same_sample"].tolist() == [True, False]
+    assert sweep.summary().loc["cluster", "left_out_other_samples"] == 1
