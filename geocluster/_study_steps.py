@@ -160,9 +160,17 @@ def _graph(state: dict, frame: gpd.GeoDataFrame, spec: str, section: str, key: s
     """
     coincident, isolates = _weights_policy(state)
     policy = "raise" if isolates == "raise" else ("warn" if report else "ignore")
-    with _config_key(section, key, spec):
-        return gc.weights(frame, spec, coincident=coincident, isolates=policy,
-                          seed=state["config"]["study"]["seed"])
+    with warnings.catch_warnings(record=True) as caught, _config_key(section, key, spec):
+        warnings.simplefilter("always")
+        graph = gc.weights(frame, spec, coincident=coincident, isolates=policy,
+                           seed=state["config"]["study"]["seed"])
+    for w in caught:  # the library's remedies, in the study's words
+        text = str(w.message).replace(
+            "(isolates='ignore' silences this)",
+            "([weights] isolates = \"drop\" leaves them out; statistics that cannot use them "
+            "say so)")
+        warnings.warn(text, w.category, stacklevel=2)
+    return graph
 
 
 def _jittered(state: dict, firms: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -276,6 +284,7 @@ def load_firms(state: dict, *, seed: np.random.Generator) -> None:
                   f"{len(firms):,} firms have no industry; they count as firms but belong to "
                   "no industry.")
     state["columns"] = columns
+    _note_sentinels(firms)
     patents, employees = columns["patents"], columns["employees"]
     if "innovator_type" not in firms.columns and patents is not None and employees is not None:
         with _config_key("firms", "patents", patents):
@@ -297,6 +306,28 @@ def load_firms(state: dict, *, seed: np.random.Generator) -> None:
         info["innovator_types"] = {
             str(k): int(v) for k, v in firms["innovator_type"].astype(str).value_counts().items()
         }
+
+
+#: Numbers that registers commonly use for "missing" in numeric columns.
+SENTINELS = (-999, -9999, -99999, -999999)
+
+
+def _note_sentinels(firms: pd.DataFrame) -> None:
+    """Warn about numeric columns holding sentinel codes such as -99999 (used as numbers)."""
+    found = []
+    for column in firms.columns:
+        series = firms[column]
+        if column == getattr(firms, "_geometry_column_name", None) or \
+                not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            continue
+        hits = series.isin(SENTINELS)
+        if hits.any():
+            codes = sorted({int(v) for v in series[hits].unique()})
+            found.append(f"{column} ({int(hits.sum()):,} rows: {', '.join(map(str, codes))})")
+    if found:
+        _note(f"values that registers often use for 'missing' are in {'; '.join(found)}; they "
+              "count as numbers (a log of them is undefined). Blank those cells in the file if "
+              "they mean 'missing' (rows with empty cells are dropped from the model).")
 
 
 def _check_against_data(state: dict) -> None:

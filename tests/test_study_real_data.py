@@ -363,3 +363,12 @@ def test_gpkg_writes_are_byte_identical(tmp_path):
     assert pyogrio.get_gdal_config_option("OGR_CURRENT_DATE") is None  # restored
     back = gpd.read_file(first, layer="units")
     assert back["CRIME"].tolist() == list(range(40))
+
+
+def test_sentinel_codes_are_noted_with_counts(run):
+    messages = " ".join(w["message"] for w in
+                        json.loads((run["out"] / "run.json").read_text())["warnings"])
+    if run["name"] in ("national-csv", "geopackage-layer"):  # 9 and 7 rows set to -99999
+        assert "in EMPLOYEES (9 rows: -99999); REVENUES (7 rows: -99999)" in messages
+    else:
+        assert "often use for 'missing'" not in messages
