@@ -163,8 +163,14 @@ def profile_firms(
     skip = {firms.geometry.name, *(coords or ())}
     table = pd.DataFrame(firms.drop(columns=firms.geometry.name))
     for name in table.columns:
-        series = table[name]
-        profile.columns.append(_describe(str(name), series))
+        series = _hashable(table[name])
+        try:
+            profile.columns.append(_describe(str(name), series))
+        except Exception as exc:  # noqa: BLE001 - an odd column must not stop the profile
+            profile.columns.append({"name": str(name), "kind": str(series.dtype),
+                                    "summary": f"(not summarised: {type(exc).__name__})",
+                                    "distinct": None, "missing": None})
+            continue
         if name in skip:
             continue
         found = _sentinels(series)
@@ -182,6 +188,19 @@ def profile_firms(
     _locations(profile)
     _study_area(profile)
     return profile
+
+
+def _hashable(series: pd.Series) -> pd.Series:
+    """Lists, arrays and dicts in a column (Parquet, GeoJSON) as text, so they can be counted."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return series.astype(object).where(series.notna(), None)
+    if series.dtype != object:
+        return series
+    odd = series.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray)))
+    if not odd.any():
+        return series
+    return series.map(lambda v: repr(v.tolist() if isinstance(v, np.ndarray) else v)
+                      if isinstance(v, (list, tuple, dict, set, np.ndarray)) else v)
 
 
 def _describe(name: str, series: pd.Series) -> dict[str, Any]:

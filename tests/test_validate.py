@@ -219,9 +219,38 @@ def _geopackage(folder: Path) -> Path:
     return path
 
 
+def _odd_parquet(folder: Path, n: int = 40) -> Path:
+    """Parquet with column types a CSV never has: categories, dates, lists, nullable ints."""
+    rng = np.random.default_rng(5)
+    table = pd.DataFrame({
+        "lon": -97.74 + rng.uniform(-0.05, 0.05, n), "lat": 30.27 + rng.uniform(-0.05, 0.05, n),
+        "sector": pd.Categorical(["a", "b"] * (n // 2)),
+        "founded": pd.date_range("2001-01-01", periods=n, freq="D"),
+        "empty": np.nan, "listed": [True, False] * (n // 2),
+        "staff": pd.array([3, None] * (n // 2), dtype="Int64"),
+        "tags": [[1, 2]] * n, "code": pd.array(["-99999", "N/A"] * (n // 2), dtype="string"),
+    })
+    path = folder / "odd.parquet"
+    table.to_parquet(path)
+    return path
+
+
+def test_odd_column_types_are_profiled(tmp_path, capsys):
+    code, out, err = _validate(capsys, _odd_parquet(tmp_path))
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in err.splitlines()
+             if line.startswith("    ") and line.split()}
+    assert lines["founded"].split()[1] == "date" and lines["listed"].split()[1] == "boolean"
+    assert "0 distinct, 100% missing" in lines["empty"]
+    assert "integer  3 to 3, 1 distinct, 50% missing" in lines["staff"]
+    assert "1 distinct" in lines["tags"] and "2 distinct" in lines["sector"]
+    assert "sentinel values in 'code': '-99999' x20, 'N/A' x20" in err
+    assert tomllib.loads(out)["firms"]["lon"] == "lon"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("make", [_csv, _tsv_text_sentinels, _geopackage],
-                         ids=["csv", "tsv-text-sentinels", "geopackage"])
+@pytest.mark.parametrize("make", [_csv, _tsv_text_sentinels, _geopackage, _odd_parquet],
+                         ids=["csv", "tsv-text-sentinels", "geopackage", "odd-parquet"])
 def test_validate_then_run_the_written_config(tmp_path, capsys, make):
     path = make(tmp_path)
     before = path.read_bytes()
