@@ -697,8 +697,10 @@ def _json_records(path: Path, where: str, encoding, *, parse: bool = False) -> p
     """
     with open(path, "rb") as handle:
         head = handle.read(4096).decode(encoding or "utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    if not parse and head.startswith("{") and '"type"' in head and re.search(r'"(Feature|FeatureCollection|'
-                                                               r'Point|MultiPoint)"', head):
+    geojson_like = head.startswith("{") and re.search(
+        r'"type"\s*:\s*"(Feature|FeatureCollection|Point|MultiPoint)"', head
+    )
+    if geojson_like and not parse:
         return None
     try:
         obj = json.loads(path.read_text(encoding=encoding or "utf-8-sig"))
@@ -726,7 +728,8 @@ def _json_records(path: Path, where: str, encoding, *, parse: bool = False) -> p
         return None
     if isinstance(obj, list):
         if not obj:
-            raise InputError(f"{where} is an empty JSON list; there are no firms to read.")
+            raise InputError(f"{where} is an empty JSON list; there are no firms to read. "
+                             "Check the export.")
         bad = [i + 1 for i, rec in enumerate(obj) if not isinstance(rec, dict)]
         if bad:
             raise InputError(
@@ -930,7 +933,28 @@ def _check_coordinates(x, y, crs: pyproj.CRS, origin: _Origin, on_invalid, colum
         )
     _warn_far(x, y, keep & ~null, crs, origin)
     _warn_constant(x, y, keep, origin, columns)
+    _warn_degrees_in_projected(x, y, keep, crs, origin)
     return keep
+
+
+def _warn_degrees_in_projected(x, y, keep, crs: pyproj.CRS, origin: _Origin) -> None:
+    """Warn when every coordinate of a projected CRS would be a valid longitude/latitude."""
+    if not crs.is_projected or keep.sum() < 3:
+        return
+    kx, ky = x[keep], y[keep]
+    if not ((np.abs(kx) <= 180).all() and (np.abs(ky) <= 90).all()) or not (kx != 0).any():
+        return
+    if origin.crs_from_argument:
+        remedy = "if they are longitude/latitude, pass crs='EPSG:4326'"
+    else:
+        remedy = ("if they are longitude/latitude, set that CRS with "
+                  "gdf.set_crs('EPSG:4326', allow_override=True)")
+    _warn(
+        f"{origin.where}: all {int(keep.sum())} firms have coordinates within +-180 / +-90 "
+        f"although the CRS {_crs_label(crs)} is projected (units of "
+        f"{crs.axis_info[0].unit_name}), so they lie within a few hundred units of its "
+        f"origin: they look like degrees and the CRS may be wrong; {remedy}."
+    )
 
 
 def _diagnose_range(x, y, present, bad_lat, bad_lon, crs, origin: _Origin, columns) -> None:

@@ -79,9 +79,15 @@ def test_geodataframe_input(table):
 
 
 def test_projected_coordinate_columns():
-    table = pd.DataFrame({"x": [-2.2e6, 2.0e6], "y": [1.9e6, 2.4e6]})
-    firms = gc.read_firms(table, crs="EPSG:5070")  # no lat/lon range check in metres
+    table = pd.DataFrame({"x": [-2.2e6, 2.0e6, 1.0e6], "y": [1.9e6, 2.4e6, 2.0e6]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # metres in a metre CRS: nothing to say
+        firms = gc.read_firms(table, crs="EPSG:5070")  # no lat/lon range check in metres
     assert firms.crs.to_epsg() == 5070
+    degrees = gpd.GeoDataFrame(geometry=gpd.points_from_xy([-71.0, -72.0, -73.0], [42.0, 43.0, 44.0]),
+                               crs=5070)  # a frame whose CRS was set wrongly
+    with pytest.warns(GeoclusterWarning, match=r"look like degrees.*gdf\.set_crs\('EPSG:4326', allow_override=True\)"):
+        gc.read_firms(degrees)
 
 
 # --- bad input: every case names the problem ------------------------------------------------

@@ -482,6 +482,15 @@ def test_drop_warns_with_count_and_lines(tmp_path):
         assert gc.read_firms(path, id="id", on_invalid="drop").index.tolist() == ["a", "e"]
 
 
+def test_degrees_read_as_metres_warns(tmp_path):
+    path = _write(tmp_path / "firms.csv", GOOD_CSV)
+    with untouched(path), warns_clearly(
+        r"all 3 firms have coordinates within \+-180 / \+-90 although the CRS 'EPSG:5070' is "
+        r"projected.*look like degrees", r"pass crs='EPSG:4326'",
+    ):
+        gc.read_firms(path, crs="EPSG:5070")
+
+
 def test_duplicates_in_an_obvious_id_column_warn(tmp_path):
     path = _write(tmp_path / "firms.csv", "company_id,lon,lat\nx,-71,42\ny,-71.1,42.1\nx,-71.2,42.2\n")
     with untouched(path), warns_clearly(
