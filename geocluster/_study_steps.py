@@ -25,9 +25,37 @@ the study's areal units that hold at least ``[areal] min_firms`` firms; the indu
 with the highest such maximum LQ are the focus (ties: more firms first, then by name).
 When no unit is large enough for an LQ, the largest industry is the focus (with a note).
 
+Without industries the density step tests all firms against complete spatial randomness
+(``null = "firms"`` relabels an industry among all sites and needs one).
+
 **Model.** ``[model] formula`` when given; otherwise the demo's formula
 (:data:`DEMO_FORMULA`) only if the firm table has every variable it uses, else the model
-and robustness steps are skipped with a note.
+and the robustness sweep are skipped with a note. ``[model] by`` defaults to ``serial``
+when the study derives it (patents and employees present), ``[model] variable`` to the
+exposure column when the formula uses it. The innovator and internationalization wording
+of the report appears only for those variables.
+
+**Robustness.** The reference specification is the study's own model (its weights, model
+type and exposure column); the default alternatives are the model's weights with K/2 and
+2K neighbours (D/2 and 2D for distances) and OLS; the focus terms are the model's own
+clustering terms. The cluster-map sensitivity compares the areal weights with two others
+and uses the areal step's seed, so its reference map is the areal step's map.
+
+**Weights.** ``[weights] coincident`` and ``isolates`` apply to every weights spec the
+study builds: the areal units' Graph (also given to local Moran and Gi*), and the firms'
+Graph of the model, built once on every firm as the robustness sweep builds it (so the
+sweep's reference is the model exactly). With ``coincident = "jitter"`` firms sharing a
+location are moved apart by at most 1 cm, drawn from the study seed, for the model and
+the sweep (the written firms keep their coordinates).
+
+**Places.** Units from the bundled counties are named "County, ST"; regions list their
+largest metros (else counties), density clusters the county at their representative
+point.
+
+**Errors** from a library call fed by a config value are re-raised as the same class with
+the key first (``[areal] weights = 'knn:6': ...``). **Outputs** of one seed are the same
+bytes: GeoPackages get a fixed timestamp (:func:`fixed_gpkg_date`), figures no date,
+``robustness.csv`` no timings.
 """
 
 from __future__ import annotations
