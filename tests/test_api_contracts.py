@@ -398,7 +398,7 @@ SEEDED = {
               lambda r: [r.matched, r.pairs]),
     "robustness": (lambda s: gc.robustness("intl ~ cluster + age", _data().firms, focus="cluster",
                                            exposure=["cluster", "count:50km"], seed=s, **ROB),
-                   lambda r: r.table.drop(columns="seconds")),
+                   lambda r: r.table),
     "cluster_sensitivity": (lambda s: gc.cluster_sensitivity(_data().columbus, "CRIME",
                                                              weights=["queen", "knn:4"],
                                                              permutations=99, seed=s),
