@@ -323,12 +323,15 @@ class GeoclusterLayer(folium.map.Layer):
 
 
 def _clip_legend(legend: dict) -> dict:
+    """Cut over-long legend texts (a safety net: the builders cut the names they insert to
+    MAX_LABEL, so a label such as "<cut name> (12)" is left as it is)."""
+    limit = MAX_LABEL + 60
     out = dict(legend)
     for key in ("title", "note"):
         if isinstance(out.get(key), str):
-            out[key] = clip_text(out[key], MAX_LABEL)
+            out[key] = clip_text(out[key], limit)
     if out.get("items"):
-        out["items"] = [{**item, "label": clip_text(item["label"], MAX_LABEL)}
+        out["items"] = [{**item, "label": clip_text(item["label"], limit)}
                         for item in out["items"]]
     return out
 

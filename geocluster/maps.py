@@ -675,7 +675,7 @@ def _firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
             else None
         )
         codes, colours, labels = _classes(gdf[color], palette=palette)
-        legend["title"] = f"Firms ({n:,}) by {color}"
+        legend["title"] = f"Firms ({n:,}) by {clip_text(color, MAX_LABEL)}"
         legend["items"] = _legend_items(colours, labels, "circle")
     default_radius = 4.0 if n <= 10_000 else 3.0
     radius: float | list[float] = default_radius
@@ -729,7 +729,7 @@ def _radii(values: pd.Series, column: str):
     r = np.where(np.isfinite(v), radius(np.nan_to_num(v)), MIN_RADIUS)
     samples = sorted({_nice(cap * f) for f in (0.05, 0.3, 1.0)} - {0})
     sizes = {
-        "title": f"circle area ∝ {column}" + (" (capped at the 99th percentile)" if finite.size and finite.max() > cap else ""),
+        "title": f"circle area ∝ {clip_text(column, MAX_LABEL)}" + (" (capped at the 99th percentile)" if finite.size and finite.max() > cap else ""),
         "items": [{"radius": round(float(radius(x)), 1), "label": f"{x:,g}"} for x in samples],
     }
     return np.round(r, 1).tolist(), sizes
@@ -884,7 +884,7 @@ def _choropleth_layer(spec) -> GeoclusterLayer:
     scheme_name = type(classifier).__name__
     legend = {
         "id": "choropleth",
-        "title": str(column),
+        "title": clip_text(column, MAX_LABEL),
         "items": _legend_items(colours, labels),
         "note": f"{scheme_name}, {nb} classes",
     }
@@ -915,7 +915,7 @@ def _cluster_layers(clusters) -> list[GeoclusterLayer]:
         n = len(gdf)
         legend = {
             "id": f"clusters-{k}",
-            "title": name,
+            "title": clip_text(name, MAX_LABEL),
             "items": [{"color": colour, "label": f"{n:,} polygon{'s' if n != 1 else ''}",
                        "shape": "outline"}],
         }

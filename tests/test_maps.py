@@ -899,3 +899,10 @@ def test_tiles_none_as_a_config_file_writes_it(firms, tiles):
     m = gc.map(firms=firms, tiles=tiles)
     assert not any(isinstance(c, folium.TileLayer) for c in m._children.values())
     assert "No base map" not in [getattr(c, "layer_name", None) for c in m._children.values()]
+
+
+def test_long_category_values_are_cut_in_the_legend(firms):
+    frame = firms.iloc[:3].assign(sector=["s" * 1_000, "b", "b"])
+    data = payload(layers_of(gc.map(firms=frame, color="sector", tiles=None))[0])
+    labels = [item["label"] for item in data["legend"]["items"]]
+    assert labels == ["b (2)", "s" * 200 + "… (1,000 characters) (1)"]

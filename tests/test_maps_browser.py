@@ -355,7 +355,7 @@ def test_jinja_payloads_show_literally_in_popups_legends_and_layer_control(brows
         crs="EPSG:4326",
     )
     units = gpd.GeoDataFrame(
-        {"NAME": JINJA, "lq": np.arange(1.0, n + 1)},
+        {"NAME": JINJA, "lq": np.arange(1.0, n + 1), "lisa_region": [f"HH {t}" for t in JINJA]},
         geometry=[shapely.box(-83.0, 37.8 + k, -82.0, 38.2 + k) for k in range(n)],
         crs="EPSG:4326",
     )
@@ -392,7 +392,10 @@ def test_jinja_payloads_show_literally_in_popups_legends_and_layer_control(brows
         page.page.mouse.move(x, y)
         tooltip = page.page.locator(".leaflet-tooltip")
         tooltip.wait_for(state="visible", timeout=5_000)
-        assert tooltip.locator(".gc-val").all_text_contents()[1] == JINJA[2]
+        shown = dict(zip(tooltip.locator(".gc-key").all_text_contents(),
+                         tooltip.locator(".gc-val").all_text_contents(), strict=True))
+        assert shown["NAME"] == JINJA[2]
+        assert shown["lisa_region"] == f"HH {JINJA[2]}"  # a region name
         body = page.page.inner_text("body")
         assert "PWNED" not in body.replace("echo PWNED", "") and "49" not in body
         page.screenshot("map_jinja.png")
