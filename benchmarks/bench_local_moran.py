@@ -38,10 +38,10 @@ and there is no compilation cost; with it, every new process compiles esda's
 kernels once (on the first call). geocluster does not use numba.
 
 Measured (this 2-core machine, no numba, 999 permutations, hex grid, queen):
-10k units: esda 0.72-0.74 s warm (+251 MB), esda_nokeep 0.48 s (+12 MB), geocluster
-0.54 s (+29 MB) with esda's kernel before the tie-aware engine, 0.30 s (+77 MB) after;
-100k units: geocluster 3.0 s CPU warm, +119 MB over the data (esda 12.7 s with numba,
-16.7 s without, 2.3 GB).
+10k units, warm CPU: esda 0.72-0.74 s (+251 MB), esda_nokeep 0.48-0.49 s (+12 MB),
+geocluster 0.54 s (+29 MB) with esda's kernel before the tie-aware engine, 0.22 s
+(+77-90 MB) after; 100k units: geocluster 2.1 s CPU warm, +123 MB over the data
+(esda 12.7 s with numba, 16.7 s without, 2.3 GB).
 """
 
 from __future__ import annotations
