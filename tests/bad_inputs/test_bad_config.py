@@ -368,3 +368,24 @@ def test_multi_layer_geopackage(tmp_path, firm_table, layer, problem, remedy):
                                                  remedy):
         run_study(config, tmp_path / "results", quiet=True)
     assert_no_output(tmp_path, allowed={"firms.gpkg", "study.toml"})
+
+
+def test_validate_write_config_into_a_missing_folder(project, tmp_path, capsys):
+    with untouched(tmp_path / "firms.csv"):
+        code = main(["validate", str(tmp_path / "firms.csv"), "--write-config",
+                     str(tmp_path / "configs" / "study.toml")])
+    assert code == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "configs' does not exist" in err and "create it first or choose another path" in err
+    assert_no_output(tmp_path, allowed={"firms.csv"})
+
+
+def test_out_below_a_file(project, tmp_path):
+    config = project()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with untouched(config, notes), raises_clearly(
+            ConfigError, r"cannot create the parent folder of the output folder '.*notes\.txt/results'",
+            r"choose another output folder"):
+        run_study(config, notes / "results", quiet=True)
+    assert_no_output(tmp_path, allowed={"firms.csv", "study.toml", "notes.txt"})
