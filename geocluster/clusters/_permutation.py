@@ -56,6 +56,9 @@ BLOCK_ELEMENTS = 1 << 21
 #: Refuse permutation tables (or kept simulations) larger than this many bytes.
 MAX_TABLE_BYTES = 1024**3
 ALTERNATIVES = ("folded", "two-sided", "greater", "less")
+#: Bytes per entry of the permutation table: the int32 draw and the float64 values at
+#: ``t`` and ``t + 1``.
+TABLE_BYTES_PER_DRAW = 20
 
 
 def check_size(
@@ -64,7 +67,7 @@ def check_size(
     *,
     what: str,
     name: str = "permutations",
-    bytes_each: int = 4,
+    bytes_each: int = TABLE_BYTES_PER_DRAW,
     kind: str = "random neighbour draws",
 ) -> None:
     """Refuse ``permutations x width`` stored numbers beyond :data:`MAX_TABLE_BYTES`.
