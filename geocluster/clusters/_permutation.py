@@ -94,7 +94,7 @@ def permutation_table(n: int, k_max: int, permutations: int, rng: np.random.Gene
     table = np.empty((permutations, k_max), dtype=dtype)
     if k_max == 0:
         return table
-    if 4 * k_max >= m:  # dense: argsort of random keys is cheap enough and exact
+    if 4 * k_max >= m:  # dense (few units): a full permutation per row is cheap
         for s in range(permutations):
             table[s] = rng.permutation(m)[:k_max]
         return table
