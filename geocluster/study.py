@@ -430,7 +430,7 @@ def _check_output_folder(out: Path, config: dict, force: bool,
                 "--force (force=True) to replace the results of an earlier geocluster run."
             )
         present = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
-                         if not p.is_dir())
+                         if p.is_symlink() or not p.is_dir())
     except OSError as exc:
         raise ConfigError(f"cannot list the output folder '{out}': {exc.strerror}; choose "
                           "another output folder.") from None

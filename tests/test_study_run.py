@@ -105,6 +105,19 @@ def test_force_replaces_only_a_folder_geocluster_wrote(project, capsys):
     assert _snapshot(out) == before
 
 
+def test_force_refuses_a_symlink_the_user_put_in_our_folder(project, tmp_path, capsys):
+    proj, config, _ = project
+    out = proj / "results"
+    assert main(["run", str(config), "--out", str(out), "--quiet"]) == 0
+    data = tmp_path / "precious"
+    data.mkdir()
+    (data / "x.txt").write_text("keep")
+    (out / "link").symlink_to(data, target_is_directory=True)
+    assert main(["run", str(config), "--out", str(out), "--force", "--quiet"]) == 3
+    assert "did not write (link)" in capsys.readouterr().err
+    assert (out / "link").is_symlink() and (data / "x.txt").read_text() == "keep"
+
+
 def test_force_refuses_an_unmarked_folder(tmp_path, project, capsys):
     _, config, _ = project
     out = tmp_path / "somebody_elses"
