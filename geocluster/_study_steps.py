@@ -148,6 +148,9 @@ def _config_key(section: str, key: str, value, *, args: dict | None = None) -> I
                 found.append((hit.start(), name, given))
         if found:
             _, key, value = min(found)
+        for arg, (name, _) in (args or {}).items():  # remedies in the study's words
+            message = re.sub(rf"\b(pass|use|set) {re.escape(arg)}=",
+                             f"set [{section}] {name} = ", message)
         prefix = f"[{section}] {key} = {value!r}: "
         if "coincident" in message and "[weights] coincident" not in message:
             message += (" In a study, set [weights] coincident = \"jitter\" to separate firms "

@@ -23,7 +23,7 @@ from geocluster.study import run_study
 N = 120
 
 
-def _register(*, industry: bool = False, shared: int = 0, kind: str = "csv") -> pd.DataFrame:
+def _register(*, industry: bool = False, shared: int = 0, kind: str = "csv", blank: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(4)
     counties = gc.datasets.load_counties("conus").sample(12, random_state=4)
     centre = counties.geometry.representative_point()
@@ -37,6 +37,9 @@ def _register(*, industry: bool = False, shared: int = 0, kind: str = "csv") -> 
         "LATITUDE": lat, "LONGITUDE": lon,
         "EMPLOYEES": rng.integers(5, 5000, N), "REVENUES": np.round(rng.uniform(1, 900, N), 1),
     })
+    if blank:
+        table["REVENUES"] = table["REVENUES"].astype(float)
+        table.loc[: blank - 1, "REVENUES"] = np.nan
     if industry:
         table["SECTOR"] = rng.choice(["banks", "retail", "energy"], N)
     return table
@@ -117,6 +120,10 @@ CASES = [
       "model": {"enabled": False}, "maps": {"enabled": False}},
      ConfigError, r"\[areal\] units = .*nope\.gpkg.*not 'counties', 'grid', 'hex'",
      r"path of a polygon file"),
+    ("empty model cells with missing = raise", {"blank": 5},
+     {"model": {"formula": "np.log(REVENUES) ~ cluster", "missing": "raise"}, **_LIGHT},
+     InputError, r"\[model\] missing = 'raise':.*5 rows have missing values.*REVENUES: 5",
+     r"set \[model\] missing = 'drop'"),
     ("tooltip names an absent column", {},
      {**_NO_MODEL, "maps": {"enabled": True, "tiles": "none", "tooltip": ["NAME", "URL"]}},
      ConfigError, r"\[maps\] tooltip = .*'URL' not column", r"name existing columns"),
