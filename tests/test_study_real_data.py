@@ -372,3 +372,68 @@ def test_sentinel_codes_are_noted_with_counts(run):
         assert "in EMPLOYEES (9 rows: -99999); REVENUES (7 rows: -99999)" in messages
     else:
         assert "often use for 'missing'" not in messages
+
+
+# --- the default focus industries ---------------------------------------------------------
+
+
+def _industry_firms() -> gpd.GeoDataFrame:
+    """Four counties x five industries with known counts (see the LQs worked out below)."""
+    counties = gc.datasets.load_counties("conus")
+    fips = ["24031", "48453", "53033", "06085"]
+    counts = {  # industry: firms in each county
+        "alpha": [30, 0, 0, 0], "beta": [0, 20, 0, 0], "gamma": [0, 0, 10, 10],
+        "delta": [10, 20, 30, 30], "epsilon": [0, 0, 0, 5],
+    }
+    rows = []
+    for industry, per in counts.items():
+        for code, k in zip(fips, per, strict=True):
+            point = counties.loc[code].geometry.representative_point()
+            rows += [(industry, point)] * k
+    return gpd.GeoDataFrame({"sector": [r[0] for r in rows]},
+                            geometry=[r[1] for r in rows], crs=4326)
+
+
+def _focus_state(firms, **areal) -> dict:
+    from geocluster.config import validate_config
+
+    config = validate_config({"firms": {"path": "x.csv", "industry": "sector"},
+                              "areal": areal, "density": {"min_firms": 10}})
+    return {"config": config, "firms": firms,
+            "columns": {"industry": "sector", "employees": None, "patents": None,
+                        "age": None, "name": None}}
+
+
+def test_default_focus_is_the_most_localised_industries():
+    from geocluster._study_steps import _focus_industries
+
+    # 165 firms; county totals 40, 40, 40, 45. Maximum LQs: alpha (30/40)/(30/165) = 4.125,
+    # beta (20/40)/(20/165) = 4.125 (fewer firms, so second), gamma (10/40)/(20/165) = 2.0625,
+    # delta (30/40)/(90/165) = 1.375; epsilon's 3.667 does not count: 5 firms < [density]
+    # min_firms = 10.
+    with pytest.warns(gc.GeoclusterWarning, match=r"alpha, beta, gamma, the 3 industries "
+                                                   r"with the highest maximum location quotient"):
+        assert _focus_industries(_focus_state(_industry_firms())) == ["alpha", "beta", "gamma"]
+
+
+def test_default_focus_without_large_enough_units_is_the_largest_industry():
+    from geocluster._study_steps import _focus_industries
+
+    # no county has the 50 firms an LQ needs: delta (90 firms) is the largest industry
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _focus_industries(_focus_state(_industry_firms(), min_firms=50)) == ["delta"]
+    messages = [str(w.message) for w in caught]
+    assert any("blanked the LQ of 4 of 4 non-empty units" in m for m in messages)
+    assert any(re.search(r"'delta', the largest industry .*lower \[areal\] min_firms", m)
+               for m in messages)
+
+
+def test_named_focus_industries_are_kept_in_order():
+    from geocluster._study_steps import _focus_industries
+
+    state = _focus_state(_industry_firms())
+    state["config"]["firms"]["focus_industry"] = ["delta", "alpha"]
+    assert _focus_industries(state) == ["delta", "alpha"]
