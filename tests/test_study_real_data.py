@@ -8,9 +8,13 @@ representative points of bundled counties, so the places they fall in are known.
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import json
 import re
+import time
+import warnings
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import tomli_w
 
 import geocluster as gc
 from geocluster.cli import main
@@ -179,13 +184,8 @@ def run(request, tmp_path_factory):
     path, firm_keys = _write(table, folder, kind)
     config = _config(path, firms=firm_keys)
     config_path = folder / "study.toml"
-    import tomli_w
-
     config_path.write_text(tomli_w.dumps(config))
     out = folder / "out"
-    import contextlib
-    import io
-
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = main(["run", str(config_path), "--out", str(out)])
@@ -355,8 +355,6 @@ def test_gpkg_writes_are_byte_identical(tmp_path):
     frame = gc.datasets.load_counties("conus").head(40).assign(CRIME=np.arange(40.0))
     first, second = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
     assert write_gpkg({"units": frame, "empty": frame.iloc[:0]}, first) == ["units"]
-    import time
-
     time.sleep(1.1)  # GDAL's timestamps have a resolution of a second (or a millisecond)
     write_gpkg({"units": frame}, second)
     assert first.read_bytes() == second.read_bytes()
@@ -420,8 +418,6 @@ def test_default_focus_without_large_enough_units_is_the_largest_industry():
     from geocluster._study_steps import _focus_industries
 
     # no county has the 50 firms an LQ needs: delta (90 firms) is the largest industry
-    import warnings
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert _focus_industries(_focus_state(_industry_firms(), min_firms=50)) == ["delta"]
