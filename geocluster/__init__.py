@@ -28,8 +28,8 @@ from geocluster.models.matching import classify_innovators, match
 from geocluster.models.outcomes import count_model, share_model
 from geocluster.models.regress import regress
 from geocluster.robustness import cluster_sensitivity, robustness
-from geocluster.units import parse_distance, to_metric
-from geocluster.weights import weights
+from geocluster.units import auto_metric_crs, parse_distance, to_metric
+from geocluster.weights import check_spec, weights
 
 __version__ = "0.1.0"
 
@@ -38,8 +38,10 @@ __all__ = [
     # input, units, weights
     "read_firms",
     "to_metric",
+    "auto_metric_crs",
     "parse_distance",
     "weights",
+    "check_spec",
     # areal units
     "grid",
     "aggregate",

@@ -113,7 +113,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geocluster.errors import InputError
-from geocluster.units import metric_crs_for, parse_distance
+from geocluster.units import auto_metric_crs, parse_distance
 
 __all__ = ["make_firms", "INDUSTRIES", "DEFAULT_BETA", "JITTER_SD_M"]
 
@@ -661,8 +661,7 @@ def _knn(xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _metric_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Coordinates in the CRS :func:`geocluster.to_metric` picks for these points."""
-    bounds = (lon.min(), lat.min(), lon.max(), lat.max())
-    x, y = _transformer(metric_crs_for(bounds)).transform(lon, lat)
+    x, y = _transformer(auto_metric_crs(lon, lat)).transform(lon, lat)
     return np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
 
 
