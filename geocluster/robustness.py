@@ -1073,7 +1073,7 @@ def cluster_sensitivity(
     *,
     method: str = "lisa",
     weights: Sequence[str] = ("queen", "knn:6", "knn:10"),
-    bandwidths: Sequence = ("scott",),
+    bandwidths: Sequence = ("cv",),
     levels: Sequence[float] = (0.95,),
     reference: str | Mapping | Sequence | None = None,
     permutations: int = 999,
