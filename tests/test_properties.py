@@ -746,3 +746,75 @@ def test_lq_with_the_rule_switched_off_gives_no_min_total_advice():
     advice = [str(w.message) for w in caught if "min_total=" in str(w.message)
               and "too strict" in str(w.message)]
     assert not advice, advice
+
+
+# --------------------------------------------------------------------------- read_firms
+
+NAME_PARTS = ["Apex", "Smith & Sons", 'The "Best" Labs', "Acme, Inc.", "Multi\nLine Corp",
+              "Café Über", "<Beta> Sensors", "O'Brien"]
+
+
+def _register_csv(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The register as a CSV-ready frame: lon/lat in degrees, names with CSV quirks."""
+    firms = to_firms(table, "EPSG:4326")
+    return pd.DataFrame({
+        "firm_id": table["firm_id"].to_numpy(),
+        "name": rng.choice(NAME_PARTS, size=len(table)),
+        "lon": firms.geometry.x.round(7).to_numpy(),
+        "lat": firms.geometry.y.round(7).to_numpy(),
+        "EMPLOYEES": table["emp"].astype(int).to_numpy(),
+    })
+
+
+def _line_of_row(frame: pd.DataFrame, j: int) -> int:
+    """1-based file line on which data row ``j`` starts (header on line 1), by counting
+    the line breaks pandas writes before it (quoted names may hold line breaks)."""
+    return frame.iloc[:j].to_csv(index=False).count("\n") + 1
+
+
+@settings(PROPS, max_examples=20)
+@given(registers(min_n=2, max_n=60), st.data())
+def test_read_firms_names_the_file_line_of_a_bad_coordinate(tmp_path_factory, table, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    frame = _register_csv(table, rng).astype({"lon": object})
+    j = data.draw(st.integers(0, len(frame) - 1))
+    frame.loc[frame.index[j], "lon"] = "n/a?"
+    path = tmp_path_factory.mktemp("bad") / "firms.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(gc.InputError, match=rf"line {_line_of_row(frame, j)}\b") as info:
+        gc.read_firms(path, id="firm_id")
+    assert "lon" in str(info.value) and "firms.csv" in str(info.value)
+
+
+@settings(PROPS, max_examples=20)
+@given(registers(min_n=2, max_n=60), st.data())
+def test_read_firms_names_the_file_lines_of_duplicate_ids(tmp_path_factory, table, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    frame = _register_csv(table, rng)
+    i, j = sorted(data.draw(st.lists(st.integers(0, len(frame) - 1), min_size=2, max_size=2,
+                                     unique=True)))
+    frame.loc[frame.index[j], "firm_id"] = frame["firm_id"].iloc[i]
+    path = tmp_path_factory.mktemp("dup") / "firms.csv"
+    frame.to_csv(path, index=False)
+    lines = rf"lines {_line_of_row(frame, i)}, {_line_of_row(frame, j)}\b"
+    with pytest.raises(gc.InputError, match=lines):
+        gc.read_firms(path, id="firm_id")
+
+
+@settings(PROPS, max_examples=15)
+@given(registers(min_n=2, max_n=80), st.integers(0, 10_000))
+def test_read_firms_independent_of_line_order(tmp_path_factory, table, perm_seed):
+    rng = np.random.default_rng(perm_seed)
+    frame = _register_csv(table, rng)
+    folder = tmp_path_factory.mktemp("order")
+    frame.to_csv(folder / "a.csv", index=False)
+    shuffled(frame, perm_seed).to_csv(folder / "b.csv", index=False)
+    a = gc.read_firms(folder / "a.csv", id="firm_id")
+    b = gc.read_firms(folder / "b.csv", id="firm_id")
+    assert list(b.index) == list(shuffled(frame, perm_seed)["firm_id"])  # file order kept
+    b = b.loc[a.index]
+    pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")),
+                                  pd.DataFrame(b.drop(columns="geometry")))
+    assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all()
+    # the names survive the CSV round trip, quirks included
+    assert a["name"].tolist() == frame["name"].tolist()
