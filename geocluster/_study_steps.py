@@ -127,16 +127,33 @@ def _get(state: dict, section: str, key: str, default=None):
     return state["config"].get(section, {}).get(key, default)
 
 
+def _qualified(section: str, name: str) -> str:
+    return name if name.startswith("[") else f"[{section}] {name}"
+
+
+def _in_study_words(text: str, section: str, args: dict | None) -> str:
+    """``text`` with the library's ``arg=value`` written as the study's ``[section] key = value``."""
+    for arg, (name, _) in (args or {}).items():
+        text = re.sub(rf"(?<![\w.\[]){re.escape(arg)}=(?=\S)", f"{_qualified(section, name)} = ",
+                      text)
+    return text
+
+
 @contextlib.contextmanager
 def _config_key(section: str, key: str, value, *, args: dict | None = None) -> Iterator[None]:
     """Re-raise a GeoclusterError from a library call with the config key that fed it.
 
-    ``args`` maps the call's argument names to their ``(config key, value)``; when the
-    message names one of them (``simulations=9 ...``), the earliest named is the key at
-    fault, else ``key``.
+    ``args`` maps the call's argument names to their ``(config key, value)`` (a key given
+    as ``"[section] key"`` belongs to another section). When the message names one of them
+    (``simulations=9 ...``), the earliest named is the key at fault, else ``key``; a remedy
+    ``pass arg=...`` becomes ``set [section] key = ...``. Warnings raised inside the block are
+    passed on with every ``arg=value`` in the study's words.
     """
+    caught: list = []
     try:
-        yield
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
     except GeoclusterError as exc:
         message = str(exc)
         if message.startswith("["):  # already names a config key
@@ -146,12 +163,14 @@ def _config_key(section: str, key: str, value, *, args: dict | None = None) -> I
             hit = re.search(rf"(?<![\w.]){re.escape(arg)}=", message)
             if hit:
                 found.append((hit.start(), name, given))
+        label = _qualified(section, key)
         if found:
-            _, key, value = min(found)
+            _, name, value = min(found)
+            label = _qualified(section, name)
         for arg, (name, _) in (args or {}).items():  # remedies in the study's words
             message = re.sub(rf"\b(pass|use|set) {re.escape(arg)}=",
-                             f"set [{section}] {name} = ", message)
-        prefix = f"[{section}] {key} = {value!r}: "
+                             f"set {_qualified(section, name)} = ", message)
+        prefix = f"{label} = {value!r}: "
         if "coincident" in message and "[weights] coincident" not in message:
             message += (" In a study, set [weights] coincident = \"jitter\" to separate firms "
                         "that share a location.")
@@ -163,6 +182,10 @@ def _config_key(section: str, key: str, value, *, args: dict | None = None) -> I
         except TypeError:  # a subclass with another constructor
             new = GeoclusterError(prefix + message)
         raise new from exc
+    finally:
+        for w in caught:
+            warnings.warn(_in_study_words(str(w.message), section, args), w.category,
+                          stacklevel=3)
 
 
 def _args(cfg: dict, *names: str, **renamed: str) -> dict:
@@ -470,7 +493,9 @@ def _lq_table(state: dict) -> pd.DataFrame | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GeoclusterWarning)  # outside firms: noted once
             by_industry = gc.aggregate(firms, units[[units.geometry.name]], by=industry)
-        with _config_key("areal", "min_firms", state["config"]["areal"]["min_firms"]):
+        min_firms = state["config"]["areal"]["min_firms"]
+        with _config_key("areal", "min_firms", min_firms,
+                         args={"min_total": ("min_firms", min_firms)}):
             state["lq_table"] = gc.location_quotient(
                 by_industry, min_total=state["config"]["areal"]["min_firms"])
     return state["lq_table"]
@@ -1076,7 +1101,9 @@ def _lisa_sensitivity(state: dict, seed: np.random.Generator) -> None:
                                "missing": _get(state, "areal", "missing", "raise") or "raise"}
     if "reference" in inspect.signature(gc.cluster_sensitivity).parameters:
         options["reference"] = own
-    with _config_key("robustness", "lisa_weights", specs):
+    with _config_key("robustness", "lisa_weights", specs,
+                     args={k: (f"[areal] {k}", acfg[k])
+                           for k in ("permutations", "alpha", "correction")}):
         sens = gc.cluster_sensitivity(
             state["units"][[state["areal_column"], state["units"].geometry.name]],
             state["areal_column"], weights=specs,
