@@ -672,7 +672,7 @@ DOC_ACCURACY = {"gaussian": 2e-4, "quartic": 1.2e-3, "epanechnikov": 1.2e-3}
     "gaussian", "quartic",
     pytest.param("epanechnikov", marks=pytest.mark.xfail(strict=True, reason=(
         "bug (docs): kde's docstring says the compact kernels are accurate to about 1.2e-3 "
-        "of the peak with the default cell; the Epanechnikov kernel is off by 2.7e-3 of the "
+        "of the peak with the default cell; the Epanechnikov kernel is off by 2.5e-3 of the "
         "peak on 2,000 normal points (seed 0, sd 5 km, bandwidth 2 km). On register-like "
         "data (many firms per address) the error reaches 5e-3 (Gaussian) and 3e-2 "
         "(Epanechnikov) of the peak; the docs should say so or the binning be finer"))),
