@@ -818,3 +818,82 @@ def test_read_firms_independent_of_line_order(tmp_path_factory, table, perm_seed
     assert a.geometry.geom_equals_exact(b.geometry, tolerance=0).all()
     # the names survive the CSV round trip, quirks included
     assert a["name"].tolist() == frame["name"].tolist()
+
+
+# --------------------------------------------------------------------------- algebraic invariants
+
+
+@PROPS
+@given(registers(min_n=5), st.sampled_from([(3.0, 0.0), (0.5, 10.0), (1000.0, -7.0)]))
+def test_moran_statistics_are_invariant_to_affine_rescaling(table, ab):
+    # I and z of local and global Moran use the standardised variable: a*y + b (a > 0)
+    # gives the same statistics (firm counts in units of ten, or shifted by a constant).
+    a_, b_ = ab
+    counts = quiet(gc.aggregate, to_firms(table), cells())
+    if counts["n_firms"].nunique() < 2:
+        return
+    counts = counts.assign(scaled=a_ * counts["n_firms"] + b_)
+    plain = gc.local_moran(counts, "n_firms", weights="queen", permutations=0)
+    moved = gc.local_moran(counts, "scaled", weights="queen", permutations=0)
+    for col in ("lisa_I", "lisa_z", "lisa_std", "lisa_lag"):
+        np.testing.assert_allclose(moved[col], plain[col], rtol=1e-9, atol=1e-12)
+    assert (moved["lisa_q"] == plain["lisa_q"]).all()
+    g_plain = gc.global_moran(counts, "n_firms", weights="queen", permutations=0)
+    g_moved = gc.global_moran(counts, "scaled", weights="queen", permutations=0)
+    assert g_moved.I == pytest.approx(g_plain.I, rel=1e-9, abs=1e-12)
+    assert g_moved.z_rand == pytest.approx(g_plain.z_rand, rel=1e-9, abs=1e-12)
+
+
+@PROPS
+@given(registers(min_n=5), st.sampled_from([3.0, 0.01, 250.0]))
+def test_getis_ord_z_is_invariant_to_scaling(table, factor):
+    counts = quiet(gc.aggregate, to_firms(table), cells())
+    if counts["n_firms"].nunique() < 2:
+        return
+    counts = counts.assign(scaled=factor * counts["n_firms"])
+    plain = gc.getis_ord(counts, "n_firms", weights="queen", permutations=0)
+    scaled = gc.getis_ord(counts, "scaled", weights="queen", permutations=0)
+    np.testing.assert_allclose(scaled["gi_z"], plain["gi_z"], rtol=1e-9, atol=1e-12)
+
+
+@PROPS
+@given(registers(min_n=2), st.integers(0, 10_000))
+def test_aggregate_is_additive_over_disjoint_registers(table, split_seed):
+    # Two registers of one region: counts of their union are the sums of their counts.
+    firms = to_firms(table)
+    part = np.random.default_rng(split_seed).random(len(firms)) < 0.5
+    if part.all() or not part.any():
+        return
+    whole = quiet(gc.aggregate, firms, cells(), value="emp")
+    a = quiet(gc.aggregate, firms[part], cells(), value="emp")
+    b = quiet(gc.aggregate, firms[~part], cells(), value="emp")
+    np.testing.assert_array_equal(whole["n_firms"], a["n_firms"] + b["n_firms"])
+    np.testing.assert_allclose(whole["emp"], a["emp"] + b["emp"], rtol=1e-12)
+    assert whole.attrs["n_outside"] == a.attrs["n_outside"] + b.attrs["n_outside"]
+
+
+@KDE_PROPS
+@given(registers(min_n=2), st.integers(0, 10_000), st.sampled_from(["gaussian", "quartic"]))
+def test_kde_is_additive_over_disjoint_registers(table, split_seed, kernel):
+    # On one grid (fixed extent and cell), the surface of a union is the sum of the surfaces.
+    firms = to_firms(table)
+    part = np.random.default_rng(split_seed).random(len(firms)) < 0.5
+    if part.all() or not part.any():
+        return
+    grid = {"bandwidth": "1km", "cell_size": "100m", "kernel": kernel,
+            "extent": (X0 - 8000, Y0 - 8000, X0 + NX * CELL + 8000, Y0 + NY * CELL + 8000)}
+    whole, a, b = (gc.kde(f, **grid) for f in (firms, firms[part], firms[~part]))
+    assert whole.shape == a.shape == b.shape
+    np.testing.assert_allclose(whole.values, a.values + b.values, rtol=1e-9,
+                               atol=1e-12 * whole.peak)
+
+
+@PROPS
+@given(registers(min_n=2), st.sampled_from([250.0, 1000.0, 3000.0]))
+def test_count_exposure_counts_each_pair_twice(table, radius):
+    # Being within r is symmetric: the counts sum to twice the number of pairs within r.
+    out = gc.exposure(to_firms(table), method="count", radius=radius)
+    xy = table[["x", "y"]].to_numpy()
+    d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+    pairs = int(np.triu(d <= radius, k=1).sum())
+    assert out["exposure"].sum() == 2 * pairs
