@@ -897,3 +897,45 @@ def test_count_exposure_counts_each_pair_twice(table, radius):
     d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
     pairs = int(np.triu(d <= radius, k=1).sum())
     assert out["exposure"].sum() == 2 * pairs
+
+
+# --------------------------------------------------------------------------- effects
+
+
+@settings(PROPS, max_examples=8)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.2, 0.6]))
+def test_lag_impacts_equal_the_dense_multiplier(seed, rho):
+    # LeSage & Pace: S = (I - rho W)^-1; direct = beta tr(S) / n; total = beta * mean row
+    # sum of S = beta / (1 - rho) for row-standardised W; indirect = total - direct.
+    data = _regression_frame(seed, rho=rho)
+    res = gc.regress("y ~ x + z", data, model="lag", weights="queen")
+    W = gc.weights(data, "queen").sparse.toarray()
+    r = res.params["rho"]
+    S = np.linalg.inv(np.eye(len(W)) - r * W)
+    imp = res.impacts(simulations=20, seed=1).set_index(["variable", "effect"])["estimate"]
+    for var in ("x", "z"):
+        beta = res.params[var]
+        assert imp[(var, "direct")] == pytest.approx(beta * np.trace(S) / len(W), rel=1e-8)
+        assert imp[(var, "total")] == pytest.approx(beta / (1 - r), rel=1e-8)
+        assert imp[(var, "total")] == pytest.approx(beta * S.sum(1).mean(), rel=1e-8)
+        assert imp[(var, "indirect")] == pytest.approx(
+            imp[(var, "total")] - imp[(var, "direct")], rel=1e-8, abs=1e-12)
+
+
+@settings(PROPS, max_examples=10)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["ols", "lag"]))
+def test_turning_point_is_minus_slope_over_twice_the_curvature(seed, model):
+    # y = ... + (b1 + b3 g) x + (b2 + b4 g) x^2: the turning point of group g is
+    # -(b1 + b3 g) / (2 (b2 + b4 g)), whatever the spatial multiplier.
+    rng = np.random.default_rng(seed)
+    data = _regression_frame(seed)
+    g = rng.integers(0, 2, len(data))
+    y = 1 + (2 - 0.5 * g) * data["x"] - (0.3 - 0.1 * g) * data["x"] ** 2 + rng.normal(size=len(data))
+    data = data.assign(g=g, y=y)
+    res = gc.regress("y ~ g * (x + I(x**2))", data, model=model, weights="queen")
+    p = res.params
+    tp = res.turning_point("x", by="g").set_index("group")["turning_point"]
+    for group in (0, 1):
+        slope = p["x"] + group * p["g:x"]
+        curve = p["I(x ** 2)"] + group * p["g:I(x ** 2)"]
+        assert tp[group] == pytest.approx(-slope / (2 * curve), rel=1e-9)
