@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.spatial import cKDTree
@@ -939,3 +940,60 @@ def test_turning_point_is_minus_slope_over_twice_the_curvature(seed, model):
         slope = p["x"] + group * p["g:x"]
         curve = p["I(x ** 2)"] + group * p["g:I(x ** 2)"]
         assert tp[group] == pytest.approx(-slope / (2 * curve), rel=1e-9)
+
+
+# --------------------------------------------------------------------------- regions
+
+
+@settings(PROPS, max_examples=10)
+@given(registers(min_n=30, max_n=120), st.integers(0, 2**32 - 1), st.sampled_from([None, "emp"]))
+def test_density_clusters_count_the_firms_inside_their_polygons(table, seed, weight):
+    if weight and table["emp"].sum() == 0:
+        table = table.assign(emp=1.0)
+    firms = to_firms(table)
+    area = gpd.GeoSeries([shapely.box(X0 - 8000, Y0 - 8000, X0 + NX * CELL + 8000,
+                                      Y0 + NY * CELL + 8000)], crs=METRIC)
+    kwargs = {"bandwidth": "500m", "simulations": 19, "seed": seed, "min_firms": 3,
+              "weight": weight, "study_area": area}
+    clusters = quiet(gc.density_clusters, firms, **kwargs)
+    again = quiet(gc.density_clusters, firms, **kwargs)
+    pd.testing.assert_frame_equal(pd.DataFrame(clusters.drop(columns="geometry")),
+                                  pd.DataFrame(again.drop(columns="geometry")))
+    assert clusters.geometry.geom_equals_exact(again.geometry, tolerance=0).all()
+    if len(clusters) == 0:
+        return
+    pts = firms.to_crs(clusters.crs).geometry
+    size = np.ones(len(firms)) if weight is None else firms["emp"].to_numpy()
+    for _, row in clusters.iterrows():
+        inside = pts.within(row.geometry).to_numpy() | pts.touches(row.geometry).to_numpy()
+        assert row["n_firms"] == int(inside.sum())
+        assert row["total_weight"] == pytest.approx(size[inside].sum(), rel=1e-9)
+        assert row["area_km2"] == pytest.approx(row.geometry.area / 1e6, rel=1e-9)
+    # exposure(method="region") gives the same membership
+    member = gc.exposure(firms, method="region", regions=clusters)
+    assert int(member["exposure"].sum()) == int(clusters["n_firms"].sum())
+    ids = member.loc[member["exposure"] == 1, "exposure_id"].value_counts()
+    expected = clusters.set_index("cluster_id")["n_firms"]
+    assert ids.sort_index().to_dict() == expected[expected > 0].sort_index().to_dict()
+
+
+@settings(PROPS, max_examples=12)
+@given(registers(min_n=20), st.integers(0, 2**32 - 1))
+def test_cluster_regions_total_their_member_units(table, seed):
+    counts = quiet(gc.aggregate, to_firms(table), cells(), value="emp")
+    if counts["n_firms"].nunique() < 2:
+        return
+    lisa = quiet(gc.local_moran, counts, "n_firms", weights="queen", permutations=99,
+                 seed=seed, alpha=0.2)
+    regions = gc.cluster_regions(lisa, sum_columns=["n_firms", "emp"])
+    members = lisa.dropna(subset=["lisa_region"]).groupby("lisa_region")
+    assert set(regions.index) == set(members.groups)
+    for region, units in members:
+        row = regions.loc[region]
+        assert row["n_units"] == len(units) == len(row["units"])
+        assert set(row["units"]) == set(units.index)
+        assert (units["lisa_cluster"] == row["cluster"]).all()
+        assert row["n_firms"] == units["n_firms"].sum()
+        assert row["emp"] == pytest.approx(units["emp"].sum(), rel=1e-12)
+        # grid cells do not overlap: the dissolved area is the sum of the cells' areas
+        assert row.geometry.area == pytest.approx(units.area.sum(), rel=1e-9)
