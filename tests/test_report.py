@@ -163,3 +163,4 @@ def test_payloads_in_data_are_literal_in_report_and_map(tmp_path):
     mapped = (out / "map.html").read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in mapped
     assert "firm 17" in mapped  # the names are in the popups
+    assert "49 firm" not in mapped and "x firm 1" not in mapped
