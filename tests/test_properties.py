@@ -997,3 +997,60 @@ def test_cluster_regions_total_their_member_units(table, seed):
         assert row["emp"] == pytest.approx(units["emp"].sum(), rel=1e-12)
         # grid cells do not overlap: the dissolved area is the sum of the cells' areas
         assert row.geometry.area == pytest.approx(units.area.sum(), rel=1e-9)
+
+
+# --------------------------------------------------------------------------- K-density
+
+
+def _exact_k_density(xy: np.ndarray, w: np.ndarray | None, d: np.ndarray, h: float) -> np.ndarray:
+    """Duranton-Overman K (per km) by a sum over all pairs: Gaussian reflected at 0."""
+    from scipy.spatial.distance import pdist
+
+    dij = pdist(xy)
+    if w is None:
+        pw = np.ones_like(dij)
+    else:
+        i, j = np.triu_indices(len(xy), k=1)
+        pw = w[i] * w[j]
+    phi = lambda u: np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi)  # noqa: E731
+    k = (phi((d[:, None] - dij) / h) + phi((d[:, None] + dij) / h)) @ pw / (h * pw.sum())
+    return k * 1000.0
+
+
+@settings(PROPS, max_examples=15)
+@given(registers(min_n=3, max_n=80), st.sampled_from([None, "emp"]), st.integers(0, 10_000))
+def test_k_density_equals_the_exact_pair_sum(table, weight, perm_seed):
+    # Firms at one address give pairs at distance 0, the reflected kernel counts them twice.
+    if weight and (table["emp"] > 0).sum() < 2:
+        table = table.assign(emp=table["emp"] + 1.0)
+    if len(table[["x", "y"]].drop_duplicates()) < 2:
+        return  # one site: refused (an InputError)
+    firms = to_firms(table).assign(ind=table["industry"].to_numpy() == "3344")
+    if firms["ind"].sum() < 3:
+        firms["ind"] = True  # at least 3 firms are needed (an InputError)
+    res = quiet(gc.k_density, firms, subset="ind", weight=weight, bandwidth="2km",
+                max_distance="20km", simulations=0, grid_points=101, crs=METRIC)
+    sub = table[firms["ind"].to_numpy()]
+    w = None if weight is None else sub["emp"].to_numpy(dtype=float)
+    exact = _exact_k_density(sub[["x", "y"]].to_numpy(), w, res.distance, 2000.0)
+    # the docs: "binning error below 1e-4 of the peak"
+    assert np.abs(res.k - exact).max() <= 1e-4 * exact.max()
+    again = quiet(gc.k_density, shuffled(firms, perm_seed), subset="ind", weight=weight,
+                  bandwidth="2km", max_distance="20km", simulations=0, grid_points=101,
+                  crs=METRIC)
+    np.testing.assert_allclose(again.k, res.k, rtol=1e-9, atol=1e-12 * res.k.max())
+
+
+@settings(PROPS, max_examples=10)
+@given(registers(min_n=3, max_n=80, outside=False))
+def test_k_density_integrates_to_one(table):
+    # The denominator counts every pair, so K integrates to 1 over all distances: over
+    # [0, 40 km] (beyond every pair distance in the 10 km study area plus 10 bandwidths).
+    if len(table[["x", "y"]].drop_duplicates()) < 2:
+        return  # one site: refused (an InputError)
+    firms = to_firms(table).assign(ind=True)
+    res = quiet(gc.k_density, firms, subset="ind", bandwidth="2km", max_distance="40km",
+                simulations=0, grid_points=2001, crs=METRIC)
+    step_km = np.diff(res.distance) / 1000.0
+    integral = float(np.sum((res.k[1:] + res.k[:-1]) / 2 * step_km))
+    assert integral == pytest.approx(1.0, abs=1e-3)
