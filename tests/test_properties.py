@@ -1054,3 +1054,38 @@ def test_k_density_integrates_to_one(table):
     step_km = np.diff(res.distance) / 1000.0
     integral = float(np.sum((res.k[1:] + res.k[:-1]) / 2 * step_km))
     assert integral == pytest.approx(1.0, abs=1e-3)
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _edges(graph) -> set[tuple]:
+    adj = graph.adjacency
+    adj = adj[adj.index.get_level_values(0) != adj.index.get_level_values(1)]  # no self-loops
+    adj = adj[adj != 0]
+    return set(zip(adj.index.get_level_values(0), adj.index.get_level_values(1), strict=True))
+
+
+@PROPS
+@given(registers(min_n=3, max_n=80), st.sampled_from([250.0, 1000.0, 2500.0]))
+def test_distance_band_holds_exactly_the_pairs_within_the_threshold(table, threshold):
+    # Firms at one address are at distance 0 <= threshold: neighbours (no policy needed).
+    firms = to_firms(table)
+    graph = quiet(gc.weights, firms, f"distance:{threshold:g}m", transform="b", crs=METRIC)
+    xy = table[["x", "y"]].to_numpy()
+    d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+    ids = firms.index.to_numpy()
+    i, j = np.nonzero((d <= threshold) & ~np.eye(len(xy), dtype=bool))
+    assert _edges(graph) == set(zip(ids[i], ids[j], strict=True))
+
+
+@PROPS
+@given(registers(min_n=10, max_n=80), st.integers(1, 8), st.integers(0, 1000))
+def test_knn_with_jitter_gives_every_firm_k_neighbours(table, k, seed):
+    firms = to_firms(table)
+    g1 = quiet(gc.weights, firms, f"knn:{k}", coincident="jitter", seed=seed)
+    g2 = quiet(gc.weights, firms, f"knn:{k}", coincident="jitter", seed=seed)
+    assert (g1.cardinalities == k).all()
+    assert _edges(g1) == _edges(g2)  # the same seed, the same jitter
+    # row-standardised: every row sums to 1
+    np.testing.assert_allclose(np.asarray(g1.sparse.sum(axis=1)).ravel(), 1.0, rtol=1e-12)
