@@ -1089,3 +1089,50 @@ def test_knn_with_jitter_gives_every_firm_k_neighbours(table, k, seed):
     assert _edges(g1) == _edges(g2)  # the same seed, the same jitter
     # row-standardised: every row sums to 1
     np.testing.assert_allclose(np.asarray(g1.sparse.sum(axis=1)).ravel(), 1.0, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@st.composite
+def innovators(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(60, 200))
+    rng = np.random.default_rng(seed)
+    size = np.round(rng.lognormal(2.5, 1.2, n))  # skewed, ties
+    age = rng.integers(1, 40, n)
+    industry = rng.choice(["3344", "5112", "5415"], size=n, p=[0.5, 0.3, 0.2])
+    logit = -2.0 + 0.5 * np.log1p(size) + 0.02 * age
+    treated = rng.random(n) < 1 / (1 + np.exp(-logit))
+    treated[:2] = [True, False]  # both groups present
+    return pd.DataFrame({"serial": treated, "log_size": np.log1p(size), "age": age,
+                         "industry": industry}, index=[f"F{i:04d}" for i in range(n)])
+
+
+@settings(PROPS, max_examples=15)
+@given(innovators(), st.sampled_from([1, 2]), st.sampled_from([None, 0.2]),
+       st.sampled_from([None, "industry"]), st.integers(0, 1000))
+def test_matching_respects_ratio_caliper_exact_and_no_reuse(firms, ratio, caliper, exact, seed):
+    res = quiet(gc.match, firms, treatment="serial", on=["log_size", "age"], ratio=ratio,
+                caliper=caliper, exact=exact, seed=seed)
+    pairs = res.pairs
+    if len(pairs) == 0:
+        return
+    assert firms.loc[pairs["treated"], "serial"].all()
+    assert not firms.loc[pairs["control"], "serial"].any()
+    assert pairs["control"].is_unique  # without replacement no control is used twice
+    assert pairs.groupby("treated").size().max() <= ratio
+    if exact:
+        assert (firms.loc[pairs["treated"], exact].to_numpy()
+                == firms.loc[pairs["control"], exact].to_numpy()).all()
+    p = res.propensity.loc[firms.index] if isinstance(res.propensity, pd.Series) else pd.Series(
+        np.asarray(res.propensity), index=firms.index)
+    lp = np.log(p / (1 - p))
+    gap = np.abs(lp.loc[pairs["treated"]].to_numpy() - lp.loc[pairs["control"]].to_numpy())
+    np.testing.assert_allclose(pairs["distance"].to_numpy(), gap, rtol=1e-7, atol=1e-9)
+    if caliper is not None:
+        assert gap.max() <= caliper * lp.std(ddof=1) * (1 + 1e-9)
+    m = res.matched
+    assert (m.loc[m["match_treated"], "match_weight"] == 1).all()
+    controls = m.loc[~m["match_treated"], "match_weight"]
+    assert controls.sum() == pytest.approx(len(controls), rel=1e-9)
