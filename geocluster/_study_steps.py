@@ -26,7 +26,8 @@ with the highest such maximum LQ are the focus (ties: more firms first, then by 
 When no unit is large enough for an LQ, the largest industry is the focus (with a note).
 
 Without industries the density step tests all firms against complete spatial randomness
-(``null = "firms"`` relabels an industry among all sites and needs one).
+(``null = "firms"`` relabels an industry among all sites and needs one); a CSR null places
+its firms in the study's areal units (their union), not in the convex hull of the firms.
 
 **Model.** ``[model] formula`` when given; otherwise the demo's formula
 (:data:`DEMO_FORMULA`) only if the firm table has every variable it uses, else the model
@@ -674,6 +675,14 @@ def _cluster_places(clusters: gpd.GeoDataFrame, state: dict) -> list[str]:
     return joined["place"].fillna("").astype(str).tolist()
 
 
+def _study_area(state: dict):
+    """The study's areal units as one polygon (the CSR null's area), or None for a grid."""
+    if state["config"]["areal"]["units"] in ("grid", "hex"):
+        return None  # a grid is built over the firms: their hull is the area anyway
+    units = _base_units(state)
+    return gpd.GeoSeries([units.geometry.union_all()], crs=units.crs)
+
+
 def density(state: dict, *, seed: np.random.Generator) -> None:
     cfg = state["config"]["density"]
     firms = state["firms"]
@@ -690,6 +699,9 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
               "spatial randomness ([density] null = \"firms\" relabels an industry among all "
               "firm sites and needs one).")
     state["density_null"] = null
+    # CSR places firms in the study's units (not the convex hull of the firms, which for a
+    # national file with a Hawaiian or Alaskan firm spans the ocean)
+    study_area = _study_area(state) if null == "csr" else None
     frames, surfaces, kds = [], {}, {}
     member = pd.Series(0, index=firms.index, dtype=int)
     member_id = pd.Series(np.nan, index=firms.index, dtype=float)
@@ -701,7 +713,7 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
             clusters = gc.density_clusters(
                 firms, bandwidth=cfg["bandwidth"], level=cfg["level"], null=null,
                 simulations=cfg["simulations"], seed=seed_clusters, min_firms=cfg["min_firms"],
-                subset=subset, cell_size=cfg["cell_size"],
+                subset=subset, cell_size=cfg["cell_size"], study_area=study_area,
             )
             chosen = firms if subset is None else firms[firms[industry].astype(str) == label]
             surface = gc.kde(chosen, bandwidth=cfg["bandwidth"], cell_size=cfg["cell_size"])
