@@ -4,14 +4,19 @@
 areal units and location quotients, local Moran's I and Getis-Ord Gi*, kernel density
 and density clusters, Duranton-Overman K-density, cluster exposure, spatial regression
 with effects by innovator type, robustness checks, maps and the study pipeline.
+
+The names are loaded on first use (PEP 562), so ``import geocluster`` and the command
+line's ``--help``, ``--version`` and ``config`` do not import the scientific stack; the
+first ``gc.local_moran`` (say) imports what it needs.
 """
 
-from geocluster import datasets
-from geocluster.areal import aggregate, grid, location_quotient
-from geocluster.clusters.density import DensitySurface, density_clusters, kde
-from geocluster.clusters.hotspots import getis_ord
-from geocluster.clusters.lisa import cluster_regions, global_moran, local_moran
-from geocluster.clusters.localization import k_density
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
 from geocluster.errors import (
     ConfigError,
     CRSError,
@@ -21,54 +26,52 @@ from geocluster.errors import (
     ModelError,
     WeightsError,
 )
-from geocluster.exposure import exposure
-from geocluster.io import read_firms
-from geocluster.maps import make_map, map, save_map
-from geocluster.models.matching import classify_innovators, match
-from geocluster.models.outcomes import count_model, share_model
-from geocluster.models.regress import regress
-from geocluster.robustness import cluster_sensitivity, robustness
-from geocluster.units import auto_metric_crs, parse_distance, to_metric
-from geocluster.weights import check_spec, weights
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "datasets",
+#: Public submodules.
+_SUBMODULES = {"datasets"}
+#: Public name -> the module that defines it.
+_LAZY = {
+    "datasets": "geocluster.datasets",
     # input, units, weights
-    "read_firms",
-    "to_metric",
-    "auto_metric_crs",
-    "parse_distance",
-    "weights",
-    "check_spec",
+    "read_firms": "geocluster.io",
+    "to_metric": "geocluster.units",
+    "auto_metric_crs": "geocluster.units",
+    "parse_distance": "geocluster._distance",
+    "weights": "geocluster.weights",
+    "check_spec": "geocluster.weights",
     # areal units
-    "grid",
-    "aggregate",
-    "location_quotient",
+    "grid": "geocluster.areal",
+    "aggregate": "geocluster.areal",
+    "location_quotient": "geocluster.areal",
     # clusters
-    "local_moran",
-    "global_moran",
-    "getis_ord",
-    "cluster_regions",
-    "kde",
-    "DensitySurface",
-    "density_clusters",
-    "k_density",
-    "exposure",
+    "local_moran": "geocluster.clusters.lisa",
+    "global_moran": "geocluster.clusters.lisa",
+    "cluster_regions": "geocluster.clusters.lisa",
+    "getis_ord": "geocluster.clusters.hotspots",
+    "kde": "geocluster.clusters.density",
+    "DensitySurface": "geocluster.clusters.density",
+    "density_clusters": "geocluster.clusters.density",
+    "k_density": "geocluster.clusters.localization",
+    "exposure": "geocluster.exposure",
     # models
-    "regress",
-    "classify_innovators",
-    "match",
-    "count_model",
-    "share_model",
+    "regress": "geocluster.models.regress",
+    "classify_innovators": "geocluster.models.matching",
+    "match": "geocluster.models.matching",
+    "count_model": "geocluster.models.outcomes",
+    "share_model": "geocluster.models.outcomes",
     # robustness
-    "robustness",
-    "cluster_sensitivity",
+    "robustness": "geocluster.robustness",
+    "cluster_sensitivity": "geocluster.robustness",
     # maps
-    "map",
-    "make_map",
-    "save_map",
+    "map": "geocluster.maps",
+    "make_map": "geocluster.maps",
+    "save_map": "geocluster.maps",
+}
+
+__all__ = [
+    *_LAZY,
     # errors
     "GeoclusterError",
     "InputError",
@@ -78,3 +81,55 @@ __all__ = [
     "ConfigError",
     "GeoclusterWarning",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'geocluster' has no attribute {name!r}") from None
+    module = importlib.import_module(module_name)
+    value = module if name in _SUBMODULES else getattr(module, name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Facade(types.ModuleType):
+    """The package module, whose public functions keep their names.
+
+    Importing a submodule binds it as an attribute of its package, so the first import
+    of ``geocluster.weights`` (say) would hide the function ``gc.weights`` behind the
+    module of the same name. The module is in ``sys.modules`` either way; the public
+    name stays the function's.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _LAZY and name not in _SUBMODULES:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Facade
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
+    from geocluster import datasets  # noqa: F401
+    from geocluster._distance import parse_distance  # noqa: F401
+    from geocluster.areal import aggregate, grid, location_quotient  # noqa: F401
+    from geocluster.clusters.density import DensitySurface, density_clusters, kde  # noqa: F401
+    from geocluster.clusters.hotspots import getis_ord  # noqa: F401
+    from geocluster.clusters.lisa import cluster_regions, global_moran, local_moran  # noqa: F401
+    from geocluster.clusters.localization import k_density  # noqa: F401
+    from geocluster.exposure import exposure  # noqa: F401
+    from geocluster.io import read_firms  # noqa: F401
+    from geocluster.maps import make_map, map, save_map  # noqa: F401
+    from geocluster.models.matching import classify_innovators, match  # noqa: F401
+    from geocluster.models.outcomes import count_model, share_model  # noqa: F401
+    from geocluster.models.regress import regress  # noqa: F401
+    from geocluster.robustness import cluster_sensitivity, robustness  # noqa: F401
+    from geocluster.units import auto_metric_crs, to_metric  # noqa: F401
+    from geocluster.weights import check_spec, weights  # noqa: F401

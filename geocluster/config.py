@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geocluster.errors import ConfigError, GeoclusterWarning, InputError
-from geocluster.units import parse_distance
+from geocluster._distance import parse_distance
+from geocluster.errors import ConfigError, GeoclusterWarning, InputError, WeightsError
 
 __all__ = ["SCHEMA", "load_config", "validate_config", "example_config", "DEMO_FORMULA",
            "DEMO_COLUMNS", "NAME_COLUMNS"]
@@ -55,15 +55,13 @@ def _probability(value) -> str | None:
 
 
 def _weights_spec(value) -> str | None:
-    from geocluster.weights import _DIST_RE, _KERNEL_RE, _KNN_RE, VALID_SPECS
+    from geocluster.weights import VALID_SPECS, check_spec
 
-    text = str(value).strip().lower()
-    if text in ("queen", "rook") or _KNN_RE.match(text):
-        return None
-    match = _DIST_RE.match(text) or _KERNEL_RE.match(text)
-    if match and _distance(match.groups()[-1]) is None:
-        return None
-    return VALID_SPECS
+    try:
+        check_spec(value)
+    except WeightsError:
+        return VALID_SPECS
+    return None
 
 
 def _list_of(check) -> Callable[[Any], str | None]:

@@ -27,8 +27,6 @@ A frame already in a projected CRS whose unit is the metre is returned unchanged
 
 from __future__ import annotations
 
-import re
-
 import geopandas as gpd
 import numpy as np
 import pyproj
@@ -39,6 +37,7 @@ from pyproj.crs.coordinate_operation import (
     LambertAzimuthalEqualAreaConversion,
 )
 
+from geocluster._distance import parse_distance
 from geocluster.errors import CRSError, InputError
 
 __all__ = [
@@ -51,9 +50,6 @@ __all__ = [
     "is_metric",
 ]
 
-_UNIT_FACTORS = {"m": 1.0, "km": 1000.0}
-_DISTANCE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(m|km)\s*$")
-
 # Contiguous US in lon/lat: EPSG:5070's area of use with a small margin.
 _CONUS_BOUNDS = (-125.5, 24.0, -66.5, 49.5)
 _UTM_MAX_WIDTH_DEG = 6.0
@@ -65,51 +61,6 @@ _BULK_MIN_MARGIN_DEG = 1.0
 # Albers parallels this close to symmetric about the equator (lat_1 + lat_2 near 0) make
 # a degenerate cone; such extents get a Lambert azimuthal equal-area projection.
 _EQUATOR_SYMMETRY_DEG = 5.0
-
-
-def parse_distance(value: str | float | int, *, name: str = "distance") -> float:
-    """Return a distance in metres from ``"25km"``, ``"500m"`` or a number of metres.
-
-    Parameters
-    ----------
-    value
-        A string with a unit (``m`` or ``km``), or a plain number taken as metres.
-    name
-        The option's name, used in error messages.
-
-    Returns
-    -------
-    float
-        The distance in metres; always positive.
-
-    Examples
-    --------
-    >>> parse_distance("25km")
-    25000.0
-    >>> parse_distance("500 m")
-    500.0
-    >>> parse_distance(1200)
-    1200.0
-    """
-    if isinstance(value, bool):
-        raise InputError(f"{name}={value!r} is not a distance; give e.g. '25km' or '500m'.")
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        metres = float(value)
-    elif isinstance(value, str):
-        match = _DISTANCE_RE.match(value.lower())
-        if match is None:
-            raise InputError(
-                f"{name}={value!r} is not a distance: write a positive number with a "
-                "unit, e.g. '25km' or '500m' (a plain number means metres)."
-            )
-        metres = float(match.group(1)) * _UNIT_FACTORS[match.group(2)]
-    else:
-        raise InputError(
-            f"{name}={value!r} is not a distance; give e.g. '25km', '500m' or a number of metres."
-        )
-    if not np.isfinite(metres) or metres <= 0:
-        raise InputError(f"{name}={value!r} must be a positive, finite distance.")
-    return metres
 
 
 def is_metric(crs: pyproj.CRS | None) -> bool:
