@@ -76,6 +76,7 @@ import pandas as pd
 import geocluster as gc
 from geocluster.config import DEMO_COLUMNS, DEMO_FORMULA, NAME_COLUMNS
 from geocluster.errors import ConfigError, GeoclusterError, GeoclusterWarning, InputError
+from geocluster.report import model_title
 
 #: NAICS codes counted as technology employment in the demo's metro-area LQ
 #: (4-digit codes only, so nothing is counted twice).
@@ -976,13 +977,6 @@ def model(state: dict, *, seed: np.random.Generator) -> None:
         "rho": _float(results.params.get("rho", np.nan)),
         "terms": {k: _float(v) for k, v in results.params.items()},
     }
-
-
-def model_title(plan: dict) -> str:
-    """The model's heading: the demo's wording only for the demo's variables."""
-    if plan.get("internationalization"):
-        return "Internationalization model"
-    return f"Model of {plan['outcome']}"
 
 
 def _float(value) -> float | None:

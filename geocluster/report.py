@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["build_report", "escape"]
+__all__ = ["build_report", "escape", "model_title"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
@@ -60,6 +60,19 @@ def escape(value: Any) -> str:
 
 
 _e = escape
+
+
+def model_title(plan: dict) -> str:
+    """The model's heading: the demo's wording only for the demo's outcome.
+
+    Examples
+    --------
+    >>> model_title({"internationalization": False, "outcome": "log(REVENUES)"})
+    'Model of log(REVENUES)'
+    """
+    if plan.get("internationalization"):
+        return "Internationalization model"
+    return f"Model of {plan['outcome']}"
 
 
 def _cell(value, digits: int) -> tuple[str, bool]:
@@ -320,8 +333,6 @@ def _density_section(state: dict, folder: Path, summary: dict) -> str:
 
 
 def _model_section(state: dict, folder: Path) -> str:
-    from geocluster._study_steps import model_title
-
     results = state["results"]
     plan = state.get("model_plan") or {}
     title = model_title(plan) if plan else "Model"

@@ -12,9 +12,8 @@ import pytest
 from shapely.geometry import Point
 
 import geocluster as gc
-from geocluster._study_steps import model_title
 from geocluster.config import validate_config
-from geocluster.report import build_report, escape
+from geocluster.report import build_report, escape, model_title
 from geocluster.study import run_study
 
 PAYLOADS = ["{{7*7}}", "{% if 1 %}x{% endif %}", "<script>alert(1)</script>", "a & \"b\" 'c'"]
