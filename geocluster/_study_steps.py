@@ -689,8 +689,13 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
     firms = state["firms"]
     industry = state["columns"]["industry"]
     focus_list = _focus_industries(state)
+    # boolean masks on the industries as text, so a config's "5415" (or 5415) matches an
+    # integer NAICS column too
+    as_text = firms[industry].astype(str).where(firms[industry].notna()) \
+        if industry is not None else None
     groups: list[tuple[str, Any]] = (
-        [(f, (industry, f)) for f in focus_list] if industry is not None else [("all firms", None)]
+        [(f, (as_text == f).to_numpy()) for f in focus_list] if industry is not None
+        else [("all firms", None)]
     )
     seed_clusters, seed_kd = _seed_int(seed), _seed_int(seed)
     null = cfg["null"]
@@ -716,7 +721,7 @@ def density(state: dict, *, seed: np.random.Generator) -> None:
                 simulations=cfg["simulations"], seed=seed_clusters, min_firms=cfg["min_firms"],
                 subset=subset, cell_size=cfg["cell_size"], study_area=study_area,
             )
-            chosen = firms if subset is None else firms[firms[industry].astype(str) == label]
+            chosen = firms if subset is None else firms[subset]
             surface = gc.kde(chosen, bandwidth=cfg["bandwidth"], cell_size=cfg["cell_size"])
         clusters = clusters.copy()
         attrs = dict(clusters.attrs)

@@ -433,3 +433,21 @@ def test_named_focus_industries_are_kept_in_order():
     state = _focus_state(_industry_firms())
     state["config"]["firms"]["focus_industry"] = ["delta", "alpha"]
     assert _focus_industries(state) == ["delta", "alpha"]
+
+
+def test_integer_industry_codes_match_a_focus_given_as_number_or_text(tmp_path):
+    table = _register(seed=9, sentinel=None)
+    table["NAICS"] = np.where(np.arange(N) % 3 == 0, 5415, 3254)  # 100 firms of 5415
+    path = tmp_path / "hq.csv"
+    table.to_csv(path, index=False)
+    for focus in ([5415], "5415"):
+        config = _config(path, firms={"industry": "NAICS", "focus_industry": focus},
+                         areal={"enabled": False}, model={"enabled": False},
+                         maps={"enabled": False}, density={"k_density": False})
+        out = tmp_path / f"out-{type(focus).__name__}"
+        result = run_study(config, out, quiet=True)
+        (group,) = result.summary["density"]["by_industry"]
+        assert (group["industry"], group["firms"]) == ("5415", 100)
+        clusters = gpd.read_file(out / "clusters.gpkg", layer="density_clusters") \
+            if group["clusters"] else pd.DataFrame({"n_firms": []})
+        assert int(clusters["n_firms"].sum()) == group["firms_in_clusters"]
