@@ -74,8 +74,12 @@ def check_options(
         raise InputError(f"isolates={isolates!r} must be one of {ISOLATE_POLICIES}.")
     if missing not in MISSING_POLICIES:
         raise InputError(f"missing={missing!r} must be 'raise' or 'drop'.")
-    if not isinstance(n_jobs, int | np.integer) or n_jobs == 0 or n_jobs < -1:
-        raise InputError(f"n_jobs={n_jobs!r} must be -1 (all cores) or a positive integer.")
+    if (isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs == 0
+            or n_jobs < -1):
+        raise InputError(
+            f"n_jobs={n_jobs!r} must be -1 (all cores) or a positive integer: the number "
+            "of threads for the permutation inference, e.g. n_jobs=1 or n_jobs=-1."
+        )
 
 
 def check_frame_column(gdf, column: str, what: str) -> pd.Series:

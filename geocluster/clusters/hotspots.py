@@ -159,6 +159,7 @@ def getis_ord(
             permutations,
             np.random.default_rng(perm_seed),
             units=np.flatnonzero(has),
+            n_jobs=n_jobs,
         )
         p = _perm.pseudo_p(ge, le, permutations, alternative)
     else:

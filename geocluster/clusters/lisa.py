@@ -137,8 +137,9 @@ def local_moran(
         Missing values in ``column``: ``"raise"`` (default) or ``"drop"`` (those
         units leave the weights and get NaN; a warning gives the count).
     n_jobs
-        Accepted for compatibility (``-1`` or a positive integer); the permutation
-        engine runs in this process and the results do not depend on it.
+        Threads for the permutation inference (``-1``: every core available);
+        units are split into blocks whose draws come from one shared table, so the
+        results are identical for any ``n_jobs``.
 
     Returns
     -------
@@ -199,7 +200,8 @@ def local_moran(
         )
         _perm.warn_coarse(prep.y, column, "local_moran")
     stat = _run_moran_local(prep.y, graph)
-    cols = _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_seed)
+    cols = _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_seed,
+                         n_jobs)
 
     tested = prep.tested
     p_all = inf.full_length(cols.pop("p"), prep.analysed)
@@ -265,7 +267,8 @@ def _run_moran_local(y, graph):
         return Moran_Local(y, graph, transformation="r", permutations=0)
 
 
-def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_seed) -> dict:
+def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_seed,
+                  n_jobs=1) -> dict:
     n = len(prep.y)
     esda_to_spdep = n / (n - 1)
     has = prep.tested_in_graph
@@ -290,6 +293,7 @@ def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_se
             permutations,
             np.random.default_rng(perm_seed),
             units=np.flatnonzero(has),
+            n_jobs=n_jobs,
         )
         p = _perm.pseudo_p(ge, le, permutations, alternative)
     else:
