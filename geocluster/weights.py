@@ -30,7 +30,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 from libpysal.graph import Graph
+from libpysal.graph._kernel import _prepare_tree_query
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import KDTree
 
 from geocluster.errors import CRSError, GeoclusterWarning, InputError, WeightsError
 from geocluster.units import parse_distance, to_metric
@@ -134,6 +139,7 @@ def weights(
     isolates: Literal["warn", "raise", "ignore"] = "warn",
     crs: str | int | pyproj.CRS | None = None,
     seed: int | np.random.Generator | None = None,
+    workers: int = -1,
 ) -> Graph:
     """Build spatial weights for the rows of ``gdf``.
 
@@ -163,10 +169,24 @@ def weights(
         automatic choice.
     seed
         Random seed for ``coincident="jitter"``.
+    workers
+        Threads for the nearest-neighbour query of ``knn`` specs (scipy's
+        ``KDTree.query``): ``-1`` (default) uses every core, ``1`` one thread. The
+        result does not depend on it.
 
     Returns
     -------
     libpysal.graph.Graph
+
+    Notes
+    -----
+    ``knn`` and ``distance`` weights are built from one ``scipy.spatial.KDTree``
+    query and handed to the Graph as sorted adjacency arrays, with row
+    standardisation and the structure report (isolates, components) computed from
+    the same arrays. The result equals libpysal's ``Graph.build_knn`` /
+    ``Graph.build_distance_band``: the same neighbours, including which unit wins
+    a tie at the K-th nearest distance (the rows with such a tie are answered by
+    libpysal's own tree query), the same ids, order, weights and transformation.
 
     Examples
     --------
@@ -194,18 +214,31 @@ def weights(
             f"coincident={coincident!r} is not an option; pass 'raise' or 'jitter'."
         )
 
+    _check_workers(workers)
+    transformation = None if transform is None else str(transform).upper()
+
     if isinstance(spec, Graph):
         check_graph_matches(spec, gdf)
         graph = spec
-        label = "the given Graph"
-    else:
-        check_spec(spec)
-        graph = _build(gdf, spec, coincident=coincident, crs=crs, seed=seed)
-        label = repr(spec)
+        if transformation is not None:
+            graph = _transform(graph, transformation, "the given Graph")
+        _report_structure(graph_summary(graph), list(graph.isolates[:5]), "the given Graph",
+                          isolates)
+        return graph
 
-    if transform is not None:
-        graph = graph.transform(str(transform).upper())
-    _report_structure(graph, label, isolates)
+    check_spec(spec)
+    _, kind, args = _parse_spec(spec)
+    if kind in ("knn", "distance"):
+        graph, info, iso_ids = _build_from_tree(
+            gdf, spec, kind, args, transformation=transformation, coincident=coincident,
+            crs=crs, seed=seed, workers=workers,
+        )
+    else:
+        graph = _build(gdf, spec, coincident=coincident, crs=crs, seed=seed)
+        if transformation is not None:
+            graph = _transform(graph, transformation, repr(spec))
+        info, iso_ids = graph_summary(graph), list(graph.isolates[:5])
+    _report_structure(info, iso_ids, repr(spec), isolates)
     return graph
 
 
@@ -246,23 +279,218 @@ def _build(gdf, spec: str, *, coincident: str, crs, seed) -> Graph:
                 f"{sorted(kinds)}; for points use 'knn:K', 'distance:D' or 'kernel:NAME:D'."
             )
         return Graph.build_contiguity(gdf.geometry, rook=(kind == "rook"))
-    if kind == "knn":
-        (k,) = args
-        n = len(gdf)
-        if not 1 <= k < n:
-            raise WeightsError(
-                f"weights spec {spec!r}: K must be between 1 and n-1 = {n - 1} for {n} "
-                f"units; use a smaller K (e.g. 'knn:{max(1, min(8, n - 1))}') or more units."
-            )
-        points = _points(gdf, crs, coincident, seed, spec, needs_metres=False)
-        return Graph.build_knn(points, k=k)
-    if kind == "distance":
-        (threshold,) = args
-        points = _points(gdf, crs, None, seed, spec, needs_metres=True)
-        return Graph.build_distance_band(points, threshold=threshold, binary=True)
     name, bandwidth = args
     points = _points(gdf, crs, coincident, seed, spec, needs_metres=True)
     return Graph.build_kernel(points, kernel=name, bandwidth=bandwidth)
+
+
+#: Relative gap between the K-th and the (K+1)-th nearest distance below which a row
+#: counts as a tie at the K-th neighbour and is answered by libpysal's own tree query.
+_TIE_RTOL = 1e-9
+
+
+def _transform(graph: Graph, transformation: str, label: str) -> Graph:
+    """``graph.transform``, refusing a doubly standardised graph without weight."""
+    if transformation == "D" and float(graph._adjacency.sum()) == 0:
+        raise WeightsError(
+            f"weights {label}: transform='d' divides by the sum of all weights, which is 0 "
+            f"(no unit of {graph.n} has a neighbour). Use a larger distance or a 'knn:K' "
+            "spec, or another transform."
+        )
+    return graph.transform(transformation)
+
+
+def _check_knn_range(k: int, n: int, spec: str) -> None:
+    if not 1 <= k < n:
+        raise WeightsError(
+            f"weights spec {spec!r}: K must be between 1 and n-1 = {n - 1} for {n} "
+            f"units; use a smaller K (e.g. 'knn:{max(1, min(8, n - 1))}') or more units."
+        )
+
+
+def _build_from_tree(
+    gdf, spec: str, kind: str, args: tuple, *, transformation: str | None, coincident: str,
+    crs, seed, workers: int,
+) -> tuple[Graph, dict, list]:
+    """``knn`` / ``distance`` weights from one KD-tree query: (Graph, summary, isolate ids).
+
+    The Graph equals libpysal's ``build_knn`` / ``build_distance_band`` followed by
+    ``transform``; the summary equals :func:`graph_summary` of it.
+    """
+    n = len(gdf)
+    if kind == "knn":
+        (k,) = args
+        _check_knn_range(k, n, spec)
+        xy = _coordinates(gdf, crs, spec, needs_metres=False)
+        indptr, indices, data = _knn_adjacency(xy, k, coincident=coincident, seed=seed,
+                                               spec=spec, ids=gdf.index, workers=workers)
+    else:
+        (threshold,) = args
+        xy = _coordinates(gdf, crs, spec, needs_metres=True)
+        indptr, indices, data = _band_adjacency(xy, threshold)
+    counts = np.diff(indptr)
+    # A unit whose only entry is a zero-weight self-loop is an isolate (libpysal's encoding).
+    isolated = data[indptr[:-1]] == 0 if kind == "distance" else np.zeros(n, dtype=bool)
+    cardinalities = np.where(isolated, 0, counts)
+
+    if transformation in ("R", None, "B"):
+        if transformation == "R":
+            scale = np.divide(1.0, cardinalities, out=np.zeros(n), where=cardinalities > 0)
+            weight = np.repeat(scale, counts)
+        else:
+            weight = data.astype(np.float64 if transformation is None else np.int64)
+        graph = _graph(gdf.index, counts, indices, weight, "O" if transformation is None
+                       else transformation)
+    else:  # variance stabilising / doubly standardised: libpysal's own arithmetic
+        graph = _graph(gdf.index, counts, indices, data.astype(np.float64), "O")
+        graph = _transform(graph, transformation, repr(spec))
+    if transformation in ("R", None, "B"):
+        # The CSR array libpysal's Graph.sparse would build from this adjacency (tested).
+        graph.__dict__["sparse"] = sparse.csr_array(
+            (graph._adjacency.to_numpy(dtype=np.float64), indices, indptr), shape=(n, n)
+        )
+    matrix = sparse.csr_array((np.ones(len(indices), dtype=np.int8), indices, indptr),
+                              shape=(n, n))
+    n_components = int(connected_components(matrix, directed=False)[0])
+    n_isolates = int(isolated.sum())
+    info = {
+        "n": n,
+        "edges": int(cardinalities.sum()),
+        "mean_neighbours": float(cardinalities.mean()),
+        "components": n_components,
+        "isolates": n_isolates,
+    }
+    iso_ids = gdf.index[isolated][:5].tolist() if n_isolates else []
+    return graph, info, iso_ids
+
+
+def _graph(ids: pd.Index, counts: np.ndarray, indices: np.ndarray, weight: np.ndarray,
+           transformation: str) -> Graph:
+    """A Graph from CSR-ordered adjacency, already in libpysal's canonical order.
+
+    Rows follow ``ids`` and neighbours ascend by position within a row, which is the
+    order ``Graph.__init__`` would sort into; the MultiIndex levels are the ids in
+    frame order and the codes are positions, as after its ``reindex``.
+    """
+    level = pd.Index(np.asarray(ids))
+    index = pd.MultiIndex(
+        levels=[level, level],
+        codes=[np.repeat(np.arange(len(ids), dtype=np.int64), counts), indices],
+        names=["focal", "neighbor"],
+        verify_integrity=False,
+    )
+    adjacency = pd.Series(weight, index=index, name="weight")
+    return Graph(adjacency, transformation=transformation, is_sorted=True)
+
+
+def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, ids,
+                   workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays (indptr, sorted neighbour positions, ones) of the K nearest neighbours."""
+    n = len(xy)
+    n_query = min(k + 2, n)  # self, K neighbours and one more to see ties at the K-th
+    tree = KDTree(xy)
+    dist, idx = tree.query(xy, k=n_query, workers=workers)
+    # The nearest other unit at distance 0 is exactly a shared location.
+    dup = dist[:, 1] == 0
+    if dup.any():
+        if coincident == "raise":
+            shown = ids[dup][:5].tolist()
+            distinct = int(pd.DataFrame(xy[dup]).drop_duplicates().shape[0])
+            raise WeightsError(
+                f"weights spec {spec!r}: {int(dup.sum())} of {n} units share a location "
+                f"with another unit ({distinct} distinct locations; e.g. ids {shown}), so "
+                "nearest neighbours are ambiguous. Remove the duplicates, use a 'distance:D' "
+                "spec, or pass coincident='jitter' (moves them by up to 1 mm, reproducible "
+                "with seed=)."
+            )
+        rng = np.random.default_rng(seed)
+        xy = xy.copy()
+        xy[dup] += rng.uniform(-1e-3, 1e-3, size=(int(dup.sum()), 2))
+        tree = KDTree(xy)
+        dist, idx = tree.query(xy, k=n_query, workers=workers)
+        still = dist[:, 1] == 0
+        if still.any():  # pragma: no cover - needs a jitter draw landing on a point
+            raise WeightsError(
+                f"weights spec {spec!r}: {int(still.sum())} units still share a location "
+                "after coincident='jitter'; pass another seed= or remove the duplicates."
+            )
+    # Without shared locations every unit is its own unique nearest point (column 0).
+    neighbours = idx[:, 1:k + 1]
+    if n_query == k + 2:
+        kth, next_ = dist[:, k], dist[:, k + 1]
+        tie = next_ - kth <= _TIE_RTOL * next_
+        if tie.any():
+            # Which of the tied units wins depends on the tree's traversal: ask the
+            # query libpysal's build_knn uses (scikit-learn's KDTree when installed).
+            query = _prepare_tree_query(xy, "euclidean")
+            _, tied = query(xy[tie], k=k + 1)
+            neighbours = neighbours.copy()
+            neighbours[tie] = tied[:, 1:]
+    indices = np.sort(neighbours, axis=1).astype(_index_dtype(n)).ravel()
+    indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
+    return indptr, indices, np.ones(n * k, dtype=np.int8)
+
+
+def _band_adjacency(xy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays of every other unit within ``threshold`` (inclusive); isolates get a
+    zero-weight self-loop, as libpysal encodes them."""
+    n = len(xy)
+    pairs = KDTree(xy).query_pairs(threshold, output_type="ndarray")
+    dtype = _index_dtype(n)
+    heads = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(dtype)
+    tails = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(dtype)
+    data = np.ones(len(heads), dtype=np.int8)
+    del pairs
+    lonely = np.flatnonzero(np.bincount(heads, minlength=n) == 0).astype(dtype)
+    if len(lonely):
+        heads = np.concatenate([heads, lonely])
+        tails = np.concatenate([tails, lonely])
+        data = np.concatenate([data, np.zeros(len(lonely), dtype=np.int8)])
+    # coo -> csr groups by row and sorts each row's columns (no duplicates to sum).
+    matrix = sparse.coo_array((data, (heads, tails)), shape=(n, n)).tocsr()
+    matrix.sort_indices()
+    return matrix.indptr.astype(np.int64), matrix.indices, matrix.data
+
+
+def _index_dtype(n: int):
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+def _coordinates(gdf, crs, spec: str, *, needs_metres: bool) -> np.ndarray:
+    """``(n, 2)`` coordinates of the points (centroids of other geometries), metric
+    where distances are measured or the frame is geographic."""
+    frame = gdf[[gdf.geometry.name]]
+    geographic = frame.crs is not None and frame.crs.is_geographic
+    if needs_metres and frame.crs is None:
+        raise CRSError(
+            f"weights spec {spec!r} measures distances, but the frame has no CRS. Set it "
+            "(gdf.set_crs(...)) or use a unit-free spec such as 'knn:8' or 'queen'."
+        )
+    metric = to_metric(frame, crs) if (needs_metres or geographic or crs is not None) else frame
+    geoms = metric.geometry.to_numpy()
+    if not (shapely.get_type_id(geoms) == 0).all():  # 0: Point
+        geoms = shapely.centroid(geoms)
+    xy = np.column_stack([shapely.get_x(geoms), shapely.get_y(geoms)])
+    bad = ~np.isfinite(xy).all(axis=1)
+    if bad.any():
+        shown = gdf.index[bad][:5].tolist()
+        raise InputError(
+            f"weights spec {spec!r}: {int(bad.sum())} of {len(gdf)} units have coordinates "
+            f"that are not finite numbers (NaN or infinite; ids {shown}). Drop or fix those "
+            "rows before building weights."
+        )
+    return xy
+
+
+def _check_workers(workers) -> None:
+    ok = isinstance(workers, int | np.integer) and not isinstance(workers, bool) and (
+        workers == -1 or workers >= 1
+    )
+    if not ok:
+        raise WeightsError(
+            f"workers={workers!r} is not a number of threads; pass -1 (every core) or a "
+            "positive int such as 1."
+        )
 
 
 def _distance(text: str, spec: str) -> float:
@@ -339,11 +567,10 @@ def graph_summary(graph: Graph) -> dict:
     }
 
 
-def _report_structure(graph: Graph, label: str, isolates: str) -> None:
-    info = graph_summary(graph)
+def _report_structure(info: dict, iso_ids: list, label: str, isolates: str) -> None:
+    """Warn about (or refuse) isolates and components given :func:`graph_summary` counts."""
     if info["isolates"] == 0 and info["components"] == 1:
         return
-    iso_ids = list(graph.isolates[:5])
     message = (
         f"weights {label}: {info['isolates']} of {info['n']} units have no neighbours"
         + (f" (e.g. {iso_ids})" if iso_ids else "")
