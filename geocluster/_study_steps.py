@@ -978,7 +978,7 @@ def model(state: dict, *, seed: np.random.Generator) -> None:
     state["model_record"] = record
     _summary(state)["model"] = {
         "model": cfg["model"], "nobs": int(results.nobs), "formula": plan["formula"],
-        "title": model_title(plan),
+        "title": model_title(plan), "variable": plan["variable"],
         "rho": _float(results.params.get("rho", np.nan)),
         "terms": {k: _float(v) for k, v in results.params.items()},
     }

@@ -241,7 +241,7 @@ def _print_result(result, *, quiet: bool) -> None:
     if not quiet:
         areal = summary.get("areal", {})
         if areal.get("hh_regions"):
-            print("High-high innovation cluster regions (largest first):")
+            print(f"{areal.get('hh_title', 'High-high cluster regions')} (largest first):")
             for region in areal["hh_regions"][:12]:
                 print(f"  {region['region']:>6}  {region['units']:>3} units  "
                       f"{'; '.join(region['places'])}")
@@ -251,10 +251,11 @@ def _print_result(result, *, quiet: bool) -> None:
                   f"({density.get('firms_in_clusters', 0)} firms inside)")
         model = summary.get("model")
         if model and "terms" in model:
-            terms = model["terms"]
-            shown = ", ".join(f"{k} {v:+.3f}" for k, v in terms.items()
-                              if v is not None and ("cluster" in k or k == "rho"))
-            print(f"Spatial {model.get('model')} model, n={model.get('nobs')}: {shown}")
+            variable = model.get("variable") or "cluster"
+            shown = ", ".join(f"{k} {v:+.3f}" for k, v in model["terms"].items()
+                              if v is not None and (variable in k or k in ("rho", "lambda")))
+            print(f"{model.get('title') or 'Model'} ({model.get('model')}, "
+                  f"n={model.get('nobs')}): {shown}")
         print(f"Total time {sum(result.timings.values()):.1f} s")
     warned = summary.get("warnings") or []
     if warned:

@@ -170,7 +170,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "age": _column("Column with the firm's age in years.", "age"),
         "focus_industry": Key((str, list), None, check=_focus_industries,
                               doc="Industry (or list of industries) whose density clusters are "
-                                  "mapped. Default: the most localised industries."),
+                                  "mapped. Default: the 3 industries with the highest maximum "
+                                  "LQ over units with at least [areal] min_firms firms "
+                                  "(industries with at least [density] min_firms firms)."),
     },
     "weights": {
         "coincident": Key((str,), "raise", choices=("raise", "jitter"),
@@ -241,7 +243,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "column": Key((str,), "cluster", doc="Name of the exposure column in the firm table."),
     },
     "model": {
-        "enabled": Key((bool,), True, doc="Spatial regression and effects by innovator type."),
+        "enabled": Key((bool,), True, doc="Spatial regression and effects by group (innovator "
+                                          "type when the data have it)."),
         "formula": Key((str,), None,
                        doc="Model formula, e.g. 'y ~ cluster + np.log(employees)'. Default: the "
                            f"demo's formula '{DEMO_FORMULA}' when the data has its variables, "
@@ -281,7 +284,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "tiles": Key((str,), "OpenStreetMap",
                      doc="Background tiles: a folium tile name, or 'none' (works offline)."),
         "popup": Key((list,), None, check=_text_list,
-                     doc="Columns shown in a firm's popup. Default: the name column and the id."),
+                     doc="Columns shown in a firm's popup. Default: the name column, the id, "
+                         "industry, size, exposure and density cluster (those present)."),
         "tooltip": Key((list,), None, check=_text_list,
                        doc="Columns shown on hover. Default: the name column and the id."),
         "self_contained": Key((bool,), True, doc="Inline every script and style (one file)."),

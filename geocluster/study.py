@@ -594,7 +594,7 @@ STEPS = (
     ("areal", "areal clusters", "Areal clusters (LQ, local Moran, Gi*)"),
     ("density", "density clusters", "Density clusters (KDE, Monte Carlo)"),
     ("exposure", "exposure", "Cluster exposure per firm"),
-    ("model", "model", "Spatial regression and effects by innovator type"),
+    ("model", "model", "Spatial regression and effects by group"),
     ("robustness", "robustness", "Robustness sweep"),
     ("outputs", "writing outputs", "Writing tables and layers"),
     ("maps", "map", "Interactive map"),
