@@ -341,17 +341,20 @@ def _build_from_tree(
             weight = data.astype(np.float64 if transformation is None else np.int64)
         graph = _graph(gdf.index, counts, indices, weight, "O" if transformation is None
                        else transformation)
+        # The CSR array libpysal's Graph.sparse builds from this adjacency (tested), so
+        # the first use of graph.sparse costs nothing. Own copies of the arrays: an
+        # in-place change of graph.sparse must not reach the adjacency.
+        matrix = sparse.csr_array((weight.astype(np.float64, copy=True), indices.copy(),
+                                   indptr.copy()), shape=(n, n))
+        graph.__dict__["sparse"] = matrix
     else:  # variance stabilising / doubly standardised: libpysal's own arithmetic
         graph = _graph(gdf.index, counts, indices, data.astype(np.float64), "O")
         graph = _transform(graph, transformation, repr(spec))
-    if transformation in ("R", None, "B"):
-        # The CSR array libpysal's Graph.sparse would build from this adjacency (tested).
-        graph.__dict__["sparse"] = sparse.csr_array(
-            (graph._adjacency.to_numpy(dtype=np.float64), indices, indptr), shape=(n, n)
-        )
-    matrix = sparse.csr_array((np.ones(len(indices), dtype=np.int8), indices, indptr),
-                              shape=(n, n))
-    n_components = int(connected_components(matrix, directed=False)[0])
+        matrix = sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(n, n))
+    # Weakly connected components (libpysal's definition). A distance band is
+    # symmetric, so its strong components are the weak ones without a transpose.
+    n_components = int(connected_components(
+        matrix, directed=kind == "distance", connection="strong")[0])
     n_isolates = int(isolated.sum())
     info = {
         "n": n,
@@ -426,8 +429,9 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
             _, tied = query(xy[tie], k=k + 1)
             neighbours = neighbours.copy()
             neighbours[tie] = tied[:, 1:]
-    indices = np.sort(neighbours, axis=1).astype(_index_dtype(n)).ravel()
-    indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
+    dtype = _index_dtype(n * k)
+    indices = np.sort(neighbours, axis=1).astype(dtype).ravel()
+    indptr = np.arange(0, n * k + 1, k, dtype=dtype)
     return indptr, indices, np.ones(n * k, dtype=np.int8)
 
 
@@ -436,7 +440,7 @@ def _band_adjacency(xy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nd
     zero-weight self-loop, as libpysal encodes them."""
     n = len(xy)
     pairs = KDTree(xy).query_pairs(threshold, output_type="ndarray")
-    dtype = _index_dtype(n)
+    dtype = _index_dtype(max(n, 2 * len(pairs) + n))
     heads = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(dtype)
     tails = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(dtype)
     data = np.ones(len(heads), dtype=np.int8)
@@ -449,11 +453,12 @@ def _band_adjacency(xy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nd
     # coo -> csr groups by row and sorts each row's columns (no duplicates to sum).
     matrix = sparse.coo_array((data, (heads, tails)), shape=(n, n)).tocsr()
     matrix.sort_indices()
-    return matrix.indptr.astype(np.int64), matrix.indices, matrix.data
+    return matrix.indptr, matrix.indices, matrix.data
 
 
-def _index_dtype(n: int):
-    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+def _index_dtype(size: int):
+    """int32 positions while they fit (scipy's sparse arrays keep them), else int64."""
+    return np.int32 if size < np.iinfo(np.int32).max else np.int64
 
 
 def _coordinates(gdf, crs, spec: str, *, needs_metres: bool) -> np.ndarray:
