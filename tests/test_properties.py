@@ -1176,3 +1176,26 @@ def test_grid_of_a_whole_number_of_cells_has_no_extra_row():
     size = 333.3
     g = gc.grid((0.0, 6859.0, 3 * size, 6859.0 + 4 * size), size, crs=METRIC)
     assert (g["col"].max() + 1, g["row"].max() + 1) == (3, 4)
+
+
+@PROPS
+@given(registers(min_n=3), st.sampled_from(["500m", "2km"]))
+def test_exposure_log1p_and_standardize_transform_the_raw_measure(table, radius):
+    firms = to_firms(table)
+    raw = gc.exposure(firms, method="count", radius=radius)["exposure"].to_numpy()
+    logged = gc.exposure(firms, method="count", radius=radius, log="log1p")["exposure"]
+    np.testing.assert_allclose(logged, np.log1p(raw), rtol=1e-12)
+    if np.std(raw) == 0:
+        with pytest.raises(gc.InputError, match="constant"):
+            gc.exposure(firms, method="count", radius=radius, standardize=True)
+        return
+    if len(raw) >= 30 and len(np.unique(raw)) < 3:
+        with pytest.raises(gc.InputError, match="distinct values"):  # refused on purpose
+            gc.exposure(firms, method="count", radius=radius, standardize=True)
+        return
+    z = gc.exposure(firms, method="count", radius=radius, log="log1p", standardize=True)
+    expected = (np.log1p(raw) - np.log1p(raw).mean()) / np.log1p(raw).std()
+    np.testing.assert_allclose(z["exposure"], expected, rtol=1e-9, atol=1e-12)
+    if (raw == 0).any():
+        with pytest.raises(gc.InputError, match=r"log='log1p'"):
+            gc.exposure(firms, method="count", radius=radius, log=True)
