@@ -1,47 +1,58 @@
-"""Benchmark: gc.local_moran against esda.Moran_Local on the same Graph.
+"""Benchmark: gc.local_moran and gc.getis_ord against esda (numba) on the same Graph.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_local_moran.py [--n 100000] [--permutations 999]
-        [--repeat 1] [--out /tmp/bench_local_moran] [--python PATH] [--modes esda,geocluster]
+    .venv/bin/python benchmarks/bench_local_moran.py [--n 10000,100000,1000000]
+        [--permutations 999] [--repeat 1] [--out /tmp/bench_local_moran]
+        [--python /tmp/bench-numba/bin/python] [--modes gc_lm,gc_gi,esda_lm,esda_gi]
+        [--n-jobs 1,2]
+
+The peer (esda) should run in its fastest configuration, which needs numba; numba
+is not a dependency of geocluster (and must not be installed in its environment:
+esda changes its permutation path when numba is importable). Make a separate
+environment once and point ``--python`` at it::
+
+    python3 -m venv /tmp/bench-numba
+    /tmp/bench-numba/bin/pip install -e . numba
 
 What it does
 ------------
-1. Builds a hexagonal grid of about ``n`` cells (pointy-top hexagons whose vertices
-   come from one integer lattice scaled by shared constants, so neighbours share
-   bit-identical vertices), a spatially autocorrelated variable, and queen
-   contiguity with ``libpysal.graph.Graph.build_contiguity``. Grid and Graph are
-   written to ``--out`` (GeoParquet / Graph parquet).
-2. Runs each contender in a *new* Python process (so memory peaks and cold starts
-   are separate): the process reads the data, then imports its library, calls it
-   once (cold: imports + first call, the cost a CLI run pays once) and again
-   (warm). It reports wall and CPU times (CPU time is less sensitive to other
-   processes on a shared machine) and the peak resident memory of the calls: the
-   peak counter is reset after the data are read (Linux ``/proc/self/clear_refs``)
-   and the resident memory at that point is subtracted.
+1. For each ``--n``: builds a hexagonal grid of about ``n`` cells (pointy-top
+   hexagons whose vertices come from one integer lattice scaled by shared
+   constants), a spatially autocorrelated variable ``value`` (for local Moran) and
+   a positive one ``pos = exp(value / 2)`` (for Gi*), and the queen contiguity
+   Graph from the lattice (each cell's six edge neighbours; hexagons have no
+   corner-only neighbours). Up to 20,000 cells the lattice Graph is checked against
+   ``libpysal.graph.Graph.build_contiguity`` of the polygons. Grid, Graph and the
+   Gi* Graph (binary, self weight 1) are written to ``--out``.
+2. Runs each contender in a *new* Python process: the process reads the data,
+   imports its library, calls it once (cold: imports + first call, which includes
+   esda's numba compilation: it has no on-disk cache) and again (warm). Wall and CPU
+   times are reported (CPU time is less sensitive to other processes on a shared
+   machine), with the load average before and after each process, and the peak
+   resident memory of the calls (the peak counter is reset after the data are read,
+   Linux ``/proc/self/clear_refs``, and the resident memory at that point is
+   subtracted).
+3. Prints, per ``n``, the speed-up of geocluster over esda (esda time / geocluster
+   time: warm wall, warm CPU, cold wall), whether geocluster's p-values are
+   identical for every ``--n-jobs`` and the mean absolute difference between its
+   p-values and esda's (sampling error only: the data are continuous).
 
-Contenders (same Graph, same esda seed, ``n_jobs=1``):
-``esda``            ``esda.moran.Moran_Local(y, graph, permutations=P, seed=s)`` (esda's
-                    defaults: keeps the n x P simulations)
-``esda_nokeep``     the same with ``keep_simulations=False``
-``geocluster``      ``gc.local_moran(gdf, "value", weights=graph, permutations=P, seed=...)``
-                    including validation, cluster labels and LISA regions. Its
-                    permutation inference is geocluster's own tie-aware engine
-                    (``geocluster.clusters._permutation``; esda only computes the
-                    analytic statistic), so its p-values differ from esda's by
-                    sampling error (and where draws tie the observed value).
-``geocluster_gi``   (optional) the same, then ``gc.getis_ord`` twice in the same process:
-                    shows whether Gi* pays a second numba compilation.
+Contenders (999 permutations, the same seed, the same Graph):
+``esda_lm``  ``esda.moran.Moran_Local(y, graph, permutations=P, seed=s, n_jobs=1,
+             keep_simulations=False)``: esda's fastest configuration (``n_jobs=-1``
+             gives no speed-up on 2 cores; keeping the n x P simulations costs memory
+             and time)
+``esda_gi``  ``esda.getisord.G_Local(y, graph_star, transform="B", star=True, ...)``
+             with the same options
+``gc_lm``    ``gc.local_moran(gdf, "value", weights=graph, permutations=P, seed=s,
+             n_jobs=J)`` including validation, the analytic moments, cluster labels
+             and LISA regions; tie-aware conditional permutation (geocluster's own
+             engine, no numba)
+``gc_gi``    ``gc.getis_ord(gdf, "pos", weights=graph, permutations=P, seed=s,
+             n_jobs=J)`` (G*, binary weights), including the hot-spot bins
 
-Whether numba is importable is printed: without it esda runs its numpy fallback
-and there is no compilation cost; with it, every new process compiles esda's
-kernels once (on the first call). geocluster does not use numba.
-
-Measured (this 2-core machine, no numba, 999 permutations, hex grid, queen):
-10k units, warm CPU: esda 0.72-0.74 s (+251 MB), esda_nokeep 0.48-0.49 s (+12 MB),
-geocluster 0.54 s (+29 MB) with esda's kernel before the tie-aware engine, 0.22 s
-(+77-90 MB) after; 100k units: geocluster 2.1 s CPU warm, +123 MB over the data
-(esda 12.7 s with numba, 16.7 s without, 2.3 GB).
+The figures and their conditions are in ``docs/benchmarks/local_moran.md``.
 """
 
 from __future__ import annotations
@@ -56,14 +67,14 @@ from pathlib import Path
 
 WORKER = r"""
 import json, resource, sys, time, warnings
-t_start = time.perf_counter()
-mode, out, permutations, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-import numpy as np, pandas as pd, geopandas as gpd
+mode, out, permutations, seed, n_jobs = (sys.argv[1], sys.argv[2], int(sys.argv[3]),
+                                         int(sys.argv[4]), int(sys.argv[5]))
+import numpy as np, geopandas as gpd
 from libpysal.graph import read_parquet
 t0 = time.perf_counter()
 gdf = gpd.read_parquet(out + "/grid.parquet")
 graph = read_parquet(out + "/graph.parquet")
-y = gdf["value"].to_numpy()
+star = read_parquet(out + "/graph_star.parquet") if mode == "esda_gi" else None
 t_data = time.perf_counter() - t0
 warnings.simplefilter("ignore")
 import gc as _gc
@@ -77,67 +88,67 @@ def status_kb(field):
                 return int(line.split()[1])
 
 
-# reset the peak-RSS counter (Linux) so the peak below belongs to the calls alone
-try:
+try:  # reset the peak-RSS counter (Linux) so the peak below belongs to the calls alone
     with open("/proc/self/clear_refs", "w") as fh:
         fh.write("5")
     hwm_reset = True
 except OSError:
     hwm_reset = False
 rss_data = status_kb("VmRSS")
-times = []
-cpu = []
 t0 = time.perf_counter()
-if mode.startswith("esda"):
+c0 = time.process_time()
+if mode == "esda_lm":
     from esda.moran import Moran_Local
-    keep = mode == "esda"
-    t_import = time.perf_counter() - t0
-    for _ in range(2):
-        t1, c1 = time.perf_counter(), time.process_time()
-        res = Moran_Local(y, graph, permutations=permutations, seed=seed,
-                          keep_simulations=keep, n_jobs=1)
-        times.append(time.perf_counter() - t1)
-        cpu.append(time.process_time() - c1)
-    n_sig = int((res.p_sim <= 0.05).sum())
-else:
+    y = gdf["value"].to_numpy()
+    call = lambda: Moran_Local(y, graph, permutations=permutations, seed=seed, n_jobs=1,
+                               keep_simulations=False).p_sim
+elif mode == "esda_gi":
+    from esda.getisord import G_Local
+    y = gdf["pos"].to_numpy()
+    call = lambda: G_Local(y, star, transform="B", star=True, permutations=permutations,
+                           seed=seed, n_jobs=1, keep_simulations=False).p_sim
+elif mode == "gc_lm":
     import geocluster as gc
-    t_import = time.perf_counter() - t0
-    # gc draws esda's integer seed from default_rng(seed); report the one it used
-    for _ in range(2):
-        t1, c1 = time.perf_counter(), time.process_time()
-        res = gc.local_moran(gdf, "value", weights=graph, permutations=permutations, seed=seed)
-        times.append(time.perf_counter() - t1)
-        cpu.append(time.process_time() - c1)
-    n_sig = int((res["lisa_p"] <= 0.05).sum())
-    if mode == "geocluster_gi":
-        # Gi* after LISA in the same process: esda's kernel is specialised per statistic,
-        # so with numba getis_ord compiles again on its first call
-        for _ in range(2):
-            t1, c1 = time.perf_counter(), time.process_time()
-            gc.getis_ord(gdf, "value", weights=graph, permutations=permutations, seed=seed)
-            times.append(time.perf_counter() - t1)
-            cpu.append(time.process_time() - c1)
+    call = lambda: gc.local_moran(gdf, "value", weights=graph, permutations=permutations,
+                                  seed=seed, n_jobs=n_jobs)["lisa_p"].to_numpy()
+elif mode == "gc_gi":
+    import geocluster as gc
+    call = lambda: gc.getis_ord(gdf, "pos", weights=graph, permutations=permutations,
+                                seed=seed, n_jobs=n_jobs)["gi_p"].to_numpy()
+else:
+    raise SystemExit(f"unknown mode {mode!r}")
+t_import = time.perf_counter() - t0
+cpu_import = time.process_time() - c0
+times, cpu = [], []
+for _ in range(2):
+    t1, c1 = time.perf_counter(), time.process_time()
+    p = call()
+    times.append(time.perf_counter() - t1)
+    cpu.append(time.process_time() - c1)
 peak = status_kb("VmHWM") if hwm_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+np.save(out + f"/p_{mode}_{n_jobs}.npy", np.asarray(p, dtype=float))
 try:
-    import numba  # noqa: F401
-    has_numba = True
+    import numba
+    numba_version = numba.__version__
 except ImportError:
-    has_numba = False
+    numba_version = None
 print(json.dumps({
-    "mode": mode, "data_s": t_data, "import_s": t_import, "first_s": times[0],
-    "warm_s": times[1], "cold_s": t_import + times[0], "first_cpu_s": cpu[0],
-    "warm_cpu_s": cpu[1], "peak_rss_mb": peak / 1024, "hwm_reset": hwm_reset,
+    "mode": mode, "n_jobs": n_jobs, "data_s": t_data, "import_s": t_import,
+    "first_s": times[0], "warm_s": times[1], "cold_s": t_import + times[0],
+    "cold_cpu_s": cpu_import + cpu[0], "first_cpu_s": cpu[0], "warm_cpu_s": cpu[1],
+    "peak_rss_mb": peak / 1024, "hwm_reset": hwm_reset,
     "rss_after_data_mb": rss_data / 1024, "call_rss_mb": (peak - rss_data) / 1024,
-    "gi_first_s": times[2] if len(times) > 2 else None,
-    "gi_warm_s": times[3] if len(times) > 3 else None,
-    "gi_first_cpu_s": cpu[2] if len(cpu) > 2 else None,
-    "n_sig": n_sig, "numba": has_numba, "python": sys.executable,
+    "n_sig": int((np.asarray(p) <= 0.05).sum()), "numba": numba_version,
+    "python": sys.executable,
 }))
 """
 
+PEER = {"gc_lm": "esda_lm", "gc_gi": "esda_gi"}
+LABEL = {"gc_lm": "local Moran", "gc_gi": "Gi*"}
+
 
 def hex_grid(n_target: int, size: float = 1000.0):
-    """About ``n_target`` pointy-top hexagons; vertices from an integer lattice."""
+    """About ``n_target`` pointy-top hexagons (vertices from one integer lattice)."""
     import geopandas as gpd
     import numpy as np
     import shapely
@@ -161,12 +172,62 @@ def hex_grid(n_target: int, size: float = 1000.0):
     x, yv = cx * ux, cy * uy
     field = np.sin(x / (40 * size)) + np.cos(yv / (30 * size))
     gdf["value"] = field + rng.normal(0, 0.8, len(gdf))
-    return gdf
+    gdf["pos"] = np.exp(gdf["value"] / 2)
+    return gdf, nrow, ncol
 
 
-def run_worker(mode: str, out: Path, permutations: int, seed: int, python: str) -> dict:
+def hex_queen(nrow: int, ncol: int):
+    """Queen (= edge) contiguity of the :func:`hex_grid` lattice as a binary Graph."""
+    import numpy as np
+    from libpysal.graph import Graph
+
+    rows, cols = np.divmod(np.arange(nrow * ncol), ncol)
+    odd = rows % 2
+    # same row: col +-1; rows +-1: cols (c - 1, c) from an even row, (c, c + 1) from an odd one
+    dr = np.array([0, 0, -1, -1, 1, 1])
+    dc_even = np.array([-1, 1, -1, 0, -1, 0])
+    dc_odd = np.array([-1, 1, 0, 1, 0, 1])
+    r2 = rows[:, None] + dr[None, :]
+    c2 = cols[:, None] + np.where(odd[:, None] == 1, dc_odd[None, :], dc_even[None, :])
+    ok = (r2 >= 0) & (r2 < nrow) & (c2 >= 0) & (c2 < ncol)
+    focal = np.repeat(np.arange(nrow * ncol), 6).reshape(-1, 6)[ok]
+    neighbour = (r2 * ncol + c2)[ok]
+    order = np.lexsort((neighbour, focal))
+    return Graph.from_arrays(focal[order], neighbour[order], np.ones(len(focal)))
+
+
+def prepare(n: int, out: Path) -> dict:
+    import numpy as np
+    from libpysal.graph import Graph
+
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    gdf, nrow, ncol = hex_grid(n)
+    graph = hex_queen(nrow, ncol)
+    t_build = time.perf_counter() - t0
+    if len(gdf) <= 20_000:
+        ref = Graph.build_contiguity(gdf, rook=False)
+        a, b = ref.sparse.tocsr(), graph.sparse.tocsr()
+        if (a != b).nnz or not np.array_equal(ref.unique_ids, graph.unique_ids):
+            raise RuntimeError("lattice Graph differs from build_contiguity")
+    gdf.to_parquet(out / "grid.parquet")
+    graph.to_parquet(out / "graph.parquet")
+    graph.transform("B").assign_self_weight(1.0).to_parquet(out / "graph_star.parquet")
+    card = graph.cardinalities
+    print(
+        f"\n=== {len(gdf):,} hex cells ({nrow} x {ncol}), queen Graph from the lattice in "
+        f"{t_build:.1f} s (neighbours: mean {card.mean():.3f}, max {card.max()}, "
+        f"isolates {len(graph.isolates)})"
+        + ("; equals build_contiguity" if len(gdf) <= 20_000 else "")
+    )
+    return {"n_units": len(gdf)}
+
+
+def run_worker(mode: str, out: Path, permutations: int, seed: int, n_jobs: int,
+               python: str) -> dict:
+    load_before = os.getloadavg()
     proc = subprocess.run(
-        [python, "-c", WORKER, mode, str(out), str(permutations), str(seed)],
+        [python, "-c", WORKER, mode, str(out), str(permutations), str(seed), str(n_jobs)],
         capture_output=True,
         text=True,
         check=False,
@@ -174,82 +235,96 @@ def run_worker(mode: str, out: Path, permutations: int, seed: int, python: str) 
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} worker failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    r["load_before"] = load_before[0]
+    r["load_after"] = os.getloadavg()[0]
+    return r
+
+
+def summarise(n_units: int, results: list, out: Path, n_jobs: list) -> None:
+    import numpy as np
+
+    def best(mode, key, jobs=None):
+        vals = [r[key] for r in results
+                if r["mode"] == mode and (jobs is None or r["n_jobs"] == jobs)]
+        return min(vals) if vals else None
+
+    for mode, peer in PEER.items():
+        if best(mode, "warm_s") is None:
+            continue
+        ps = [np.load(out / f"p_{mode}_{j}.npy") for j in n_jobs]
+        same = all(np.array_equal(ps[0], p, equal_nan=True) for p in ps[1:])
+        line = (f"{LABEL[mode]:11s} {n_units:>9,} units: p-values identical for n_jobs="
+                f"{','.join(map(str, n_jobs))}: {same}")
+        if best(peer, "warm_s") is not None:
+            q = np.load(out / f"p_{peer}_1.npy")
+            line += f"; mean |p_gc - p_esda| = {np.nanmean(np.abs(ps[0] - q)):.4f}"
+        print(line)
+        if best(peer, "warm_s") is None:
+            continue
+        for j in n_jobs:
+            print(
+                f"    speed-up over esda (esda time / geocluster time), n_jobs={j}: "
+                f"warm wall {best(peer, 'warm_s') / best(mode, 'warm_s', j):5.1f}x  "
+                f"warm cpu {best(peer, 'warm_cpu_s') / best(mode, 'warm_cpu_s', j):5.1f}x  "
+                f"cold wall {best(peer, 'cold_s') / best(mode, 'cold_s', j):5.1f}x  "
+                f"(memory of the calls: geocluster +{best(mode, 'call_rss_mb', j):.0f} MB, "
+                f"esda +{best(peer, 'call_rss_mb'):.0f} MB)"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--n", default="100000", help="comma-separated unit counts")
     parser.add_argument("--permutations", type=int, default=999)
     parser.add_argument("--repeat", type=int, default=1, help="rounds of all contenders")
     parser.add_argument("--out", default="/tmp/bench_local_moran")
     parser.add_argument(
         "--python",
         default=sys.executable,
-        help="interpreter for the worker processes (e.g. a venv that has numba)",
+        help="interpreter for the esda contenders (a venv with numba: esda's fastest path)",
     )
-    parser.add_argument(
-        "--modes", default="esda,esda_nokeep,geocluster", help="comma-separated contenders"
-    )
+    parser.add_argument("--gc-python", default=sys.executable,
+                        help="interpreter for the geocluster contenders")
+    parser.add_argument("--modes", default="gc_lm,gc_gi,esda_lm,esda_gi",
+                        help="comma-separated contenders")
+    parser.add_argument("--n-jobs", default="1,2", help="geocluster n_jobs values to run")
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-
-    from libpysal.graph import Graph
-
-    t0 = time.perf_counter()
-    gdf = hex_grid(args.n)
-    t_grid = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    graph = Graph.build_contiguity(gdf, rook=False)
-    t_graph = time.perf_counter() - t0
-    card = graph.cardinalities
-    gdf.to_parquet(out / "grid.parquet")
-    graph.to_parquet(out / "graph.parquet")
-    print(
-        f"hex grid: {len(gdf)} cells in {t_grid:.1f} s; queen Graph in {t_graph:.1f} s "
-        f"(neighbours: mean {card.mean():.3f}, max {card.max()}, isolates {len(graph.isolates)})"
-    )
-    print(f"worker python: {args.python}")
-    print(f"load average at start: {os.getloadavg()}")
-
+    modes = args.modes.split(",")
+    n_jobs = [int(j) for j in args.n_jobs.split(",")]
+    print(f"esda python: {args.python}\ngeocluster python: {args.gc_python}")
+    print(f"cores: {len(os.sched_getaffinity(0))}; load average at start: {os.getloadavg()}")
     seed = 12345
-    results = []
-    for round_ in range(args.repeat):
-        for mode in args.modes.split(","):
-            r = run_worker(mode, out, args.permutations, seed, args.python)
-            r["round"] = round_
-            results.append(r)
-            if r.get("gi_first_s") is not None:
-                print(
-                    f"[{round_}] getis_ord after local_moran in the same process: first call "
-                    f"{r['gi_first_s']:.2f} s (cpu {r['gi_first_cpu_s']:.2f}), "
-                    f"warm {r['gi_warm_s']:.2f} s"
-                )
-            print(
-                f"[{round_}] {mode:12s} cold {r['cold_s']:6.2f} s (import {r['import_s']:.2f} "
-                f"+ first call {r['first_s']:.2f}, cpu {r['first_cpu_s']:.2f})  "
-                f"warm {r['warm_s']:6.2f} s (cpu {r['warm_cpu_s']:.2f})  "
-                f"peak RSS {r['peak_rss_mb']:7.0f} MB (+{r['call_rss_mb']:.0f} MB over data)  "
-                f"significant {r['n_sig']}  numba={r['numba']}"
-            )
+    everything = []
+    for n in [int(x) for x in args.n.split(",")]:
+        out = Path(args.out) / f"n{n}"
+        info = prepare(n, out)
+        results = []
+        for round_ in range(args.repeat):
+            for mode in modes:
+                esda = mode.startswith("esda")
+                for jobs in [1] if esda else n_jobs:
+                    r = run_worker(mode, out, args.permutations, seed, jobs,
+                                   args.python if esda else args.gc_python)
+                    r.update(round=round_, n_units=info["n_units"])
+                    results.append(r)
+                    tag = mode + ("" if esda else f" n_jobs={jobs}")
+                    print(
+                        f"[{round_}] {tag:15s} cold {r['cold_s']:7.2f} s (import "
+                        f"{r['import_s']:.2f} + first call {r['first_s']:.2f}; cpu "
+                        f"{r['cold_cpu_s']:.2f})  warm {r['warm_s']:7.2f} s (cpu "
+                        f"{r['warm_cpu_s']:.2f})  +{r['call_rss_mb']:.0f} MB  "
+                        f"p<=0.05: {r['n_sig']}  numba={r['numba']}  "
+                        f"load {r['load_before']:.1f}->{r['load_after']:.1f}",
+                        flush=True,
+                    )
+                    if esda and r["numba"] is None:
+                        print("    (no numba in this interpreter: esda ran its numpy "
+                              "fallback, not its fastest path; see --python)")
+        summarise(info["n_units"], results, out, n_jobs)
+        everything += results
     print(f"load average at end: {os.getloadavg()}")
-
-    def best(mode, key):
-        return min(r[key] for r in results if r["mode"] == mode)
-
-    modes = {r["mode"] for r in results}
-    for base in ("esda", "esda_nokeep"):
-        if not {base, "geocluster"} <= modes:
-            continue
-        mem_base = max(best(base, "call_rss_mb"), 1.0)
-        print(
-            f"ratio geocluster / {base}: warm wall {best('geocluster', 'warm_s') / best(base, 'warm_s'):.2f}"
-            f"  warm cpu {best('geocluster', 'warm_cpu_s') / best(base, 'warm_cpu_s'):.2f}"
-            f"  cold wall {best('geocluster', 'cold_s') / best(base, 'cold_s'):.2f}"
-            f"  call memory {best('geocluster', 'call_rss_mb') / mem_base:.2f}"
-        )
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (Path(args.out) / "results.json").write_text(json.dumps(everything, indent=1))
 
 
 if __name__ == "__main__":

@@ -34,12 +34,32 @@ One table of random neighbour draws is shared by all units: row ``s`` holds
 ``k_max`` distinct integers in ``[0, n - 1)`` (``k_max`` the largest number of
 neighbours), drawn from ``default_rng(seed)``; unit ``i`` uses the first ``k_i``
 columns and maps a draw ``t`` to unit ``t + (t >= i)`` (so it never draws itself).
-The values at ``t`` and ``t + 1`` are gathered once for the whole table, so a unit
-only selects between them. Units are processed in blocks (sorted by their number of
-neighbours, so blocks have little padding), vectorised in float64; a block's working arrays hold at
-most ``BLOCK_ELEMENTS`` numbers, so memory does not grow with ``n`` beyond the
-``S x k_max`` table and a few arrays of length ``n``. The simulations themselves are
-never kept. The same seed gives the same table and the same counts.
+The values at ``t`` and ``t + 1`` are gathered once for the whole table. The same
+seed gives the same table and the same counts. Two paths use it:
+
+* **Equal weights** (every neighbour of ``i`` has the same weight ``w_i``: binary or
+  row-standardised contiguity and knn, i.e. local Moran and Gi* as usually run). The
+  simulated statistic is ``(w_i x - obs_i) a_i`` with ``x`` the plain sum of the
+  drawn values, a monotone function of ``x`` (rounding included). Units with the
+  same ``k`` are taken in blocks of nearby indices ``[first, last]``: in a table row
+  with no draw in ``[first, last)`` the shift ``t >= i`` is the same for every unit
+  of the block, so the row gives them all the same ``x``. These shared sums are
+  sorted once per block and each unit counts its draws ``>=`` / ``<=`` observed by a
+  binary search (``np.searchsorted`` at the crossing points, each checked with the
+  statistic itself). The few rows with a draw inside the block (about
+  ``S k B / n`` per block of ``B`` units) are summed unit by unit. Cost: about
+  ``n / B`` sorts of ``S`` numbers plus ``O(n log S)``, instead of ``O(n S k)``.
+* **Other weights** (kernel, inverse distance): each unit's ``S`` lags
+  ``sum_c w_ic v_c`` are formed column by column, in blocks of units (sorted by
+  their number of neighbours, so blocks have little padding).
+
+Both paths add the same values in the same order for a unit whatever block it is
+in, so the counts do not depend on the block sizes (``block_elements``,
+``block_units``) or on ``n_jobs``, the number of threads the blocks are spread over
+(numpy releases the GIL in the array work). A working array holds at most
+``block_elements`` numbers, so memory per thread does not grow with ``n`` beyond the
+``S x k_max`` table and a few arrays of length ``n``; the simulations themselves are
+never kept.
 """
 
 from __future__ import annotations
