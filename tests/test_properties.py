@@ -1199,3 +1199,34 @@ def test_exposure_log1p_and_standardize_transform_the_raw_measure(table, radius)
     if (raw == 0).any():
         with pytest.raises(gc.InputError, match=r"log='log1p'"):
             gc.exposure(firms, method="count", radius=radius, log=True)
+
+
+# --------------------------------------------------------------------------- maps
+
+
+@settings(PROPS, max_examples=10)
+@given(st.lists(st.lists(st.sampled_from(list("<>&'\"{}/\\ \nab1éü€")
+                                         + ["</script>", "<b>", "{{", "}}", "${"]),
+                        min_size=1, max_size=12).map("".join), min_size=1, max_size=6))
+def test_map_payloads_escape_every_firm_name(tmp_path_factory, texts):
+    # DESIGN: every payload from the data is serialised in one place that escapes <, >, &,
+    # quotes and { }. Each name is wrapped in markers; between them the saved HTML must hold
+    # no raw special character, and decoding the JSON escapes must give the name back.
+    import json
+    import re
+
+    names = [f"QZX{i}Q{t}QZX" for i, t in enumerate(texts)]
+    firms = gpd.GeoDataFrame({"name": names},
+                             geometry=gpd.points_from_xy(np.arange(len(names)) * 0.01,
+                                                         np.zeros(len(names))), crs=4326)
+    path = tmp_path_factory.mktemp("map") / "map.html"
+    gc.save_map(gc.map(firms=firms, popup="name", tooltip="name"), path)
+    html = path.read_text(encoding="utf-8")
+    for i, text in enumerate(texts):
+        found = re.findall(rf"QZX{i}Q(.*?)QZX", html, flags=re.DOTALL)
+        assert found, f"name {i} is not in the map"
+        for raw in found:
+            # < > & { } and line breaks only as \uXXXX escapes; a double quote only as \"
+            assert not set(raw) & set("<>&{}\n"), f"unescaped characters in {raw!r}"
+            assert not re.search(r'(?<!\\)"', raw), f"unescaped quote in {raw!r}"
+            assert json.loads(f'"{raw}"') == text
