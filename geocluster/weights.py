@@ -290,12 +290,12 @@ _TIE_RTOL = 1e-9
 
 
 def _transform(graph: Graph, transformation: str, label: str) -> Graph:
-    """``graph.transform``, refusing a doubly standardised graph without weight."""
-    if transformation == "D" and float(graph._adjacency.sum()) == 0:
+    """``graph.transform``, refusing to divide by a total weight of 0 ('d', 'v')."""
+    if transformation in ("D", "V") and float(graph._adjacency.abs().sum()) == 0:
         raise WeightsError(
-            f"weights {label}: transform='d' divides by the sum of all weights, which is 0 "
-            f"(no unit of {graph.n} has a neighbour). Use a larger distance or a 'knn:K' "
-            "spec, or another transform."
+            f"weights {label}: transform={transformation.lower()!r} divides by the sum of "
+            f"all weights, which is 0 (no unit of {graph.n} has a neighbour). Use a larger "
+            "distance or a 'knn:K' spec, or another transform."
         )
     return graph.transform(transformation)
 

@@ -1,7 +1,13 @@
+import importlib
+import warnings
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
+from geopandas.testing import assert_geodataframe_equal
 from libpysal.graph import Graph
+from scipy.spatial import KDTree
 from shapely.geometry import Point
 
 import geocluster as gc
@@ -192,3 +198,212 @@ def test_isolates_warning_names_the_remedy():
                       r"\(e.g. \[3\]\) and the graph has 2 connected components. A larger "
                       r"distance or a 'knn:K' spec"):
         gc.weights(pts, "distance:2km")
+
+
+# --- knn and distance weights from one KD-tree query (equal to libpysal's builders) -------
+
+_weights_module = importlib.import_module("geocluster.weights")
+
+
+def _frame(xy, ids=None, crs=3857):
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), index=ids, crs=crs)
+
+
+def _lattice(nx, ny, spacing=100.0, seed=0):
+    """A square lattice in shuffled order: every unit has ties at most neighbour ranks."""
+    xy = np.stack(np.meshgrid(np.arange(nx), np.arange(ny)), -1).reshape(-1, 2) * spacing
+    return xy[np.random.default_rng(seed).permutation(len(xy))].astype(float)
+
+
+def _hexagons(n, spacing=1000.0):
+    i, j = np.divmod(np.arange(n * n), n)
+    return np.column_stack([(j + 0.5 * (i % 2)) * spacing, i * np.sqrt(3) / 2 * spacing])
+
+
+def _weights_as_libpysal_reports(frame, spec, ref, **kwargs):
+    """gc.weights, checking its structure warning against libpysal's counts for ``ref``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = gc.weights(frame, spec, **kwargs)
+    messages = [str(w.message) for w in caught if issubclass(w.category, GeoclusterWarning)]
+    if ref.n_components == 1 and len(ref.isolates) == 0:
+        assert messages == []
+    else:
+        assert len(messages) == 1
+        assert f"{len(ref.isolates)} of {ref.n} units have no neighbours" in messages[0]
+        assert f"the graph has {ref.n_components} connected components" in messages[0]
+    return out
+
+
+def _assert_same_graph(ours, ref):
+    """Same ids, order, neighbours, weights (exactly) and transformation."""
+    pd.testing.assert_series_equal(ours._adjacency, ref._adjacency, check_exact=True)
+    assert ours.transformation == ref.transformation
+    assert list(ours._adjacency.index.levels[0]) == list(ref._adjacency.index.levels[0])
+
+
+_DATA = {
+    "random": lambda: _frame(np.random.default_rng(1).uniform(0, 5_000, (700, 2))),
+    "lattice": lambda: _frame(_lattice(70, 60)),
+    "hexagons, string ids": lambda: _frame(
+        _hexagons(40), ids=[f"u{i}" for i in np.random.default_rng(2).permutation(1600)]),
+    "lattice, shuffled int ids": lambda: _frame(
+        _lattice(30, 20, seed=3), ids=np.random.default_rng(4).permutation(600) * 7),
+}
+
+
+@pytest.mark.parametrize("data", list(_DATA))
+@pytest.mark.parametrize("k", [1, 3, 4, 8])
+def test_knn_equals_libpysal_build_knn(data, k):
+    frame = _DATA[data]()
+    ref = Graph.build_knn(frame.geometry, k=k)
+    transforms = (None, "r", "b", "v", "d") if data == "random" else (None, "r", "b")
+    for transform in transforms:
+        ours = _weights_as_libpysal_reports(frame, f"knn:{k}", ref, transform=transform)
+        _assert_same_graph(ours, ref if transform is None else ref.transform(transform.upper()))
+
+
+def test_knn_ties_follow_libpysal_not_the_plain_scipy_query(monkeypatch):
+    """On a lattice, scipy's tree and libpysal's (scikit-learn's) pick different tied
+    neighbours; gc.weights keeps libpysal's choice, through the tie rows only."""
+    frame = _frame(_lattice(70, 60))
+    xy = np.column_stack([frame.geometry.x, frame.geometry.y])
+    ref = Graph.build_knn(frame.geometry, k=1)
+    _, idx = KDTree(xy).query(xy, k=2)
+    plain = Graph.from_arrays(frame.index, frame.index[idx[:, 1]], np.ones(len(xy)))
+    assert not plain.equals(ref)  # the data really have ties decided differently
+    _assert_same_graph(gc.weights(frame, "knn:1", transform=None, isolates="ignore"), ref)
+    monkeypatch.setattr(_weights_module, "_TIE_RTOL", -1.0)  # no row counts as a tie
+    assert not gc.weights(frame, "knn:1", transform=None, isolates="ignore").equals(ref)
+
+
+@pytest.mark.parametrize(
+    "data, threshold",
+    [(data, t) for data in _DATA for t in (100.0, 150.0, 250.0)]
+    + [("random", 1_000.0), ("hexagons, string ids", 1_000.0)],  # 1,000 m: hexagon sides
+)
+def test_distance_band_equals_libpysal(data, threshold):
+    frame = _DATA[data]()
+    ref = Graph.build_distance_band(frame.geometry, threshold)
+    spec = f"distance:{threshold:g}m"
+    transforms = (None, "r", "b", "v", "d") if data.startswith("hex") else (None, "r", "b")
+    for transform in transforms:
+        if transform in ("v", "d") and not ref.adjacency.any():  # no unit has a neighbour
+            with pytest.raises(WeightsError, match=rf"transform='{transform}' divides by the "
+                               r"sum of all weights, which is 0"):
+                gc.weights(frame, spec, transform=transform, isolates="ignore")
+            continue
+        ours = _weights_as_libpysal_reports(frame, spec, ref, transform=transform)
+        _assert_same_graph(ours, ref if transform is None else ref.transform(transform.upper()))
+
+
+def test_distance_band_is_inclusive_at_the_threshold():
+    # 3 x 3 lattice, 100 m apart: at exactly 100 m corners have 2 neighbours, edges 3, the
+    # centre 4; just below the diagonal (141.42 m) the same; at 142 m corners 3, edges 5,
+    # the centre 8.
+    xy = np.stack(np.meshgrid(np.arange(3), np.arange(3)), -1).reshape(-1, 2) * 100.0
+    frame = _frame(xy)
+    corner, edge, centre = [0, 2, 6, 8], [1, 3, 5, 7], [4]
+    for spec, want in [("distance:100m", (2, 3, 4)), ("distance:141m", (2, 3, 4)),
+                       ("distance:142m", (3, 5, 8))]:
+        card = gc.weights(frame, spec, transform="b").cardinalities.to_numpy()
+        assert card[corner].tolist() == [want[0]] * 4
+        assert card[edge].tolist() == [want[1]] * 4
+        assert card[centre].tolist() == [want[2]]
+    assert gc.weights(frame, "distance:99.9m", transform="b", isolates="ignore").isolates.size == 9
+
+
+def test_distance_band_isolates_are_zero_self_loops_like_libpysal():
+    frame = _frame(np.array([[0, 0], [50, 0], [500, 0], [1_000, 0], [1_040, 0.0]]),
+                   ids=["a", "b", "c", "d", "e"])
+    with pytest.warns(GeoclusterWarning, match=r"1 of 5 units have no neighbours \(e.g. "
+                      r"\['c'\]\) and the graph has 3 connected components"):
+        g = gc.weights(frame, "distance:60m")
+    assert g.adjacency.loc[("c", "c")] == 0.0
+    assert g.adjacency.loc[("a", "b")] == 1.0 and g.adjacency.loc[("e", "d")] == 1.0
+    assert list(g.isolates) == ["c"]
+    with pytest.raises(WeightsError, match=r"transform='d' divides by the sum of all weights, "
+                       r"which is 0 \(no unit of 5 has a neighbour\)\. Use a larger distance"):
+        gc.weights(frame, "distance:10m", transform="d", isolates="ignore")
+
+
+def test_knn_components_are_counted_from_the_arrays():
+    # Two groups of three, 10 km apart: knn:2 links each group to itself only.
+    xy = np.array([[0, 0], [10, 0], [0, 10], [10_000, 0], [10_010, 0], [10_000, 10.0]])
+    with pytest.warns(GeoclusterWarning, match=r"'knn:2': 0 of 6 units have no neighbours "
+                      r"and the graph has 2 connected components\.$"):
+        g = gc.weights(_frame(xy), "knn:2")
+    assert g.n_components == 2 and (g.cardinalities == 2).all()
+
+
+def test_cached_sparse_is_libpysals_and_independent_of_the_adjacency():
+    frame = _DATA["hexagons, string ids"]()
+    for spec, transform in [("knn:5", "r"), ("knn:5", None), ("distance:1000m", "b"),
+                            ("distance:1000m", "r")]:
+        g = gc.weights(frame, spec, transform=transform, isolates="ignore")
+        fresh = Graph(g._adjacency.copy(), transformation=g.transformation, is_sorted=True)
+        ours, theirs = g.sparse, fresh.sparse
+        assert ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours.indptr, theirs.indptr)
+        np.testing.assert_array_equal(ours.indices, theirs.indices)
+        np.testing.assert_array_equal(ours.data, theirs.data)
+        before = g._adjacency.copy()
+        ours.data[:] = 7.0
+        ours.indices[:] = 0
+        pd.testing.assert_series_equal(g._adjacency, before, check_exact=True)
+
+
+def test_knn_polygons_use_centroids_and_geographic_points_are_projected(columbus):
+    _assert_same_graph(gc.weights(columbus, "knn:4", transform=None),
+                       Graph.build_knn(columbus.centroid, k=4))
+    rng = np.random.default_rng(5)
+    lonlat = _frame(np.column_stack([rng.uniform(-74, -73, 300), rng.uniform(40, 41, 300)]),
+                    crs=4326)
+    _assert_same_graph(gc.weights(lonlat, "knn:6", transform="r"),
+                       Graph.build_knn(gc.to_metric(lonlat).geometry, k=6).transform("R"))
+
+
+def test_knn_jitter_is_the_documented_move_then_libpysal_neighbours():
+    xy = np.array([[0, 0], [0, 0], [1000, 0], [0, 1000], [900, 900], [900, 900.0]])
+    frame = _frame(xy, ids=[10, 11, 12, 13, 14, 15])
+    before = frame.copy()
+    ours = gc.weights(frame, "knn:2", coincident="jitter", seed=7, transform=None)
+    moved = xy.copy()
+    dup = np.array([True, True, False, False, True, True])
+    moved[dup] += np.random.default_rng(7).uniform(-1e-3, 1e-3, size=(4, 2))
+    _assert_same_graph(ours, Graph.build_knn(_frame(moved, ids=frame.index).geometry, k=2))
+    assert 11 in ours[10].index and 15 in ours[14].index  # twins ~1 mm apart stay nearest
+    assert_geodataframe_equal(frame, before)  # the input is not moved
+
+
+def test_workers_do_not_change_the_result_and_are_checked():
+    frame = _DATA["lattice"]()
+    _assert_same_graph(gc.weights(frame, "knn:4", workers=1), gc.weights(frame, "knn:4"))
+    for bad in (0, -2, 1.5, "2", True):
+        with pytest.raises(WeightsError, match=rf"workers={bad!r} is not a number of threads; "
+                           r"pass -1 \(every core\) or a positive int"):
+            gc.weights(frame, "knn:4", workers=bad)
+
+
+@pytest.mark.parametrize("spec", ["knn:1", "distance:5km"])
+def test_non_finite_coordinates_are_refused(spec):
+    frame = gpd.GeoDataFrame(geometry=[Point(0, 0), Point(1, 0), Point(np.nan, np.nan),
+                                       Point(np.inf, 2)], index=list("abcd"), crs=3857)
+    with pytest.raises(InputError, match=rf"'{spec}': 2 of 4 units have coordinates that are "
+                       r"not finite numbers \(NaN or infinite; ids \['c', 'd'\]\)\. Drop or fix"):
+        gc.weights(frame, spec)
+
+
+@pytest.mark.slow
+def test_large_lattice_knn_and_band_equal_libpysal():
+    """120k units on a shuffled lattice with holes: ties everywhere, some isolates."""
+    rng = np.random.default_rng(8)
+    xy = _lattice(400, 400, seed=9)
+    xy = xy[rng.random(len(xy)) < 0.75]
+    frame = _frame(xy)
+    _assert_same_graph(gc.weights(frame, "knn:8"), Graph.build_knn(frame.geometry, k=8)
+                       .transform("R"))
+    ref = Graph.build_distance_band(frame.geometry, 100.0)
+    with pytest.warns(GeoclusterWarning, match="units have no neighbours"):
+        ours = gc.weights(frame, "distance:100m")
+    _assert_same_graph(ours, ref.transform("R"))
