@@ -329,6 +329,7 @@ def _build_from_tree(
         xy = _coordinates(gdf, crs, spec, needs_metres=True)
         indptr, indices, data = _band_adjacency(xy, threshold)
     counts = np.diff(indptr)
+    rows = np.repeat(np.arange(n, dtype=indices.dtype), counts)  # focal position per entry
     # A unit whose only entry is a zero-weight self-loop is an isolate (libpysal's encoding).
     isolated = data[indptr[:-1]] == 0 if kind == "distance" else np.zeros(n, dtype=bool)
     cardinalities = np.where(isolated, 0, counts)
@@ -336,10 +337,10 @@ def _build_from_tree(
     if transformation in ("R", None, "B"):
         if transformation == "R":
             scale = np.divide(1.0, cardinalities, out=np.zeros(n), where=cardinalities > 0)
-            weight = np.repeat(scale, counts)
+            weight = scale[rows]
         else:
             weight = data.astype(np.float64 if transformation is None else np.int64)
-        graph = _graph(gdf.index, counts, indices, weight, "O" if transformation is None
+        graph = _graph(gdf.index, rows, indices, weight, "O" if transformation is None
                        else transformation)
         # The CSR array libpysal's Graph.sparse builds from this adjacency (tested), so
         # the first use of graph.sparse costs nothing. Own copies of the arrays: an
@@ -348,7 +349,7 @@ def _build_from_tree(
                                    indptr.copy()), shape=(n, n))
         graph.__dict__["sparse"] = matrix
     else:  # variance stabilising / doubly standardised: libpysal's own arithmetic
-        graph = _graph(gdf.index, counts, indices, data.astype(np.float64), "O")
+        graph = _graph(gdf.index, rows, indices, data.astype(np.float64), "O")
         graph = _transform(graph, transformation, repr(spec))
         matrix = sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(n, n))
     # Weakly connected components (libpysal's definition). A distance band is
@@ -367,7 +368,7 @@ def _build_from_tree(
     return graph, info, iso_ids
 
 
-def _graph(ids: pd.Index, counts: np.ndarray, indices: np.ndarray, weight: np.ndarray,
+def _graph(ids: pd.Index, rows: np.ndarray, indices: np.ndarray, weight: np.ndarray,
            transformation: str) -> Graph:
     """A Graph from CSR-ordered adjacency, already in libpysal's canonical order.
 
@@ -378,11 +379,11 @@ def _graph(ids: pd.Index, counts: np.ndarray, indices: np.ndarray, weight: np.nd
     level = pd.Index(np.asarray(ids))
     index = pd.MultiIndex(
         levels=[level, level],
-        codes=[np.repeat(np.arange(len(ids), dtype=np.int64), counts), indices],
+        codes=[rows, indices],
         names=["focal", "neighbor"],
         verify_integrity=False,
     )
-    adjacency = pd.Series(weight, index=index, name="weight")
+    adjacency = pd.Series(weight, index=index, name="weight", copy=False)
     return Graph(adjacency, transformation=transformation, is_sorted=True)
 
 
@@ -441,8 +442,8 @@ def _band_adjacency(xy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nd
     n = len(xy)
     pairs = KDTree(xy).query_pairs(threshold, output_type="ndarray")
     dtype = _index_dtype(max(n, 2 * len(pairs) + n))
-    heads = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(dtype)
-    tails = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(dtype)
+    heads = np.concatenate([pairs[:, 0], pairs[:, 1]], dtype=dtype, casting="same_kind")
+    tails = np.concatenate([pairs[:, 1], pairs[:, 0]], dtype=dtype, casting="same_kind")
     data = np.ones(len(heads), dtype=np.int8)
     del pairs
     lonely = np.flatnonzero(np.bincount(heads, minlength=n) == 0).astype(dtype)
