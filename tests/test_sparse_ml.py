@@ -25,6 +25,7 @@ from geocluster.models._logdet import (
     LULogDet,
     PowerTraces,
     SeriesLogDet,
+    exact_information_traces,
     resolve_logdet_method,
 )
 from geocluster.models._sparse_ml import (
@@ -181,29 +182,81 @@ def test_approximate_methods_match_exact_on_knn(knn600, method):
 # ------------------------------------------------------------------ traces and logdets
 
 
-@pytest.mark.slow
-def test_hutchinson_information_traces_match_dense(monkeypatch):
-    # n above the dense threshold, so the stochastic path runs; compare with dense numpy.
-    n = 2_200
-    W = _knn_weights(n, seed=5)
+def _dense_traces(W, rho):
     D = W.toarray()
-    rho = 0.6
-    WA = D @ np.linalg.inv(np.eye(n) - rho * D)
-    b = np.random.default_rng(0).normal(size=n)
-    exact = (np.trace(WA), np.sum(WA * WA.T), np.sum(WA * WA))
-    y, X = _simulate(W, rho, seed=2)
-    for method in ("lu", "mc"):
-        setup = sml._Setup(y, X, W, logdet=method, seed=0, n_vectors=None, degree=40)
-        tr1, tr2, tr3, wab, how = sml._information_terms(setup, rho, b)
-        assert how == "hutchinson"
-        np.testing.assert_allclose([tr1, tr2, tr3], exact, rtol=1e-2)
-        np.testing.assert_allclose(wab, WA @ b, rtol=1e-7, atol=1e-9)
-    # the standard errors that follow: Hutchinson vs exact dense traces
-    approx = fit_lag(y, X, W)
-    monkeypatch.setattr(sml, "DENSE_MAX_N", 10**6)
-    dense = fit_lag(y, X, W)
-    assert approx.trace_method == "hutchinson" and dense.trace_method == "exact"
-    np.testing.assert_allclose(approx.se, dense.se, rtol=5e-3)
+    WA = D @ np.linalg.inv(np.eye(D.shape[0]) - rho * D)
+    return np.array([np.trace(WA), np.sum(WA * WA.T), np.sum(WA * WA)])
+
+
+@pytest.mark.parametrize(("k", "rho"), [(8, 0.6), (8, -0.4), (4, 0.9), (6, 0.0)])
+def test_exact_information_traces_match_dense(k, rho):
+    # asymmetric knn weights (complex eigenvalues), negative, strong and zero rho
+    W = _knn_weights(1_200, seed=5, k=k)
+    tr1, tr2, tr3, lu = exact_information_traces(W, rho)
+    np.testing.assert_allclose([tr1, tr2, tr3], _dense_traces(W, rho), rtol=1e-8, atol=1e-9)
+    b = np.random.default_rng(0).normal(size=W.shape[0])
+    A = np.eye(W.shape[0]) - rho * W.toarray()
+    np.testing.assert_allclose(lu.solve(b), np.linalg.solve(A, b), rtol=1e-9, atol=1e-12)
+
+
+def test_exact_information_traces_of_unstandardised_weights():
+    # binary weights: the stencil steps scale with the spectral radius
+    W = _knn_weights(900, seed=2)
+    B = sp.csr_matrix((W > 0).astype(float))
+    radius = float(np.max(np.abs(np.linalg.eigvals(B.toarray()))))
+    rho = 0.5 / radius
+    got = exact_information_traces(B, rho, scale=radius)[:3]
+    np.testing.assert_allclose(got, _dense_traces(B, rho), rtol=1e-8)
+
+
+def test_exact_trace_route_equals_dense_route(knn600, monkeypatch):
+    # above the dense threshold the sparse-LU stencils give the dense answer to 1e-9
+    y, ye, X, W = knn600
+    monkeypatch.setattr(sml, "_DENSE_TRACES_MAX_N", 100)
+    lag, err = fit_lag(y, X, W), fit_error(ye, X, W)
+    monkeypatch.setattr(sml, "_DENSE_TRACES_MAX_N", 10**6)
+    lag_d, err_d = fit_lag(y, X, W), fit_error(ye, X, W)
+    for a, b in ((lag, lag_d), (err, err_d)):
+        assert a.trace_method == b.trace_method == "exact"
+        np.testing.assert_allclose(a.se, b.se, rtol=1e-9)
+        np.testing.assert_allclose(a.information_traces, b.information_traces, rtol=1e-9)
+        assert np.array_equal(a.se_rel_error, np.zeros(4)) and a.se_probes == 0
+
+
+@pytest.mark.slow
+def test_monte_carlo_traces_are_within_their_reported_error():
+    # the Monte Carlo standard errors against the exact ones at the same estimate: each
+    # error within 4 of its own estimated standard errors, over several seeds
+    n = 2_500
+    W = _knn_weights(n, seed=7)
+    y, X = _simulate(W, 0.5, seed=3)
+    exact = fit_lag(y, X, W, traces="exact")
+    assert exact.trace_method == "exact"
+    zs = []
+    for seed in range(4):
+        mc = fit_lag(y, X, W, traces="mc", se_probes=64, seed=seed)
+        assert mc.trace_method == "hutchinson" and mc.se_probes == 64
+        assert mc.rho == exact.rho  # same (exact) log-determinant
+        assert np.all(mc.se_rel_error > 0) and np.all(mc.se_rel_error < 1e-2)
+        zs.append((mc.se / exact.se - 1) / mc.se_rel_error)
+    zs = np.array(zs)
+    assert np.all(np.abs(zs) < 4), zs
+    assert np.mean(zs**2) < 4  # the reported error is not far too small on average
+    # adaptive probes: stop once every relative error is below se_tol
+    adaptive = fit_lag(y, X, W, traces="mc", se_tol=2e-3, seed=1)
+    assert np.max(adaptive.se_rel_error) <= 2e-3
+    assert adaptive.se_probes % 32 == 0 and adaptive.se_probes < 4096
+    np.testing.assert_allclose(adaptive.se, exact.se, rtol=8e-3)
+
+
+def test_trace_options_are_checked(knn600):
+    y, _, X, W = knn600
+    with pytest.raises(ModelError, match="traces='dense' must be 'auto'.*'exact' or 'mc'"):
+        fit_lag(y, X, W, traces="dense")
+    with pytest.raises(ModelError, match="se_tol=0 must be a positive number"):
+        fit_lag(y, X, W, se_tol=0)
+    with pytest.raises(ModelError, match="se_probes=1 must be an integer of at least 2"):
+        fit_lag(y, X, W, traces="mc", se_probes=1)
 
 
 def test_logdet_engines_agree_with_dense_slogdet():
@@ -276,9 +329,10 @@ def test_known_truth_at_12k_with_auto_monte_carlo():
     W = _knn_weights(n, seed=12)
     y, X = _simulate(W, 0.6, seed=4)
     ye, Xe = _simulate(W, 0.4, seed=5, model="error")
-    lag = fit_lag(y, X, W)
-    err = fit_error(ye, Xe, W)
+    lag = fit_lag(y, X, W, logdet="mc", traces="mc")
+    err = fit_error(ye, Xe, W, logdet="mc", traces="mc")
     assert lag.logdet_method == "mc" and lag.trace_method == "hutchinson"
+    assert fit_lag(y, X, W, se=False).logdet_method == "exact-lu"  # auto at 12,000
     for fit, truth in ((lag, 0.6), (err, 0.4)):
         z = (np.r_[fit.beta, fit.rho] - np.r_[1.0, 2.0, -1.0, truth]) / fit.se
         assert np.all(np.abs(z) < 4), z
@@ -294,8 +348,10 @@ def test_known_truth_at_12k_with_auto_monte_carlo():
 
 
 def test_auto_rule_by_n():
-    assert resolve_logdet_method("auto", 10_000) == "lu"
-    assert resolve_logdet_method("auto", 10_001) == "mc"
+    assert resolve_logdet_method("auto", 20_000) == "lu"
+    assert resolve_logdet_method("auto", 20_001) == "mc"
+    assert sml._resolve_traces("auto", 20_000) == "exact"
+    assert sml._resolve_traces("auto", 20_001) == "mc"
     assert resolve_logdet_method("exact", 50) == "lu"
     with pytest.raises(ModelError, match="logdet='cholesky' is not one of"):
         resolve_logdet_method("cholesky", 50)

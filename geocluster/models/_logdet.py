@@ -47,6 +47,7 @@ from geocluster.errors import ModelError, WeightsError
 __all__ = [
     "LOGDET_METHODS",
     "LU_MAX_N",
+    "EXACT_TRACES_MAX_N",
     "DENSE_MAX_N",
     "EIGEN_MAX_N",
     "resolve_logdet_method",
@@ -55,13 +56,17 @@ __all__ = [
     "PowerTraces",
     "trace_powers",
     "mean_direct_multiplier",
+    "exact_information_traces",
 ]
 
 LOGDET_METHODS = ("auto", "exact", "lu", "eigen", "mc", "chebyshev")
 #: ``logdet="auto"`` uses the exact sparse LU up to this n, Monte Carlo above.
-LU_MAX_N = 10_000
-#: Traces for standard errors (and ``trace_powers``) are exact, from dense matrices,
-#: up to this n.
+LU_MAX_N = 20_000
+#: Information-matrix traces for standard errors are exact (sparse-LU derivatives of
+#: log-determinants, :func:`exact_information_traces`) up to this n under ``"auto"``.
+EXACT_TRACES_MAX_N = 20_000
+#: ``trace_powers`` / ``mean_direct_multiplier`` are exact, from dense matrices, up to
+#: this n.
 DENSE_MAX_N = 2_000
 #: ``logdet="eigen"`` refuses larger problems (dense n x n eigenproblem).
 EIGEN_MAX_N = 8_000
@@ -490,3 +495,110 @@ def series_solve(
         f"the series for (I - rho W)^-1 did not converge in {max_iter} terms at rho={rho:.6g}; "
         "rho is too close to the stability bound. Try logdet='lu' or another weights spec."
     )
+
+
+# --------------------------------------------------------------------------------------
+# exact traces of W_A = W (I - rho W)^-1 for the information matrix
+# --------------------------------------------------------------------------------------
+
+#: Step of the 5-point stencils in rho, as a fraction of the distance from rho to the
+#: nearest possible singularity of log det(I - z W) (|z| = 1 / spectral radius).
+_RHO_STEP = 1e-3
+#: Step u of the central difference of log det(I + u W_A'W_A), times ||W_A||_2^2.
+_GRAM_STEP = 1e-5
+
+
+def _logabsdet(M: sp.spmatrix, what: str) -> float:
+    try:
+        lu = sla.splu(M.tocsc(), permc_spec="COLAMD")
+    except RuntimeError as exc:  # exactly singular
+        raise ModelError(
+            f"{what} is singular ({exc}); the weights have an eigenvalue 1/rho at the "
+            "estimate. Try another weights specification."
+        ) from None
+    with np.errstate(divide="ignore"):
+        return float(np.sum(np.log(np.abs(lu.U.diagonal()))))
+
+
+def gram_norm_estimate(solve_c, solve_ct, n: int, iterations: int = 20) -> float:
+    """``||W_A||_2^2`` (largest eigenvalue of ``W_A' W_A``) by power iteration.
+
+    ``solve_c(v)`` returns ``W_A v`` and ``solve_ct(v)`` returns ``W_A' v``. The start
+    vector is fixed, so the estimate is deterministic; a Rayleigh quotient, it is a lower
+    bound that the callers only use to scale a step.
+    """
+    v = 1.0 + 0.5 * np.sin(np.arange(n, dtype=float))
+    v /= np.linalg.norm(v)
+    mu = 0.0
+    for _ in range(iterations):
+        w = solve_ct(solve_c(v))
+        mu = float(v @ w)
+        norm = float(np.linalg.norm(w))
+        if not norm > 0:
+            break
+        v = w / norm
+    return max(mu, 1e-12)
+
+
+def exact_information_traces(
+    W: sp.csr_matrix, rho: float, *, scale: float = 1.0
+) -> tuple[float, float, float, sla.SuperLU]:
+    """``tr(W_A)``, ``tr(W_A W_A)`` and ``tr(W_A' W_A)`` with ``W_A = W (I - rho W)^-1``.
+
+    Exact (to about 1e-10 relative) without forming ``W_A``: all three are derivatives of
+    sparse log-determinants, which the sparse LU gives to machine precision.
+
+    * ``f(z) = log|det(I - z W)|`` has ``f'(rho) = -tr(W_A)`` and
+      ``f''(rho) = -tr(W_A W_A)``; both come from 5-point central differences with step
+      ``h = 1e-3 (1/s - |rho|)`` (``s`` the spectral radius of W, so ``1/s - |rho|`` is
+      the distance to the nearest singularity and the truncation error is of order
+      ``1e-12``).
+    * ``g(u) = log det(I + u W_A' W_A)`` has ``g'(0) = tr(W_A' W_A)``, and
+      ``det [[A', -s W'], [s W, A]] = det(A)^2 det(I + s^2 W_A' W_A)`` with
+      ``A = I - rho W`` (the sign of the ``W'`` block flips the sign of ``u = s^2``),
+      so ``g(u) - g(-u)`` is the difference of two sparse 2n x 2n log-determinants;
+      ``u = 1e-5 / ||W_A||_2^2`` (power iteration) keeps the truncation error near 1e-10.
+
+    Seven sparse LU factorisations in all (five of n x n, two of 2n x 2n). Checked against
+    dense traces (knn:8, n = 3,000, rho = 0.5): relative errors 6e-13, 7e-11 and 1e-11.
+
+    Returns
+    -------
+    tr_wa, tr_wawa, tr_wata, lu
+        The three traces and the sparse LU of ``I - rho W`` (for solves with it).
+    """
+    n = W.shape[0]
+    Wc = W.tocsc()
+    eye = sp.identity(n, format="csc")
+    reach = 1.0 / scale - abs(rho)
+    if not reach > 0:
+        raise ModelError(
+            f"rho={rho:.6g} is outside the stable range |rho| < {1 / scale:.4g}; no "
+            "information matrix there."
+        )
+    h = _RHO_STEP * reach
+    A = (eye - rho * Wc).tocsc()
+    try:
+        lu = sla.splu(A, permc_spec="COLAMD")
+    except RuntimeError as exc:
+        raise ModelError(
+            f"I - rho W is singular at rho={rho:.6g} ({exc}); try another weights "
+            "specification."
+        ) from None
+    with np.errstate(divide="ignore"):
+        f0 = float(np.sum(np.log(np.abs(lu.U.diagonal()))))
+    f = {j: _logabsdet(eye - (rho + j * h) * Wc, "I - rho W") for j in (-2, -1, 1, 2)}
+    tr_wa = -(-f[2] + 8 * f[1] - 8 * f[-1] + f[-2]) / (12 * h)
+    tr_wawa = -(-f[2] + 16 * f[1] - 30 * f0 + 16 * f[-1] - f[-2]) / (12 * h * h)
+    WT = Wc.T.tocsc()
+    mu = gram_norm_estimate(
+        lambda v: Wc @ lu.solve(v), lambda v: lu.solve(WT @ v, trans="T"), n
+    )
+    u = _GRAM_STEP / mu
+    s = math.sqrt(u)
+    AT = A.T.tocsc()
+    plus = sp.bmat([[AT, -s * WT], [s * Wc, A]], format="csc")
+    minus = sp.bmat([[AT, s * WT], [s * Wc, A]], format="csc")
+    what = "the augmented matrix [[A', -sW'], [sW, A]]"
+    tr_wata = (_logabsdet(plus, what) - _logabsdet(minus, what)) / (2 * u)
+    return float(tr_wa), float(tr_wawa), float(tr_wata), lu

@@ -39,6 +39,8 @@ from geocluster.errors import ModelError
 from geocluster.models._logdet import (
     DEFAULT_CHEB_DEGREE,
     DENSE_MAX_N,
+    EXACT_T4_MAX_N,
+    EXACT_TRACES_MAX_N,
     LU_MAX_N,
     MAX_POWERS,
     ChebyshevLogDet,
@@ -46,8 +48,10 @@ from geocluster.models._logdet import (
     LULogDet,
     PowerTraces,
     SeriesLogDet,
+    _rademacher,
     as_weights_matrix,
     default_n_vectors,
+    exact_information_traces,
     mean_direct_multiplier,
     resolve_logdet_method,
     series_solve,
@@ -63,6 +67,7 @@ __all__ = [
     "mean_direct_multiplier",
     "LU_MAX_N",
     "DENSE_MAX_N",
+    "EXACT_TRACES_MAX_N",
 ]
 
 _LOG2PI1 = math.log(2 * math.pi) + 1.0
@@ -97,8 +102,9 @@ class SparseMLFit:
     logdet_method
         ``"exact-lu"``, ``"exact-eigen"``, ``"mc"`` or ``"chebyshev"``.
     trace_method
-        How the information-matrix traces were computed: ``"exact"`` or
-        ``"hutchinson"``.
+        How the information-matrix traces were computed: ``"exact"`` (dense for
+        n <= 1,000, sparse-LU derivatives of log-determinants above) or
+        ``"hutchinson"`` (Monte Carlo).
     converged, iterations, message
         Optimiser status.
     n, seconds
@@ -106,7 +112,17 @@ class SparseMLFit:
     bounds
         The search interval of the spatial parameter.
     n_vectors, n_powers
-        Hutchinson probe vectors and powers of W used (0 when exact).
+        Hutchinson probe vectors and powers of W of the Monte Carlo log-determinant
+        (0 when it is exact).
+    se_probes
+        Probe vectors of the Monte Carlo information-matrix traces (0 when exact).
+    se_rel_error
+        Estimated relative Monte Carlo error (one standard error, delta method) of each
+        standard error in ``se`` (beta, spatial parameter): 0 for exact traces, NaN
+        when ``se=False``. It covers the traces at the estimate, not the Monte Carlo
+        error of the estimate itself under ``logdet="mc"``.
+    information_traces
+        ``(tr(W_A), tr(W_A W_A), tr(W_A' W_A))`` at the estimate, or None.
     traces
         ``tr(W^j)/n`` for j = 0..n_powers when computed (series methods), else None;
         pass them to :func:`mean_direct_multiplier` for impacts.
@@ -135,6 +151,9 @@ class SparseMLFit:
     n_powers: int = 0
     traces: np.ndarray | None = None
     resid: np.ndarray | None = field(default=None)
+    se_probes: int = 0
+    se_rel_error: np.ndarray | None = None
+    information_traces: tuple[float, float, float] | None = None
 
     @property
     def spatial(self) -> float:
@@ -201,9 +220,23 @@ def _validate(y, X, W):
 class _Setup:
     """Weights, ordering and log-determinant engine shared by both models."""
 
-    def __init__(self, y, X, W, *, logdet, seed, n_vectors, degree):
+    def __init__(
+        self, y, X, W, *, logdet, seed, n_vectors, degree, traces, se_tol, se_probes,
+        max_se_probes,
+    ):
         self.n = n = y.shape[0]
         self.method = resolve_logdet_method(logdet, n)
+        self.traces = _resolve_traces(traces, n)
+        if not (isinstance(se_tol, int | float) and se_tol > 0):
+            raise ModelError(f"se_tol={se_tol!r} must be a positive number (e.g. 1e-5).")
+        for name, value in (("se_probes", se_probes), ("max_se_probes", max_se_probes)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 2
+            ):
+                raise ModelError(f"{name}={value!r} must be an integer of at least 2.")
+        self.se_tol = float(se_tol)
+        self.se_probes = None if se_probes is None else int(se_probes)
+        self.max_se_probes = int(max_se_probes)
         self.rng = np.random.default_rng(seed)
         self.scale = spectral_radius(W)
         self.perm = None
@@ -216,7 +249,7 @@ class _Setup:
             self.perm = perm
         self.W, self.y, self.X = W, y, X
         self.p = default_n_vectors(n) if n_vectors is None else int(n_vectors)
-        if self.p < 2 and (series or n > DENSE_MAX_N):
+        if self.p < 2 and series:
             raise ModelError(f"n_vectors={n_vectors} must be at least 2.")
         self.powers: PowerTraces | None = None
         if self.method == "lu":
@@ -298,46 +331,183 @@ def _series_powers(pt: PowerTraces, r: float, tol: float, weight_power: int = 0)
 # --------------------------------------------------------------------------------------
 
 
-def _information_terms(setup: _Setup, rho: float, b: np.ndarray | None):
-    """(tr W_A, tr W_A W_A, tr W_A'W_A, W_A b, trace_method) at rho."""
+#: Information-matrix traces from dense matrices up to this n (exact to rounding).
+_DENSE_TRACES_MAX_N = 1_000
+#: Default target of the Monte Carlo traces: the relative Monte Carlo error (one standard
+#: error) of every reported standard error.
+DEFAULT_SE_TOL = 2e-5
+#: Probe vectors per batch of the Monte Carlo traces, and the most used by default.
+_SE_BATCH = 32
+DEFAULT_MAX_SE_PROBES = 4096
+
+
+@dataclass
+class _Traces:
+    """The three information-matrix traces at rho and how they were obtained."""
+
+    tr1: float
+    tr2: float
+    tr3: float
+    wab: np.ndarray | None
+    method: str
+    probes: int = 0
+    cov: np.ndarray | None = None  # Monte Carlo covariance of (tr1, tr2, tr3)
+    rel_error: np.ndarray | None = None  # of each standard error, relative
+
+
+def _resolve_traces(traces: str, n: int) -> str:
+    if not isinstance(traces, str) or traces not in ("auto", "exact", "mc"):
+        raise ModelError(
+            f"traces={traces!r} must be 'auto' (exact up to n = {EXACT_TRACES_MAX_N:,}, "
+            "Monte Carlo above), 'exact' or 'mc'."
+        )
+    if traces == "auto":
+        return "exact" if n <= EXACT_TRACES_MAX_N else "mc"
+    return traces
+
+
+def _information_terms(setup: _Setup, rho: float, b: np.ndarray | None, info_of) -> _Traces:
+    """The traces tr W_A, tr W_A W_A, tr W_A'W_A and W_A b at rho.
+
+    ``info_of(tr1, tr2, tr3, wab)`` builds the information matrix; the Monte Carlo route
+    uses it for the error of the standard errors.
+    """
     W, n = setup.W, setup.n
-    if n <= DENSE_MAX_N:
+    if setup.traces == "exact" and n <= _DENSE_TRACES_MAX_N:
         D = W.toarray()
         WA = D @ np.linalg.inv(np.eye(n) - rho * D)
         wab = WA @ b if b is not None else None
-        return (
-            float(np.trace(WA)),
-            float(np.sum(WA * WA.T)),
-            float(np.sum(WA * WA)),
-            wab,
-            "exact",
+        return _Traces(
+            float(np.trace(WA)), float(np.sum(WA * WA.T)), float(np.sum(WA * WA)), wab, "exact"
         )
-    s = setup.scale
-    r = rho * s
-    pt = setup._power_traces()
-    m = _series_powers(pt, r, 1e-8, weight_power=1) + 2
-    t = pt.traces(m)
-    m = min(m, pt.m)
-    k = np.arange(0, m - 1)
-    tr1 = n * s * float(np.sum(r**k * t[k + 1]))
-    tr2 = n * s**2 * float(np.sum((k + 1) * r**k * t[k + 2]))
-    V = setup.rng.integers(0, 2, size=(n, setup.p), dtype=np.int8).astype(np.float64) * 2 - 1
+    if setup.traces == "exact":
+        tr1, tr2, tr3, lu = exact_information_traces(W, rho, scale=setup.scale)
+        wab = W @ lu.solve(b) if b is not None else None
+        return _Traces(tr1, tr2, tr3, wab, "exact")
+    return _mc_traces(setup, rho, b, info_of)
+
+
+def _mc_traces(setup: _Setup, rho: float, b: np.ndarray | None, info_of) -> _Traces:
+    """Hutchinson estimates of the three traces with high-order control variates.
+
+    With ``W_A = sum_k rho^k W^(k+1)``, the first terms of each trace are exact
+    (``tr(W^j)`` for j <= 4 and the Frobenius products ``tr((W^a)' W^b)`` for
+    a, b <= 3, sparse products of W) and only the remainders are estimated from
+    Rademacher probes ``v``: ``v' W_A v``, ``v' W_A^2 v`` and ``|W_A v|^2`` minus their
+    truncated series. Probes are added in batches until the delta-method Monte Carlo
+    error of every standard error is below ``setup.se_tol`` (or ``setup.max_se_probes``).
+    """
+    W, n = setup.W, setup.n
     if isinstance(setup.logdet, LULogDet):
         lu = setup.logdet.factor(rho)
 
-        def solve(B, tol=None):
+        def solve(B):
             return lu.solve(B)
     else:
 
-        def solve(B, tol=1e-7):
-            return series_solve(W, B, rho, tol=tol)
+        def solve(B):
+            return series_solve(W, B, rho, tol=1e-11)
 
-    WV = W @ V
-    A = W @ solve(V)
-    fro2 = float(W.multiply(W).sum())
-    tr3 = fro2 + float((np.einsum("ij,ij->j", A, A) - np.einsum("ij,ij->j", WV, WV)).mean())
-    wab = W @ solve(b, 1e-12) if b is not None else None
-    return tr1, tr2, tr3, wab, "hutchinson"
+    T, gram = _exact_series_terms(W)
+    top = len(T) - 1  # highest power j with exact tr(W^j)
+    exact1 = sum(rho ** (j - 1) * T[j] for j in range(1, top + 1))
+    exact2 = sum((k + 1) * rho**k * T[k + 2] for k in range(top - 1))
+    exact3 = sum(
+        (1 if i == j else 2) * rho ** (i + j - 2) * g for (i, j), g in gram.items()
+    )
+    orders = max(top, max(j for _, j in gram))
+    wab = W @ solve(b) if b is not None else None
+
+    def se_of(tr1, tr2, tr3):
+        with np.errstate(all="ignore"):
+            vc = np.linalg.inv(info_of(tr1, tr2, tr3, wab))
+        return np.sqrt(np.abs(np.diag(vc)))[:-1]
+
+    samples: list[np.ndarray] = []
+    target = setup.se_tol
+    fixed = setup.se_probes
+    total = 0
+    while True:
+        p = _SE_BATCH if fixed is None else fixed
+        if fixed is None:
+            p = min(p, setup.max_se_probes - total)
+        V = _rademacher(setup.rng, n, p)
+        U = [V]
+        for _ in range(orders):
+            U.append(W @ U[-1])
+        X = solve(U[1])  # W_A v = (I - rho W)^-1 W v
+        Y = solve(W @ X)  # W_A^2 v
+        vu = [np.einsum("ij,ij->j", V, U[j]) for j in range(top + 1)]
+        a1 = np.einsum("ij,ij->j", V, X) - sum(rho ** (j - 1) * vu[j] for j in range(1, top + 1))
+        a2 = np.einsum("ij,ij->j", V, Y) - sum(
+            (k + 1) * rho**k * vu[k + 2] for k in range(top - 1)
+        )
+        a3 = np.einsum("ij,ij->j", X, X) - sum(
+            (1 if i == j else 2) * rho ** (i + j - 2) * np.einsum("ij,ij->j", U[i], U[j])
+            for (i, j) in gram
+        )
+        samples.append(np.column_stack([a1, a2, a3]))
+        total += p
+        S = np.vstack(samples)
+        mean = S.mean(axis=0)
+        cov = np.cov(S, rowvar=False) / S.shape[0]
+        est = _Traces(
+            exact1 + mean[0], exact2 + mean[1], exact3 + mean[2], wab, "hutchinson", total, cov
+        )
+        est.rel_error = _se_relative_error(se_of, est)
+        if fixed is not None or total >= setup.max_se_probes:
+            break
+        if np.nanmax(est.rel_error) <= target:
+            break
+    return est
+
+
+def _exact_series_terms(W: sp.csr_matrix) -> tuple[list[float], dict]:
+    """Exact ``tr(W^j)`` and ``tr((W^i)' W^j)`` for the Monte Carlo control variates.
+
+    Up to n = 200,000 (``EXACT_T4_MAX_N``): ``tr(W^j)`` for j <= 6 and the Frobenius
+    products for i <= j, i + j <= 6, all from the sparse W^2, W^3, W W' and W^2 W'
+    (``tr(W^(3+c) (W^i)') = sum(W^3 .* (W^i (W^c)'))``). Above: ``tr(W)``, ``tr(W^2)``
+    and ``|W|_F^2`` only.
+    """
+    WT = W.T.tocsr()
+    if W.shape[0] > EXACT_T4_MAX_N:
+        t2 = float(W.multiply(WT).sum())
+        return [float(W.shape[0]), float(W.diagonal().sum()), t2], {
+            (1, 1): float(W.multiply(W).sum())
+        }
+    P = {1: W, 2: (W @ W).tocsr()}
+    P[3] = (P[2] @ W).tocsr()
+    T = [float(W.shape[0])] + [float(P[j].diagonal().sum()) for j in (1, 2, 3)]
+    T.append(float(P[3].multiply(WT).sum()))  # tr(W^4) = tr(W^3 W)
+    T.append(float(P[3].multiply(P[2].T).sum()))
+    T.append(float(P[3].multiply(P[3].T).sum()))
+    gram = {}
+    for i in (1, 2, 3):
+        for j in range(i, 4):
+            if i + j <= 6:
+                gram[(i, j)] = float(P[i].multiply(P[j]).sum())
+    WWt = (W @ WT).tocsr()  # (W (W)')
+    W2Wt = (P[2] @ WT).tocsr()  # W^2 W'
+    gram[(1, 4)] = float(P[3].multiply(WWt).sum())  # c = 1, i = 1
+    gram[(2, 4)] = float(P[3].multiply(W2Wt).sum())  # c = 1, i = 2
+    gram[(1, 5)] = float(P[3].multiply(W2Wt.T).sum())  # c = 2, i = 1: W (W^2)'
+    return T, gram
+
+
+def _se_relative_error(se_of, traces: _Traces) -> np.ndarray:
+    """Delta-method Monte Carlo error of each standard error, relative to it."""
+    base = se_of(traces.tr1, traces.tr2, traces.tr3)
+    t = np.array([traces.tr1, traces.tr2, traces.tr3])
+    grad = np.empty((base.size, 3))
+    for j in range(3):
+        step = 1e-6 * max(abs(t[j]), 1.0)
+        up, down = t.copy(), t.copy()
+        up[j] += step
+        down[j] -= step
+        grad[:, j] = (se_of(*up) - se_of(*down)) / (2 * step)
+    var = np.einsum("ij,jk,ik->i", grad, traces.cov, grad)
+    return np.sqrt(np.maximum(var, 0.0)) / base
 
 
 def _invert(info: np.ndarray, label: str) -> np.ndarray:
@@ -372,6 +542,10 @@ def fit_lag(
     n_vectors: int | None = None,
     degree: int = DEFAULT_CHEB_DEGREE,
     se: bool = True,
+    traces: str = "auto",
+    se_tol: float = DEFAULT_SE_TOL,
+    se_probes: int | None = None,
+    max_se_probes: int = DEFAULT_MAX_SE_PROBES,
 ) -> SparseMLFit:
     """Maximum-likelihood spatial lag model ``y = rho W y + X beta + e``.
 
@@ -389,8 +563,10 @@ def fit_lag(
         ``"exact"``/``"lu"``, ``"eigen"``, ``"mc"`` or ``"chebyshev"``; see
         :mod:`geocluster.models._logdet`.
     seed
-        Seed (int or Generator) for the Hutchinson probe vectors (Monte Carlo
-        log-determinant and traces above n = 2,000).
+        Seed (int or Generator) of every random draw: the probe vectors of the Monte
+        Carlo log-determinant (``logdet="mc"``/``"chebyshev"``, the default above
+        n = 20,000) and of the Monte Carlo information-matrix traces (``traces="mc"``,
+        the default above n = 20,000). Exact routes draw nothing.
     tol
         Absolute tolerance of rho in the bounded search.
     n_vectors
@@ -399,6 +575,18 @@ def fit_lag(
         Chebyshev degree for ``logdet="chebyshev"``.
     se
         Compute the covariance matrix (set False to skip the trace step).
+    traces
+        Information-matrix traces: ``"auto"`` (exact for n <= 20,000, Monte Carlo
+        above), ``"exact"`` (sparse-LU derivatives of log-determinants, see
+        :func:`~geocluster.models._logdet.exact_information_traces`; seven sparse
+        factorisations) or ``"mc"`` (Hutchinson with control variates).
+    se_tol
+        Monte Carlo traces: add probe vectors (batches of 32) until the estimated
+        relative error of every standard error is at most this.
+    se_probes
+        Monte Carlo traces: use exactly this many probe vectors instead.
+    max_se_probes
+        Monte Carlo traces: the most probe vectors used under ``se_tol``.
 
     Returns
     -------
@@ -419,7 +607,10 @@ def fit_lag(
     """
     t0 = time.perf_counter()
     y, X, W = _validate(y, X, W)
-    setup = _Setup(y, X, W, logdet=logdet, seed=seed, n_vectors=n_vectors, degree=degree)
+    setup = _Setup(
+        y, X, W, logdet=logdet, seed=seed, n_vectors=n_vectors, degree=degree, traces=traces,
+        se_tol=se_tol, se_probes=se_probes, max_se_probes=max_se_probes,
+    )
     y, X, W, n = setup.y, setup.X, setup.W, setup.n
     Wy = W @ y
     coef, *_ = np.linalg.lstsq(X, np.column_stack([y, Wy]), rcond=None)
@@ -439,18 +630,22 @@ def fit_lag(
     sigma2 = float(resid @ resid) / n
     loglik = -0.5 * n * (_LOG2PI1 + math.log(sigma2)) + setup.logdet(rho)
     k = X.shape[1]
-    if se:
-        xb = X @ beta
-        tr1, tr2, tr3, wab, trace_method = _information_terms(setup, rho, xb)
+    XtX = X.T @ X
+
+    def info_of(tr1, tr2, tr3, wab):
         info = np.zeros((k + 2, k + 2))
-        info[:k, :k] = X.T @ X / sigma2
+        info[:k, :k] = XtX / sigma2
         info[:k, k] = info[k, :k] = X.T @ wab / sigma2
         info[k, k] = tr2 + tr3 + float(wab @ wab) / sigma2
         info[k, k + 1] = info[k + 1, k] = tr1 / sigma2
         info[k + 1, k + 1] = n / (2 * sigma2**2)
-        vcov_full = _invert(info, "lag")
+        return info
+
+    if se:
+        tr = _information_terms(setup, rho, X @ beta, info_of)
+        vcov_full = _invert(info_of(tr.tr1, tr.tr2, tr.tr3, tr.wab), "lag")
     else:
-        trace_method = "none"
+        tr = None
         vcov_full = np.full((k + 2, k + 2), np.nan)
     return _result(
         "lag",
@@ -461,7 +656,7 @@ def fit_lag(
         sigma2,
         loglik,
         vcov_full,
-        trace_method,
+        tr,
         converged,
         iterations,
         message,
@@ -481,6 +676,10 @@ def fit_error(
     n_vectors: int | None = None,
     degree: int = DEFAULT_CHEB_DEGREE,
     se: bool = True,
+    traces: str = "auto",
+    se_tol: float = DEFAULT_SE_TOL,
+    se_probes: int | None = None,
+    max_se_probes: int = DEFAULT_MAX_SE_PROBES,
 ) -> SparseMLFit:
     """Maximum-likelihood spatial error model ``y = X beta + u``, ``u = lambda W u + e``.
 
@@ -509,7 +708,10 @@ def fit_error(
     """
     t0 = time.perf_counter()
     y, X, W = _validate(y, X, W)
-    setup = _Setup(y, X, W, logdet=logdet, seed=seed, n_vectors=n_vectors, degree=degree)
+    setup = _Setup(
+        y, X, W, logdet=logdet, seed=seed, n_vectors=n_vectors, degree=degree, traces=traces,
+        se_tol=se_tol, se_probes=se_probes, max_se_probes=max_se_probes,
+    )
     y, X, W, n = setup.y, setup.X, setup.W, setup.n
     k = X.shape[1]
     WX = W @ X
@@ -540,16 +742,21 @@ def fit_error(
     resid = ys - Xs @ beta
     sigma2 = float(resid @ resid) / n
     loglik = -0.5 * n * (_LOG2PI1 + math.log(sigma2)) + setup.logdet(lam)
-    if se:
-        tr1, tr2, tr3, _, trace_method = _information_terms(setup, lam, None)
+    XsXs = Xs.T @ Xs
+
+    def info_of(tr1, tr2, tr3, wab):
         info = np.zeros((k + 2, k + 2))
-        info[:k, :k] = Xs.T @ Xs / sigma2
+        info[:k, :k] = XsXs / sigma2
         info[k, k] = tr2 + tr3
         info[k, k + 1] = info[k + 1, k] = tr1 / sigma2
         info[k + 1, k + 1] = n / (2 * sigma2**2)
-        vcov_full = _invert(info, "error")
+        return info
+
+    if se:
+        tr = _information_terms(setup, lam, None, info_of)
+        vcov_full = _invert(info_of(tr.tr1, tr.tr2, tr.tr3, None), "error")
     else:
-        trace_method = "none"
+        tr = None
         vcov_full = np.full((k + 2, k + 2), np.nan)
     return _result(
         "error",
@@ -560,7 +767,7 @@ def fit_error(
         sigma2,
         loglik,
         vcov_full,
-        trace_method,
+        tr,
         converged,
         iterations,
         message,
@@ -578,7 +785,7 @@ def _result(
     sigma2,
     loglik,
     vcov_full,
-    trace_method,
+    tr,
     converged,
     iterations,
     message,
@@ -587,7 +794,14 @@ def _result(
 ) -> SparseMLFit:
     k = beta.shape[0]
     powers = setup.powers
-    uses_mc = setup.method in ("mc", "chebyshev") or trace_method == "hutchinson"
+    trace_method = tr.method if tr is not None else "none"
+    uses_mc = setup.method in ("mc", "chebyshev")
+    if tr is None:
+        rel = np.full(k + 1, np.nan)
+    elif tr.rel_error is None:
+        rel = np.zeros(k + 1)
+    else:
+        rel = np.asarray(tr.rel_error, dtype=float)
     return SparseMLFit(
         model=model,
         beta=np.asarray(beta, dtype=float),
@@ -607,6 +821,9 @@ def _result(
         bounds=tuple(float(b) for b in setup.bounds),
         n_vectors=setup.p if uses_mc else 0,
         n_powers=powers.m if powers is not None else 0,
+        se_probes=tr.probes if tr is not None else 0,
+        se_rel_error=rel,
+        information_traces=(tr.tr1, tr.tr2, tr.tr3) if tr is not None else None,
         traces=powers.traces().copy() if powers is not None and setup.scale == 1 else None,
         resid=setup.unpermute(resid),
     )

@@ -41,6 +41,7 @@ import scipy.sparse as sp
 from libpysal.graph import Graph
 from scipy import stats
 
+from geocluster._random import check_seed, seed_label
 from geocluster.errors import GeoclusterWarning, InputError, ModelError, WeightsError
 from geocluster.models._design import build_design, check_full_rank
 from geocluster.models.results import SpatialResults
@@ -69,6 +70,7 @@ def regress(
     missing: Literal["drop", "raise"] = "drop",
     isolates: Literal["raise", "drop", "keep"] = "raise",
     crs: str | int | None = None,
+    seed: int | np.random.Generator | None = 0,
 ) -> SpatialResults:
     """Fit a (spatial) regression from a statsmodels-style formula.
 
@@ -108,6 +110,14 @@ def regress(
         them (with a warning) or ``"keep"`` them (their spatial lag is 0).
     crs
         Metric CRS for distance-based weights (default: automatic).
+    seed
+        Seed (int or numpy Generator) of every random draw of the fit: the probe
+        vectors of the Monte Carlo log-determinant (``logdet="mc"``/``"chebyshev"``,
+        the default above 20,000 rows) and of the Monte Carlo information-matrix
+        traces behind the standard errors (above 20,000 rows). Fits up to 20,000 rows
+        (and OLS, GMM) draw nothing, so the seed does not change them. The default 0
+        makes every fit reproducible; ``None`` draws fresh entropy. Recorded in
+        ``results.extra["seed"]``. (``results.impacts()`` takes its own ``seed``.)
 
     Returns
     -------
@@ -129,6 +139,7 @@ def regress(
     8.898
     """
     _check_options(data, model, method, robust, missing, isolates, logdet, weights)
+    check_seed(seed, "regress: ")
     from formulaic.utils.context import capture_context
 
     design, graph, label, n_isolated = _design_and_graph(
@@ -146,7 +157,8 @@ def regress(
     )
     _check_design(X, design, model)
     fit = _estimate(
-        model, method, design.y, X.to_numpy(dtype=float), W, robust, logdet, design.X.shape[1]
+        model, method, design.y, X.to_numpy(dtype=float), W, robust, logdet, design.X.shape[1],
+        seed,
     )
     names = list(X.columns) + ([fit["spatial_name"]] if fit["spatial_name"] else [])
     params = pd.Series(fit["params"], index=names, name="params")
@@ -180,6 +192,12 @@ def regress(
             "weights_spec": weights if isinstance(weights, str) else None,
             "traces": fit.get("traces"),
             "n_isolated_dropped": n_isolated,
+            "seed": seed_label(seed),
+            "se_rel_error": (
+                pd.Series(fit["se_rel_error"], index=names, name="se_rel_error")
+                if fit.get("se_rel_error") is not None
+                else None
+            ),
         },
     )
 
@@ -373,7 +391,7 @@ def _check_knn_rows(spec: str, n: int) -> None:
 # ---------------------------------------------------------------------------------------
 # estimation
 # ---------------------------------------------------------------------------------------
-def _estimate(model, method, y, X, W, robust, logdet, n_design) -> dict:
+def _estimate(model, method, y, X, W, robust, logdet, n_design, seed=0) -> dict:
     if model == "ols":
         return _fit_ols(y, X, robust)
     if method == "gmm":
@@ -384,7 +402,7 @@ def _estimate(model, method, y, X, W, robust, logdet, n_design) -> dict:
         )
     if logdet == "spreg" or (logdet == "auto" and len(y) <= ML_EXACT_MAX_N):
         return _fit_ml_spreg(model, y, X, W)
-    return _fit_ml_sparse(model, y, X, W, logdet)
+    return _fit_ml_sparse(model, y, X, W, logdet, seed)
 
 
 def _ols_loglik(resid: np.ndarray) -> float:
@@ -464,11 +482,11 @@ def _fit_ml_spreg(model, y, X, W) -> dict:
     }
 
 
-def _fit_ml_sparse(model, y, X, W, logdet) -> dict:
+def _fit_ml_sparse(model, y, X, W, logdet, seed=0) -> dict:
     from geocluster.models import _sparse_ml
 
     fitter = _sparse_ml.fit_lag if model in ("lag", "durbin") else _sparse_ml.fit_error
-    fit = fitter(y, X, W, logdet=logdet, seed=0)
+    fit = fitter(y, X, W, logdet=logdet, seed=seed)
     beta = np.asarray(fit.beta, dtype=float)
     spatial = float(fit.rho)  # rho or lambda (fit.param_name)
     if model in ("lag", "durbin"):
@@ -483,9 +501,17 @@ def _fit_ml_sparse(model, y, X, W, logdet) -> dict:
         "resid": resid,
         "spatial_name": "rho" if model in ("lag", "durbin") else "lambda",
         "spatial": spatial,
-        "estimator": f"geocluster sparse ML (log-determinant {fit.logdet_method}, "
-        f"information-matrix traces {fit.trace_method}"
-        + (f", {fit.n_vectors} probe vectors)" if fit.n_vectors else ")"),
+        "estimator": f"geocluster sparse ML (log-determinant {fit.logdet_method}"
+        + (f" with {fit.n_vectors} probe vectors" if fit.n_vectors else "")
+        + ", information-matrix traces "
+        + (
+            f"Monte Carlo with {fit.se_probes} probe vectors: estimated relative error "
+            f"of the standard errors at most {np.nanmax(fit.se_rel_error):.1g}, see "
+            "results.extra['se_rel_error'])"
+            if fit.trace_method == "hutchinson"
+            else f"{fit.trace_method})"
+        ),
+        "se_rel_error": np.asarray(fit.se_rel_error, dtype=float),
         "converged": bool(fit.converged),
         "message": "" if fit.converged else str(fit.message),
         "traces": fit.traces,
