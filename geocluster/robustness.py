@@ -762,7 +762,7 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
         method = "ml" if spec["method"] == "ols" else spec["method"]
         robust = {"classical": None, "white": "white", "hac": "hac"}.get(spec["inference"])
         kwargs: dict[str, Any] = {"model": spec["model"], "weights": graph, "method": method,
-                                  "isolates": "keep"}
+                                  "isolates": "keep", "seed": np.random.default_rng(seq)}
         if robust == "white":
             kwargs["robust"] = "white"
         results = gc.regress(formula, frame, **kwargs)

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
 import geocluster as gc
-from geocluster.errors import ModelError, WeightsError
+from geocluster.errors import InputError, ModelError, WeightsError
 from geocluster.models import _sparse_ml as sml
 from geocluster.models._logdet import (
     ChebyshevLogDet,
@@ -441,3 +442,66 @@ def test_islands_are_allowed(knn600):
     assert abs(exact.rho - approx.rho) < 1e-3
     err = fit_error(ye, X, W)
     assert np.all(np.isfinite(err.se))
+
+
+# ------------------------------------------------------------------ regress(seed=)
+
+
+def _firm_frame(n: int, seed: int, rho: float = 0.5) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 100_000, size=(n, 2))
+    W = _knn_weights(n, seed=seed)  # the same points (same generator draws first)
+    y, X = _simulate(W, rho, seed=seed + 1)
+    return gpd.GeoDataFrame(
+        {"y": y, "x1": X[:, 1], "x2": X[:, 2]},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs="EPSG:3857",
+    )
+
+
+def _same(a, b) -> bool:
+    return a.params.equals(b.params) and a.bse.equals(b.bse) and a.loglik == b.loglik
+
+
+def test_regress_seed_reaches_the_monte_carlo_log_determinant():
+    frame = _firm_frame(1_500, seed=11)
+    before = frame.copy()
+    fits = {s: gc.regress("y ~ x1 + x2", frame, logdet="mc", seed=s) for s in (3, 4)}
+    again = gc.regress("y ~ x1 + x2", frame, logdet="mc", seed=3)
+    assert _same(fits[3], again)
+    assert fits[3].params["rho"] != fits[4].params["rho"]
+    assert not fits[3].bse.equals(fits[4].bse)
+    assert fits[3].extra["seed"] == 3
+    gen = gc.regress("y ~ x1 + x2", frame, logdet="mc", seed=np.random.default_rng(3))
+    assert gen.extra["seed"] == "Generator" and gen.params.equals(again.params)
+    # exact routes draw nothing: every seed gives the same fit
+    assert _same(
+        gc.regress("y ~ x1 + x2", frame, seed=3), gc.regress("y ~ x1 + x2", frame, seed=4)
+    )
+    pd.testing.assert_frame_equal(frame, before)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", True])
+def test_regress_rejects_a_bad_seed(seed):
+    frame = _firm_frame(60, seed=1)
+    with pytest.raises(
+        InputError,
+        match=r"regress: seed=.* must be None, a non-negative int or a numpy Generator",
+    ):
+        gc.regress("y ~ x1 + x2", frame, seed=seed)
+
+
+@pytest.mark.slow
+def test_regress_seed_at_monte_carlo_size():
+    # above 20,000 rows both the log-determinant and the traces are Monte Carlo
+    frame = _firm_frame(20_500, seed=21)
+    a = gc.regress("y ~ x1 + x2", frame, seed=1)
+    b = gc.regress("y ~ x1 + x2", frame, seed=1)
+    c = gc.regress("y ~ x1 + x2", frame, seed=2)
+    assert _same(a, b)
+    assert a.params["rho"] != c.params["rho"] and not a.bse.equals(c.bse)
+    assert "log-determinant mc" in a.estimator and "Monte Carlo with" in a.estimator
+    rel = a.extra["se_rel_error"]
+    assert list(rel.index) == list(a.params.index)
+    assert 0 < rel.max() <= sml.DEFAULT_SE_TOL
+    assert abs(a.params["rho"] - 0.5) < 4 * a.bse["rho"]
