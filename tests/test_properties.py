@@ -1230,3 +1230,20 @@ def test_map_payloads_escape_every_firm_name(tmp_path_factory, texts):
             assert not set(raw) & set("<>&{}\n"), f"unescaped characters in {raw!r}"
             assert not re.search(r'(?<!\\)"', raw), f"unescaped quote in {raw!r}"
             assert json.loads(f'"{raw}"') == text
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+@settings(PROPS, max_examples=5)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 10_000))
+def test_robustness_table_independent_of_row_order(seed, perm_seed):
+    data = _regression_frame(seed).rename(columns={"x": "cluster"})
+    kwargs = {"weights": ("queen", "rook"), "models": ("ols", "lag"), "progress": False,
+              "seed": 1}
+    a = gc.robustness("y ~ cluster + z", data, **kwargs).table
+    b = gc.robustness("y ~ cluster + z", shuffled(data, perm_seed), **kwargs).table
+    assert a["error"].isna().all(), a["error"].dropna().tolist()
+    cols = ["spec", "weights", "model", "term", "estimate", "se", "p_value", "spatial_param",
+            "loglik", "nobs", "resid_moran_I"]
+    pd.testing.assert_frame_equal(a[cols], b[cols], rtol=1e-6)
