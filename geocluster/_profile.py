@@ -81,14 +81,15 @@ class FirmProfile:
                        f"another firm (e.g. {info['examples']}); it cannot be [firms] id as is.")
         if self.shared_firms:
             out.append(f"  shared locations: {self.shared_firms} firms share a location with "
-                       f"another firm ({self.shared_locations} distinct locations); distance "
+                       f"another firm (at {_count(self.shared_locations, 'location')}); distance "
                        "and knn weights need [weights] coincident = \"jitter\".")
         else:
             out.append("  shared locations: none (every firm has its own location)")
         for name, found in self.sentinels.items():
             shown = ", ".join(f"{value!r} x{count}" for value, count in found.items())
-            out.append(f"  sentinel values in {name!r}: {shown}; they are not missing to "
-                       "geocluster: recode them as empty cells if they mean 'unknown'.")
+            out.append(f"  sentinel values in {name!r}: {shown}; if they mean 'unknown', list "
+                       "them in [firms] na_values (the written config does so for negative "
+                       "and text codes).")
         if self.outside_counties is not None:
             if self.outside_counties:
                 out.append(
@@ -373,6 +374,12 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
                        f"have no usable location ({profile.drop_reason}).")
     if profile.name_column:
         firms_cfg["name"] = profile.name_column
+    na_values = _missing_codes(profile.sentinels)
+    if na_values:
+        firms_cfg["na_values"] = na_values
+        reasons.append(f"na_values = {na_values}: codes that registers use for 'missing', found in "
+                       f"{', '.join(repr(c) for c in profile.sentinels)}; they are read as "
+                       "missing (remove any that is a real value).")
     table = profile.firms
     columns = {str(c).casefold(): str(c) for c in table.columns
                if c != table.geometry.name and c not in (profile.coordinates or ())}
@@ -382,13 +389,17 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
             continue
         if key != "industry":
             values = pd.to_numeric(table[column], errors="coerce")
-            if not pd.api.types.is_numeric_dtype(table[column]) or profile.sentinels.get(column) \
-                    or (values < 0).any():
+            known = ~table[column].astype(str).str.strip().isin([str(c) for c in na_values])
+            known &= ~values.isin([c for c in na_values if not isinstance(c, str)])
+            values = values[known & table[column].notna()]
+            unusable = [code for code in profile.sentinels.get(column, {})
+                        if _as_code(code) not in na_values]
+            if values.isna().any() or unusable or (values < 0).any():
                 reasons.append(f"{key} not set: column {column!r} holds "
-                               + ("sentinel codes" if profile.sentinels.get(column)
+                               + ("codes such as " + ", ".join(map(repr, unusable)) if unusable
                                   else "text or negative values")
-                               + "; recode unknowns as empty cells, then set "
-                               f"[firms] {key} = {column!r}.")
+                               + "; recode unknowns as empty cells (or list them in [firms] "
+                               f"na_values), then set [firms] {key} = {column!r}.")
                 continue
         firms_cfg[key] = column
     config: dict[str, Any] = {
@@ -398,7 +409,7 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
     if profile.shared_firms:
         config["weights"] = {"coincident": "jitter"}
         reasons.append(f"[weights] coincident = \"jitter\": {profile.shared_firms} firms share "
-                       f"{profile.shared_locations} locations; jitter (seeded) separates them "
+                       f"{_count(profile.shared_locations, 'location')}; jitter (seeded) separates them "
                        "for distance and knn weights.")
     if not profile.in_us:
         config["areal"] = {"units": "grid"}
@@ -408,6 +419,31 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
         reasons.append(f"{profile.outside_counties} firms lie outside every contiguous-US county: "
                        "the areal step leaves them out (a warning); the point steps use them.")
     return config, reasons
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _as_code(text: str) -> str | int | float:
+    """A sentinel as found (text) -> the value written to ``na_values``."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() else number
+
+
+def _missing_codes(sentinels: dict[str, dict[str, int]]) -> list[str | int | float]:
+    """The codes to read as missing: negative numbers and texts (not 9999-style positives,
+    which may be real values)."""
+    codes: set = set()
+    for found in sentinels.values():
+        for text in found:
+            code = _as_code(text)
+            if isinstance(code, str) or code < 0:
+                codes.add(code)
+    return sorted(codes, key=lambda c: (isinstance(c, str), str(c) if isinstance(c, str) else c))
 
 
 def config_toml(config: dict[str, Any], reasons: list[str], source: str) -> str:

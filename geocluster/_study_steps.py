@@ -267,14 +267,14 @@ def _read(cfg: dict) -> gpd.GeoDataFrame:
     """``gc.read_firms`` with the ``[firms]`` keys; an error about a key's value names the key."""
     kwargs: dict[str, Any] = dict(lon=cfg["lon"], lat=cfg["lat"], id=cfg["id"], crs=cfg["crs"],
                                   on_invalid=cfg["on_invalid"])
-    for key in ("layer", "encoding"):
+    for key in ("layer", "encoding", "na_values"):
         if cfg.get(key) is not None:
             kwargs[key] = cfg[key]
     try:
         return gc.read_firms(cfg["path"], **kwargs)
     except GeoclusterError as exc:
         message = str(exc)
-        for key in ("encoding", "layer", "lon", "lat", "id", "crs"):
+        for key in ("encoding", "layer", "na_values", "lon", "lat", "id", "crs"):
             value = cfg.get(key)
             if value is not None and (f"{key}=" in message or f"{key} " in message):
                 with _config_key("firms", key, value):
@@ -382,8 +382,9 @@ def _note_sentinels(firms: pd.DataFrame) -> None:
             found.append(f"{column} ({int(hits.sum()):,} rows: {', '.join(map(str, codes))})")
     if found:
         _note(f"values that registers often use for 'missing' are in {'; '.join(found)}; they "
-              "count as numbers (a log of them is undefined). Blank those cells in the file if "
-              "they mean 'missing' (rows with empty cells are dropped from the model).")
+              "count as numbers (a log of them is undefined). If they mean 'missing', list them "
+              "in [firms] na_values (e.g. na_values = [-99999]) or blank those cells in the file "
+              "(rows with missing cells are dropped from the model).")
 
 
 def _check_against_data(state: dict) -> None:

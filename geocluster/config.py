@@ -117,6 +117,11 @@ def _text_list(values) -> str | None:
     return f"a list of column names (text; bad items {bad})" if bad else None
 
 
+def _code_list(values) -> str | None:
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (str, int, float))]
+    return f"a list of codes, numbers or texts (bad items {bad})" if bad else None
+
+
 def _focus_industries(value) -> str | None:
     if isinstance(value, str):
         return None if value.strip() else "an industry name (not empty) or a list of them"
@@ -149,6 +154,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                      "only layer; a file with several layers is an error listing them."),
         "encoding": Key((str,), None, doc="Text encoding of a CSV/TSV file, e.g. 'latin-1'. "
                         "Default: detected."),
+        "na_values": Key((list,), None, check=_code_list,
+                         doc="Codes that mean 'missing' in the register, e.g. [-99999, "
+                             "'NOT AVAILABLE'] (read_firms(na_values=)). Default: only empty "
+                             "cells are missing."),
         "lon": Key((str,), None, doc="Longitude / x column. Default: detected (lon, lng, long, "
                    "longitude, x; any case)."),
         "lat": Key((str,), None, doc="Latitude / y column. Default: detected (lat, latitude, y; "

@@ -120,6 +120,7 @@ def read_firms(
     on_invalid: Literal["raise", "drop"] = "raise",
     layer: str | None = None,
     encoding: str | None = None,
+    na_values: Sequence[str | float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate firm locations.
 
@@ -154,6 +155,12 @@ def read_firms(
     encoding
         Text encoding of a CSV/TSV/JSON file (or of a shapefile's attributes), e.g.
         ``"latin-1"``. Default: UTF-8, falling back to cp1252 / latin-1 with a warning.
+    na_values
+        Codes that mean "missing" in this register, e.g. ``[-99999, "NOT AVAILABLE"]``:
+        cells equal to one of them (as a number or, stripped and case-insensitive, as
+        text) become missing in every column, coordinates included (which then count as
+        missing coordinates). A column that held numbers and such text codes becomes
+        numeric. Empty cells are always missing.
 
     Returns
     -------
@@ -199,8 +206,11 @@ def read_firms(
                 f"encoding={encoding!r} is not a known text encoding; use e.g. 'utf-8', "
                 "'latin-1' or 'cp1252'."
             ) from None
+    missing_codes = _missing_codes(na_values)
     frame, origin = _load(source, layer=layer, encoding=encoding, crs=crs, id_col=id,
                           lon=lon, lat=lat)
+    if missing_codes is not None:
+        frame = _blank_missing_codes(frame, *missing_codes)
     if len(frame) == 0:
         raise InputError(
             f"{origin.where} has no rows; there are no firms to read. Check that it is the "
@@ -229,6 +239,58 @@ def read_firms(
 
 
 # --- loading -------------------------------------------------------------------------
+
+
+def _missing_codes(na_values) -> tuple[set[str], set[float]] | None:
+    """``na_values`` as (case-folded texts, numbers); None when not given."""
+    if na_values is None:
+        return None
+    if isinstance(na_values, (str, bytes, int, float)) or not isinstance(na_values, Sequence):
+        raise InputError(f"na_values={na_values!r} must be a list of codes, e.g. "
+                         "[-99999, 'NOT AVAILABLE'] ([firms] na_values in a study config).")
+    texts, numbers = set(), set()
+    for code in na_values:
+        if isinstance(code, bool) or not isinstance(code, (str, int, float)):
+            raise InputError(f"na_values: {code!r} is not a code; give numbers or texts, e.g. "
+                             "[-99999, 'NOT AVAILABLE'].")
+        texts.add(str(code).strip().casefold())
+        try:
+            number = float(code)
+        except ValueError:
+            continue
+        if np.isfinite(number):
+            numbers.add(number)
+            texts.add(f"{number:g}".casefold())
+    return texts, numbers
+
+
+def _blank_missing_codes(frame: pd.DataFrame, texts: set[str], numbers: set[float]
+                         ) -> pd.DataFrame:
+    """A copy of ``frame`` whose cells equal to a missing-value code are missing."""
+    geometry = frame.geometry.name if isinstance(frame, gpd.GeoDataFrame) else None
+    out = frame.copy()
+    for column in out.columns:
+        if column == geometry:
+            continue
+        series = out[column]
+        if pd.api.types.is_bool_dtype(series):
+            continue
+        if pd.api.types.is_numeric_dtype(series):
+            hits = series.isin(list(numbers))
+        else:
+            text = series.astype("string").str.strip().str.casefold()
+            hits = text.isin(texts).fillna(False).to_numpy(dtype=bool)
+        if not hits.any():
+            continue
+        blanked = series.mask(hits)
+        if not pd.api.types.is_numeric_dtype(blanked):
+            as_number = pd.to_numeric(blanked, errors="coerce")
+            codes = blanked.dropna().astype(str).str.strip().str.match(r"[+-]?0\d")
+            if (as_number.notna().sum() == blanked.notna().sum() and blanked.notna().any()
+                    and not codes.any()):  # leading zeros: a code column stays text
+                blanked = as_number  # numbers and a text code: numbers once the code is gone
+        out[column] = blanked
+    return out
 
 
 def _load(source, *, layer, encoding, crs, id_col, lon=None, lat=None

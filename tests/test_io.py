@@ -425,3 +425,30 @@ def test_utf16_with_bom(tmp_path):
         warnings.simplefilter("error")
         firms = gc.read_firms(path, id="id")
     assert firms.index.tolist() == ["007", "7", "010"] and firms["name"].iloc[0] == "Café Alpha"
+
+
+def test_na_values_blank_register_codes_in_every_column(tmp_path):
+    path = tmp_path / "register.csv"
+    path.write_text("NAME,ZIP,EMPLOYEES,LON,LAT\n"
+                    "a,02139,5,-71.1,42.4\n"
+                    "b,N/A,NOT AVAILABLE,-122.4,37.8\n"
+                    "c,10001,-99999,-74.0,40.7\n"
+                    "d,94105,12,-99999,40.0\n")
+    before = path.read_bytes()
+    firms = gc.read_firms(path, na_values=[-99999, "not available", "n/a"], on_invalid="drop")
+    assert path.read_bytes() == before
+    # d's longitude is a missing code: a missing coordinate, dropped under on_invalid="drop"
+    assert firms["NAME"].tolist() == ["a", "b", "c"]
+    assert firms["EMPLOYEES"].dtype.kind == "f"  # numbers once the text code is gone
+    assert firms["EMPLOYEES"].tolist()[0] == 5 and firms["EMPLOYEES"].isna().tolist() == [
+        False, True, True]
+    assert firms["ZIP"].tolist()[0] == "02139" and firms["ZIP"].isna().tolist() == [
+        False, True, False]  # a code column keeps its leading zeros
+
+
+def test_na_values_must_be_a_list_of_codes():
+    table = pd.DataFrame({"lon": [-100.0], "lat": [40.0]})
+    with pytest.raises(InputError, match=r"na_values=-1 must be a list of codes.*na_values"):
+        gc.read_firms(table, na_values=-1)
+    with pytest.raises(InputError, match=r"na_values: True is not a code"):
+        gc.read_firms(table, na_values=[True])

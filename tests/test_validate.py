@@ -81,7 +81,7 @@ def test_profile_reports_columns_ids_shared_locations_sentinels_and_area(tmp_pat
     assert "text*" in lines["EMPLOYEES"] and "are numbers (-99999 to " in lines["EMPLOYEES"]
     assert "candidate id columns (every value unique): NAME" in err
     assert "id column 'firm_id': 4 firms share an id with another firm" in err
-    assert "30 firms share a location with another firm (15 distinct locations)" in err
+    assert "30 firms share a location with another firm (at 15 locations)" in err
     assert "sentinel values in 'EMPLOYEES': '-99999' x20, 'NOT AVAILABLE' x5" in err
     assert "4 of 297 firms lie outside every contiguous-US county" in err
     assert "the areal step does not count them" in err
@@ -90,7 +90,9 @@ def test_profile_reports_columns_ids_shared_locations_sentinels_and_area(tmp_pat
     config = tomllib.loads(out)
     assert config["firms"]["on_invalid"] == "drop" and config["weights"]["coincident"] == "jitter"
     assert "id" not in config["firms"]  # firm_id has duplicates
-    assert "employees" not in config["firms"]  # sentinel codes: left for the user to recode
+    # the sentinel codes are read as missing, so the column can be the firm size
+    assert config["firms"]["na_values"] == [-99999, "NOT AVAILABLE"]
+    assert config["firms"]["employees"] == "EMPLOYEES"
 
 
 def test_numeric_sentinels_and_unique_obvious_id(tmp_path, capsys):
