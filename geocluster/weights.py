@@ -392,8 +392,7 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
     """CSR arrays (indptr, sorted neighbour positions, ones) of the K nearest neighbours."""
     n = len(xy)
     n_query = min(k + 2, n)  # self, K neighbours and one more to see ties at the K-th
-    tree = KDTree(xy)
-    dist, idx = tree.query(xy, k=n_query, workers=workers)
+    dist, idx = _query(xy, n_query, workers)
     # The nearest other unit at distance 0 is exactly a shared location.
     dup = dist[:, 1] == 0
     if dup.any():
@@ -410,8 +409,7 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
         rng = np.random.default_rng(seed)
         xy = xy.copy()
         xy[dup] += rng.uniform(-1e-3, 1e-3, size=(int(dup.sum()), 2))
-        tree = KDTree(xy)
-        dist, idx = tree.query(xy, k=n_query, workers=workers)
+        dist, idx = _query(xy, n_query, workers)
         still = dist[:, 1] == 0
         if still.any():  # pragma: no cover - needs a jitter draw landing on a point
             raise WeightsError(
@@ -434,6 +432,21 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
     indices = np.sort(neighbours, axis=1).astype(dtype).ravel()
     indptr = np.arange(0, n * k + 1, k, dtype=dtype)
     return indptr, indices, np.ones(n * k, dtype=np.int8)
+
+
+def _query(xy: np.ndarray, k: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
+    """``KDTree(xy).query(xy, k)``, asked in the tree's leaf order.
+
+    Consecutive queries then visit the same nodes, which is about twice as fast on
+    data in no spatial order (a register sorted by firm id); each point's answer does
+    not depend on the order, and the rows are returned in ``xy``'s order.
+    """
+    tree = KDTree(xy)
+    order = tree.indices
+    dist, idx = tree.query(xy[order], k=k, workers=workers)
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return dist[inverse], idx[inverse]
 
 
 def _band_adjacency(xy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
