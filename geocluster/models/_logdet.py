@@ -6,14 +6,15 @@ This module holds the engines; :mod:`geocluster.models._sparse_ml` uses them.
 
 Log-determinant methods (``logdet=``)
 -------------------------------------
-``"auto"`` is ``"lu"`` for n <= 10,000 (``LU_MAX_N``) and ``"mc"`` above. Monte Carlo
+``"auto"`` is ``"lu"`` for n <= 20,000 (``LU_MAX_N``) and ``"mc"`` above. Monte Carlo
 estimates use ``clip(2e6 / n, 10, 200)`` probe vectors (the variance of a trace
 estimate falls like 1 / (n p)) and are reproducible with ``seed``.
 
 ``"lu"`` (alias ``"exact"``)
     Sparse LU of ``I - rho W`` (SuperLU, COLAMD ordering) at every trial
     ``rho``; ``log|det| = sum(log|diag(U)|)``. Exact; one factorisation per
-    evaluation (about 0.01 s at n = 5,000 and 1-3 s at n = 50,000 for ``knn:8``).
+    evaluation (about 0.03 s at n = 5,000, 0.4 s at 20,000 and 1-3 s at n = 50,000
+    for ``knn:8`` on a loaded 2-core machine).
 ``"eigen"``
     Dense eigenvalues of W once (Ord 1975); exact but O(n^3): for n up to a few
     thousand.

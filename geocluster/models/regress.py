@@ -5,18 +5,26 @@ Estimation routes
 ``method="ml"``
     *Exact* maximum likelihood with spreg (``BaseML_Lag`` / ``BaseML_Error``, sparse LU
     log-determinant, analytic information matrix) while ``n <= ML_EXACT_MAX_N`` (1000);
-    beyond, the sparse estimator of :mod:`geocluster.models._sparse_ml` (exact sparse-LU
-    log-determinant up to n = 10,000, Barry-Pace Monte Carlo above; ``logdet=`` forces
-    one of ``"lu"``, ``"eigen"``, ``"mc"``, ``"chebyshev"``). Why 1000: spreg's variance
-    step inverts ``I - rho W`` densely (O(n^3) time, n^2 memory: 8 s at 5k and > 20 GB
-    at 20k per DESIGN.md); measured on make_firms with knn:8 under load, spreg took 4.7 s
-    at n = 1000 and 11.8 s at 2000 against 1.8 s and 6.1 s for the sparse route, whose
-    estimates agreed with spreg's to 6e-8 (coefficients), 2e-8 (standard errors) and
-    1e-12 (log-likelihood). spreg stays the small-n route because it is the estimator
-    checked against R on Columbus; the sparse route is checked against it in the tests.
-    On Columbus the spreg route equals R spatialreg's ``lagsarlm`` / ``errorsarlm``
-    (Durbin: ``lagsarlm(Durbin=TRUE)``) to better than 1e-6 relative: same concentrated
-    likelihood, ``sigma2 = e'e/n``, asymptotic (information-matrix) standard errors.
+    beyond, the sparse estimator of :mod:`geocluster.models._sparse_ml`. Up to
+    n = 20,000 it is exact too: sparse-LU log-determinant and exact information-matrix
+    traces (derivatives of sparse log-determinants, no dense matrix), so its estimates,
+    standard errors and log-likelihood equal R spatialreg's ``lagsarlm`` /
+    ``errorsarlm`` / ``lagsarlm(Durbin=TRUE)`` with ``method="eigen"`` and analytic
+    standard errors: tested to 1e-6 relative at n = 4,000 (knn:8,
+    tests/test_ml_se_reference.py; the measured gaps are far smaller, see there). Above
+    20,000 rows the log-determinant is the Barry-Pace Monte Carlo series and the traces
+    are Monte Carlo estimates; their probes are added until the estimated relative
+    Monte Carlo error of every standard error is at most 2e-5 (measured at n = 50,000,
+    knn:8: 192 probes, 1.9e-5 for the SE of rho), reported in
+    ``results.extra["se_rel_error"]`` and in the estimator note. ``logdet=`` forces a
+    log-determinant method (``"lu"``, ``"eigen"``, ``"mc"``, ``"chebyshev"``). Why
+    spreg only to 1000: its variance step inverts ``I - rho W`` densely (O(n^3) time,
+    n^2 memory: 8 s at 5k and > 20 GB at 20k per DESIGN.md). spreg stays the small-n
+    route because it is the estimator checked against R on Columbus; the sparse route
+    is checked against it in the tests. On Columbus the spreg route equals R
+    spatialreg's ``lagsarlm`` / ``errorsarlm`` (Durbin: ``lagsarlm(Durbin=TRUE)``) to
+    better than 1e-6 relative: same concentrated likelihood, ``sigma2 = e'e/n``,
+    asymptotic (information-matrix) standard errors.
 ``method="gmm"``
     Spatial two-stage least squares for lag and Durbin (instruments ``W X`` resp.
     ``W^2 X`` of the non-constant columns, spreg's defaults), Kelejian-Prucha / Drukker
@@ -99,7 +107,8 @@ def regress(
         heteroskedasticity-robust GM estimator). Not available for ML spatial models.
     logdet
         ML only: ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` = 1000 rows, the sparse
-        estimator beyond: exact LU to 10,000 rows, Monte Carlo above), ``"spreg"`` (force
+        estimator beyond: exact LU and exact traces to 20,000 rows, Monte Carlo above),
+        ``"spreg"`` (force
         spreg), or a log-determinant method of the sparse estimator, which forces it:
         ``"exact"``/``"lu"``, ``"eigen"``, ``"mc"`` or ``"chebyshev"``.
     missing
