@@ -1251,3 +1251,27 @@ def test_robustness_table_independent_of_row_order(seed, perm_seed):
     cols = ["spec", "weights", "model", "term", "estimate", "se", "p_value", "spatial_param",
             "loglik", "nobs", "resid_moran_I"]
     pd.testing.assert_frame_equal(a[cols], b[cols], rtol=1e-6)
+
+
+@PROPS
+@given(registers(min_n=5), st.sampled_from(["queen", "rook"]))
+def test_local_and_global_moran_equal_their_formulas(table, spec):
+    # Anselin (1995): I_i = z_i (W z)_i / m2 with z = y - mean(y), W row-standardised;
+    # spdep's m2 = sum z^2 / n, esda's m2 = sum z^2 / (n - 1) (the lisa module docstring).
+    # Global I = n / S0 * z'Wz / z'z, the mean of the spdep-scaled I_i when S0 = n.
+    counts = quiet(gc.aggregate, to_firms(table), cells())
+    y = counts["n_firms"].to_numpy(dtype=float)
+    if np.unique(y).size < 2:
+        return
+    W = quiet(gc.weights, counts, spec).sparse.toarray()
+    n = len(y)
+    z = y - y.mean()
+    esda = gc.local_moran(counts, "n_firms", weights=spec, permutations=0)
+    np.testing.assert_allclose(esda["lisa_I"], (n - 1) * z * (W @ z) / (z @ z),
+                               rtol=1e-9, atol=1e-12)
+    spdep = gc.local_moran(counts, "n_firms", weights=spec, permutations=0, scaling="spdep")
+    np.testing.assert_allclose(spdep["lisa_I"], n * z * (W @ z) / (z @ z), rtol=1e-9,
+                               atol=1e-12)
+    glob = gc.global_moran(counts, "n_firms", weights=spec, permutations=0)
+    assert glob.I == pytest.approx(n / W.sum() * (z @ W @ z) / (z @ z), rel=1e-9)
+    assert glob.I == pytest.approx(spdep["lisa_I"].mean(), rel=1e-9, abs=1e-12)
