@@ -506,3 +506,19 @@ def test_regress_seed_at_monte_carlo_size():
     assert list(rel.index) == list(a.params.index)
     assert 0 < rel.max() <= sml.DEFAULT_SE_TOL
     assert abs(a.params["rho"] - 0.5) < 4 * a.bse["rho"]
+
+
+def test_exact_control_variate_terms_equal_dense_powers():
+    # tr(W^j), j <= 6, and tr((W^i)' W^j), i + j <= 6, from sparse products only
+    rng = np.random.default_rng(1)
+    n = 60
+    D = (rng.random((n, n)) < 0.1) * rng.random((n, n))
+    np.fill_diagonal(D, 0)
+    D = D / np.maximum(D.sum(axis=1, keepdims=True), 1e-9)
+    T, gram = sml._exact_series_terms(sp.csr_matrix(D))
+    P = {j: np.linalg.matrix_power(D, j) for j in range(1, 7)}
+    np.testing.assert_allclose(T[1:], [np.trace(P[j]) for j in range(1, 7)], atol=1e-13)
+    assert sorted(gram) == [(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 2), (2, 3), (2, 4),
+                            (3, 3)]
+    for (i, j), value in gram.items():
+        assert value == pytest.approx(np.sum(P[i] * P[j]), abs=1e-13)
