@@ -322,12 +322,12 @@ def _build_from_tree(
         (k,) = args
         _check_knn_range(k, n, spec)
         xy = _coordinates(gdf, crs, spec, needs_metres=False)
-        indptr, indices, data = _knn_adjacency(xy, k, coincident=coincident, seed=seed,
-                                               spec=spec, ids=gdf.index, workers=workers)
+        indptr, indices, data, n_components = _knn_adjacency(
+            xy, k, coincident=coincident, seed=seed, spec=spec, ids=gdf.index, workers=workers)
     else:
         (threshold,) = args
         xy = _coordinates(gdf, crs, spec, needs_metres=True)
-        indptr, indices, data = _band_adjacency(xy, threshold)
+        indptr, indices, data, n_components = _band_adjacency(xy, threshold)
     counts = np.diff(indptr)
     rows = np.repeat(np.arange(n, dtype=indices.dtype), counts)  # focal position per entry
     # A unit whose only entry is a zero-weight self-loop is an isolate (libpysal's encoding).
@@ -351,11 +351,6 @@ def _build_from_tree(
     else:  # variance stabilising / doubly standardised: libpysal's own arithmetic
         graph = _graph(gdf.index, rows, indices, data.astype(np.float64), "O")
         graph = _transform(graph, transformation, repr(spec))
-        matrix = sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(n, n))
-    # Weakly connected components (libpysal's definition). A distance band is
-    # symmetric, so its strong components are the weak ones without a transpose.
-    n_components = int(connected_components(
-        matrix, directed=kind == "distance", connection="strong")[0])
     n_isolates = int(isolated.sum())
     info = {
         "n": n,
@@ -388,13 +383,11 @@ def _graph(ids: pd.Index, rows: np.ndarray, indices: np.ndarray, weight: np.ndar
 
 
 def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, ids,
-                   workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR arrays (indptr, sorted neighbour positions, ones) of the K nearest neighbours."""
+                   workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """CSR arrays (indptr, sorted neighbour positions, ones) of the K nearest neighbours
+    and the number of (weakly) connected components."""
     n = len(xy)
-    n_query = min(k + 2, n)  # self, K neighbours and one more to see ties at the K-th
-    dist, idx = _query(xy, n_query, workers)
-    # The nearest other unit at distance 0 is exactly a shared location.
-    dup = dist[:, 1] == 0
+    dup, neighbours, n_components = _nearest(xy, k, workers)
     if dup.any():
         if coincident == "raise":
             shown = ids[dup][:5].tolist()
@@ -409,49 +402,67 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
         rng = np.random.default_rng(seed)
         xy = xy.copy()
         xy[dup] += rng.uniform(-1e-3, 1e-3, size=(int(dup.sum()), 2))
-        dist, idx = _query(xy, n_query, workers)
-        still = dist[:, 1] == 0
+        still, neighbours, n_components = _nearest(xy, k, workers)
         if still.any():  # pragma: no cover - needs a jitter draw landing on a point
             raise WeightsError(
                 f"weights spec {spec!r}: {int(still.sum())} units still share a location "
                 "after coincident='jitter'; pass another seed= or remove the duplicates."
             )
+    indptr = np.arange(0, n * k + 1, k, dtype=neighbours.dtype)
+    return indptr, neighbours.ravel(), np.ones(n * k, dtype=np.int8), n_components
+
+
+def _nearest(xy: np.ndarray, k: int, workers: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Units sharing a location, each unit's K nearest other units, components.
+
+    Returns the shared-location mask and, when there is none, an ``(n, K)`` array of
+    neighbour positions ascending within each row (both in ``xy``'s row order) and the
+    number of weakly connected components of the K-nearest-neighbour graph.
+
+    The queries are asked in the KD-tree's leaf order: consecutive queries then visit
+    the same nodes, about twice as fast on data in no spatial order (a register sorted
+    by firm id); a point's answer does not depend on the order. Rows where the K-th
+    and (K+1)-th nearest distances tie are answered again by the query libpysal's
+    ``build_knn`` uses (scikit-learn's KDTree when installed), because which tied unit
+    wins depends on the tree's traversal. The components are counted on the graph
+    relabelled in tree order, where the traversal touches nearby memory (the count does
+    not depend on the labels).
+    """
+    n = len(xy)
+    n_query = min(k + 2, n)  # self, K neighbours and one more to see ties at the K-th
+    tree = KDTree(xy)
+    order = tree.indices
+    dist, idx = tree.query(xy[order], k=n_query, workers=workers)  # rows in tree order
+    dup = np.empty(n, dtype=bool)
+    dup[order] = dist[:, 1] == 0  # the nearest other unit at distance 0: a shared location
+    if dup.any():
+        return dup, None, 0
     # Without shared locations every unit is its own unique nearest point (column 0).
     neighbours = idx[:, 1:k + 1]
     if n_query == k + 2:
-        kth, next_ = dist[:, k], dist[:, k + 1]
-        tie = next_ - kth <= _TIE_RTOL * next_
+        tie = dist[:, k + 1] - dist[:, k] <= _TIE_RTOL * dist[:, k + 1]
         if tie.any():
-            # Which of the tied units wins depends on the tree's traversal: ask the
-            # query libpysal's build_knn uses (scikit-learn's KDTree when installed).
             query = _prepare_tree_query(xy, "euclidean")
-            _, tied = query(xy[tie], k=k + 1)
-            neighbours = neighbours.copy()
+            _, tied = query(xy[order[tie]], k=k + 1)
             neighbours[tie] = tied[:, 1:]
     dtype = _index_dtype(n * k)
-    indices = np.sort(neighbours, axis=1).astype(dtype).ravel()
+    neighbours = np.sort(neighbours, axis=1).astype(dtype, copy=False)
+    rank = np.empty(n, dtype=dtype)
+    rank[order] = np.arange(n, dtype=dtype)
     indptr = np.arange(0, n * k + 1, k, dtype=dtype)
-    return indptr, indices, np.ones(n * k, dtype=np.int8)
+    in_tree_order = sparse.csr_array(
+        (np.ones(n * k), rank[neighbours].ravel(), indptr), shape=(n, n))
+    n_components = int(connected_components(in_tree_order, directed=False)[0])
+    del in_tree_order
+    out = np.empty((n, k), dtype=dtype)
+    out[order] = neighbours
+    return dup, out, n_components
 
 
-def _query(xy: np.ndarray, k: int, workers: int) -> tuple[np.ndarray, np.ndarray]:
-    """``KDTree(xy).query(xy, k)``, asked in the tree's leaf order.
-
-    Consecutive queries then visit the same nodes, which is about twice as fast on
-    data in no spatial order (a register sorted by firm id); each point's answer does
-    not depend on the order, and the rows are returned in ``xy``'s order.
-    """
-    tree = KDTree(xy)
-    order = tree.indices
-    dist, idx = tree.query(xy[order], k=k, workers=workers)
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return dist[inverse], idx[inverse]
-
-
-def _band_adjacency(xy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """CSR arrays of every other unit within ``threshold`` (inclusive); isolates get a
-    zero-weight self-loop, as libpysal encodes them."""
+def _band_adjacency(xy: np.ndarray, threshold: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """CSR arrays of every other unit within ``threshold`` (inclusive; isolates get a
+    zero-weight self-loop, as libpysal encodes them) and the number of components."""
     n = len(xy)
     pairs = KDTree(xy).query_pairs(threshold, output_type="ndarray")
     dtype = _index_dtype(max(n, 2 * len(pairs) + n))
@@ -467,7 +478,10 @@ def _band_adjacency(xy: np.ndarray, threshold: float) -> tuple[np.ndarray, np.nd
     # coo -> csr groups by row and sorts each row's columns (no duplicates to sum).
     matrix = sparse.coo_array((data, (heads, tails)), shape=(n, n)).tocsr()
     matrix.sort_indices()
-    return matrix.indptr, matrix.indices, matrix.data
+    # The band is symmetric, so its strong components are the weak ones (libpysal's
+    # definition) and need no transpose.
+    n_components = int(connected_components(matrix, directed=True, connection="strong")[0])
+    return matrix.indptr, matrix.indices, matrix.data, n_components
 
 
 def _index_dtype(size: int):
