@@ -202,6 +202,13 @@ def regress(
             "traces": fit.get("traces"),
             "n_isolated_dropped": n_isolated,
             "seed": seed_label(seed),
+            # an int seed for later Monte Carlo work on this fit (the trace multipliers
+            # of impacts at large n): the seed itself, or drawn from the Generator / entropy
+            "trace_seed": (
+                int(seed)
+                if isinstance(seed, int | np.integer)
+                else int(np.random.default_rng(seed).integers(0, 2**63 - 1))
+            ),
             "se_rel_error": (
                 pd.Series(fit["se_rel_error"], index=names, name="se_rel_error")
                 if fit.get("se_rel_error") is not None
