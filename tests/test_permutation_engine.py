@@ -217,16 +217,16 @@ def test_block_sizes_do_not_change_counts_with_many_blocks():
 
 @pytest.mark.parametrize("weights", ["equal", "kernel"])
 def test_memory_is_bounded_by_the_block_size(weights):
-    """50,000 units, 199 draws: the working memory follows block_elements, not n x S.
+    """20,000 units, 199 draws: the working memory follows block_elements, not n x S.
 
-    Keeping the n x S simulated values would need 80 MB; the bound below counts the
+    Keeping the n x S simulated values would need 32 MB; the bound below counts the
     table (int32 draw plus the two gathered float64 values, also stored transposed:
     40 bytes a draw), 20 float64 arrays of length n, 16 bytes per stored weight (the
     copies made to drop the diagonal and sum absolute weights), and 12 working arrays
     of ``block_elements`` float64 numbers per thread.
     """
     rng = np.random.default_rng(0)
-    n, k, s = 50_000, 6, 199
+    n, k, s = 20_000, 6, 199
     data = np.full(n * k, 1 / k) if weights == "equal" else rng.uniform(0.1, 1, n * k)
     w = sparse.csr_array(
         (data, ((np.arange(n)[:, None] + np.arange(1, k + 1)) % n).ravel(),
