@@ -284,3 +284,11 @@ def test_bad_n_jobs_is_refused_with_the_remedy(bad):
     with pytest.raises(InputError, match=r"n_jobs=.* must be -1 \(all cores\) or a positive "
                                          r"integer.*e\.g\. n_jobs=1"):
         gc.local_moran(frame, "v", n_jobs=bad)
+
+
+def test_non_finite_values_are_refused():
+    w = random_graph(10, 2, 3, seed=0)
+    v = np.arange(10.0)
+    v[4] = np.nan
+    with pytest.raises(InputError, match=r"finite values.*1 units \(rows \[5\].*missing='drop'"):
+        counts(v, w, np.ones(10), 9, 0)

@@ -189,6 +189,15 @@ def conditional_counts(
     le = np.zeros(n, dtype=np.int64)
     if len(todo) == 0 or permutations == 0:
         return ge, le
+    if not (np.isfinite(v).all() and np.isfinite(coef[todo]).all()):
+        bad = np.flatnonzero(~np.isfinite(v)) if not np.isfinite(v).all() else (
+            np.flatnonzero(~np.isfinite(coef)))
+        raise InputError(
+            f"permutation inference needs finite values, but {len(bad)} units (rows "
+            f"{(bad[:5] + 1).tolist()}, counted from 1 among the analysed units) are "
+            "missing or infinite. Drop or fill them first (e.g. missing='drop', or "
+            "replace the log of zero)."
+        )
     block_elements = max(int(block_elements), 1)
     threads = n_threads(n_jobs)
     k_max = int(card[todo].max())
