@@ -53,7 +53,7 @@ def brute_force(v, w, coef, permutations, seed, units=None, rtol=perm.RTOL):
 
 
 def random_graph(n, k_lo, k_hi, seed, weights="equal"):
-    """CSR with k_lo..k_hi neighbours per unit; 'equal' (1/k), 'binary' or 'kernel' weights."""
+    """CSR with k_lo..k_hi neighbours per unit: 'equal' (1/k), 'binary', 'negative' or 'kernel'."""
     rng = np.random.default_rng(seed)
     card = rng.integers(k_lo, k_hi + 1, size=n)
     rows, cols, vals = [], [], []
@@ -65,6 +65,8 @@ def random_graph(n, k_lo, k_hi, seed, weights="equal"):
             vals += [1.0 / k] * k
         elif weights == "binary":
             vals += [1.0] * k
+        elif weights == "negative":  # equal but negative: the statistic falls with the sum
+            vals += [-1.0 / k] * k
         else:
             vals += rng.uniform(0.1, 1.0, size=k).tolist()
     return sparse.csr_array((vals, (rows, cols)), shape=(n, n))
@@ -81,6 +83,7 @@ CASES = {
     "sparse_counts_gi": (lambda r, n: r.poisson(0.4, n).astype(float), "one", "binary"),
     "kernel": (lambda r, n: r.normal(size=n), "centred", "kernel"),
     "zero_coef": (lambda r, n: r.choice([0.0, 1.0], n), "zeros", "equal"),
+    "negative_weights": (lambda r, n: r.choice([0.0, 1.0, 3.0], n), "centred", "negative"),
 }
 
 
@@ -292,3 +295,20 @@ def test_non_finite_values_are_refused():
     v[4] = np.nan
     with pytest.raises(InputError, match=r"finite values.*1 units \(rows \[5\].*missing='drop'"):
         counts(v, w, np.ones(10), 9, 0)
+
+
+def test_equal_weights_never_take_the_unit_by_unit_path(monkeypatch):
+    """Row-standardised and binary graphs (local Moran, Gi*) use the shared-row path only."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("unit-by-unit path used")
+
+    monkeypatch.setattr(perm, "_weighted_task", refuse)
+    for name in ("ties_moran", "sparse_counts_gi", "negative_weights"):
+        v, w, coef = make_case(name)
+        ge, le = counts(v, w, coef, 61, 4)
+        expected = brute_force(v, w, coef, 61, seed=4)
+        np.testing.assert_array_equal(ge, expected[0])
+        np.testing.assert_array_equal(le, expected[1])
+    v, w, coef = make_case("kernel")
+    with pytest.raises(AssertionError, match="unit-by-unit path used"):
+        counts(v, w, coef, 61, 4)
