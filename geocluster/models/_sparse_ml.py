@@ -195,7 +195,13 @@ class SparseMLFit:
             f"<SparseMLFit spatial {self.model}: n={self.n:,}, k={self.k}, "
             f"{self.param_name}={self.rho:.4f} (se {se[-1]:.4f}), sigma2={self.sigma2:.4g}, "
             f"loglik={self.loglik:.3f}, logdet={self.logdet_method}, "
-            f"traces={self.trace_method}, converged={self.converged}, {self.seconds:.2f} s>"
+            f"traces={self.trace_method}"
+            + (
+                f" ({self.se_probes} probes, SE rel. error <= {np.nanmax(self.se_rel_error):.1g})"
+                if self.trace_method == "hutchinson"
+                else ""
+            )
+            + f", converged={self.converged}, {self.seconds:.2f} s>"
         )
 
 
