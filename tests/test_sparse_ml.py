@@ -522,3 +522,15 @@ def test_exact_control_variate_terms_equal_dense_powers():
                             (3, 3)]
     for (i, j), value in gram.items():
         assert value == pytest.approx(np.sum(P[i] * P[j]), abs=1e-13)
+
+
+def test_monte_carlo_traces_short_of_se_tol_warn(knn600):
+    y, _, X, W = knn600
+    with pytest.warns(
+        gc.GeoclusterWarning,
+        match=r"stopped at max_se_probes=64 probe vectors with an estimated relative error "
+        r"of up to .* in the 4 standard errors \(se_tol=1e-09\).*raise max_se_probes or use "
+        r"traces='exact'",
+    ):
+        fit = fit_lag(y, X, W, traces="mc", se_tol=1e-9, max_se_probes=64)
+    assert fit.se_probes == 64 and fit.se_rel_error.max() > 1e-9

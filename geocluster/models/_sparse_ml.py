@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +56,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from geocluster.errors import ModelError
+from geocluster.errors import GeoclusterWarning, ModelError
 from geocluster.models._logdet import (
     DEFAULT_CHEB_DEGREE,
     DENSE_MAX_N,
@@ -481,9 +482,18 @@ def _mc_traces(setup: _Setup, rho: float, b: np.ndarray | None, info_of) -> _Tra
             exact1 + mean[0], exact2 + mean[1], exact3 + mean[2], wab, "hutchinson", total, cov
         )
         est.rel_error = _se_relative_error(se_of, est)
-        if fixed is not None or total >= setup.max_se_probes:
+        if fixed is not None or np.nanmax(est.rel_error) <= target:
             break
-        if np.nanmax(est.rel_error) <= target:
+        if total >= setup.max_se_probes:
+            warnings.warn(
+                f"the Monte Carlo information-matrix traces stopped at max_se_probes="
+                f"{setup.max_se_probes} probe vectors with an estimated relative error of "
+                f"up to {np.nanmax(est.rel_error):.2g} in the {est.rel_error.size} standard "
+                f"errors (se_tol={target:g}); they are usable with that error. For more "
+                "precision raise max_se_probes or use traces='exact' (sparse LU).",
+                GeoclusterWarning,
+                stacklevel=4,
+            )
             break
     return est
 
