@@ -622,7 +622,9 @@ def fit_lag(
     se_probes
         Monte Carlo traces: use exactly this many probe vectors instead.
     max_se_probes
-        Monte Carlo traces: the most probe vectors used under ``se_tol``.
+        Monte Carlo traces: the most probe vectors used under ``se_tol``; stopping
+        there short of ``se_tol`` is reported by a ``GeoclusterWarning`` with the
+        error reached.
 
     Returns
     -------
