@@ -11,7 +11,8 @@ NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 #: What a notebook must leave in its scratch folder and show in its outputs.
 EXPECTED = {
     "04_your_own_firms.ipynb": {
-        "files": ["my_firms.csv", "my_firms_clean.csv", "study.toml", "my_firms_map.html"],
+        "files": ["my_firms.csv", "my_firms_clean.csv", "study.toml", "my_firms_map.html",
+                  "results/report.html", "results/run.json", "results/map.html"],
         "text": [
             # validate reports the sentinel codes, the shared addresses and the dropped lines
             "sentinel values in 'EMPLOYEES'",
@@ -19,7 +20,9 @@ EXPECTED = {
             "2 rows have missing coordinates (lines 52, 53)",
             # after recoding, the written config uses the employees column
             'employees = "EMPLOYEES"',
-            # the warnings table lists geocluster's warnings with their counts
+            # geocluster run on the written config (density switched off) succeeds
+            "exit code 0",
+            # the warnings listed by step
             "GeoclusterWarning: read_firms dropped 2 of 300 rows",
             "24 of 298 firms fall outside every unit",
         ],
