@@ -1277,3 +1277,35 @@ def test_local_and_global_moran_equal_their_formulas(table, spec):
     glob = gc.global_moran(counts, "n_firms", weights=spec, permutations=0)
     assert glob.I == pytest.approx(n / W.sum() * (z @ W @ z) / (z @ z), rel=1e-9)
     assert glob.I == pytest.approx(spdep["lisa_I"].mean(), rel=1e-9, abs=1e-12)
+
+
+@PROPS
+@given(registers(min_n=2, outside=False), st.integers(1, 4), st.floats(1.0, 3.0))
+def test_lq_with_total_rows_and_selected_industries(table, n_keep, other_share):
+    # A County Business Patterns-style table: one row per (unit, industry) and a total
+    # row "00" per unit that also counts industries not listed (other_share x the listed).
+    # LQ = (E_ir / E_r) / (E_iN / E_N) with E_r the total row and E_N the sum of totals;
+    # selecting industries= changes no LQ.
+    long = table.assign(unit=(np.floor((table["x"] - X0) / CELL) // 2).astype(int))
+    cell = long.groupby(["unit", "industry"], as_index=False)["emp"].sum()
+    listed = cell.groupby("unit")["emp"].sum()
+    totals = pd.DataFrame({"unit": listed.index, "industry": "00",
+                           "emp": (listed * other_share).round().to_numpy() + 1})
+    cbp = pd.concat([cell, totals], ignore_index=True)
+    lq = quiet(gc.location_quotient, cbp, unit="unit", industry="industry", value="emp",
+               total="00", min_total=0)
+    e_r = totals.set_index("unit")["emp"]
+    e_n = e_r.sum()
+    e_in = cell.groupby("industry")["emp"].sum()
+    expected = (cell["emp"] / cell["unit"].map(e_r)) / (cell["industry"].map(e_in) / e_n)
+    expected = expected.where(cell["industry"].map(e_in) > 0)
+    got = lq.set_index(["unit", "industry"])["lq"].loc[
+        pd.MultiIndex.from_frame(cell[["unit", "industry"]])]
+    np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)
+    keep = sorted(cell["industry"].unique())[:n_keep]
+    some = quiet(gc.location_quotient, cbp, unit="unit", industry="industry", value="emp",
+                 total="00", min_total=0, industries=keep)
+    assert set(some["industry"]) <= set(keep)
+    merged = some.merge(lq, on=["unit", "industry"], suffixes=("", "_all"))
+    assert len(merged) == len(some)
+    np.testing.assert_allclose(merged["lq"], merged["lq_all"], rtol=1e-12)
