@@ -209,7 +209,7 @@ def conditional_counts(
     rows = np.flatnonzero(card > 0)
     starts = w.indptr[rows]
     wsum = np.zeros(n)
-    wsum[rows] = np.add.reduceat(np.abs(w.data), starts)
+    wsum[rows] = np.add.reduceat(w.data if w.data.min() >= 0 else np.abs(w.data), starts)
     scale = float(np.abs(coef[todo]).max()) * float(wsum[todo].max()) * float(np.abs(v).max())
     tol = rtol * scale
     shared = _Shared(table, v_at, v_next, observed, coef, tol, ge, le, block_elements)
@@ -226,7 +226,8 @@ def conditional_counts(
         group = flat[card[flat] == k]  # sorted by index
         size = block_units or _auto_block_units(len(group), int(k))
         bounds = np.append(np.arange(0, len(group), max(int(size), 1)), len(group))
-        per_task = max(1, block_elements // permutations)
+        # a task's arrays: blocks x S shared sums, and a dozen per unit
+        per_task = max(1, min(block_elements // permutations, block_elements // (8 * size)))
         per_task = min(per_task, max(1, -(-(len(bounds) - 1) // (4 * threads))))
         for b0 in range(0, len(bounds) - 1, per_task):
             b = bounds[b0 : b0 + per_task + 1]
@@ -260,11 +261,11 @@ def _off_diagonal(neighbours) -> sparse.csr_array:
     if not w.has_canonical_format:
         w = w.copy()  # csr_array() may share the caller's arrays
         w.sum_duplicates()
+    if not (w.diagonal().any() or (w.data == 0).any()):
+        return w
     n = w.shape[0]
     row = np.repeat(np.arange(n, dtype=w.indices.dtype), np.diff(w.indptr))
     keep = (w.indices != row) & (w.data != 0)
-    if keep.all():
-        return w
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(row[keep], minlength=n), out=indptr[1:])
     return sparse.csr_array((w.data[keep], w.indices[keep], indptr), shape=w.shape)
