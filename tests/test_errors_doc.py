@@ -135,3 +135,13 @@ def test_the_class_tree_example_catches_crserror_first(doc):
     # The doc's advice "catch CRSError before InputError" is right only if CRSError is one.
     assert issubclass(errors.CRSError, errors.InputError)
     assert "CRSError is an InputError" in doc
+
+
+def test_the_documented_top_level_names_exist(doc):
+    import geocluster as gc
+
+    line = doc[doc.index("All live in `geocluster.errors`"):].split("\n\n")[0]
+    for name in re.findall(r"`gc\.(\w+)`", line):
+        assert getattr(gc, name) is getattr(errors, name), name
+    if "all but `MissingDependencyError`" in line:
+        assert not hasattr(gc, "MissingDependencyError")
