@@ -106,7 +106,6 @@ def _check(res, ref, spatial: str, names: list[str]) -> None:
     np.testing.assert_allclose(res.sigma2, ref["sigma2"], rtol=RTOL)
 
 
-@pytest.mark.slow
 def test_lag_model_matches_spatialreg(case):
     import geocluster as gc
 
@@ -116,7 +115,6 @@ def test_lag_model_matches_spatialreg(case):
     _check(res, reference["lag"], "rho", ["Intercept", "x1", "x2"])
 
 
-@pytest.mark.slow
 def test_error_model_matches_spatialreg(case):
     import geocluster as gc
 
@@ -125,7 +123,6 @@ def test_error_model_matches_spatialreg(case):
     _check(res, reference["error"], "lambda", ["Intercept", "x1", "x2"])
 
 
-@pytest.mark.slow
 def test_durbin_model_matches_spatialreg(case):
     import geocluster as gc
 
