@@ -534,3 +534,30 @@ def test_monte_carlo_traces_short_of_se_tol_warn(knn600):
     ):
         fit = fit_lag(y, X, W, traces="mc", se_tol=1e-9, max_se_probes=64)
     assert fit.se_probes == 64 and fit.se_rel_error.max() > 1e-9
+
+
+def test_robustness_passes_each_specification_a_seed_for_regress(monkeypatch):
+    # gc.robustness spawns one seed per specification; each must reach regress(seed=)
+    import geocluster as gc_module
+
+    firms = gc.datasets.make_firms(300, seed=1)
+    real = gc_module.regress
+    seen: list = []
+
+    def spy(*args, **kwargs):
+        seed = kwargs["seed"]
+        assert isinstance(seed, np.random.Generator)
+        seen.append(int(np.random.default_rng(seed).integers(0, 2**62)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gc_module, "regress", spy)
+    options = {"weights": ["knn:4"], "models": ["ols", "lag"], "progress": False, "n_jobs": 1}
+    gc.robustness("intl ~ cluster + age", firms, focus="cluster", seed=5, **options)
+    first = list(seen)
+    seen.clear()
+    gc.robustness("intl ~ cluster + age", firms, focus="cluster", seed=5, **options)
+    assert len(first) >= 2 and seen == first  # the same seed, the same per-fit seeds
+    assert len(set(first)) == len(first)  # a different seed for each specification
+    seen.clear()
+    gc.robustness("intl ~ cluster + age", firms, focus="cluster", seed=6, **options)
+    assert seen != first
