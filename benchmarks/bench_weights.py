@@ -181,6 +181,8 @@ def main() -> None:
     ap.add_argument("--band-peer-max", type=int, default=1_000_000,
                     help="largest size for libpysal's build_distance_band")
     ap.add_argument("--only", choices=["knn", "distance"], default=None)
+    ap.add_argument("--cases", nargs="+", default=None,
+                    help="run only these cases, e.g. --cases 'gc knn' 'bare knn'")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--distance", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -205,6 +207,8 @@ def main() -> None:
             cases += ["gc knn", "bare knn", "bare knn w1", "bare knn ordered", "libpysal knn"]
         if args.only in (None, "distance"):
             cases += ["gc distance", "bare pairs", "bare sdm", "libpysal distance"]
+        if args.cases:
+            cases = [c for c in cases if c in args.cases]
         for case in cases:
             if case == "libpysal knn" and n > args.knn_peer_max:
                 rows[case] = {"case": case, "skipped": f"above --knn-peer-max "
