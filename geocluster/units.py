@@ -31,6 +31,7 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
+from numpy.typing import ArrayLike
 from pyproj.crs import GeographicCRS, ProjectedCRS
 from pyproj.crs.coordinate_operation import (
     AlbersEqualAreaConversion,
@@ -172,7 +173,7 @@ def _bulk(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return valid, far, lon_w
 
 
-def far_from_bulk(lon, lat) -> np.ndarray:
+def far_from_bulk(lon: ArrayLike, lat: ArrayLike) -> np.ndarray:
     """Mask of points far from all the others, by longitude/latitude.
 
     The bulk is the box between the 2% and 98% quantiles of longitude and of latitude;
@@ -204,7 +205,7 @@ def far_from_bulk(lon, lat) -> np.ndarray:
     return _bulk(lon, lat)[1]
 
 
-def auto_metric_crs(lon, lat) -> pyproj.CRS:
+def auto_metric_crs(lon: ArrayLike, lat: ArrayLike) -> pyproj.CRS:
     """The automatic metric CRS for points at ``lon``/``lat`` (degrees, WGS84).
 
     This is the one automatic choice of geocluster (:func:`to_metric`, the KDE, the

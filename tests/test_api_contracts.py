@@ -500,6 +500,9 @@ BAD_INPUT = [
     ("to_metric-crs", lambda: gc.to_metric(d_().firms, crs="bogus"), "bogus", None),
     ("parse_distance-unit", lambda: gc.parse_distance("25 miles"), "25 miles", None),
     ("parse_distance-nan", lambda: gc.parse_distance(float("nan")), "nan", None),
+    ("auto_metric_crs-nan", lambda: gc.auto_metric_crs([float("nan")], [1.0]),
+     "no point has finite", None),
+    ("check_spec-k", lambda: gc.check_spec("knn:0"), "'knn:0'.*at least 1", None),
     # weights
     ("weights-spec", lambda: gc.weights(d_().columbus, "bogus"), "bogus", None),
     ("weights-list", lambda: gc.weights([1, 2]), "list", None),
