@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_local_moran.py [--n 10000,100000,1000000]
         [--permutations 999] [--repeat 1] [--out /tmp/bench_local_moran]
         [--python /tmp/bench-numba/bin/python] [--modes gc_lm,gc_gi,esda_lm,esda_gi]
-        [--n-jobs 1,2]
+        [--n-jobs 1,2] [--timeout SECONDS]
 
 The peer (esda) should run in its fastest configuration, which needs numba; numba
 is not a dependency of geocluster (and must not be installed in its environment:
@@ -51,6 +51,12 @@ Contenders (999 permutations, the same seed, the same Graph):
              engine, no numba)
 ``gc_gi``    ``gc.getis_ord(gdf, "pos", weights=graph, permutations=P, seed=s,
              n_jobs=J)`` (G*, binary weights), including the hot-spot bins
+
+esda's numba kernel copies the n values without the focal unit for every unit
+(``esda.crand._prepare_univariate``: ``z[mask]``), so its cost grows as n^2: at 1M
+units one call takes many minutes. ``--timeout`` stops an esda process after that
+many seconds; the calls that finished are reported, the rest as lower bounds (read
+from the progress file each process appends to after every call).
 
 The figures and their conditions are in ``docs/benchmarks/local_moran.md``.
 """
@@ -120,11 +126,14 @@ else:
 t_import = time.perf_counter() - t0
 cpu_import = time.process_time() - c0
 times, cpu = [], []
-for _ in range(2):
+for i in range(2):
     t1, c1 = time.perf_counter(), time.process_time()
     p = call()
     times.append(time.perf_counter() - t1)
     cpu.append(time.process_time() - c1)
+    with open(out + f"/progress_{mode}_{n_jobs}.json", "a") as fh:  # read on a timeout
+        fh.write(json.dumps({"call": i, "import_s": t_import, "wall_s": times[-1],
+                             "cpu_s": cpu[-1] + (cpu_import if i == 0 else 0.0)}) + "\n")
 peak = status_kb("VmHWM") if hwm_reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 np.save(out + f"/p_{mode}_{n_jobs}.npy", np.asarray(p, dtype=float))
 try:
@@ -224,15 +233,35 @@ def prepare(n: int, out: Path) -> dict:
 
 
 def run_worker(mode: str, out: Path, permutations: int, seed: int, n_jobs: int,
-               python: str) -> dict:
+               python: str, timeout: float | None = None) -> dict:
     load_before = os.getloadavg()
-    proc = subprocess.run(
-        [python, "-c", WORKER, mode, str(out), str(permutations), str(seed), str(n_jobs)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+    progress = out / f"progress_{mode}_{n_jobs}.json"
+    progress.unlink(missing_ok=True)
+    try:
+        proc = subprocess.run(
+            [python, "-c", WORKER, mode, str(out), str(permutations), str(seed), str(n_jobs)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        # stopped after `timeout` s: what finished is in the progress file; the rest is a
+        # lower bound (the call that was running took longer than the time left)
+        done = [json.loads(line) for line in progress.read_text().splitlines()] \
+            if progress.exists() else []
+        r = {"mode": mode, "n_jobs": n_jobs, "timeout_s": timeout, "numba": "?",
+             "load_before": load_before[0], "load_after": os.getloadavg()[0]}
+        elapsed = sum(d["wall_s"] for d in done) + (done[0]["import_s"] if done else 0.0)
+        if done:
+            r.update(cold_s=done[0]["import_s"] + done[0]["wall_s"],
+                     cold_cpu_s=done[0]["cpu_s"])
+        else:
+            r.update(cold_s_more_than=timeout)
+        # the warm call is bounded only once the cold one finished
+        r["warm_s_more_than"] = max(timeout - elapsed, 0.0) if done else None
+        return r
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} worker failed:\n{proc.stderr[-3000:]}")
     r = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -245,8 +274,8 @@ def summarise(n_units: int, results: list, out: Path, n_jobs: list) -> None:
     import numpy as np
 
     def best(mode, key, jobs=None):
-        vals = [r[key] for r in results
-                if r["mode"] == mode and (jobs is None or r["n_jobs"] == jobs)]
+        vals = [r[key] for r in results if r["mode"] == mode and r.get(key) is not None
+                and (jobs is None or r["n_jobs"] == jobs)]
         return min(vals) if vals else None
 
     for mode, peer in PEER.items():
@@ -261,6 +290,21 @@ def summarise(n_units: int, results: list, out: Path, n_jobs: list) -> None:
             line += f"; mean |p_gc - p_esda| = {np.nanmean(np.abs(ps[0] - q)):.4f}"
         print(line)
         if best(peer, "warm_s") is None:
+            # esda stopped by --timeout: lower bounds on the speed-up
+            warm_gt = best(peer, "warm_s_more_than")
+            cold = best(peer, "cold_s") or best(peer, "cold_s_more_than")
+            if warm_gt is None and cold is None:
+                continue
+            for j in n_jobs:
+                parts = []
+                if warm_gt:
+                    parts.append(f"warm wall > {warm_gt / best(mode, 'warm_s', j):.1f}x")
+                if cold:
+                    exact = best(peer, "cold_s") is not None
+                    parts.append(f"cold wall {'' if exact else '> '}"
+                                 f"{cold / best(mode, 'cold_s', j):.1f}x")
+                print(f"    speed-up over esda (stopped by --timeout), n_jobs={j}: "
+                      + "  ".join(parts))
             continue
         for j in n_jobs:
             print(
@@ -289,6 +333,11 @@ def main() -> None:
     parser.add_argument("--modes", default="gc_lm,gc_gi,esda_lm,esda_gi",
                         help="comma-separated contenders")
     parser.add_argument("--n-jobs", default="1,2", help="geocluster n_jobs values to run")
+    parser.add_argument(
+        "--timeout", type=float, default=None,
+        help="stop an esda process after this many seconds and report lower bounds "
+        "(esda copies all n values for every unit, O(n^2): hours at 1M units)",
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
     n_jobs = [int(j) for j in args.n_jobs.split(",")]
@@ -305,10 +354,21 @@ def main() -> None:
                 esda = mode.startswith("esda")
                 for jobs in [1] if esda else n_jobs:
                     r = run_worker(mode, out, args.permutations, seed, jobs,
-                                   args.python if esda else args.gc_python)
+                                   args.python if esda else args.gc_python,
+                                   args.timeout if esda else None)
                     r.update(round=round_, n_units=info["n_units"])
                     results.append(r)
                     tag = mode + ("" if esda else f" n_jobs={jobs}")
+                    if "timeout_s" in r:
+                        cold = (f"cold {r['cold_s']:.2f} s (cpu {r['cold_cpu_s']:.2f})"
+                                if "cold_s" in r else
+                                f"cold > {r['cold_s_more_than']:.0f} s")
+                        warm = (f"warm > {r['warm_s_more_than']:.0f} s"
+                                if r["warm_s_more_than"] is not None else "warm not reached")
+                        print(f"[{round_}] {tag:15s} stopped after --timeout {r['timeout_s']:.0f}"
+                              f" s: {cold}, {warm}  load "
+                              f"{r['load_before']:.1f}->{r['load_after']:.1f}", flush=True)
+                        continue
                     print(
                         f"[{round_}] {tag:15s} cold {r['cold_s']:7.2f} s (import "
                         f"{r['import_s']:.2f} + first call {r['first_s']:.2f}; cpu "
