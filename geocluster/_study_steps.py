@@ -940,7 +940,8 @@ def model(state: dict, *, seed: np.random.Generator) -> None:
                      plan["formula"] if plan["user_formula"] else cfg["weights"],
                      args=_args(cfg, "model", "method", "missing")):
         results = gc.regress(plan["formula"], firms, model=cfg["model"], weights=graph,
-                             method=cfg["method"], missing=missing, isolates=isolates)
+                             method=cfg["method"], missing=missing, isolates=isolates,
+                             seed=_seed_int(seed))
     state["results"] = results
     variable, by = plan["variable"], plan["by"]
     record: dict[str, Any] = {
@@ -1036,7 +1037,6 @@ def _lisa_alternatives(spec: str) -> list[str]:
 
 
 def robustness(state: dict, *, seed: np.random.Generator) -> None:
-    import inspect
 
     cfg = state["config"]["robustness"]
     mcfg = state["config"]["model"]
@@ -1056,12 +1056,10 @@ def robustness(state: dict, *, seed: np.random.Generator) -> None:
     models = _with_first(cfg["models"] if cfg["models"] is not None else ["ols"], mcfg["model"])
     alternatives = cfg["exposure"] if cfg["exposure"] is not None else ["count:15km", "kde:25km"]
     exposure = _with_first(alternatives, column)
-    params = inspect.signature(gc.robustness).parameters
-    own_focus = params["focus"].default is None  # robustness derives the clustering terms
     if cfg["focus"] is not None:
         focus = cfg["focus"]
-    elif own_focus and plan["variable"] is not None:
-        focus = None
+    elif plan["variable"] is not None:
+        focus = None  # robustness tracks every formula term involving the exposure
     else:
         focus = _focus_terms(state["results"], plan["variable"], plan["by"])
     if plan["variable"] is None:
@@ -1070,11 +1068,11 @@ def robustness(state: dict, *, seed: np.random.Generator) -> None:
         focus=focus, weights=weights, models=models, exposure=exposure,
         variable=plan["variable"] or column, exposure_options=options, n_jobs=cfg["n_jobs"],
         seed=_seed_int(seed), progress=not state["quiet"],
+        reference={"weights": mcfg["weights"], "model": mcfg["model"], "exposure": column},
+        missing=_get(state, "model", "missing", "drop") or "drop",
+        isolates=_weights_policy(state)[1],
     )
-    if "reference" in params:
-        kwargs["reference"] = {"weights": mcfg["weights"], "model": mcfg["model"],
-                               "exposure": column}
-    if "methods" in params and mcfg["method"] != "ml":
+    if mcfg["method"] != "ml":
         kwargs["methods"] = _with_first(["ml"], mcfg["method"])
     firms = state.get("model_firms", state["firms"])
     with _config_key("robustness", "focus" if cfg["focus"] is not None else "weights",
@@ -1098,7 +1096,6 @@ def robustness(state: dict, *, seed: np.random.Generator) -> None:
 
 
 def _lisa_sensitivity(state: dict, seed: np.random.Generator) -> None:
-    import inspect
 
     cfg = state["config"]["robustness"]
     if state.get("units") is None:
@@ -1110,9 +1107,8 @@ def _lisa_sensitivity(state: dict, seed: np.random.Generator) -> None:
         return
     specs = _with_first(given if given is not None else _lisa_alternatives(own), own)
     options: dict[str, Any] = {"isolates": _isolates_for_stats(state),
-                               "missing": _get(state, "areal", "missing", "raise") or "raise"}
-    if "reference" in inspect.signature(gc.cluster_sensitivity).parameters:
-        options["reference"] = own
+                               "missing": _get(state, "areal", "missing", "raise") or "raise",
+                               "reference": own}
     with _config_key("robustness", "lisa_weights", specs,
                      args={k: (f"[areal] {k}", acfg[k])
                            for k in ("permutations", "alpha", "correction")}):

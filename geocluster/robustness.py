@@ -313,6 +313,8 @@ def robustness(
     reference: Mapping | None = None,
     include_other_samples: bool = False,
     exposure_options: Mapping | None = None,
+    missing: str = "drop",
+    isolates: str = "keep",
     alpha: float = 0.05,
     n_jobs: int = 1,
     seed: int | np.random.Generator | None = None,
@@ -369,6 +371,11 @@ def robustness(
     exposure_options
         Extra :func:`geocluster.exposure` arguments for string exposure specs; default
         ``{"industry": "industry" (if present), "log": "log1p", "standardize": True}``.
+    missing, isolates
+        Passed to every :func:`geocluster.regress` fit: ``missing="drop"`` (default) drops
+        rows with a missing value (counted), ``"raise"`` refuses them; ``isolates="keep"``
+        (default), ``"drop"`` or ``"raise"`` for firms without neighbours. The study passes
+        its ``[model] missing`` and ``[weights] isolates``.
     alpha
         Significance level for the summary and the residual-autocorrelation flag.
     n_jobs
@@ -411,6 +418,12 @@ def robustness(
             f"robustness: n_jobs={n_jobs!r} must be a whole number of processes (1, 2, ...; "
             "-1 for all cores)."
         )
+    if missing not in ("drop", "raise"):
+        raise InputError(f"robustness: missing={missing!r} is not a policy; use 'drop' or 'raise'.")
+    if isolates not in ("keep", "drop", "raise"):
+        raise InputError(
+            f"robustness: isolates={isolates!r} is not a policy; use 'keep', 'drop' or 'raise'."
+        )
     if not isinstance(include_other_samples, bool):
         raise InputError(
             f"robustness: include_other_samples={include_other_samples!r} must be True or False."
@@ -434,13 +447,14 @@ def robustness(
     seeds = np.random.SeedSequence(int(rng.integers(0, 2**63 - 1))).spawn(len(specs))
 
     # The reference first, alone: it validates the focus terms before the sweep runs.
-    first = _fit_one(formula, data, specs[0], columns, graphs, variable, focus, alpha, seeds[0])
+    fit = {"alpha": alpha, "missing": missing, "isolates": isolates}
+    first = _fit_one(formula, data, specs[0], columns, graphs, variable, focus, fit, seeds[0])
     if first["error"] is not None and (first["error"].startswith("unknown focus")
                                        or first.get("error_kind") == "input"):
         # bad formula columns or data: every specification would fail the same way
         raise InputError(f"robustness: the reference specification failed: {first['error']}")
     tasks = list(zip(specs[1:], seeds[1:], strict=True))
-    rows = [first] + _run(tasks, formula, data, columns, graphs, variable, focus, alpha,
+    rows = [first] + _run(tasks, formula, data, columns, graphs, variable, focus, fit,
                           n_jobs, progress)
     if all(row["error"] is not None for row in rows):
         raise ModelError(
@@ -714,20 +728,20 @@ def _units(gc, data, spec):
     return gc.grid(data, match["size"], shape=shape, clip=True)
 
 
-def _run(tasks, formula, data, columns, graphs, variable, focus, alpha, n_jobs, progress):
+def _run(tasks, formula, data, columns, graphs, variable, focus, fit, n_jobs, progress):
     bar = _progress_bar(len(tasks) + 1, progress)
     if bar is not None:
         bar.update(1)
     rows = []
     if n_jobs == 1 or len(tasks) < 2:
         for spec, seq in tasks:
-            rows.append(_fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq))
+            rows.append(_fit_one(formula, data, spec, columns, graphs, variable, focus, fit, seq))
             if bar is not None:
                 bar.update(1)
     else:
         from joblib import Parallel, delayed
 
-        jobs = (delayed(_fit_one)(formula, data, spec, columns, graphs, variable, focus, alpha, seq)
+        jobs = (delayed(_fit_one)(formula, data, spec, columns, graphs, variable, focus, fit, seq)
                 for spec, seq in tasks)
         for row in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):
             rows.append(row)
@@ -746,7 +760,7 @@ def _progress_bar(total: int, progress: bool):
     return tqdm(total=total, desc="robustness", unit="spec")
 
 
-def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) -> dict:
+def _fit_one(formula, data, spec, columns, graphs, variable, focus, fit, seq) -> dict:
     import time
 
     import geocluster as gc
@@ -762,7 +776,8 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
         method = "ml" if spec["method"] == "ols" else spec["method"]
         robust = {"classical": None, "white": "white", "hac": "hac"}.get(spec["inference"])
         kwargs: dict[str, Any] = {"model": spec["model"], "weights": graph, "method": method,
-                                  "isolates": "keep", "seed": np.random.default_rng(seq)}
+                                  "isolates": fit["isolates"], "missing": fit["missing"],
+                                  "seed": np.random.default_rng(seq)}
         if robust == "white":
             kwargs["robust"] = "white"
         results = gc.regress(formula, frame, **kwargs)
@@ -771,8 +786,8 @@ def _fit_one(formula, data, spec, columns, graphs, variable, focus, alpha, seq) 
         else:
             bse, pvalues = results.bse, results.pvalues
         for term in focus:
-            row["terms"][term] = _focus_value(results, term, bse, pvalues, alpha)
-        row.update(_fit_stats(results, alpha))
+            row["terms"][term] = _focus_value(results, term, bse, pvalues, fit["alpha"])
+        row.update(_fit_stats(results, fit["alpha"]))
         row["sample"] = _sample_key(data.index, results.data.index)
     except GeoclusterError as exc:
         row["error"] = _name_exposure(str(exc), spec["exposure"], variable)

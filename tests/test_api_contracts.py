@@ -409,7 +409,7 @@ SEEDED = {
 }
 
 
-# robustness draws only for Monte Carlo log-determinants (n > 10,000) and kde/count exposure
+# robustness draws only for Monte Carlo log-determinants (n > 20,000) and kde/count exposure
 # is deterministic, so on tiny data every seed gives the same sweep
 SEED_INERT_AT_THIS_SIZE = {"robustness"}
 

@@ -463,3 +463,18 @@ def test_lq_reference_keeps_fewer_firms_and_flags_the_full_sample(firms):
     assert table.loc["cluster", "nobs"] == len(firms)
     assert table["same_sample"].tolist() == [True, False]
     assert sweep.summary().loc["cluster", "left_out_other_samples"] == 1
+
+
+def test_missing_and_isolates_policies_reach_every_fit(firms):
+    gappy = firms.copy()
+    gappy.loc[gappy.index[:3], "age"] = np.nan
+    kept = gc.robustness("intl ~ cluster + age", gappy, focus="cluster", weights=["knn:4"],
+                         models=["ols", "lag"], progress=False)
+    assert set(kept.table["nobs"]) == {len(firms) - 3}  # missing="drop": the 3 rows dropped
+    with pytest.raises(InputError, match=r"(?i)missing"):
+        gc.robustness("intl ~ cluster + age", gappy, focus="cluster", weights=["knn:4"],
+                      models=["lag"], missing="raise", progress=False)
+    for option, value in (("missing", "ignore"), ("isolates", "warn")):
+        with pytest.raises(InputError, match=rf"{option}='{value}' is not a policy"):
+            gc.robustness("intl ~ cluster", firms, focus="cluster", progress=False,
+                          **{option: value})

@@ -416,7 +416,8 @@ class SpatialResults:
                     zero_rows=float(np.mean(np.asarray(abs(self.W).sum(axis=1)).ravel() == 0)),
                 )
             else:
-                self._mult = multipliers(self.W, max_power=powers, seed=0)
+                self._mult = multipliers(self.W, max_power=powers,
+                                         seed=self.extra.get("trace_seed", 0))
         return self._mult
 
     def mean_multipliers(self, rho: float | None = None) -> dict:
