@@ -256,14 +256,15 @@ def weights(
     if kind in ("knn", "distance"):
         graph, info, iso_ids = _build_from_tree(
             gdf, spec, kind, args, transformation=transformation, coincident=coincident,
-            crs=crs, seed=seed, workers=workers,
+            crs=crs, seed=seed, workers=workers, count_components=isolates != "ignore",
         )
     else:
         graph = _build(gdf, spec, coincident=coincident, crs=crs, seed=seed)
         if transformation is not None:
             graph = _transform(graph, transformation, repr(spec))
         info, iso_ids = graph_summary(graph), list(graph.isolates[:5])
-    _report_structure(info, iso_ids, repr(spec), isolates)
+    if isolates != "ignore":
+        _report_structure(info, iso_ids, repr(spec), isolates)
     return graph
 
 
@@ -335,12 +336,13 @@ def _check_knn_range(k: int, n: int, spec: str) -> None:
 
 def _build_from_tree(
     gdf, spec: str, kind: str, args: tuple, *, transformation: str | None, coincident: str,
-    crs, seed, workers: int,
+    crs, seed, workers: int, count_components: bool = True,
 ) -> tuple[Graph, dict, list]:
     """``knn`` / ``distance`` weights from one KD-tree query: (Graph, summary, isolate ids).
 
     The Graph equals libpysal's ``build_knn`` / ``build_distance_band`` followed by
-    ``transform``; the summary equals :func:`graph_summary` of it.
+    ``transform``; the summary equals :func:`graph_summary` of it (with
+    ``components=None`` when ``count_components`` is false: nothing reports them).
     """
     n = len(gdf)
     if kind == "knn":
@@ -348,11 +350,12 @@ def _build_from_tree(
         _check_knn_range(k, n, spec)
         xy = _coordinates(gdf, crs, spec, needs_metres=False)
         indptr, indices, data, n_components = _knn_adjacency(
-            xy, k, coincident=coincident, seed=seed, spec=spec, ids=gdf.index, workers=workers)
+            xy, k, coincident=coincident, seed=seed, spec=spec, ids=gdf.index, workers=workers,
+            count_components=count_components)
     else:
         (threshold,) = args
         xy = _coordinates(gdf, crs, spec, needs_metres=True)
-        indptr, indices, data, n_components = _band_adjacency(xy, threshold)
+        indptr, indices, data, n_components = _band_adjacency(xy, threshold, count_components)
     counts = np.diff(indptr)
     rows = np.repeat(np.arange(n, dtype=indices.dtype), counts)  # focal position per entry
     # A unit whose only entry is a zero-weight self-loop is an isolate (libpysal's encoding).
@@ -408,11 +411,12 @@ def _graph(ids: pd.Index, rows: np.ndarray, indices: np.ndarray, weight: np.ndar
 
 
 def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, ids,
-                   workers: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+                   workers: int, count_components: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
     """CSR arrays (indptr, sorted neighbour positions, ones) of the K nearest neighbours
     and the number of (weakly) connected components."""
     n = len(xy)
-    dup, neighbours, n_components = _nearest(xy, k, workers)
+    dup, neighbours, n_components = _nearest(xy, k, workers, count_components)
     if dup.any():
         if coincident == "raise":
             shown = ids[dup][:5].tolist()
@@ -427,7 +431,7 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
         rng = np.random.default_rng(seed)
         xy = xy.copy()
         xy[dup] += rng.uniform(-1e-3, 1e-3, size=(int(dup.sum()), 2))
-        still, neighbours, n_components = _nearest(xy, k, workers)
+        still, neighbours, n_components = _nearest(xy, k, workers, count_components)
         if still.any():  # pragma: no cover - needs a jitter draw landing on a point
             raise WeightsError(
                 f"weights spec {spec!r}: {int(still.sum())} units still share a location "
@@ -437,7 +441,8 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
     return indptr, neighbours.ravel(), np.ones(n * k, dtype=np.int8), n_components
 
 
-def _nearest(xy: np.ndarray, k: int, workers: int) -> tuple[np.ndarray, np.ndarray | None, int]:
+def _nearest(xy: np.ndarray, k: int, workers: int, count_components: bool = True
+             ) -> tuple[np.ndarray, np.ndarray | None, int | None]:
     """Units sharing a location, each unit's K nearest other units, components.
 
     Returns the shared-location mask and, when there is none, an ``(n, K)`` array of
@@ -472,20 +477,22 @@ def _nearest(xy: np.ndarray, k: int, workers: int) -> tuple[np.ndarray, np.ndarr
             neighbours[tie] = tied[:, 1:]
     dtype = _index_dtype(n * k)
     neighbours = np.sort(neighbours, axis=1).astype(dtype, copy=False)
-    rank = np.empty(n, dtype=dtype)
-    rank[order] = np.arange(n, dtype=dtype)
-    indptr = np.arange(0, n * k + 1, k, dtype=dtype)
-    in_tree_order = sparse.csr_array(
-        (np.ones(n * k), rank[neighbours].ravel(), indptr), shape=(n, n))
-    n_components = int(connected_components(in_tree_order, directed=False)[0])
-    del in_tree_order
+    n_components = None
+    if count_components:
+        rank = np.empty(n, dtype=dtype)
+        rank[order] = np.arange(n, dtype=dtype)
+        indptr = np.arange(0, n * k + 1, k, dtype=dtype)
+        in_tree_order = sparse.csr_array(
+            (np.ones(n * k), rank[neighbours].ravel(), indptr), shape=(n, n))
+        n_components = int(connected_components(in_tree_order, directed=False)[0])
+        del in_tree_order
     out = np.empty((n, k), dtype=dtype)
     out[order] = neighbours
     return dup, out, n_components
 
 
-def _band_adjacency(xy: np.ndarray, threshold: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _band_adjacency(xy: np.ndarray, threshold: float, count_components: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
     """CSR arrays of every other unit within ``threshold`` (inclusive; isolates get a
     zero-weight self-loop, as libpysal encodes them) and the number of components."""
     n = len(xy)
@@ -505,7 +512,8 @@ def _band_adjacency(xy: np.ndarray, threshold: float
     matrix.sort_indices()
     # The band is symmetric, so its strong components are the weak ones (libpysal's
     # definition) and need no transpose.
-    n_components = int(connected_components(matrix, directed=True, connection="strong")[0])
+    n_components = (int(connected_components(matrix, directed=True, connection="strong")[0])
+                    if count_components else None)
     return matrix.indptr, matrix.indices, matrix.data, n_components
 
 

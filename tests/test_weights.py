@@ -334,6 +334,12 @@ def test_knn_components_are_counted_from_the_arrays():
                       r"and the graph has 2 connected components\.$"):
         g = gc.weights(_frame(xy), "knn:2")
     assert g.n_components == 2 and (g.cardinalities == 2).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ignored: nothing reported, the same Graph
+        quiet = gc.weights(_frame(xy), "knn:2", isolates="ignore")
+    _assert_same_graph(quiet, g)
+    band = gc.weights(_frame(xy), "distance:20m", isolates="ignore")
+    assert band.n_components == 2 and band.cardinalities.tolist() == [2] * 6
 
 
 def test_cached_sparse_is_libpysals_and_independent_of_the_adjacency():
