@@ -355,7 +355,8 @@ def _build_from_tree(
     else:
         (threshold,) = args
         xy = _coordinates(gdf, crs, spec, needs_metres=True)
-        indptr, indices, data, n_components = _band_adjacency(xy, threshold, count_components)
+        indptr, indices, data = _band_adjacency(xy, threshold)
+        n_components = None  # counted below, on the float64 array
     counts = np.diff(indptr)
     rows = np.repeat(np.arange(n, dtype=indices.dtype), counts)  # focal position per entry
     # A unit whose only entry is a zero-weight self-loop is an isolate (libpysal's encoding).
@@ -379,6 +380,14 @@ def _build_from_tree(
     else:  # variance stabilising / doubly standardised: libpysal's own arithmetic
         graph = _graph(gdf.index, rows, indices, data.astype(np.float64), "O")
         graph = _transform(graph, transformation, repr(spec))
+        matrix = None
+    if kind == "distance" and count_components:
+        # The band is symmetric, so its strong components are the weak ones (libpysal's
+        # definition) and need no transpose; float64 data, so scipy makes no copy.
+        if matrix is None:
+            matrix = sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(n, n))
+        n_components = int(connected_components(matrix, directed=True,
+                                                connection="strong")[0])
     n_isolates = int(isolated.sum())
     info = {
         "n": n,
@@ -493,10 +502,10 @@ def _nearest(xy: np.ndarray, k: int, workers: int, count_components: bool = True
     return dup, out, n_components
 
 
-def _band_adjacency(xy: np.ndarray, threshold: float, count_components: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
-    """CSR arrays of every other unit within ``threshold`` (inclusive; isolates get a
-    zero-weight self-loop, as libpysal encodes them) and the number of components."""
+def _band_adjacency(xy: np.ndarray, threshold: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays of every other unit within ``threshold`` (inclusive); isolates get a
+    zero-weight self-loop, as libpysal encodes them."""
     n = len(xy)
     # i < j, each pair once; the set of pairs within the distance does not depend on the
     # tree, and sliding-midpoint splits build faster (1M points: 0.35 s against 0.6 s).
@@ -505,8 +514,11 @@ def _band_adjacency(xy: np.ndarray, threshold: float, count_components: bool = T
     heads = np.concatenate([pairs[:, 0], pairs[:, 1]], dtype=dtype, casting="same_kind")
     tails = np.concatenate([pairs[:, 1], pairs[:, 0]], dtype=dtype, casting="same_kind")
     data = np.ones(len(heads), dtype=np.int8)
+    linked = np.zeros(n, dtype=bool)
+    linked[pairs[:, 0]] = True
+    linked[pairs[:, 1]] = True
     del pairs
-    lonely = np.flatnonzero(np.bincount(heads, minlength=n) == 0).astype(dtype)
+    lonely = np.flatnonzero(~linked).astype(dtype)
     if len(lonely):
         heads = np.concatenate([heads, lonely])
         tails = np.concatenate([tails, lonely])
@@ -514,11 +526,7 @@ def _band_adjacency(xy: np.ndarray, threshold: float, count_components: bool = T
     # coo -> csr groups by row and sorts each row's columns (no duplicates to sum).
     matrix = sparse.coo_array((data, (heads, tails)), shape=(n, n)).tocsr()
     matrix.sort_indices()
-    # The band is symmetric, so its strong components are the weak ones (libpysal's
-    # definition) and need no transpose.
-    n_components = (int(connected_components(matrix, directed=True, connection="strong")[0])
-                    if count_components else None)
-    return matrix.indptr, matrix.indices, matrix.data, n_components
+    return matrix.indptr, matrix.indices, matrix.data
 
 
 def _index_dtype(size: int):
