@@ -23,6 +23,32 @@ from geocluster.clusters import _permutation as perm
 from geocluster.errors import GeoclusterWarning, InputError
 
 
+@pytest.fixture(autouse=True)
+def threads_even_for_small_problems(monkeypatch):
+    """n_jobs > 1 uses threads here whatever the size (the engine skips them below 2e7 draws)."""
+    monkeypatch.setattr(perm, "PARALLEL_DRAWS", 0)
+
+
+def test_threads_really_run(monkeypatch):
+    import concurrent.futures
+
+    used = []
+    real = concurrent.futures.ThreadPoolExecutor
+
+    class Spy(real):
+        def __init__(self, *args, **kwargs):
+            used.append(kwargs.get("max_workers"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Spy)
+    v, w, coef = make_case("ties_moran")
+    counts(v, w, coef, 61, 4, n_jobs=2, block_units=3)
+    assert used == [2]
+    monkeypatch.setattr(perm, "PARALLEL_DRAWS", 10**9)
+    counts(v, w, coef, 61, 4, n_jobs=2, block_units=3)
+    assert used == [2]  # a small problem stays in one thread
+
+
 def brute_force(v, w, coef, permutations, seed, units=None, rtol=perm.RTOL):
     """Counts by the definition: each tested unit, each row of the shared table."""
     w = sparse.csr_array(w, dtype=float).toarray()

@@ -75,6 +75,8 @@ from geocluster.errors import InputError
 RTOL = 1e-10
 #: Numbers in one working array of a block (4 MB as float64); a thread holds a few.
 BLOCK_ELEMENTS = 1 << 19
+#: Fewer (units x permutations) than this run in one thread whatever ``n_jobs`` is.
+PARALLEL_DRAWS = 2 * 10**7
 #: Refuse permutation tables (or kept simulations) larger than this many bytes.
 MAX_TABLE_BYTES = 1024**3
 ALTERNATIVES = ("folded", "two-sided", "greater", "less")
@@ -243,7 +245,8 @@ def conditional_counts(
             block = order[start : start + size]
             tasks.append((_weighted_task, (shared, block, w, chunk)))
             start += size
-    if threads == 1 or len(tasks) == 1:
+    # threads pay off from about 10^7 draws (10,000 units x 999); below, they only cost
+    if threads == 1 or len(tasks) == 1 or permutations * len(todo) < PARALLEL_DRAWS:
         for fn, args in tasks:
             fn(*args)
     else:
