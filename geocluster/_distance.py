@@ -51,7 +51,7 @@ def parse_distance(value: str | float | int, *, name: str = "distance") -> float
         if match is None:
             raise InputError(
                 f"{name}={value!r} is not a distance: write a positive number with a "
-                "unit, e.g. '25km' or '500m' (a plain number means metres)."
+                "unit, e.g. '25km' or '500m' (a number, not text, means metres)."
             )
         metres = float(match.group(1)) * _UNIT_FACTORS[match.group(2)]
     else:

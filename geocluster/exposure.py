@@ -228,7 +228,10 @@ def _check_variation(values: np.ndarray, method: str, column: str) -> None:
             "subset, or leave standardize=False."
         )
     values_, counts = np.unique(finite, return_counts=True)
-    if n >= MANY_FIRMS and len(values_) < MIN_DISTINCT:
+    # A few distinct values are fine (a 0/1 membership splits 8/22); what cannot be
+    # standardised usefully is all firms but a handful sharing one value.
+    minority = n - int(counts.max())
+    if n >= MANY_FIRMS and len(values_) < MIN_DISTINCT and minority <= max(2, 0.01 * n):
         parts = ", ".join(f"{v:g} for {c:,}" for v, c in zip(values_, counts, strict=True))
         raise InputError(
             f"{where} takes only {len(values_)} distinct values among {n:,} firms ({parts}), "

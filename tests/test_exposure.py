@@ -234,3 +234,15 @@ def test_exposure_without_usable_variation_is_not_standardised():
         gc.exposure(firms, method="count", radius="500m", standardize=True, column="near")
     # unstandardised it is returned as counted
     assert gc.exposure(firms, method="count", radius="500m")["exposure"].sum() == 2
+
+
+def test_a_two_valued_exposure_with_a_real_split_is_standardised():
+    # 30 firms: 8 in pairs 100 m apart (1 neighbour each within 500 m), 22 alone: an 8/22
+    # split is usable variation (z = (x - 8/30) / sd), unlike 2 of 40
+    xy = np.column_stack([np.arange(30) * 1000.0, np.zeros(30)])
+    for first in range(0, 8, 2):
+        xy[first + 1, 0] = xy[first, 0] + 100.0
+    firms = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=UTM)
+    z = gc.exposure(firms, method="count", radius="500m", standardize=True)["exposure"]
+    raw = np.r_[np.ones(8), np.zeros(22)]
+    np.testing.assert_allclose(z.to_numpy(), (raw - raw.mean()) / raw.std(), atol=1e-12)

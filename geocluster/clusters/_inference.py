@@ -197,6 +197,14 @@ def policy_attrs(prep: Prepared, isolates: str, examples: int = 20) -> dict:
     }
 
 
+def esda_moran():
+    """``esda.moran``, imported without tqdm's "IProgress not found" notice in notebooks."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import esda.moran
+    return esda.moran
+
+
 @contextlib.contextmanager
 def quiet_esda() -> Iterator[None]:
     """Keep numpy's global random state and silence esda's API deprecation chatter.

@@ -261,10 +261,8 @@ def _p_label(permutations: int, alternative: str) -> str:
 
 def _run_moran_local(y, graph):
     """esda's analytic local Moran (statistic, conditional moments, quadrants); no draws."""
-    from esda.moran import Moran_Local
-
     with inf.quiet_esda():
-        return Moran_Local(y, graph, transformation="r", permutations=0)
+        return inf.esda_moran().Moran_Local(y, graph, transformation="r", permutations=0)
 
 
 def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_seed,
@@ -423,7 +421,7 @@ def global_moran(
     >>> round(mi.I, 4), round(mi.EI, 4), mi.p_sim
     (0.5002, -0.0208, 0.001)
     """
-    from esda.moran import Moran
+    Moran = inf.esda_moran().Moran
 
     inf.check_options(
         permutations=permutations,

@@ -344,7 +344,9 @@ def k_density(
     w = None if weights_all is None else weights_all[mask]
     span = _diameter_bound(xy_all)
     if span <= 0:
-        raise InputError("k_density: all sites are at the same location; distances are all 0.")
+        raise InputError("k_density: all sites are at the same location, so every pair distance "
+                         "is 0 and there is no distribution to estimate. Check the geocoding "
+                         "(a register's fallback address?) or use firms at distinct sites.")
 
     if max_distance is None:
         dmax = _weighted_median_distance(xy_all, None, span)
