@@ -19,7 +19,9 @@ Cases, each timed in a fresh subprocess (so its peak memory is its own):
   ``KDTree(xy).sparse_distance_matrix(tree, D, output_type="ndarray")`` (both directions
   and the self pairs: the arrays a neighbour list needs).
 * ``libpysal distance``: ``Graph.build_distance_band(points, D)``, only where it fits
-  (``--band-peer-max``, default 1M points, and only with 12 GB free).
+  (``--band-peer-max``, default 1M points, and only with 12 GB free: 3.2 GB peak at 1M
+  points here, so about 30 GB at 10M). ``libpysal knn`` stops at ``--knn-peer-max``
+  (default 1M) for time.
 
 Each line gives the best wall time of ``--repeat`` calls, the process CPU time of that
 call (the machine is shared: CPU time is the steadier figure), the process's peak RSS
@@ -212,11 +214,13 @@ def main() -> None:
         for case in cases:
             if case == "libpysal knn" and n > args.knn_peer_max:
                 rows[case] = {"case": case, "skipped": f"above --knn-peer-max "
-                              f"{args.knn_peer_max:,} (libpysal's KNN at 1M: 20 s)"}
+                              f"{args.knn_peer_max:,}: for time (here 19 s CPU and 1.7 GB "
+                              "at 1M points, so several minutes at 10M)"}
             elif case == "libpysal distance" and (n > args.band_peer_max or free_gb() < 12):
-                rows[case] = {"case": case, "skipped": "does not fit (8 GB and 86 s at 1M "
-                              f"points; --band-peer-max {args.band_peer_max:,}, free "
-                              f"{free_gb():.1f} GB)"}
+                rows[case] = {"case": case, "skipped": "does not fit: its peak memory "
+                              "grows with the points (here 3.2 GB at 1M, 9 neighbours), so "
+                              f"about 30 GB at 10M (--band-peer-max {args.band_peer_max:,}, "
+                              f"free {free_gb():.1f} GB)"}
             else:
                 rep = 1 if case.startswith("libpysal") and n >= 1_000_000 else repeat
                 rows[case] = in_subprocess(case, n, args.k, distance, rep,
