@@ -535,9 +535,9 @@ def _index_dtype(size: int):
     return np.int32 if size < np.iinfo(np.int32).max else np.int64
 
 
-def _coordinates(gdf, crs, spec: str, *, needs_metres: bool) -> np.ndarray:
-    """``(n, 2)`` coordinates of the points (centroids of other geometries), metric
-    where distances are measured or the frame is geographic."""
+def _metric_frame(gdf, crs, spec: str, *, needs_metres: bool) -> gpd.GeoDataFrame:
+    """The geometry column, in metres where distances are measured, the frame is
+    geographic or a ``crs`` is named (nearest neighbours need no unit otherwise)."""
     frame = gdf[[gdf.geometry.name]]
     geographic = frame.crs is not None and frame.crs.is_geographic
     if needs_metres and frame.crs is None:
@@ -545,7 +545,13 @@ def _coordinates(gdf, crs, spec: str, *, needs_metres: bool) -> np.ndarray:
             f"weights spec {spec!r} measures distances, but the frame has no CRS. Set it "
             "(gdf.set_crs(...)) or use a unit-free spec such as 'knn:8' or 'queen'."
         )
-    metric = to_metric(frame, crs) if (needs_metres or geographic or crs is not None) else frame
+    return to_metric(frame, crs) if (needs_metres or geographic or crs is not None) else frame
+
+
+def _coordinates(gdf, crs, spec: str, *, needs_metres: bool) -> np.ndarray:
+    """``(n, 2)`` coordinates of the points (centroids of other geometries), metric
+    where distances are measured or the frame is geographic."""
+    metric = _metric_frame(gdf, crs, spec, needs_metres=needs_metres)
     geoms = metric.geometry.to_numpy()
     if not (shapely.get_type_id(geoms) == 0).all():  # 0: Point
         geoms = shapely.centroid(geoms)
@@ -583,14 +589,7 @@ def _points(gdf, crs, coincident: str | None, seed, spec: str, *, needs_metres: 
     # Nearest neighbours do not depend on the unit, so a frame without a CRS (or in a
     # projected CRS of any unit) is used as it is; geographic coordinates are always
     # projected, and distance-based specs always run in metres.
-    frame = gdf[[gdf.geometry.name]]
-    geographic = frame.crs is not None and frame.crs.is_geographic
-    if needs_metres and frame.crs is None:
-        raise CRSError(
-            f"weights spec {spec!r} measures distances, but the frame has no CRS. Set it "
-            "(gdf.set_crs(...)) or use a unit-free spec such as 'knn:8' or 'queen'."
-        )
-    metric = to_metric(frame, crs) if (needs_metres or geographic or crs is not None) else frame
+    metric = _metric_frame(gdf, crs, spec, needs_metres=needs_metres)
     geom = metric.geometry
     if not (geom.geom_type == "Point").all():
         geom = geom.centroid
