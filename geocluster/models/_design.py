@@ -136,6 +136,22 @@ def _is_value(variable) -> bool:
     return not roles or any("value" in r for r in roles)
 
 
+def check_formula_columns(formula: str, parsed, columns: set[str]) -> list[str]:
+    """The data columns a parsed formula uses (sorted); a ModelError naming any that the
+    data lack, with the closest names."""
+    needed = sorted(_value_variables(parsed.lhs) | _value_variables(parsed.rhs))
+    unknown = [v for v in needed if v not in columns]
+    if unknown:
+        close = _close_names(unknown[0], columns)
+        raise ModelError(
+            f"formula {formula!r} uses {_names(unknown)}, not a column of the data"
+            + (f" (did you mean {_names(close)}?)" if close else "")
+            + ". Correct the name in the formula or add the column to the data; columns are: "
+            + _names(sorted(columns)[:30]) + ("..." if len(columns) > 30 else "") + "."
+        )
+    return needed
+
+
 def build_design(
     formula: str,
     data: pd.DataFrame,
@@ -167,18 +183,9 @@ def build_design(
         raise ModelError(f"missing={missing!r} must be 'drop' or 'raise'.")
     ctx = {"np": np, **(dict(context) if context else {})}
     columns = set(map(str, data.columns))
-    needed = sorted(_value_variables(parsed.lhs) | _value_variables(parsed.rhs))
     # values must come from the data (a same-named variable of the caller's session would
     # not follow the row selection); only functions are taken from the context
-    unknown = [v for v in needed if v not in columns]
-    if unknown:
-        close = _close_names(unknown[0], columns)
-        raise ModelError(
-            f"formula {formula!r} uses {_names(unknown)}, not a column of the data"
-            + (f" (did you mean {_names(close)}?)" if close else "")
-            + ". Correct the name in the formula or add the column to the data; columns are: "
-            + _names(sorted(columns)[:30]) + ("..." if len(columns) > 30 else "") + "."
-        )
+    needed = check_formula_columns(formula, parsed, columns)
     used = [v for v in needed if v in columns]
     if not used:
         raise ModelError(f"formula {formula!r} uses no column of the data.")

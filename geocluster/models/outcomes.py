@@ -153,26 +153,10 @@ def _design(formula: str, data: pd.DataFrame):
         frame = pd.DataFrame(data)
     if len(frame) == 0:
         raise InputError(f"data are empty (0 rows); the formula {formula!r} has nothing to fit.")
-    from geocluster.models._design import (
-        _close_names,
-        _names,
-        _value_variables,
-        formulaic_message,
-        parse_formula,
-    )
+    from geocluster.models._design import check_formula_columns, formulaic_message, parse_formula
 
     parsed = parse_formula(formula)  # a syntax error: ModelError naming the position
-    columns = set(map(str, frame.columns))
-    unknown = sorted(v for v in _value_variables(parsed.lhs) | _value_variables(parsed.rhs)
-                     if v not in columns)
-    if unknown:
-        close = _close_names(unknown[0], columns)
-        raise ModelError(
-            f"formula {formula!r} uses {_names(unknown)}, not a column of the data"
-            + (f" (did you mean {_names(close)}?)" if close else "")
-            + ". Correct the name in the formula or add the column to the data; columns are: "
-            + _names(sorted(columns)[:30]) + "."
-        )
+    check_formula_columns(formula, parsed, set(map(str, frame.columns)))
     try:
         mm = model_matrix(formula, frame, na_action="raise")
     except Exception as exc:
