@@ -7,8 +7,8 @@ Usage::
 Each command runs in a new process, ``--repeat`` times; the median wall time is printed.
 Beside it, in the same run: the bare interpreter (``python -c pass``, the floor no
 command can beat) and the eager import of the whole scientific stack that ``geocluster
---help`` paid before the package facade became lazy (``import geocluster.study,
-geocluster.maps, geocluster.robustness``), with the ratio.
+--help`` paid before the package facade became lazy (``import geocluster.pipeline.study,
+geocluster.viz.maps, geocluster.robustness``), with the ratio.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
     py = sys.executable
     floor = _median_seconds([py, "-c", "pass"], args.repeat)
     eager = _median_seconds(
-        [py, "-c", "import geocluster.study, geocluster.maps, geocluster.robustness"],
+        [py, "-c", "import geocluster.pipeline.study, geocluster.viz.maps, geocluster.robustness"],
         args.repeat)
     print(f"bare interpreter: {floor:.3f} s; eager scientific import (the old --help): "
           f"{eager:.3f} s")

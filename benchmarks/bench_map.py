@@ -38,7 +38,7 @@ import numpy as np
 import shapely
 
 import geocluster as gc
-from geocluster._mapassets import inline_assets
+from geocluster.viz.assets import inline_assets
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

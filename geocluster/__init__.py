@@ -65,9 +65,9 @@ _LAZY = {
     "robustness": "geocluster.robustness",
     "cluster_sensitivity": "geocluster.robustness",
     # maps
-    "map": "geocluster.maps",
-    "make_map": "geocluster.maps",
-    "save_map": "geocluster.maps",
+    "map": "geocluster.viz.maps",
+    "make_map": "geocluster.viz.maps",
+    "save_map": "geocluster.viz.maps",
 }
 
 __all__ = [
@@ -126,10 +126,10 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from geocluster.clusters.localization import k_density  # noqa: F401
     from geocluster.exposure import exposure  # noqa: F401
     from geocluster.io import read_firms  # noqa: F401
-    from geocluster.maps import make_map, map, save_map  # noqa: F401
     from geocluster.models.matching import classify_innovators, match  # noqa: F401
     from geocluster.models.outcomes import count_model, share_model  # noqa: F401
     from geocluster.models.regress import regress  # noqa: F401
     from geocluster.robustness import cluster_sensitivity, robustness  # noqa: F401
     from geocluster.units import auto_metric_crs, to_metric  # noqa: F401
+    from geocluster.viz.maps import make_map, map, save_map  # noqa: F401
     from geocluster.weights import check_spec, weights  # noqa: F401

@@ -2,6 +2,6 @@
 
 import sys
 
-from geocluster.cli import main
+from geocluster.pipeline.cli import main
 
 sys.exit(main())

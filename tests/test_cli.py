@@ -10,7 +10,7 @@ import pyogrio
 import pytest
 
 import geocluster as gc
-from geocluster.cli import main
+from geocluster.pipeline.cli import main
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ HEAVY = ("numpy", "pandas", "geopandas", "pyproj", "shapely", "scipy", "libpysal
 
 PROBE = """
 import contextlib, io, json, sys
-from geocluster.cli import main
+from geocluster.pipeline.cli import main
 with contextlib.redirect_stdout(io.StringIO()) as out:
     code = main(sys.argv[1:])
 heavy = sorted(name for name in {heavy!r} if name in sys.modules)

@@ -2,8 +2,8 @@ import tomllib
 
 import pytest
 
-from geocluster.config import SCHEMA, example_config, load_config, validate_config
 from geocluster.errors import ConfigError
+from geocluster.pipeline.config import SCHEMA, example_config, load_config, validate_config
 
 
 def test_defaults_fill_every_key():

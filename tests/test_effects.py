@@ -18,7 +18,7 @@ from formulaic import model_matrix
 from scipy import stats
 
 import geocluster as gc
-from geocluster._plotting import INNOVATOR_COLORS
+from geocluster._base.plotting import INNOVATOR_COLORS
 from geocluster.errors import InputError, ModelError
 from geocluster.models import effects
 
@@ -515,7 +515,7 @@ def test_plot_effects_figure(ols):
 
 
 def test_plot_effects_three_innovator_types_and_existing_axes():
-    from geocluster._plotting import new_figure
+    from geocluster._base.plotting import new_figure
 
     data = simulate(600, np.random.default_rng(9))
     data["innovator_type"] = np.where(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import geocluster.cli as cli
 import geocluster.errors as errors
-import geocluster.study as study
+import geocluster.pipeline.cli as cli
+import geocluster.pipeline.study as study
 
 DOC = Path(__file__).parent.parent / "docs" / "errors.md"
 
@@ -81,7 +81,7 @@ def _exit_rows(doc: str) -> list[tuple[int, str, list[str]]]:
 def test_exit_codes_match_the_cli(doc):
     constants = {name: value for name, value in vars(cli).items()
                  if name.startswith("EXIT_") and isinstance(value, int)}
-    assert constants, "geocluster.cli exposes no EXIT_* constants"
+    assert constants, "geocluster.pipeline.cli exposes no EXIT_* constants"
     rows = _exit_rows(doc)
     assert rows, "docs/errors.md has no exit-code table"
     for code, name, _ in rows:
@@ -103,7 +103,7 @@ def test_each_error_class_exits_with_the_documented_code(doc, name, monkeypatch,
     # the one the doc's table lists for that class.
     documented = [code for code, _, raised in _exit_rows(doc) if name in raised]
     assert len(documented) == 1, f"{name} is listed for {len(documented)} exit codes"
-    import geocluster.config as config
+    import geocluster.pipeline.config as config
 
     monkeypatch.setattr(config, "example_config", _raising_config(getattr(errors, name)("boom")))
     assert cli.main(["config"]) == documented[0]
@@ -118,7 +118,7 @@ def test_each_error_class_exits_with_the_documented_code(doc, name, monkeypatch,
 def test_other_failures_exit_with_the_documented_code(doc, exc, name, monkeypatch, capsys):
     documented = [code for code, _, raised in _exit_rows(doc) if name in raised]
     assert len(documented) == 1, name
-    import geocluster.config as config
+    import geocluster.pipeline.config as config
 
     monkeypatch.setattr(config, "example_config", _raising_config(exc))
     assert cli.main(["config"]) == documented[0]

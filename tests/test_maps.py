@@ -1,4 +1,4 @@
-"""Tests of geocluster.maps at the level of the folium objects and the written HTML.
+"""Tests of geocluster.viz.maps at the level of the folium objects and the written HTML.
 
 The browser tests (tests/test_maps_browser.py) open the saved files in Chromium.
 """
@@ -22,10 +22,11 @@ from geopandas.testing import assert_geodataframe_equal
 from pyproj import Transformer
 
 import geocluster as gc
-from geocluster import _plotting as plotting
-from geocluster._mapassets import NETWORK_LOAD_RE, safe_json
-from geocluster._maplayers import GeoclusterLayer, encode_column
+from geocluster._base import plotting
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
+from geocluster.viz import maps as map_module
+from geocluster.viz.assets import NETWORK_LOAD_RE, safe_json
+from geocluster.viz.layers import GeoclusterLayer, encode_column
 
 XSS = [
     "<script>window.__xss=1</script>",
@@ -250,9 +251,9 @@ def test_firms_coordinates_colours_sizes(firms):
     r = np.asarray(data["radius"])
     v = firms["employees"].to_numpy(dtype=float)
     cap = np.quantile(v, 0.99)
-    lo, hi = gc.maps.MIN_RADIUS, gc.maps.MAX_RADIUS
+    lo, hi = map_module.MIN_RADIUS, map_module.MAX_RADIUS
     np.testing.assert_allclose(r, lo + (hi - lo) * np.sqrt(np.minimum(v, cap) / cap), atol=0.051)
-    assert r.max() == pytest.approx(gc.maps.MAX_RADIUS)
+    assert r.max() == pytest.approx(map_module.MAX_RADIUS)
     # default tooltip and popup: the index, the name, the colour and size columns
     assert data["tooltip"]["fields"] == ["firm_id", "name", "innovator_type", "employees"]
     assert data["popup"]["fields"] == ["firm_id", "name", "innovator_type", "employees"]
@@ -280,7 +281,7 @@ def test_many_categories_are_lumped_and_numeric_colours_are_quintiles(firms):
     frame = firms.assign(cat=[f"c{i % 20}" for i in range(len(firms))])
     data = payload(layers_of(gc.map(firms=frame, color="cat", tiles=None))[0])
     labels = [item["label"] for item in data["legend"]["items"]]
-    assert len(labels) == gc.maps.MAX_CATEGORIES
+    assert len(labels) == map_module.MAX_CATEGORIES
     assert labels[-1].startswith("other (lumped)")
     assert data["palette"][-1] == plotting.OTHER_COLOR
     numeric = payload(layers_of(gc.map(firms=firms, color="employees", tiles=None))[0])
@@ -522,7 +523,7 @@ def test_failed_save_writes_nothing_partial(firms, tmp_path, monkeypatch):
     old = tmp_path / "old.html"
     old.write_text("previous map", encoding="utf-8")
     # a page that cannot be encoded fails half-way through the write
-    monkeypatch.setattr(gc.maps, "inline_assets", lambda page: page + "\ud800" + page)
+    monkeypatch.setattr(map_module, "inline_assets", lambda page: page + "\ud800" + page)
     for target in (old, tmp_path / "new.html"):
         with pytest.raises(UnicodeEncodeError):
             gc.save_map(m, target)
@@ -728,7 +729,8 @@ def test_literal_even_without_the_brace_escapes(tmp_path, monkeypatch):
     """Turn the defence-in-depth escapes off: the text still reaches the page literally."""
     import html as html_module
 
-    from geocluster import _mapassets, _maplayers
+    from geocluster.viz import assets as _mapassets
+    from geocluster.viz import layers as _maplayers
 
     def plain_json(obj):
         text = json.dumps(_mapassets._clean(obj), ensure_ascii=False, separators=(",", ":"))
@@ -739,7 +741,7 @@ def test_literal_even_without_the_brace_escapes(tmp_path, monkeypatch):
 
     monkeypatch.setattr(_maplayers, "safe_json", plain_json)
     monkeypatch.setattr(_maplayers, "layer_label", plain_label)
-    monkeypatch.setattr(gc.maps, "layer_label", plain_label)
+    monkeypatch.setattr(map_module, "layer_label", plain_label)
     payload = "{{7*7}} {% if 1 %}PW{% endif %}NED"
     m, page = _jinja_map(tmp_path, payload)
     assert page.count(payload) >= 10  # raw braces now, but shown as they are
@@ -749,7 +751,7 @@ def test_literal_even_without_the_brace_escapes(tmp_path, monkeypatch):
 
 
 def test_layer_label_escapes_html_and_braces():
-    assert gc.maps.layer_label("<b>{{7*7}}</b>") == "&lt;b&gt;&#123;&#123;7*7&#125;&#125;&lt;/b&gt;"
+    assert map_module.layer_label("<b>{{7*7}}</b>") == "&lt;b&gt;&#123;&#123;7*7&#125;&#125;&lt;/b&gt;"
 
 
 def test_safe_json_escapes_braces_only_inside_strings():

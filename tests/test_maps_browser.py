@@ -18,7 +18,7 @@ import pytest
 import shapely
 
 import geocluster as gc
-from geocluster import _plotting as plotting
+from geocluster._base import plotting
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

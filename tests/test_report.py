@@ -12,9 +12,9 @@ import pytest
 from shapely.geometry import Point
 
 import geocluster as gc
-from geocluster.config import validate_config
-from geocluster.report import build_report, escape, model_title
-from geocluster.study import run_study
+from geocluster.pipeline.config import validate_config
+from geocluster.pipeline.study import run_study
+from geocluster.viz.report import build_report, escape, model_title
 
 PAYLOADS = ["{{7*7}}", "{% if 1 %}x{% endif %}", "<script>alert(1)</script>", "a & \"b\" 'c'"]
 

@@ -26,8 +26,9 @@ import pytest
 import tomli_w
 
 import geocluster as gc
-from geocluster.cli import main
-from geocluster.study import run_study
+from geocluster.pipeline import steps as study_steps
+from geocluster.pipeline.cli import main
+from geocluster.pipeline.study import run_study
 
 pytestmark = pytest.mark.slow
 
@@ -261,7 +262,7 @@ def test_places_carry_the_state(run):
         assert place.match(value), value
     # every cluster's place is a county one of the register's firms was placed in
     counties = gc.datasets.load_counties("conus")
-    abbreviations = gc._study_steps.STATE_ABBREVIATIONS
+    abbreviations = study_steps.STATE_ABBREVIATIONS
     fips = set(run["table"].get("COUNTYFIPS", run["table"].get("countyfips")))
     known = {f"{counties.loc[f, 'name']}, {abbreviations[f[:2]]}" for f in fips}
     assert set(clusters["places"]) <= known
@@ -350,7 +351,7 @@ def test_two_runs_with_one_seed_give_the_same_bytes(model_run, tmp_path):
 
 
 def test_gpkg_writes_are_byte_identical(tmp_path):
-    from geocluster._study_steps import write_gpkg
+    from geocluster.pipeline.steps import write_gpkg
 
     frame = gc.datasets.load_counties("conus").head(40).assign(CRIME=np.arange(40.0))
     first, second = tmp_path / "a.gpkg", tmp_path / "b.gpkg"
@@ -393,7 +394,7 @@ def _industry_firms() -> gpd.GeoDataFrame:
 
 
 def _focus_state(firms, **areal) -> dict:
-    from geocluster.config import validate_config
+    from geocluster.pipeline.config import validate_config
 
     config = validate_config({"firms": {"path": "x.csv", "industry": "sector"},
                               "areal": areal, "density": {"min_firms": 10}})
@@ -403,7 +404,7 @@ def _focus_state(firms, **areal) -> dict:
 
 
 def test_default_focus_is_the_most_localised_industries():
-    from geocluster._study_steps import _focus_industries
+    from geocluster.pipeline.steps import _focus_industries
 
     # 165 firms; county totals 40, 40, 40, 45. Maximum LQs: alpha (30/40)/(30/165) = 4.125,
     # beta (20/40)/(20/165) = 4.125 (fewer firms, so second), gamma (10/40)/(20/165) = 2.0625,
@@ -415,7 +416,7 @@ def test_default_focus_is_the_most_localised_industries():
 
 
 def test_default_focus_without_large_enough_units_is_the_largest_industry():
-    from geocluster._study_steps import _focus_industries
+    from geocluster.pipeline.steps import _focus_industries
 
     # no county has the 50 firms an LQ needs: delta (90 firms) is the largest industry
     with warnings.catch_warnings(record=True) as caught:
@@ -428,7 +429,7 @@ def test_default_focus_without_large_enough_units_is_the_largest_industry():
 
 
 def test_named_focus_industries_are_kept_in_order():
-    from geocluster._study_steps import _focus_industries
+    from geocluster.pipeline.steps import _focus_industries
 
     state = _focus_state(_industry_firms())
     state["config"]["firms"]["focus_industry"] = ["delta", "alpha"]

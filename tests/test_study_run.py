@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 import geocluster as gc
-from geocluster.cli import main
 from geocluster.errors import ConfigError, GeoclusterWarning, InputError
-from geocluster.study import OUTPUT_MARKER, TEMP_MARKER, _WarningLog, _with_step, run_study
+from geocluster.pipeline.cli import main
+from geocluster.pipeline.study import OUTPUT_MARKER, TEMP_MARKER, _WarningLog, _with_step, run_study
 
 FAST = """
 [study]
@@ -309,7 +309,7 @@ def test_warning_log_deduplicates_counts_and_catches_the_logger(capsys):
 
 
 def test_state_warnings_reach_the_report_step(project, monkeypatch):
-    from geocluster import _study_steps
+    from geocluster.pipeline import steps as _study_steps
 
     proj, config, _ = project
     seen = {}
@@ -347,7 +347,7 @@ def test_with_step_prefixes_once_and_strips_colour_codes():
 
 
 def test_unexpected_failure_exits_1_and_asks_for_a_report(project, monkeypatch, capsys):
-    from geocluster import _study_steps
+    from geocluster.pipeline import steps as _study_steps
 
     proj, config, _ = project
 
@@ -363,7 +363,7 @@ def test_unexpected_failure_exits_1_and_asks_for_a_report(project, monkeypatch, 
 
 
 def test_exit_codes_are_distinct_and_listed_in_help(capsys):
-    from geocluster.cli import EXIT_CODES
+    from geocluster.pipeline.cli import EXIT_CODES
 
     assert len(set(EXIT_CODES)) == len(EXIT_CODES) == 8 and EXIT_CODES[130].startswith("interr")
     assert main(["--help"]) == 0

@@ -21,9 +21,9 @@ from geopandas.testing import assert_geodataframe_equal
 from scipy import sparse
 
 import geocluster as gc
-from geocluster import _synthetic
-from geocluster._synthetic import INDUSTRIES, _simulate, make_firms
 from geocluster.datasets import CONUS_EXCLUDED_STATES
+from geocluster.datasets import synthetic as _synthetic
+from geocluster.datasets.synthetic import INDUSTRIES, _simulate, make_firms
 from geocluster.errors import GeoclusterWarning, InputError
 
 N = 3000

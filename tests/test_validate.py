@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geocluster.cli import main
-from geocluster.config import load_config
+from geocluster.pipeline.cli import main
+from geocluster.pipeline.config import load_config
 
 # Inland cities: points within ~2 km of them lie in a contiguous-US county.
 CITIES = [("Denver", "CO", -104.99, 39.74), ("Austin", "TX", -97.74, 30.27),

@@ -32,7 +32,7 @@ import pandas as pd
 from libpysal.graph import Graph
 from scipy import stats
 
-from geocluster._random import check_seed, seed_label  # noqa: F401 - used via inf.*
+from geocluster._base.validate import check_seed, seed_label  # noqa: F401 - used via inf.*
 from geocluster.errors import GeoclusterWarning, InputError, WeightsError
 
 Correction = Literal["fdr", "bonferroni"] | None

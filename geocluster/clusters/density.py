@@ -28,8 +28,8 @@ import pandas as pd
 import pyproj
 import shapely
 
-from geocluster._optional import import_optional
-from geocluster._random import check_seed, seed_label
+from geocluster._base.optional import import_optional
+from geocluster._base.validate import check_seed, seed_label
 from geocluster.clusters import _kde
 from geocluster.clusters import _permutation as _perm
 from geocluster.errors import ConfigError, CRSError, GeoclusterWarning, InputError
@@ -629,7 +629,7 @@ class DensitySurface:
         from matplotlib.lines import Line2D
         from matplotlib.ticker import FuncFormatter
 
-        from geocluster._plotting import new_figure
+        from geocluster._base.plotting import new_figure
 
         if scale not in ("linear", "sqrt"):
             raise InputError(f"scale={scale!r} must be 'linear' or 'sqrt'.")

@@ -40,7 +40,7 @@ import pandas as pd
 from libpysal.graph import Graph
 from scipy import sparse
 
-from geocluster._plotting import HOTSPOT_COLORS, new_figure
+from geocluster._base.plotting import HOTSPOT_COLORS, new_figure
 from geocluster.clusters import _inference as inf
 from geocluster.clusters import _permutation as _perm
 from geocluster.clusters.lisa import _p_label

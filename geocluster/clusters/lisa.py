@@ -50,7 +50,7 @@ from libpysal.graph import Graph
 from scipy import sparse, stats
 from scipy.sparse.csgraph import connected_components
 
-from geocluster._plotting import LISA_COLORS, new_figure
+from geocluster._base.plotting import LISA_COLORS, new_figure
 from geocluster.clusters import _inference as inf
 from geocluster.clusters import _permutation as _perm
 from geocluster.errors import InputError

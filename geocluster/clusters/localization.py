@@ -56,8 +56,8 @@ import pyproj
 from scipy import sparse
 from scipy.spatial.distance import cdist, pdist
 
-from geocluster._checks import check_points
-from geocluster._random import check_seed as _check_seed
+from geocluster._base.validate import check_points
+from geocluster._base.validate import check_seed as _check_seed
 from geocluster.clusters import _permutation as _perm
 from geocluster.errors import InputError
 from geocluster.units import parse_distance, to_metric
@@ -165,7 +165,7 @@ class KDensityResult:
 
     def plot(self, *, title: str | None = None, width: float = 7.0, height: float = 4.5):
         """Plot K(d) with its local and global bands; returns a matplotlib ``Figure``."""
-        from geocluster._plotting import new_figure
+        from geocluster._base.plotting import new_figure
 
         fig, ax = new_figure(width=width, height=height)
         km = self.distance / 1000.0

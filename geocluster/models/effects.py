@@ -921,7 +921,7 @@ def plot_effects(
 
     The central figure of Libaers & Meyer (2011): one curve per innovator type over
     the group's observed range of clustering, with ``1 - alpha`` delta-method bands.
-    Colours come from :data:`geocluster._plotting.INNOVATOR_COLORS` (``serial``,
+    Colours come from :data:`geocluster._base.plotting.INNOVATOR_COLORS` (``serial``,
     ``non-serial``, ``large``; a 0/1 ``serial`` column is labelled the same way). For
     spatial lag and Durbin models the curve includes the total multiplier
     ``1 / (1 - rho)`` (see :func:`predicted`); ``multiplier="none"`` shows ``x'beta``.
@@ -955,7 +955,7 @@ def plot_effects(
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['non-serial', 'serial']
     """
-    from geocluster._plotting import INNOVATOR_COLORS, new_figure
+    from geocluster._base.plotting import INNOVATOR_COLORS, new_figure
 
     pred = predicted(
         results,

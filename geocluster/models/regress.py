@@ -53,7 +53,7 @@ import scipy.sparse as sp
 from libpysal.graph import Graph
 from scipy import stats
 
-from geocluster._random import check_seed, seed_label
+from geocluster._base.validate import check_seed, seed_label
 from geocluster.errors import GeoclusterWarning, InputError, ModelError, WeightsError
 from geocluster.models._design import build_design, check_full_rank
 from geocluster.models.results import SpatialResults

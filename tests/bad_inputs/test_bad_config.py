@@ -16,9 +16,9 @@ import pytest
 from corpus import assert_no_output, raises_clearly, untouched
 
 import geocluster as gc
-from geocluster.cli import EXIT_CONFIG, EXIT_INPUT, main
 from geocluster.errors import ConfigError, CRSError, InputError
-from geocluster.study import OUTPUT_MARKER, run_study
+from geocluster.pipeline.cli import EXIT_CONFIG, EXIT_INPUT, main
+from geocluster.pipeline.study import OUTPUT_MARKER, run_study
 
 GOOD = """[study]
 seed = 4
@@ -335,7 +335,7 @@ def test_knn_larger_than_the_units_names_step_and_key(project, tmp_path, capsys)
     import geopandas as gpd
     from shapely.geometry import box
 
-    from geocluster.cli import EXIT_ERROR
+    from geocluster.pipeline.cli import EXIT_ERROR
 
     units = gpd.GeoDataFrame({"name": ["a", "b", "c"]}, crs=4326, geometry=[
         box(-105, 39, -104, 40), box(-104, 39, -103, 40), box(-103, 39, -102, 40)])

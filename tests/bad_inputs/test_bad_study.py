@@ -1,6 +1,6 @@
 """Bad-input corpus: study configs that do not fit the firm table.
 
-Every case runs :func:`geocluster.study.run_study` on a small real-like register (NAME,
+Every case runs :func:`geocluster.pipeline.study.run_study` on a small real-like register (NAME,
 CITY, STATE, EMPLOYEES, REVENUES; no industry, patents or internationalization column,
 unless the case adds one) with a config that names something the data lack or cannot
 support. Each asserts the error class, words naming the config key and the problem,
@@ -18,7 +18,7 @@ from corpus import assert_no_output, raises_clearly, untouched
 
 import geocluster as gc
 from geocluster.errors import ConfigError, InputError, WeightsError
-from geocluster.study import run_study
+from geocluster.pipeline.study import run_study
 
 N = 120
 

@@ -132,7 +132,7 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def build_report(state: dict) -> str:
-    """Assemble the report page from a study's state (see :mod:`geocluster.study`).
+    """Assemble the report page from a study's state (see :mod:`geocluster.pipeline.study`).
 
     Parameters
     ----------

@@ -112,8 +112,15 @@ import pyproj
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from geocluster.datasets.bundled import (
+    CONUS_EXCLUDED_STATES,
+    load_counties,
+    load_patents,
+    load_zcta,
+)
 from geocluster.errors import InputError
 from geocluster.units import auto_metric_crs, parse_distance
+from geocluster.weights import weights as build_weights
 
 __all__ = ["make_firms", "INDUSTRIES", "DEFAULT_BETA", "JITTER_SD_M"]
 
@@ -261,7 +268,7 @@ def make_firms(
     """Synthetic technology firms on real US ZIP areas, with known true parameters.
 
     The data-generating process is described step by step in the module docstring
-    of ``geocluster._synthetic`` (also in ``frame.attrs["truth"]``); in short: firms
+    of ``geocluster.datasets.synthetic`` (also in ``frame.attrs["truth"]``); in short: firms
     sit on contiguous-US ZCTA points in proportion to their county's patenting, with
     planted concentrations at real technology hubs per industry, jittered by 500 m;
     a firm is a *serial innovator* if it has at least 15 patents in five years and at
@@ -486,13 +493,6 @@ def _seed_rng(seed) -> tuple[np.random.Generator, int | None]:
 @functools.lru_cache(maxsize=1)
 def _zcta_table() -> pd.DataFrame:
     """Contiguous-US ZCTA points with county, metric x/y and general activity weight."""
-    from geocluster.datasets import (
-        CONUS_EXCLUDED_STATES,
-        load_counties,
-        load_patents,
-        load_zcta,
-    )
-
     zcta = load_zcta()
     counties = load_counties("all")[["fips", "geometry"]]
     joined = gpd.sjoin(zcta, counties, how="left", predicate="within")
@@ -681,8 +681,6 @@ class _Lag:
                 shape=(n, n),
             )
         else:
-            from geocluster.weights import weights as build_weights
-
             frame = gpd.GeoDataFrame(geometry=geometry, index=index)
             try:
                 graph = build_weights(frame, spec, transform="r")

@@ -66,8 +66,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.config import DEMO_FORMULA, load_config, validate_config
 from geocluster.errors import ConfigError, GeoclusterError, InputError
+from geocluster.pipeline.config import DEMO_FORMULA, load_config, validate_config
 
 __all__ = ["run_study", "StudyResult", "StudyStepError", "StudyInterrupted", "demo_config",
            "OUTPUT_MARKER", "TEMP_MARKER"]
@@ -317,7 +317,7 @@ def run_study(
     ----------
     config
         A path to a TOML study file, or a dict with the same sections (validated and
-        completed with defaults by :func:`geocluster.config.validate_config`).
+        completed with defaults by :func:`geocluster.pipeline.config.validate_config`).
     out
         Output folder. Created; an existing non-empty folder is refused unless
         ``force=True``.
@@ -617,7 +617,7 @@ def _with_step(exc: GeoclusterError, step: str) -> GeoclusterError:
 
 def _run_steps(config: dict, folder: Path, progress: _Progress, quiet: bool,
                log: _WarningLog | None = None) -> dict:
-    from geocluster import _study_steps as steps
+    from geocluster.pipeline import steps
 
     log = log if log is not None else _WarningLog(echo=False)
     figures = folder / "figures"

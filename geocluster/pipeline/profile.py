@@ -280,7 +280,7 @@ def _obvious_id(name: str) -> bool:
 
 
 def _name_column(table: pd.DataFrame, skip: set) -> str | None:
-    from geocluster.config import NAME_COLUMNS
+    from geocluster.pipeline.config import NAME_COLUMNS
 
     lowered = {str(c).casefold(): str(c) for c in table.columns if c not in skip}
     for name in NAME_COLUMNS:

@@ -1,4 +1,4 @@
-"""The steps of :func:`geocluster.study.run_study`, one function each.
+"""The steps of :func:`geocluster.pipeline.study.run_study`, one function each.
 
 Each step reads what earlier steps left in ``state`` (a dict), adds its own results
 and figures, and records short facts in ``state["summary"]``. They call only the
@@ -74,9 +74,9 @@ import numpy as np
 import pandas as pd
 
 import geocluster as gc
-from geocluster.config import DEMO_COLUMNS, DEMO_FORMULA, NAME_COLUMNS
 from geocluster.errors import ConfigError, GeoclusterError, GeoclusterWarning, InputError
-from geocluster.report import model_title
+from geocluster.pipeline.config import DEMO_COLUMNS, DEMO_FORMULA, NAME_COLUMNS
+from geocluster.viz.report import model_title
 
 #: NAICS codes counted as technology employment in the demo's metro-area LQ
 #: (4-digit codes only, so nothing is counted twice).
@@ -454,7 +454,7 @@ def _us_patent_units(years: list[int]) -> gpd.GeoDataFrame:
 
 
 def _read_units(spec: str, firms: gpd.GeoDataFrame, cell_size) -> gpd.GeoDataFrame:
-    from geocluster.study import read_units
+    from geocluster.pipeline.study import read_units
 
     with _config_key("areal", "units", spec, args={"cell_size": ("cell_size", cell_size)}):
         return read_units(spec, firms, cell_size)
@@ -1274,7 +1274,7 @@ def maps(state: dict, *, seed: np.random.Generator) -> None:
 
 
 def report(state: dict, *, seed: np.random.Generator) -> None:
-    from geocluster.report import build_report
+    from geocluster.viz.report import build_report
 
     html = build_report(state)
     (state["folder"] / "report.html").write_text(html, encoding="utf-8")

@@ -13,7 +13,7 @@ How the layers are drawn
   firms are, the point of a cluster map) and over aggregation (which the LISA, Gi*,
   choropleth and KDE layers already provide).
 * **LISA**, **Gi*** and **choropleth** layers are filled polygons (or points), with GeoDa's
-  LISA colours and ArcGIS-style hot/cold spot colours from :mod:`geocluster._plotting`.
+  LISA colours and ArcGIS-style hot/cold spot colours from :mod:`geocluster._base.plotting`.
   Only the first of them is switched on at the start: they cover each other.
 * The **KDE** surface is resampled onto a Web Mercator grid and inlined as a PNG image,
   translucent, drawn above the areas and outlines and below the firms.
@@ -40,17 +40,17 @@ run as a template, as HTML or as script; this holds by construction, not by filt
   Jinja template (``Element(text)``), so data inside it would run (``{{7*7}}`` in a firm
   name became ``49``; ``{{ lipsum.__globals__.os.popen(...) }}`` ran a shell command).
   Every element geocluster adds (layers, tile layers, layer control, bounds, the runtime)
-  renders through :func:`geocluster._maplayers.render_raw`: its template runs once with
+  renders through :func:`geocluster.viz.layers.render_raw`: its template runs once with
   the data as *variables*, and the output is kept as raw text that branca never compiles.
 * **One serialiser for data.** Every payload from the data is written by
-  :func:`geocluster._mapassets.safe_json`, which escapes ``<``, ``>``, ``&``, quotes,
+  :func:`geocluster.viz.assets.safe_json`, which escapes ``<``, ``>``, ``&``, quotes,
   backticks and, inside strings, ``{``/``}`` as ``\\uXXXX``; the result contains no
   ``{{``, ``{%`` or ``{#`` whatever the data (so even a template pass would find none),
   and cannot end its ``<script type="application/json">`` element.
 * **Text is set as text.** The browser runtime writes every string with ``textContent``,
   never ``innerHTML``. Layer names, which Leaflet's layer control writes as HTML, are
   HTML-escaped (braces as ``&#123;``/``&#125;`` too) by
-  :func:`geocluster._maplayers.layer_label`.
+  :func:`geocluster.viz.layers.layer_label`.
 
 A firm called ``<img src=x onerror=alert(1)>`` or ``{{7*7}}`` is shown as that text.
 
@@ -76,9 +76,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster import _plotting as plotting
-from geocluster._mapassets import inline_assets
-from geocluster._maplayers import (
+from geocluster._base import plotting
+from geocluster.errors import CRSError, GeoclusterWarning, InputError
+from geocluster.viz.assets import inline_assets
+from geocluster.viz.layers import (
     MAX_LABEL,
     GeoclusterLayer,
     Ready,
@@ -97,7 +98,6 @@ from geocluster._maplayers import (
     rename,
     stable_id,
 )
-from geocluster.errors import CRSError, GeoclusterWarning, InputError
 
 __all__ = ["make_map", "map", "save_map"]
 

@@ -1,7 +1,7 @@
-"""folium elements and data encoding behind :mod:`geocluster.maps` (private).
+"""folium elements and data encoding behind :mod:`geocluster.viz.maps` (private).
 
 Each layer is one folium ``Layer`` whose script calls the runtime in
-:mod:`geocluster._mapassets` with a payload written by :func:`~geocluster._mapassets.safe_json`.
+:mod:`geocluster.viz.assets` with a payload written by :func:`~geocluster.viz.assets.safe_json`.
 Attribute values travel as columns (categorical ones as codes into a list of levels), so
 100,000 firms cost a few megabytes rather than one HTML snippet each.
 
@@ -33,7 +33,7 @@ import shapely
 from branca.element import Element, Figure
 from folium.template import Template
 
-from geocluster._mapassets import runtime_header, safe_json
+from geocluster.viz.assets import runtime_header, safe_json
 
 #: Characters of one text value kept in a tooltip or popup (the rest become
 #: "… (200,000 characters)").

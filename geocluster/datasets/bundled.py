@@ -1,4 +1,4 @@
-"""Bundled real data and the synthetic firm generator.
+"""Bundled real data: loaders for the files in the project's ``data/`` folder.
 
 The files in the project's ``data/`` folder (shipped inside the wheel as
 ``geocluster/_bundled_data``) are real public data; ``data/SOURCES.md`` gives their
@@ -8,7 +8,7 @@ zero-padded strings (county FIPS has 5 digits, CBSA codes 5, ZCTAs 5).
 Loaders
 -------
 load_counties, load_states, load_patents, load_cbp, load_crosswalk, load_zcta,
-load_columbus, and :func:`make_firms` (synthetic firms with known truth).
+load_columbus. The synthetic firm generator is :mod:`geocluster.datasets.synthetic`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-# make_firms lives in its own module (it reads the loaders below lazily).
-from geocluster._synthetic import make_firms
 from geocluster.errors import InputError
 
 __all__ = [
@@ -35,7 +33,6 @@ __all__ = [
     "load_crosswalk",
     "load_zcta",
     "load_columbus",
-    "make_firms",
     "NAICS_TITLES",
     "CONUS_EXCLUDED_STATES",
 ]
@@ -99,7 +96,7 @@ def data_path(name: str) -> Path:
     filename = _FILES[name]
     candidates = [
         Path(str(resources.files("geocluster") / "_bundled_data" / filename)),
-        Path(__file__).resolve().parent.parent / "data" / filename,
+        Path(__file__).resolve().parents[2] / "data" / filename,
     ]
     for path in candidates:
         if path.is_file():

@@ -63,7 +63,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster._random import check_seed as _check_seed
+from geocluster._base.validate import check_seed as _check_seed
 from geocluster.errors import (
     GeoclusterError,
     GeoclusterWarning,
@@ -1019,7 +1019,7 @@ class SensitivityResult:
         """
         from matplotlib.figure import Figure
 
-        from geocluster._plotting import LISA_COLORS
+        from geocluster._base.plotting import LISA_COLORS
 
         labels = list(self.maps)
         ncols = min(columns, len(labels))

@@ -1,8 +1,12 @@
-"""Validation shared by the functions that take firm points."""
+"""The checks every floor shares: firm points, seeds.
+
+One copy of each check; the messages name the calling function and argument.
+"""
 
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 
 from geocluster.errors import InputError
 
@@ -41,3 +45,40 @@ def check_points(frame, *, where: str, what: str = "points") -> None:
             f"{where}: {what} must be points, but the geometries are {sorted(kinds)}; "
             "use .representative_point() or .centroid first."
         )
+
+
+def check_seed(seed, where: str = "") -> None:
+    """Refuse a seed ``np.random.default_rng`` would reject, with a geocluster error.
+
+    ``where`` prefixes the message (e.g. ``"k_density: "``).
+
+    Examples
+    --------
+    >>> check_seed(np.int64(7))
+    >>> check_seed(-1, "k_density: ")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geocluster.errors.InputError: k_density: seed=-1 must be None, a non-negative int or ...
+    """
+    ok = seed is None or isinstance(seed, np.random.Generator) or (
+        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
+    )
+    if not ok:
+        raise InputError(
+            f"{where}seed={seed!r} must be None, a non-negative int or a numpy Generator."
+        )
+
+
+def seed_label(seed) -> int | str | None:
+    """How a seed is recorded in results: the int (numpy integers too), None, or 'Generator'.
+
+    Examples
+    --------
+    >>> seed_label(np.int64(7)), seed_label(None), seed_label(np.random.default_rng(1))
+    (7, None, 'Generator')
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, int | np.integer):
+        return int(seed)
+    return "Generator"

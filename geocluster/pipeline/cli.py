@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args)
         if args.command == "config":
-            from geocluster.config import example_config
+            from geocluster.pipeline.config import example_config
 
             print(example_config(), end="")
             return EXIT_OK
@@ -217,7 +217,7 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def _run(args) -> int:
-    from geocluster.study import run_study
+    from geocluster.pipeline.study import run_study
 
     out = args.out if args.out is not None else args.config.parent / "results"
     result = run_study(args.config, out, force=args.force, quiet=args.quiet)
@@ -226,7 +226,7 @@ def _run(args) -> int:
 
 
 def _demo(args) -> int:
-    from geocluster.study import demo_config, run_study
+    from geocluster.pipeline.study import demo_config, run_study
 
     if args.firms < 1:
         raise ConfigError(f"--firms {args.firms}: give a positive number of synthetic firms.")
@@ -268,8 +268,8 @@ def _print_result(result, *, quiet: bool) -> None:
 def _validate(args) -> int:
     import tomllib
 
-    from geocluster._profile import config_toml, profile_firms, suggest_config
-    from geocluster.config import validate_config
+    from geocluster.pipeline.config import validate_config
+    from geocluster.pipeline.profile import config_toml, profile_firms, suggest_config
 
     target: Path | None = args.write_config
     if target is not None:
@@ -297,7 +297,7 @@ def _validate(args) -> int:
               file=sys.stderr)
         print(text, end="")
         return EXIT_OK
-    from geocluster.study import _terminate_as_interrupt
+    from geocluster.pipeline.study import _terminate_as_interrupt
 
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     with _terminate_as_interrupt():

@@ -26,7 +26,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from geocluster._checks import check_points
+from geocluster._base.validate import check_points
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
 from geocluster.units import metric_crs, parse_distance, to_metric
 

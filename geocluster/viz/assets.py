@@ -1,4 +1,4 @@
-"""Assets behind :mod:`geocluster.maps` (private).
+"""Assets behind :mod:`geocluster.viz.maps` (private).
 
 * the vendored Leaflet files (``geocluster/_vendor/leaflet``, from the npm package
   ``leaflet@1.9.4``; provenance in ``geocluster/_vendor/README.md``) and
