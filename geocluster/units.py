@@ -48,6 +48,7 @@ __all__ = [
     "metric_crs_for",
     "metric_crs",
     "to_metric",
+    "target_metric_crs",
     "is_metric",
 ]
 
@@ -327,6 +328,41 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None = None) 
             "name crs= instead, e.g. crs='EPSG:5070'."
         )
     return gdf.to_crs(auto_metric_crs(lon, lat))
+
+
+def target_metric_crs(
+    src: pyproj.CRS, x: ArrayLike, y: ArrayLike, crs: str | int | pyproj.CRS | None = None
+) -> pyproj.CRS:
+    """The metric CRS to measure points at ``x``/``y`` (in ``src``) in.
+
+    ``crs`` when given (checked by :func:`metric_crs`), else ``src`` when it is already
+    metric, else :func:`auto_metric_crs` of the points' longitudes and latitudes, so the
+    KDE, the weights and :func:`to_metric` agree.
+
+    Examples
+    --------
+    >>> wgs84 = pyproj.CRS(4326)
+    >>> target_metric_crs(wgs84, [-122.4, -71.1, -97.7], [37.8, 42.4, 30.3]).to_epsg()
+    5070
+    >>> target_metric_crs(pyproj.CRS(32610), [0.0], [0.0]).to_epsg()
+    32610
+    >>> target_metric_crs(wgs84, [0.0], [0.0], crs="EPSG:3857").to_epsg()
+    3857
+    """
+    if crs is not None:
+        return metric_crs(crs)
+    if is_metric(src):
+        return src
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if len(x) == 0:
+        raise CRSError("cannot choose a metric CRS for empty input; name crs= instead.")
+    if src.equals(pyproj.CRS.from_epsg(4326)):
+        lon, lat = x, y
+    else:
+        to_ll = pyproj.Transformer.from_crs(src, 4326, always_xy=True)
+        lon, lat = to_ll.transform(x, y)
+    return auto_metric_crs(lon, lat)
 
 
 def _lonlat(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
