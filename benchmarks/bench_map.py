@@ -19,6 +19,9 @@ popups, the time from a click to a visible popup on a place shared by 5,000 firm
 popup lists 50 of them) and on a firm whose name has 200,000 characters (once a browser
 tab froze for over 90 s on it), plus the file size and the Python save time.
 
+The in-page timings come from ``benchmarks/map_timing.js``, injected before the page's
+scripts (the runtime that ships has no timing code).
+
 Usage: python benchmarks/bench_map.py [--n 100000] [--repeat 2] [--peers folium,explore]
        python benchmarks/bench_map.py --popups [--n 100000]
 """
@@ -45,6 +48,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--no-first-run",
         "--disable-sync"]
 TIMEOUT_S = 300
+#: Timing hooks (``geocluster.timings``, ``geocluster.readyAt``) injected into our pages:
+#: the shipped runtime has none.
+TIMING_JS = Path(__file__).resolve().with_name("map_timing.js")
 
 
 def make_firms(n: int, seed: int = 0) -> gpd.GeoDataFrame:
@@ -119,6 +125,8 @@ READY_PEER = """() => new Promise(resolve => {
 
 def open_in_browser(browser, path: Path, ours: bool) -> dict:
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    if ours:
+        context.add_init_script(path=TIMING_JS)
     page = context.new_page()
     blocked, errors = [], []
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://")
@@ -175,6 +183,7 @@ def bench_popups(browser, n: int, out_dir: Path) -> None:
     print(f"popups map: {n:,} firms, build {t1 - t0:.1f} s, save {time.perf_counter() - t1:.1f} s,"
           f" file {path.stat().st_size / 1e6:.1f} MB")
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.add_init_script(path=TIMING_JS)
     page = context.new_page()
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file://")
                else r.abort())

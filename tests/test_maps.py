@@ -733,7 +733,7 @@ def test_literal_even_without_the_brace_escapes(tmp_path, monkeypatch):
     from geocluster.viz import layers as _maplayers
 
     def plain_json(obj):
-        text = json.dumps(_mapassets._clean(obj), ensure_ascii=False, separators=(",", ":"))
+        text = json.dumps(_mapassets.clean_json(obj), ensure_ascii=False, separators=(",", ":"))
         return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
     def plain_label(name):
