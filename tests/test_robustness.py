@@ -352,14 +352,14 @@ def test_lisa_sensitivity_reference_comes_first(columbus):
 
 
 def test_jaccard_of_two_empty_maps_is_undefined_not_one(columbus):
-    from geocluster.robustness import _jaccard_sets
+    from geocluster.robustness.sweep import _jaccard_sets
 
     assert np.isnan(_jaccard_sets(set(), set()))
     assert _jaccard_sets(set(), {1, 2}) == 0.0
     assert _jaccard_sets({1, 2, 3}, {2, 3, 4}) == 0.5
     import geopandas as gpd
 
-    from geocluster.robustness import _jaccard_area
+    from geocluster.robustness.sweep import _jaccard_area
 
     empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:5070")
     square = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 2, 2)], crs="EPSG:5070")
@@ -390,7 +390,7 @@ def test_density_reference_is_checked(firms):
 
 
 def test_reference_normalised_like_the_grid(firms):
-    from geocluster.robustness import _dimensions, _reference
+    from geocluster.robustness.sweep import _dimensions, _reference
 
     alternatives = {"cluster": ("column", "cluster")}
     grid = _dimensions(["knn:8"], ["lag"], ["gmm"], ["classical"])
@@ -411,7 +411,7 @@ def test_reference_normalised_like_the_grid(firms):
 
 
 def test_sample_fingerprint_ignores_row_order():
-    from geocluster.robustness import _sample_key
+    from geocluster.robustness.sweep import _sample_key
 
     rows = pd.Index(["a", "b", "c", "d"])
     assert _sample_key(rows, rows) == _sample_key(rows, pd.Index(["d", "c", "b", "a"]))
