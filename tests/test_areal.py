@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import geopandas as gpd
@@ -202,7 +203,7 @@ def test_aggregate_hand_counts(small_units):
     firms_before = firms.copy()
     units_before = small_units.copy()
     with pytest.warns(GeoclusterWarning, match=r"1 of 5 firms fall outside every unit"):
-        out = gc.aggregate(firms, small_units, by="industry", value="emp")
+        out = gc.aggregate(firms, small_units, by="industry", weight="emp")
     # (1000, 500) lies on the shared edge: counted once, in the first unit ("west").
     assert out.index.tolist() == ["west", "east"] and out.index.name == "zone"
     assert out["n_firms"].tolist() == [2, 2]
@@ -251,15 +252,33 @@ def test_aggregate_reprojects_firms(small_units):
     assert out2["n_firms"].tolist() == [1, 2] and out2.crs == small_units.crs
 
 
-def test_aggregate_unit_id_and_no_outside_warning(small_units):
-    units = small_units.assign(code=["W", "E"])
+def test_lq_from_units_labels_and_no_outside_warning(small_units):
+    units = small_units.assign(code=["W", "E"]).set_index("code")
     firms = _firms([(100, 500), (1500, 500)], ind=["x", "y"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        out = gc.aggregate(firms, units, by="ind", unit_id="code")
+        out = gc.aggregate(firms, units, by="ind")
+        lq = gc.location_quotient(firms, units=units, by="ind", min_total=0)
     assert out.attrs["n_outside"] == 0
-    lq = gc.location_quotient(out, min_total=0)
     assert set(lq["unit"]) == {"W", "E"}
+    assert list(lq.columns[:2]) == ["unit", "ind"]
+
+
+def test_lq_from_units_warns_outside_and_refuses_long_table_options(small_units):
+    firms = _firms([(100, 500), (1500, 500), (9000, 9000)], ind=["x", "y", "x"])
+    with pytest.warns(GeoclusterWarning, match=r"location_quotient: 1 of 3 firms fall outside"):
+        lq = gc.location_quotient(firms, units=small_units, by="ind", min_total=0)
+    assert lq["value"].sum() == 2
+    with pytest.raises(InputError, match="unit='ind' names a column of a long table"):
+        gc.location_quotient(firms, units=small_units, by="ind", unit="ind")
+    with pytest.raises(InputError, match="total= is for long tables"):
+        gc.location_quotient(firms, units=small_units, by="ind", total="00")
+    with pytest.raises(InputError, match="with units= name the firms' industry column with by="):
+        gc.location_quotient(firms, units=small_units)
+    # attrs are information only: an aggregate() result is a wide table, not a long one
+    agg = gc.aggregate(firms.iloc[:2], small_units, by="ind")
+    with pytest.raises(InputError, match="name the unit= and by= columns"):
+        gc.location_quotient(agg)
 
 
 def test_aggregate_bad_input(small_units):
@@ -269,9 +288,9 @@ def test_aggregate_bad_input(small_units):
     with pytest.raises(InputError, match="1 firms have no 'ind'"):
         gc.aggregate(firms, small_units, by="ind")
     with pytest.raises(InputError, match="'emp' has 1 missing or infinite"):
-        gc.aggregate(firms, small_units, value="emp")
+        gc.aggregate(firms, small_units, weight="emp")
     with pytest.raises(InputError, match="'emp' has 1 negative"):
-        gc.aggregate(firms.assign(emp=[1.0, -2.0]), small_units, value="emp")
+        gc.aggregate(firms.assign(emp=[1.0, -2.0]), small_units, weight="emp")
     with pytest.raises(CRSError, match="units have no CRS"):
         gc.aggregate(firms, small_units.set_crs(None, allow_override=True))
     with pytest.raises(CRSError, match="firms have no CRS"):
@@ -288,8 +307,6 @@ def test_aggregate_bad_input(small_units):
         gc.aggregate(firms, small_units.set_axis(["a", "a"]))
     with pytest.raises(InputError, match=r"already have column\(s\) \['n_firms'\]"):
         gc.aggregate(firms, small_units.assign(n_firms=0))
-    with pytest.raises(InputError, match="unit_id='nope'"):
-        gc.aggregate(firms, small_units, unit_id="nope")
     with pytest.raises(InputError, match="GeoDataFrame of points"):
         gc.aggregate(pd.DataFrame({"a": [1]}), small_units)
 
@@ -304,7 +321,7 @@ def test_lq_hand_computed():
         {"r": ["A", "A", "B", "B"], "i": ["sw", "re", "sw", "re"], "n": [30, 10, 10, 50]}
     )
     before = table.copy()
-    lq = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=0)
+    lq = gc.location_quotient(table, unit="r", by="i", weight="n", min_total=0)
     pd.testing.assert_frame_equal(table, before)
     got = lq.set_index(["r", "i"])
     assert got.loc[("A", "sw"), "lq"] == pytest.approx((30 / 40) / (40 / 100))  # 1.875
@@ -324,7 +341,7 @@ def test_lq_hand_computed():
     }
     # Raise the threshold above B's 1.389: only A/software remains specialised.
     high = gc.location_quotient(
-        table, unit="r", industry="i", value="n", min_total=0, threshold=1.5
+        table, unit="r", by="i", weight="n", min_total=0, threshold=1.5
     )
     assert high["specialised"].sum() == 1
     # The minimum-size rule: A (40) is below min_total=50 -> NaN, not specialised.
@@ -332,13 +349,13 @@ def test_lq_hand_computed():
         GeoclusterWarning,
         match=r"min_total=50\) blanked the LQ of 1 of 2 non-empty units \(50%\)",
     ):
-        ruled = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=50)
+        ruled = gc.location_quotient(table, unit="r", by="i", weight="n", min_total=50)
     ruled = ruled.set_index(["r", "i"])
     assert ruled.loc["A", "lq"].isna().all() and not ruled.loc["A", "specialised"].any()
     assert ruled.loc[("B", "re"), "lq"] == pytest.approx((50 / 60) / (60 / 100))
     # min_count: B/retail has 50 >= 40, A/software 30 < 40.
     counted = gc.location_quotient(
-        table, unit="r", industry="i", value="n", min_total=0, min_count=40
+        table, unit="r", by="i", weight="n", min_total=0, min_count=40
     )
     assert counted.set_index(["r", "i"])["specialised"].sum() == 1
 
@@ -350,7 +367,7 @@ def test_lq_weighted_mean_is_one():
     table = pd.DataFrame(
         [(u, i, rng.integers(0, 200)) for u in units for i in inds], columns=["u", "i", "n"]
     )
-    lq = gc.location_quotient(table, unit="u", industry="i", value="n", min_total=0)
+    lq = gc.location_quotient(table, unit="u", by="i", weight="n", min_total=0)
     # sum_r (E_r / E_N) LQ_ir = sum_r E_ir / E_iN = 1 for every industry.
     weighted = (lq["unit_total"] / lq["grand_total"] * lq["lq"]).groupby(lq["i"]).sum()
     np.testing.assert_allclose(weighted.to_numpy(), 1.0)
@@ -365,13 +382,12 @@ def test_lq_firm_table_complete_equals_aggregate():
     xy = rng.uniform(1, 2999, size=(400, 2))
     inds = rng.choice(["bio", "ict", "auto"], size=400, p=[0.2, 0.5, 0.3])
     firms = _firms(xy, industry=inds)
-    agg = gc.aggregate(firms, cells, by="industry")
-    from_agg = gc.location_quotient(agg, min_total=0)
+    from_agg = gc.location_quotient(firms, units=cells, by="industry", min_total=0)
     # The same from a table of firms with their cell computed by floor division.
     cell = (np.floor(xy[:, 1] / 1000) * 3 + np.floor(xy[:, 0] / 1000)).astype(int)
     table = pd.DataFrame({"unit": cell, "industry": inds})
     from_table = gc.location_quotient(
-        table, unit="unit", industry="industry", min_total=0, complete=True
+        table, unit="unit", by="industry", min_total=0, complete=True
     )
     cols = ["unit", "industry", "value", "unit_total", "lq", "specialised"]
     pd.testing.assert_frame_equal(
@@ -381,8 +397,8 @@ def test_lq_firm_table_complete_equals_aggregate():
     )
     # Employment instead of counts.
     firms["emp"] = rng.integers(1, 50, size=400)
-    agg = gc.aggregate(firms, cells, by="industry", value="emp")
-    emp_lq = gc.location_quotient(agg, value="emp", min_total=0).set_index(["unit", "industry"])
+    emp_lq = gc.location_quotient(firms, units=cells, by="industry", weight="emp", min_total=0)
+    emp_lq = emp_lq.set_index(["unit", "industry"])
     e = pd.DataFrame({"u": cell, "i": inds, "emp": firms["emp"]})
     e_ir = e.groupby(["u", "i"])["emp"].sum()
     e_r = e.groupby("u")["emp"].sum()
@@ -401,7 +417,7 @@ def test_lq_firm_table_complete_equals_aggregate():
 def test_lq_cbp_san_jose(cbp):
     before = cbp.copy()
     lq = gc.location_quotient(
-        cbp, unit="cbsa_code", industry="naics_code", value="emp", total="00", min_total=1000
+        cbp, unit="cbsa_code", by="naics_code", weight="emp", total="00", min_total=1000
     )
     pd.testing.assert_frame_equal(cbp, before)
     sj = lq[lq["cbsa_code"] == "41940"].set_index("naics_code")
@@ -420,8 +436,8 @@ def test_lq_cbp_san_jose(cbp):
     sub = gc.location_quotient(
         cbp,
         unit="cbsa_code",
-        industry="naics_code",
-        value="emp",
+        by="naics_code",
+        weight="emp",
         total="00",
         min_total=1000,
         industries=["3344", "5112"],
@@ -440,7 +456,7 @@ def test_lq_missing_total_rows_warn():
         {"r": ["A", "A", "A", "B"], "i": ["00", "x", "y", "x"], "n": [100, 30, 20, 10]}
     )
     with pytest.warns(GeoclusterWarning, match="1 .* rows belong to units without a total"):
-        lq = gc.location_quotient(table, unit="r", industry="i", value="n", total="00", min_total=0)
+        lq = gc.location_quotient(table, unit="r", by="i", weight="n", total="00", min_total=0)
     got = lq.set_index(["r", "i"])
     assert np.isnan(got.loc[("B", "x"), "lq"])
     # E_N = 100 (only A has a total); E_xN = 40.
@@ -450,35 +466,35 @@ def test_lq_missing_total_rows_warn():
 def test_lq_bad_input(cbp):
     table = pd.DataFrame({"r": ["A", "B"], "i": ["x", "x"], "n": [1.0, 2.0]})
     with pytest.raises(InputError, match=r"no column\(s\) \['emp'\]"):
-        gc.location_quotient(table, unit="r", industry="i", value="emp")
-    with pytest.raises(InputError, match="name the unit= and industry= columns"):
+        gc.location_quotient(table, unit="r", by="i", weight="emp")
+    with pytest.raises(InputError, match="name the unit= and by= columns"):
         gc.location_quotient(table, unit="r")
     with pytest.raises(InputError, match="'n' has 1 negative"):
-        gc.location_quotient(table.assign(n=[1.0, -1.0]), unit="r", industry="i", value="n")
+        gc.location_quotient(table.assign(n=[1.0, -1.0]), unit="r", by="i", weight="n")
     with pytest.raises(InputError, match="'n' has 1 missing"):
-        gc.location_quotient(table.assign(n=[1.0, np.nan]), unit="r", industry="i", value="n")
+        gc.location_quotient(table.assign(n=[1.0, np.nan]), unit="r", by="i", weight="n")
     with pytest.raises(InputError, match="'n' must be numeric"):
-        gc.location_quotient(table.assign(n=["1", "2"]), unit="r", industry="i", value="n")
+        gc.location_quotient(table.assign(n=["1", "2"]), unit="r", by="i", weight="n")
     with pytest.raises(InputError, match="total='00' is not a value"):
-        gc.location_quotient(table, unit="r", industry="i", value="n", total="00")
+        gc.location_quotient(table, unit="r", by="i", weight="n", total="00")
     with pytest.raises(InputError, match=r"industries \['9999'\]"):
         gc.location_quotient(
             cbp,
             unit="cbsa_code",
-            industry="naics_code",
-            value="emp",
+            by="naics_code",
+            weight="emp",
             total="00",
             industries=["9999"],
         )
     with pytest.raises(InputError, match="min_total=-1"):
-        gc.location_quotient(table, unit="r", industry="i", min_total=-1)
+        gc.location_quotient(table, unit="r", by="i", min_total=-1)
     with pytest.raises(InputError, match="data are empty"):
-        gc.location_quotient(table.iloc[:0], unit="r", industry="i")
+        gc.location_quotient(table.iloc[:0], unit="r", by="i")
     with pytest.raises(InputError, match="must be a DataFrame"):
-        gc.location_quotient([1, 2], unit="r", industry="i")
+        gc.location_quotient([1, 2], unit="r", by="i")
     cells = gc.grid((0, 0, 2000, 1000), "1km", crs=UTM)
     agg = gc.aggregate(_firms([(100, 100)]), cells)
-    with pytest.raises(InputError, match="has no industries"):
+    with pytest.raises(InputError, match="name the unit= and by= columns"):
         gc.location_quotient(agg)
     with pytest.raises(InputError, match="give the output of location_quotient"):
         lq_table(table)
@@ -493,12 +509,14 @@ def test_planted_hubs_are_specialised(counties_conus):
     assert agg["n_firms"].sum() + agg.attrs["n_outside"] == 3000
     assert agg.attrs["n_outside"] < 30
     # 3,000 firms over 3,107 counties: almost every county is below 30 firms
-    with pytest.warns(
-        GeoclusterWarning,
-        match=r"blanked the LQ of \d{3} of \d{3} non-empty units \(9\d%\).*2,418 more units "
-        r"are empty.*more than half.*min_total=\d+ ",
-    ):
-        lq = gc.location_quotient(agg, min_total=30).set_index(["unit", "industry"])
+    with pytest.warns(GeoclusterWarning) as record:
+        lq = gc.location_quotient(firms, units=counties_conus, by="industry", min_total=30)
+    lq = lq.set_index(["unit", "industry"])
+    messages = [str(w.message) for w in record]
+    assert any(f"{agg.attrs['n_outside']} of 3,000 firms fall outside every unit" in m
+               for m in messages)
+    assert any(re.search(r"blanked the LQ of \d{3} of \d{3} non-empty units \(9\d%\).*2,418 more "
+                         r"units are empty.*more than half.*min_total=\d+ ", m) for m in messages)
     assert lq.loc[("06085", "semiconductors"), "specialised"]
     assert lq.loc[("04013", "semiconductors"), "specialised"]
     assert not lq.loc[("04013", "pharma"), "specialised"]
@@ -513,7 +531,7 @@ def test_lq_min_total_warning_counts_and_suggests():
     )
     # min_total=20: totals 5, 10, 15 are below -> 3 of 9 non-empty units; u0 is empty
     with pytest.warns(GeoclusterWarning) as record:
-        out = gc.location_quotient(table, unit="r", industry="i", value="n", min_total=20)
+        out = gc.location_quotient(table, unit="r", by="i", weight="n", min_total=20)
     messages = [str(w.message) for w in record]
     assert any("blanked the LQ of 3 of 9 non-empty units (33%)" in m
                and "1 more units are empty" in m for m in messages)
@@ -523,14 +541,14 @@ def test_lq_min_total_warning_counts_and_suggests():
     # (5, 10, ..., 45: quartile 15), which keeps about three quarters of them
     with pytest.warns(GeoclusterWarning, match=r"7 of 9 non-empty units \(78%\).*more than "
                       r"half.*min_total=15 "):
-        gc.location_quotient(table, unit="r", industry="i", value="n", min_total=40)
+        gc.location_quotient(table, unit="r", by="i", weight="n", min_total=40)
     # the rule switched off: empty units are no reason to advise on min_total
     with warnings.catch_warnings():
         warnings.simplefilter("error", GeoclusterWarning)
-        gc.location_quotient(table, unit="r", industry="i", value="n", min_total=0)
+        gc.location_quotient(table, unit="r", by="i", weight="n", min_total=0)
 
 
 def test_lq_with_no_firms_is_refused():
     table = pd.DataFrame({"r": ["A", "B"], "i": ["x", "x"], "n": [0.0, 0.0]})
-    with pytest.raises(InputError, match=r"totals sum to 0.*every LQ would be 0/0.*value="):
-        gc.location_quotient(table, unit="r", industry="i", value="n", min_total=0)
+    with pytest.raises(InputError, match=r"totals sum to 0.*every LQ would be 0/0.*weight="):
+        gc.location_quotient(table, unit="r", by="i", weight="n", min_total=0)
