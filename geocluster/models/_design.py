@@ -12,7 +12,9 @@ spatial weights built afterwards all refer to the same rows.
 
 from __future__ import annotations
 
+import difflib
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -21,10 +23,11 @@ import pandas as pd
 from formulaic import Formula, model_matrix
 from formulaic.errors import FactorEvaluationError, FormulaicError
 
-from geocluster.errors import InputError, ModelError
+from geocluster.errors import GeoclusterWarning, InputError, ModelError
 
-__all__ = ["Design", "build_design", "check_full_rank", "parse_formula", "terms_involving",
-           "formulaic_message"]
+__all__ = ["Design", "build_design", "check_full_rank", "check_formula_columns",
+           "formula_variables", "parse_formula", "terms_involving", "formulaic_message",
+           "warn_dropped"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MARK_OPEN, _MARK_CLOSE = "\u29db", "\u29da"  # formulaic's markers around the offending token
@@ -127,6 +130,18 @@ def terms_involving(design: Design, variable: str) -> list[str]:
     return [names[i] for i in sorted(picked)]
 
 
+def formula_variables(formula: str) -> set[str]:
+    """The data columns a formula reads (outcome and regressors; not functions like ``np``).
+
+    Examples
+    --------
+    >>> sorted(formula_variables("intl ~ serial * I(cluster**2) + np.log(employees)"))
+    ['cluster', 'employees', 'intl', 'serial']
+    """
+    parsed = parse_formula(formula)
+    return _value_variables(parsed.lhs) | _value_variables(parsed.rhs)
+
+
 def _value_variables(part) -> set[str]:
     return {str(v) for v in part.required_variables if _is_value(v)}
 
@@ -193,6 +208,8 @@ def build_design(
     na = pd.DataFrame({c: data[c].isna().to_numpy() for c in used}, index=data.index)
     dropped_by = {c: int(na[c].sum()) for c in used if na[c].any()}
     bad = na.any(axis=1).to_numpy()
+    if bad.all():
+        _raise_no_complete_rows(formula, len(data), dropped_by)
     if bad.any() and missing == "raise":
         raise InputError(
             f"{int(bad.sum())} rows have missing values in the model's columns "
@@ -202,19 +219,6 @@ def build_design(
     # All columns are kept: formulaic does not list the arguments of its stateful
     # transforms (center, scale, ...) among the required variables.
     frame = pd.DataFrame(data.loc[~bad])
-    if len(frame) == 0:
-        empty = [c for c, k in dropped_by.items() if k == len(data)]
-        if empty:
-            raise InputError(
-                f"column {_names(empty)} of formula {formula!r} is missing (NaN) in every one "
-                f"of the {len(data)} rows, so no row can be used. Check that column (a failed "
-                "join or a wrong file?) or remove it from the formula."
-            )
-        raise InputError(
-            f"no complete rows: every row of the {len(data)} has a missing value in one of "
-            f"{_names(list(dropped_by))} (formula {formula!r}). Fill the missing values or "
-            "remove some of these columns from the formula."
-        )
     try:
         # na_action="ignore": rows were chosen above; a NaN made by a transformation must
         # raise below instead of silently dropping rows (which would misalign the weights).
@@ -267,6 +271,35 @@ def build_design(
         variables=used,
         n_dropped=int(bad.sum()),
         dropped_by=dropped_by,
+    )
+
+
+def _raise_no_complete_rows(formula: str, n: int, dropped_by: dict[str, int]) -> None:
+    empty = [c for c, k in dropped_by.items() if k == n]
+    if empty:
+        raise InputError(
+            f"column {_names(empty)} of formula {formula!r} is missing (NaN) in every one "
+            f"of the {n} rows, so no row can be used. Check that column (a failed "
+            "join or a wrong file?) or remove it from the formula."
+        )
+    raise InputError(
+        f"no complete rows: every row of the {n} has a missing value in one of "
+        f"{_names(list(dropped_by))} (formula {formula!r}). Fill the missing values or "
+        "remove some of these columns from the formula."
+    )
+
+
+def warn_dropped(design: Design, n_rows: int, *, stacklevel: int = 3) -> None:
+    """The :class:`~geocluster.errors.GeoclusterWarning` of ``missing="drop"``: how many
+    of the ``n_rows`` rows were dropped, by column (nothing when none was)."""
+    if not design.n_dropped:
+        return
+    detail = ", ".join(f"{c}: {k}" for c, k in design.dropped_by.items())
+    warnings.warn(
+        f"{design.n_dropped} of {n_rows} rows dropped for missing values ({detail}); "
+        f"the model and its weights use the remaining {len(design.index)} rows.",
+        GeoclusterWarning,
+        stacklevel=stacklevel + 1,
     )
 
 
@@ -351,6 +384,4 @@ def _names(items) -> str:
 
 
 def _close_names(name: str, columns) -> list[str]:
-    import difflib
-
     return difflib.get_close_matches(name, sorted(columns), n=3, cutoff=0.6)

@@ -232,7 +232,7 @@ def trace_powers(
     max_power: int = DEFAULT_POWERS,
     *,
     method: str = "auto",
-    seed: int | np.random.Generator | None = 0,
+    seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     n_vectors: int | None = None,
 ) -> np.ndarray:
     """``tr(W^j) / n`` for j = 0..max_power.
@@ -298,7 +298,7 @@ def mean_direct_multiplier(
     rho: float,
     *,
     method: str = "auto",
-    seed: int | np.random.Generator | None = 0,
+    seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     traces: np.ndarray | None = None,
 ) -> float:
     """``tr((I - rho W)^-1) / n``, the average direct-effect multiplier of a lag model.

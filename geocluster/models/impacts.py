@@ -30,6 +30,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from geocluster._base.summary import CI_HIGH, CI_LOW, P_VALUE
+from geocluster.models._logdet import trace_powers as _logdet_trace_powers
+
 __all__ = ["Multipliers", "multipliers", "trace_powers", "impacts_table", "EXACT_MAX_N"]
 
 #: Largest n for which the multipliers are computed exactly from the eigenvalues of W.
@@ -123,7 +126,7 @@ def trace_powers(
     max_power: int = 50,
     *,
     probes: int | None = None,
-    seed: int | np.random.Generator | None = 0,
+    seed: int | np.random.Generator | np.random.SeedSequence | None = None,
 ) -> np.ndarray:
     """Monte Carlo estimates of ``tr(W^j) / n`` for ``j = 0 .. max_power``.
 
@@ -139,9 +142,7 @@ def trace_powers(
     >>> trace_powers(W, 4).round(6).tolist()
     [1.0, 0.0, 1.0, 0.0, 1.0]
     """
-    from geocluster.models._logdet import trace_powers as _mc_traces
-
-    return _mc_traces(W, max_power, method="mc", seed=seed, n_vectors=probes)
+    return _logdet_trace_powers(W, max_power, method="mc", seed=seed, n_vectors=probes)
 
 
 def multipliers(
@@ -150,7 +151,7 @@ def multipliers(
     method: str = "auto",
     max_power: int = 50,
     probes: int | None = None,
-    seed: int | np.random.Generator | None = 0,
+    seed: int | np.random.Generator | np.random.SeedSequence | None = None,
 ) -> Multipliers:
     """Multipliers of ``W``: exact eigenvalues for small n, Monte Carlo traces for large n.
 
@@ -194,10 +195,13 @@ def impacts_table(
     model: str,
     mult: Multipliers | None,
     simulations: int = 1000,
-    seed: int | np.random.Generator | None = None,
+    rng: np.random.Generator,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Impacts per regressor as a tidy frame (see :meth:`SpatialResults.impacts`)."""
+    """Impacts per regressor as a tidy frame (see :meth:`RegressionResult.impacts`).
+
+    ``rng`` draws the simulated estimates (lag and Durbin models with simulations > 0).
+    """
     names = list(params.index)
     theta = {n[2:]: i for i, n in enumerate(names) if n.startswith("W_")}
     spatial = "rho" if model in ("lag", "durbin") else None
@@ -241,7 +245,6 @@ def impacts_table(
             lo[v] = point[v] - q * se[v]
             hi[v] = point[v] + q * se[v]
     elif simulations and simulations > 0:
-        rng = np.random.default_rng(seed)
         draws = rng.multivariate_normal(est, vcov, size=int(simulations), method="eigh")
         rho = draws[:, names.index("rho")]
         draws = draws[(rho < 1.0) & (rho > -1.0)]
@@ -259,11 +262,11 @@ def impacts_table(
                     "variable": name,
                     "effect": effect,
                     "estimate": point[v, e],
-                    "se": s,
-                    "z": z,
-                    "p": 2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan,
-                    "ci_low": lo[v, e],
-                    "ci_high": hi[v, e],
+                    "std_error": s,
+                    "statistic": z,
+                    P_VALUE: 2 * stats.norm.sf(abs(z)) if np.isfinite(z) else np.nan,
+                    CI_LOW: lo[v, e],
+                    CI_HIGH: hi[v, e],
                 }
             )
     return pd.DataFrame(rows)

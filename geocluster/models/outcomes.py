@@ -21,130 +21,136 @@ by cluster-robust errors (``cov_type="cluster"``, ``groups=`` a region column).
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+from formulaic.utils.context import capture_context
+from statsmodels.discrete.discrete_model import NegativeBinomial
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from geocluster._base.summary import Summary, format_number
+from geocluster._base.validate import check_alpha
 from geocluster.errors import InputError, ModelError
+from geocluster.models._design import Design, build_design, check_full_rank, warn_dropped
+from geocluster.models.base import ModelResult
+from geocluster.models.protocol import EffectsInputs
 
-__all__ = ["count_model", "share_model", "OutcomeResults"]
+__all__ = ["count_model", "share_model", "OutcomeResult"]
 
 
-class OutcomeResults:
-    """A fitted count or share model (thin wrapper of a statsmodels results object).
+class OutcomeResult(ModelResult):
+    """A fitted count or share model (a statsmodels fit in geocluster's results protocol).
 
     Attributes
     ----------
     params, bse, pvalues, tvalues : pandas.Series
-        Coefficients (named like the formulaic design columns), standard errors,
-        p-values and z-statistics. The negative binomial has an extra ``alpha``
+        Coefficients (named like the formulaic design columns; Series name
+        ``"estimate"``), standard errors (``"std_error"``), p-values (``"p_value"``) and
+        z-statistics (``"z"``). The negative binomial has an extra ``alpha``
         (overdispersion: Var(y) = mu + alpha * mu**2).
     nobs : int
         Number of firms used.
     family, formula, cov_type : str
     model, link : str
-        ``"glm"`` and ``"log"`` (counts) or ``"logit"`` (shares), for
-        :mod:`geocluster.models.effects`.
+        ``"glm"`` and ``"log"`` (counts) or ``"logit"`` (shares).
     data : DataFrame
         The rows used (without geometry).
+    n_dropped : int
+        Rows dropped for missing values (``missing="drop"``).
     sm_results
         The statsmodels results object (for everything else: ``predict``,
-        ``get_margeff`` on discrete models, ...).
+        ``get_margeff`` on discrete models, its own ``summary()``, ...).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> import geocluster as gc
+    >>> rng = np.random.default_rng(0)
+    >>> df = pd.DataFrame({"x": rng.normal(size=300)})
+    >>> df["markets"] = rng.poisson(np.exp(0.5 + 0.8 * df["x"]))
+    >>> res = gc.count_model("markets ~ x", df)
+    >>> list(res.to_frame().columns)
+    ['estimate', 'std_error', 'statistic', 'p_value', 'ci_low', 'ci_high']
     """
 
     model = "glm"
 
-    def __init__(
-        self,
-        sm_results,
-        *,
-        family: str,
-        formula: str,
-        cov_type: str,
-        names,
-        model_spec,
-        yname,
-        link: str,
-        data: pd.DataFrame,
-    ):
+    def __init__(self, sm_results, *, family: str, formula: str, cov_type: str, names,
+                 design: Design, link: str, data: pd.DataFrame):
         self.sm_results = sm_results
         self.link = link
         self.data = data
         self.family = family
         self.formula = formula
         self.cov_type = cov_type
-        self.model_spec = model_spec
-        self.endog_name = yname
+        self.model_spec = design.model_spec
+        self.endog_name = design.y_name
+        self.n_dropped = int(design.n_dropped)
         names = list(names)
-        self.params = pd.Series(np.asarray(sm_results.params), index=names, name="params")
-        self.bse = pd.Series(np.asarray(sm_results.bse), index=names, name="bse")
-        self.pvalues = pd.Series(np.asarray(sm_results.pvalues), index=names, name="pvalues")
-        self.tvalues = pd.Series(np.asarray(sm_results.tvalues), index=names, name="z")
+        self.params = pd.Series(np.asarray(sm_results.params, dtype=float), index=names,
+                                name="estimate")
+        self._vcov = np.asarray(sm_results.cov_params(), dtype=float)
         self.nobs = int(sm_results.nobs)
         self.llf = float(sm_results.llf)
+        self.loglik = self.llf
         self.aic = float(sm_results.aic)
 
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence intervals as a DataFrame with columns ``lower`` and ``upper``."""
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
-            raise InputError(f"alpha={alpha!r} must be a number between 0 and 1, e.g. 0.05.")
-        ci = np.asarray(self.sm_results.conf_int(alpha=alpha))
-        return pd.DataFrame(ci, index=self.params.index, columns=["lower", "upper"])
+    def summary(self, alpha: float = 0.05) -> Summary:
+        """Coefficients and fit statistics (the statsmodels summary: ``sm_results.summary()``).
 
-    def cov_params(self) -> pd.DataFrame:
-        """Covariance matrix of the estimates (named rows and columns)."""
-        cov = np.asarray(self.sm_results.cov_params())
-        return pd.DataFrame(cov, index=self.params.index, columns=self.params.index)
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> import geocluster as gc
+        >>> rng = np.random.default_rng(0)
+        >>> df = pd.DataFrame({"x": rng.normal(size=300)})
+        >>> df["markets"] = rng.poisson(np.exp(0.5 + 0.8 * df["x"]))
+        >>> gc.count_model("markets ~ x", df).summary().title
+        'Count model (poisson), quasi-maximum likelihood'
+        >>> gc.count_model("markets ~ x", df).summary().to_frame().index.tolist()
+        ['Intercept', 'x']
+        """
+        table = self.to_frame(check_alpha(alpha, where="summary"))
+        kind = "Share model" if self.link == "logit" else "Count model"
+        how = "quasi-maximum likelihood" if self.family != "negbin" else "maximum likelihood"
+        top = [
+            ("Dep. variable", self.endog_name),
+            ("Family", self.family),
+            ("Link", self.link),
+            ("Covariance", self.cov_type),
+            ("No. observations", f"{self.nobs}"),
+            ("Dropped (missing)", f"{self.n_dropped}"),
+            ("Log-likelihood", format_number(self.llf)),
+            ("AIC", format_number(self.aic)),
+        ]
+        notes = ["No spatial dependence is modelled; compare gc.regress(..., model='lag')."]
+        return Summary(title=f"{kind} ({self.family}), {how}", top=top, table=table,
+                       notes=notes, statistic=self.statistic_name)
 
-    def summary(self):
-        """The statsmodels summary, with geocluster's column names."""
-        return self.sm_results.summary(yname=self.endog_name, xname=list(self.params.index))
-
-    # -- effects (geocluster.models.effects, on the response scale) --------------------
-    def marginal_effects(self, variable: str, by: str | None = None, at=None, **kwargs):
-        """Slope of the expected outcome in ``variable`` by group (response scale); see
-        :func:`geocluster.models.effects.marginal_effects`."""
-        from geocluster.models import effects
-
-        return effects.marginal_effects(self, variable, by=by, at=at, **kwargs)
-
-    def turning_point(self, variable: str, by: str | None = None, **kwargs):
-        """Turning point of a quadratic in ``variable`` (of the linear predictor, hence of
-        the expected outcome: the link is monotone); see
-        :func:`geocluster.models.effects.turning_point`."""
-        from geocluster.models import effects
-
-        return effects.turning_point(self, variable, by=by, **kwargs)
-
-    def u_test(self, variable: str, by: str | None = None, **kwargs):
-        """Lind & Mehlum U-test on the linear predictor; see
-        :func:`geocluster.models.effects.u_test`."""
-        from geocluster.models import effects
-
-        return effects.u_test(self, variable, by=by, **kwargs)
-
-    def plot_effects(self, variable: str, by: str | None = None, **kwargs):
-        """Expected outcome over ``variable`` by group with bands; see
-        :func:`geocluster.models.effects.plot_effects`."""
-        from geocluster.models import effects
-
-        return effects.plot_effects(self, variable, by=by, **kwargs)
+    def effects_inputs(self) -> EffectsInputs:
+        """What :mod:`geocluster.models.effects` needs (effects on the response scale)."""
+        return EffectsInputs(
+            model="glm", formula=self.formula, params=self.params, cov=self.cov_params(),
+            model_spec=self.model_spec, data=self.data, nobs=self.nobs, link=self.link,
+            label=self.family,
+        )
 
     def __repr__(self) -> str:
         return (
-            f"<OutcomeResults: {self.family}, {self.formula!r}, n={self.nobs}, "
-            f"{len(self.params)} parameters, log-likelihood {self.llf:.3f}, cov_type={self.cov_type}>"
+            f"<OutcomeResult: {self.family}, {self.formula!r}, n={self.nobs}, "
+            f"{len(self.params)} parameters, log-likelihood {self.llf:.3f}, "
+            f"cov_type={self.cov_type}>"
         )
 
 
-def _design(formula: str, data: pd.DataFrame):
-    from formulaic import model_matrix
-
-    if not isinstance(formula, str) or "~" not in formula:
-        raise InputError(f"formula must be a string like 'y ~ x1 + x2', got {formula!r}.")
+def _design(formula: str, data: pd.DataFrame, missing: str, context) -> tuple[Design,
+                                                                              pd.DataFrame]:
+    """The design on the complete rows (the one formula path of the models) and the frame."""
     if not isinstance(data, pd.DataFrame):
         raise InputError(f"data must be a pandas DataFrame, got {type(data).__name__}.")
     if isinstance(data, gpd.GeoDataFrame) and data._geometry_column_name in data.columns:
@@ -153,42 +159,10 @@ def _design(formula: str, data: pd.DataFrame):
         frame = pd.DataFrame(data)
     if len(frame) == 0:
         raise InputError(f"data are empty (0 rows); the formula {formula!r} has nothing to fit.")
-    from geocluster.models._design import check_formula_columns, formulaic_message, parse_formula
-
-    parsed = parse_formula(formula)  # a syntax error: ModelError naming the position
-    check_formula_columns(formula, parsed, set(map(str, frame.columns)))
-    try:
-        mm = model_matrix(formula, frame, na_action="raise")
-    except Exception as exc:
-        msg = formulaic_message(exc)
-        if any(word in msg.lower() for word in ("missing", "nan", "null")):
-            raise InputError(
-                f"the formula {formula!r} uses columns with missing values; geocluster does "
-                f"not drop rows silently. Drop or impute them first ({msg})"
-            ) from exc
-        raise InputError(f"the formula {formula!r} cannot be built from the data: {msg}") from exc
-    y = np.asarray(mm.lhs, dtype=float)
-    if y.ndim == 2:
-        if y.shape[1] != 1:
-            raise InputError(
-                f"the formula {formula!r} must have exactly one numeric outcome on the left; "
-                f"it expands to {y.shape[1]} columns ({', '.join(map(str, mm.lhs.columns[:5]))}"
-                f"{', ...' if y.shape[1] > 5 else ''}): is the outcome a text column?"
-            )
-        y = y[:, 0]
-    X = mm.rhs
-    from geocluster.models._design import check_full_rank
-
-    check_full_rank(pd.DataFrame(np.asarray(X, dtype=float), index=frame.index,
-                                 columns=list(X.columns)), what=f"the design of {formula!r}")
-    return (
-        y,
-        np.asarray(X, dtype=float),
-        list(X.columns),
-        X.model_spec,
-        str(mm.lhs.columns[0]),
-        frame,
-    )
+    design = build_design(formula, frame, context=context, missing=missing)
+    warn_dropped(design, len(frame), stacklevel=3)
+    check_full_rank(design.X, what=f"the design of {formula!r}")
+    return design, frame.loc[design.index]
 
 
 def _fit_kwargs(cov_type: str, groups, data: pd.DataFrame) -> dict:
@@ -201,8 +175,6 @@ def _fit_kwargs(cov_type: str, groups, data: pd.DataFrame) -> dict:
         if groups is None:
             raise InputError("cov_type='cluster' needs groups= (a column name of data).")
         if not isinstance(groups, str) or groups not in data.columns:
-            import difflib
-
             close = difflib.get_close_matches(str(groups), [str(c) for c in data.columns], n=3)
             raise InputError(
                 f"groups column {groups!r} not found in data"
@@ -228,8 +200,6 @@ def _fit(make, fit_kwargs, what: str):
     with warnings.catch_warnings():
         warnings.simplefilter("error", category=RuntimeWarning)
         try:
-            from statsmodels.tools.sm_exceptions import ConvergenceWarning
-
             warnings.simplefilter("error", category=ConvergenceWarning)
             res = make().fit(**fit_kwargs)
         except (np.linalg.LinAlgError, RuntimeWarning, ValueError, Warning) as exc:
@@ -250,7 +220,8 @@ def count_model(
     family: Literal["poisson", "negbin"] = "poisson",
     cov_type: str = "HC1",
     groups: str | None = None,
-) -> OutcomeResults:
+    missing: Literal["raise", "drop"] = "raise",
+) -> OutcomeResult:
     """Poisson or negative binomial regression of a count (e.g. foreign markets served).
 
     A non-spatial baseline beside :func:`geocluster.regress`, with the same formula
@@ -280,9 +251,7 @@ def count_model(
     formula
         ``"outcome ~ covariates"``; the outcome must be a non-negative count.
     data
-        Firms (DataFrame or GeoDataFrame; the geometry is ignored). Missing values in
-        the formula's columns raise :class:`~geocluster.errors.InputError` (no silent
-        dropping).
+        Firms (DataFrame or GeoDataFrame; the geometry is ignored).
     family
         ``"poisson"`` or ``"negbin"``.
     cov_type
@@ -290,10 +259,14 @@ def count_model(
         ``"cluster"`` (with ``groups``).
     groups
         Column of ``data`` with cluster ids, for ``cov_type="cluster"``.
+    missing
+        Rows with a missing value in a column of the formula: ``"raise"`` (default, an
+        :class:`~geocluster.errors.InputError` naming the columns) or ``"drop"`` (left
+        out and counted in a :class:`~geocluster.errors.GeoclusterWarning`).
 
     Returns
     -------
-    OutcomeResults
+    OutcomeResult
         ``params``, ``bse``, ``pvalues``, ``conf_int()``, ``summary()``, ``sm_results``.
 
     Examples
@@ -309,16 +282,15 @@ def count_model(
     """
     if family not in ("poisson", "negbin"):
         raise InputError(f"family must be 'poisson' or 'negbin', got {family!r}.")
-    y, X, names, spec, yname, frame = _design(formula, data)
+    design, frame = _design(formula, data, missing, capture_context(1))
+    y, X, names, yname = design.y, design.X.to_numpy(), list(design.X.columns), design.y_name
     if np.any(y < 0):
         raise InputError(
             f"the outcome {yname!r} has {int((y < 0).sum())} negative value(s); a count "
             "model needs non-negative outcomes."
         )
-    kwargs = _fit_kwargs(cov_type, groups, data)
+    kwargs = _fit_kwargs(cov_type, groups, frame)
     if family == "poisson":
-        import statsmodels.api as sm
-
         res = _fit(lambda: sm.GLM(y, X, family=sm.families.Poisson()), kwargs, "Poisson regression")
     else:
         if np.any(y != np.round(y)):
@@ -326,25 +298,14 @@ def count_model(
                 f"the outcome {yname!r} has non-integer values; the negative binomial needs "
                 "counts (use family='poisson', a quasi-likelihood, for non-integer outcomes)."
             )
-        from statsmodels.discrete.discrete_model import NegativeBinomial
-
         res = _fit(
             lambda: NegativeBinomial(y, X, loglike_method="nb2"),
             {**kwargs, "disp": 0, "maxiter": 500},
             "negative binomial regression",
         )
         names = names + ["alpha"]
-    return OutcomeResults(
-        res,
-        family=family,
-        formula=formula,
-        cov_type=cov_type,
-        names=names,
-        model_spec=spec,
-        yname=yname,
-        link="log",
-        data=frame,
-    )
+    return OutcomeResult(res, family=family, formula=formula, cov_type=cov_type, names=names,
+                         design=design, link="log", data=frame)
 
 
 def share_model(
@@ -353,7 +314,8 @@ def share_model(
     *,
     cov_type: str = "HC0",
     groups: str | None = None,
-) -> OutcomeResults:
+    missing: Literal["raise", "drop"] = "raise",
+) -> OutcomeResult:
     """Fractional logit of a share in [0, 1] (e.g. export intensity), Papke & Wooldridge (1996).
 
     Quasi-maximum likelihood with the Bernoulli log-likelihood and a logit link
@@ -373,16 +335,20 @@ def share_model(
     formula
         ``"share ~ covariates"``; the outcome must lie in [0, 1].
     data
-        Firms (DataFrame or GeoDataFrame). Missing values raise.
+        Firms (DataFrame or GeoDataFrame; the geometry is ignored).
     cov_type
         ``"HC0"`` (default, Papke-Wooldridge), ``"HC1"``, ``"HC2"``, ``"HC3"``,
         ``"nonrobust"`` or ``"cluster"`` (with ``groups``).
     groups
         Column with cluster ids, for ``cov_type="cluster"``.
+    missing
+        Rows with a missing value in a column of the formula: ``"raise"`` (default, an
+        :class:`~geocluster.errors.InputError` naming the columns) or ``"drop"`` (left
+        out and counted in a :class:`~geocluster.errors.GeoclusterWarning`).
 
     Returns
     -------
-    OutcomeResults
+    OutcomeResult
 
     Examples
     --------
@@ -395,28 +361,18 @@ def share_model(
     >>> gc.share_model("share ~ x", df).params.round(1).tolist()
     [-1.0, 0.5]
     """
-    y, X, names, spec, yname, frame = _design(formula, data)
+    design, frame = _design(formula, data, missing, capture_context(1))
+    y, X, names, yname = design.y, design.X.to_numpy(), list(design.X.columns), design.y_name
     if np.any((y < 0) | (y > 1)):
         raise InputError(
             f"the outcome {yname!r} has {int(((y < 0) | (y > 1)).sum())} value(s) outside "
             "[0, 1]; the fractional logit needs shares (divide percentages by 100)."
         )
-    import statsmodels.api as sm
-
-    kwargs = _fit_kwargs(cov_type, groups, data)
+    kwargs = _fit_kwargs(cov_type, groups, frame)
     res = _fit(
         lambda: sm.GLM(y, X, family=sm.families.Binomial(link=sm.families.links.Logit())),
         kwargs,
         "fractional logit",
     )
-    return OutcomeResults(
-        res,
-        family="fractional logit",
-        formula=formula,
-        cov_type=cov_type,
-        names=names,
-        model_spec=spec,
-        yname=yname,
-        link="logit",
-        data=frame,
-    )
+    return OutcomeResult(res, family="fractional logit", formula=formula, cov_type=cov_type,
+                         names=names, design=design, link="logit", data=frame)

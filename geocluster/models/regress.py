@@ -46,19 +46,19 @@ from __future__ import annotations
 import warnings
 from typing import Literal
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from formulaic.utils.context import capture_context
 from libpysal.graph import Graph
-from scipy import stats
 
-from geocluster._base.validate import check_seed, seed_label
+from geocluster._base.validate import check_seed, seed_label, spawn_seeds
 from geocluster.errors import GeoclusterWarning, InputError, ModelError, WeightsError
-from geocluster.models._design import build_design, check_full_rank
-from geocluster.models.results import SpatialResults
-from geocluster.weights import check_graph_matches
-from geocluster.weights import weights as build_weights
+from geocluster.models import _sparse_ml
+from geocluster.models._design import build_design, check_full_rank, warn_dropped
+from geocluster.models.diagnostics import ols_loglik
+from geocluster.models.graph import graph_for_rows
+from geocluster.models.results import RegressionResult
 
 __all__ = ["regress", "ML_EXACT_MAX_N"]
 
@@ -79,11 +79,11 @@ def regress(
     method: Literal["ml", "gmm"] = "ml",
     robust: Literal["white"] | None = None,
     logdet: str = "auto",
-    missing: Literal["drop", "raise"] = "drop",
+    missing: Literal["raise", "drop"] = "raise",
     isolates: Literal["raise", "drop", "keep"] = "raise",
     crs: str | int | None = None,
-    seed: int | np.random.Generator | None = 0,
-) -> SpatialResults:
+    seed: int | np.random.Generator | np.random.SeedSequence | None = None,
+) -> RegressionResult:
     """Fit a (spatial) regression from a statsmodels-style formula.
 
     Parameters
@@ -116,25 +116,28 @@ def regress(
         spreg), or a log-determinant method of the sparse estimator, which forces it:
         ``"exact"``/``"lu"``, ``"eigen"``, ``"mc"`` or ``"chebyshev"``.
     missing
-        ``"drop"`` (default): rows with a missing value in a column the formula uses are
-        dropped and counted in a :class:`~geocluster.GeoclusterWarning`; ``"raise"``.
+        ``"raise"`` (default): a missing value in a column the formula uses is an
+        :class:`~geocluster.errors.InputError` naming the columns and counts; ``"drop"``:
+        those rows are dropped and counted in a :class:`~geocluster.GeoclusterWarning`
+        (the weights are built on the remaining rows).
     isolates
         Units without neighbours under ``weights``: ``"raise"`` (default), ``"drop"``
         them (with a warning) or ``"keep"`` them (their spatial lag is 0).
     crs
         Metric CRS for distance-based weights (default: automatic).
     seed
-        Seed (int or numpy Generator) of every random draw of the fit: the probe
-        vectors of the Monte Carlo log-determinant (``logdet="mc"``/``"chebyshev"``,
-        the default above 20,000 rows) and of the Monte Carlo information-matrix
-        traces behind the standard errors (above 20,000 rows). Fits up to 20,000 rows
-        (and OLS, GMM) draw nothing, so the seed does not change them. The default 0
-        makes every fit reproducible; ``None`` draws fresh entropy. Recorded in
-        ``results.extra["seed"]``. (``results.impacts()`` takes its own ``seed``.)
+        Seed (int, numpy Generator or SeedSequence; None: fresh entropy) of every random
+        draw on this fit, through independent children of it: the probe vectors of the
+        Monte Carlo log-determinant (``logdet="mc"``/``"chebyshev"``, the default above
+        20,000 rows) and of the Monte Carlo information-matrix traces behind the
+        standard errors (above 20,000 rows), the Monte Carlo trace multipliers of the
+        impacts (large n) and the draws of ``results.impacts()`` when it is given no
+        seed of its own. Fits up to 20,000 rows (and OLS, GMM) draw nothing, so the seed
+        does not change their estimates. Recorded (``seed_label``) in ``results.seed``.
 
     Returns
     -------
-    SpatialResults
+    RegressionResult
         ``params``, ``bse``, ``tvalues``, ``pvalues``, ``conf_int()``, ``loglik``,
         ``aic``, ``nobs``, ``sigma2``, ``summary()``, ``to_frame()``, ``diagnostics``,
         ``impacts()``, ``predict()``, ``marginal_effects()``, ...
@@ -152,9 +155,8 @@ def regress(
     8.898
     """
     _check_options(data, model, method, robust, missing, isolates, logdet, weights)
-    check_seed(seed, "regress: ")
-    from formulaic.utils.context import capture_context
-
+    check_seed(seed, "regress")
+    fit_seed, trace_seed, impacts_seed = spawn_seeds(seed, 3, where="regress")
     design, graph, label, n_isolated = _design_and_graph(
         formula,
         data,
@@ -171,12 +173,12 @@ def regress(
     _check_design(X, design, model)
     fit = _estimate(
         model, method, design.y, X.to_numpy(dtype=float), W, robust, logdet, design.X.shape[1],
-        seed,
+        fit_seed,
     )
     names = list(X.columns) + ([fit["spatial_name"]] if fit["spatial_name"] else [])
-    params = pd.Series(fit["params"], index=names, name="params")
+    params = pd.Series(fit["params"], index=names, name="estimate")
     _check_spatial(model, method, fit, params)
-    return SpatialResults(
+    return RegressionResult(
         model=model,
         method=method,
         formula=formula,
@@ -206,36 +208,23 @@ def regress(
             "traces": fit.get("traces"),
             "n_isolated_dropped": n_isolated,
             "seed": seed_label(seed),
-            # an int seed for later Monte Carlo work on this fit (the trace multipliers
-            # of impacts at large n): the seed itself, or drawn from the Generator / entropy
-            "trace_seed": (
-                int(seed)
-                if isinstance(seed, int | np.integer)
-                else int(np.random.default_rng(seed).integers(0, 2**63 - 1))
-            ),
             "se_rel_error": (
                 pd.Series(fit["se_rel_error"], index=names, name="se_rel_error")
                 if fit.get("se_rel_error") is not None
                 else None
             ),
         },
+        seeds=(trace_seed, impacts_seed),
     )
 
 
 def _design_and_graph(formula, data, weights, *, context, missing, isolates, crs):
     """The design on the complete rows and the weights on exactly those rows."""
     design = build_design(formula, data, context=context, missing=missing)
-    if design.n_dropped:
-        detail = ", ".join(f"{c}: {k}" for c, k in design.dropped_by.items())
-        warnings.warn(
-            f"{design.n_dropped} of {len(data)} rows dropped for missing values ({detail}); "
-            f"the model and its weights use the remaining {len(design.index)} rows.",
-            GeoclusterWarning,
-            stacklevel=3,
-        )
+    warn_dropped(design, len(data), stacklevel=3)
     if weights is None:  # OLS without weights (checked in _check_options)
         return design, None, "none", 0
-    graph, label = _graph_for_rows(data.loc[design.index], weights, isolates=isolates, crs=crs)
+    graph, label = graph_for_rows(data.loc[design.index], weights, isolates=isolates, crs=crs)
     n_isolated = len(design.index) - graph.n
     if n_isolated:  # isolates="drop": rebuild the design on the remaining rows
         keep = pd.Index(graph.unique_ids)
@@ -329,89 +318,10 @@ def _check_options(data, model, method, robust, missing, isolates, logdet, weigh
         raise ModelError(f"logdet={logdet!r} must be a string such as 'auto', 'spreg' or 'mc'.")
 
 
-def _graph_for_rows(
-    rows: pd.DataFrame, spec, *, isolates: str = "raise", crs: str | int | None = None
-) -> tuple[Graph, str]:
-    """Row-standardised Graph on exactly ``rows`` (ids = its index, same order)."""
-    if isinstance(spec, Graph):
-        label = "the given Graph"
-        graph = spec
-        ids = pd.Index(graph.unique_ids)
-        if not ids.equals(pd.Index(rows.index)):
-            if not pd.Index(rows.index).isin(ids).all():
-                check_graph_matches(graph, rows)  # raises with the details
-            graph = graph.subgraph(rows.index.to_numpy())
-            if not pd.Index(graph.unique_ids).equals(pd.Index(rows.index)):
-                order = pd.Index(graph.unique_ids).get_indexer(rows.index)
-                A = graph.sparse.tocsr()[order][:, order]
-                graph = Graph.from_sparse(A, ids=rows.index.to_numpy())
-            if len(ids) != len(rows):
-                warnings.warn(
-                    f"the given Graph ({len(ids)} ids) was restricted to the {len(rows)} rows "
-                    "used and re-standardised; links to dropped rows are gone.",
-                    GeoclusterWarning,
-                    stacklevel=4,
-                )
-        graph = graph.transform("R")
-    elif isinstance(spec, str):
-        label = repr(spec)
-        if not isinstance(rows, gpd.GeoDataFrame):
-            raise WeightsError(
-                f"weights={spec!r} needs geometries, but data is a "
-                f"{type(rows).__name__}; pass a GeoDataFrame or a ready libpysal Graph "
-                "built on the same rows (gc.weights(gdf, spec))."
-            )
-        _check_knn_rows(spec, len(rows))
-        try:
-            graph = build_weights(rows, spec, transform="r", isolates="ignore", crs=crs)
-        except WeightsError as exc:
-            raise WeightsError(
-                f"{exc} (In gc.regress, build the Graph yourself with gc.weights(data, spec, "
-                "...) on the rows to use and pass it as weights=.)"
-            ) from None
-    else:
-        raise WeightsError(
-            f"weights={spec!r} must be a spec string such as 'knn:8' or a libpysal Graph."
-        )
-    check_graph_matches(graph, rows)
-    n_iso = len(graph.isolates)
-    if n_iso and isolates != "keep":
-        iso = list(graph.isolates[:5])
-        if isolates == "raise":
-            raise WeightsError(
-                f"weights {label} leave {n_iso} of {graph.n} firms without neighbours "
-                f"(e.g. ids {iso}); their spatial lag would be 0. Use 'knn:K' (every unit "
-                "gets K neighbours) or a larger distance, or pass isolates='drop' (leave "
-                "them out) or isolates='keep'."
-            )
-        keep = pd.Index(rows.index).difference(pd.Index(graph.isolates), sort=False)
-        if len(keep) < 2:
-            raise WeightsError(f"weights {label}: every unit is isolated; use 'knn:K'.")
-        return _graph_for_rows(rows.loc[keep], spec, isolates="raise", crs=crs)
-    return graph, label
-
-
-def _check_knn_rows(spec: str, n: int) -> None:
-    """``knn:K`` needs more than K rows (each firm's K neighbours are other firms)."""
-    head, _, tail = spec.strip().partition(":")
-    if head.strip().lower() != "knn":
-        return
-    try:
-        k = int(tail.strip())
-    except ValueError:
-        return  # a malformed spec is reported by gc.weights
-    if 0 < k and n <= k:
-        raise WeightsError(
-            f"weights={spec!r} gives every firm its {k} nearest neighbours, but the model "
-            f"has only {n} rows (after dropping rows with missing values); use 'knn:K' with "
-            f"K at most {max(n - 1, 1)}, or more rows."
-        )
-
-
 # ---------------------------------------------------------------------------------------
 # estimation
 # ---------------------------------------------------------------------------------------
-def _estimate(model, method, y, X, W, robust, logdet, n_design, seed=0) -> dict:
+def _estimate(model, method, y, X, W, robust, logdet, n_design, seed) -> dict:
     if model == "ols":
         return _fit_ols(y, X, robust)
     if method == "gmm":
@@ -425,11 +335,6 @@ def _estimate(model, method, y, X, W, robust, logdet, n_design, seed=0) -> dict:
     return _fit_ml_sparse(model, y, X, W, logdet, seed)
 
 
-def _ols_loglik(resid: np.ndarray) -> float:
-    n = len(resid)
-    return float(-n / 2 * (np.log(2 * np.pi) + np.log(resid @ resid / n) + 1))
-
-
 def _fit_ols(y, X, robust) -> dict:
     from spreg.ols import BaseOLS
 
@@ -438,7 +343,7 @@ def _fit_ols(y, X, robust) -> dict:
     return {
         "params": ols.betas.ravel(),
         "vcov": ols.vm,
-        "loglik": _ols_loglik(resid),
+        "loglik": ols_loglik(resid),
         "sigma2": float(ols.sig2),
         "resid": resid,
         "spatial_name": None,
@@ -462,9 +367,7 @@ def _fit_ml_spreg(model, y, X, W) -> dict:
         # spreg's BaseML_Lag computes the reduced form by a power series that does not
         # converge when rho sits at -1 or 1 (minutes of iterations even at n = 150), so
         # the boundary is screened first with the same likelihood (exact LU, no SEs).
-        from geocluster.models._sparse_ml import fit_lag
-
-        screen = fit_lag(y, X, W, logdet="lu", se=False)
+        screen = _sparse_ml.fit_lag(y, X, W, logdet="lu", se=False)
         if abs(screen.rho) >= BOUNDARY:
             return {
                 "params": np.r_[screen.beta, screen.rho],
@@ -502,9 +405,7 @@ def _fit_ml_spreg(model, y, X, W) -> dict:
     }
 
 
-def _fit_ml_sparse(model, y, X, W, logdet, seed=0) -> dict:
-    from geocluster.models import _sparse_ml
-
+def _fit_ml_sparse(model, y, X, W, logdet, seed) -> dict:
     fitter = _sparse_ml.fit_lag if model in ("lag", "durbin") else _sparse_ml.fit_error
     fit = fitter(y, X, W, logdet=logdet, seed=seed)
     beta = np.asarray(fit.beta, dtype=float)
@@ -620,70 +521,3 @@ def _check_spatial(model, method, fit, params) -> None:
             f"the {model} model's covariance matrix is not positive (information matrix "
             "singular); check for near-collinear regressors or try method='gmm'."
         )
-
-
-# ---------------------------------------------------------------------------------------
-# diagnostics of the OLS residuals (Anselin 1988; Anselin, Bera, Florax & Yoon 1996)
-# ---------------------------------------------------------------------------------------
-def _ols_diagnostics(y: np.ndarray, X: np.ndarray, W: sp.csr_matrix) -> pd.DataFrame:
-    """Moran's I of OLS residuals and the LM tests, with sparse W (any n).
-
-    Written out (instead of spreg's ``LMtests``/``MoranRes``, which need a libpysal ``W``
-    object) so the large-n route needs no W conversion; checked against R's ``lm.LMtests``
-    and spreg's ``MoranRes`` in the tests.
-    """
-    n, k = X.shape
-    XtX_inv = np.linalg.inv(X.T @ X)
-    b = XtX_inv @ (X.T @ y)
-    e = y - X @ b
-    ee = float(e @ e)
-    s2 = ee / n
-    We = W @ e
-    Wy = W @ y
-    WX = W @ X
-    WtX = W.T @ X
-    S0 = float(W.sum())
-    tr_ww = float(W.multiply(W).sum())  # tr(W W')
-    tr_w2 = float(W.multiply(W.T).sum())  # tr(W W)
-    T = tr_ww + tr_w2
-    # LM tests
-    WXb = WX @ b
-    MWXb = WXb - X @ (XtX_inv @ (X.T @ WXb))
-    D = float(WXb @ MWXb) / s2 + T
-    d_err = float(e @ We) / s2
-    d_lag = float(e @ Wy) / s2
-    lm_err = d_err**2 / T
-    lm_lag = d_lag**2 / D
-    rlm_lag = (d_lag - d_err) ** 2 / (D - T)
-    rlm_err = (d_err - T / D * d_lag) ** 2 / (T * (1 - T / D))
-    sarma = (d_lag - d_err) ** 2 / (D - T) + lm_err
-    # Moran's I of residuals, normal approximation (Cliff & Ord 1981)
-    I_val = n / S0 * float(e @ We) / ee
-    B = X.T @ WX  # X'WX
-    AB = XtX_inv @ B
-    tr_MW = float(W.diagonal().sum()) - float(np.trace(AB))
-    tr_MWMWt = (
-        tr_ww
-        - float(np.trace(XtX_inv @ (WtX.T @ WtX)))
-        - float(np.trace(XtX_inv @ (WX.T @ WX)))
-        + float(np.trace(AB @ XtX_inv @ B.T))
-    )
-    WWX = W @ WX
-    tr_MW2 = tr_w2 - 2 * float(np.trace(XtX_inv @ (X.T @ WWX))) + float(np.trace(AB @ AB))
-    E_I = n / S0 * tr_MW / (n - k)
-    V_I = (n / S0) ** 2 * (tr_MWMWt + tr_MW2 + tr_MW**2) / ((n - k) * (n - k + 2)) - E_I**2
-    z_I = (I_val - E_I) / np.sqrt(V_I)
-    rows = {
-        "moran_i": [I_val, z_I, np.nan, 2 * stats.norm.sf(abs(z_I))],
-        "lm_lag": [lm_lag, np.nan, 1.0, stats.chi2.sf(lm_lag, 1)],
-        "lm_error": [lm_err, np.nan, 1.0, stats.chi2.sf(lm_err, 1)],
-        "rlm_lag": [rlm_lag, np.nan, 1.0, stats.chi2.sf(rlm_lag, 1)],
-        "rlm_error": [rlm_err, np.nan, 1.0, stats.chi2.sf(rlm_err, 1)],
-        "sarma": [sarma, np.nan, 2.0, stats.chi2.sf(sarma, 2)],
-    }
-    table = pd.DataFrame.from_dict(
-        rows, orient="index", columns=["statistic", "z", "df", "p_value"]
-    )
-    table.index.name = "test"
-    table.attrs["ols_loglik"] = _ols_loglik(e)
-    return table

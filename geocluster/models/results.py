@@ -1,20 +1,37 @@
-"""The results object of :func:`geocluster.regress`, in the statsmodels manner."""
+"""The result of :func:`geocluster.regress`, in the statsmodels manner.
+
+:class:`RegressionResult` follows the results protocol of
+:mod:`geocluster.models.protocol` (``params``, ``bse``, ``tvalues``, ``pvalues``,
+``conf_int``, ``to_frame``) and the effect methods of
+:class:`~geocluster.models.base.ModelResult`; ``summary()`` returns the shared
+:class:`~geocluster._base.summary.Summary`.
+"""
 
 from __future__ import annotations
 
-import html
-import textwrap
-from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
 
+from geocluster._base.summary import Summary, format_number
+from geocluster._base.validate import (
+    check_alpha,
+    check_positive_int,
+    make_rng,
+    seed_label,
+)
 from geocluster.errors import InputError, ModelError
+from geocluster.models._design import formulaic_message
+from geocluster.models._limits import check_size
+from geocluster.models.base import ModelResult
+from geocluster.models.diagnostics import spatial_diagnostics
+from geocluster.models.graph import graph_for_rows
+from geocluster.models.impacts import Multipliers, impacts_table, multipliers
+from geocluster.models.protocol import EffectsInputs
 
-__all__ = ["SpatialResults", "Summary"]
+__all__ = ["RegressionResult"]
 
 _TITLES = {
     "ols": "Ordinary least squares (no spatial term)",
@@ -23,75 +40,16 @@ _TITLES = {
     "durbin": "Spatial Durbin model (SDM)",
 }
 _METHODS = {"ml": "maximum likelihood", "gmm": "GMM / spatial two-stage least squares"}
+_DIAGNOSTICS = (
+    ("moran_i", "Moran's I"),
+    ("lm_lag", "LM lag"),
+    ("lm_error", "LM error"),
+    ("rlm_lag", "robust LM lag"),
+    ("rlm_error", "robust LM error"),
+)
 
 
-@dataclass
-class Summary:
-    """A printable summary: ``str()`` / :meth:`as_text` for text, HTML in notebooks."""
-
-    title: str
-    top: list[tuple[str, str]]
-    table: pd.DataFrame
-    notes: list[str] = field(default_factory=list)
-
-    def as_text(self) -> str:
-        tab = self.table
-        stat = tab.columns[2]
-        name_w = max(14, min(34, max(len(str(t)) for t in tab.index) + 1))
-        head = (
-            f"{'':<{name_w}}{'coef':>10}{'std err':>11}{stat:>9}{'P>|' + stat + '|':>9}"
-            f"{'[' + tab.columns[4]:>11}{tab.columns[5] + ']':>11}"
-        )
-        width = max(78, len(head))
-        lines = [self.title.center(width).rstrip(), "=" * width]
-        half = (len(self.top) + 1) // 2
-        left, right = self.top[:half], self.top[half:]
-        for i in range(half):
-            a = f"{left[i][0] + ':':<18}{left[i][1]:>20}"
-            b = f"{right[i][0] + ':':<18}{right[i][1]:>20}" if i < len(right) else ""
-            lines.append(f"{a}  {b}".rstrip())
-        lines += ["=" * width, head, "-" * width]
-        for term, row in tab.iterrows():
-            label = str(term) if len(str(term)) < name_w else str(term)[: name_w - 2] + "~"
-            lines.append(
-                f"{label:<{name_w}}{_num(row.iloc[0]):>10}{_num(row.iloc[1]):>11}"
-                f"{row.iloc[2]:>9.3f}{row.iloc[3]:>9.3f}{_num(row.iloc[4]):>11}"
-                f"{_num(row.iloc[5]):>11}"
-            )
-        lines.append("=" * width)
-        for note in self.notes:
-            lines += textwrap.wrap(note, width)
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.as_text()
-
-    def __repr__(self) -> str:
-        return self.as_text()
-
-    def as_html(self) -> str:
-        top = "".join(
-            f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self.top
-        )
-        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
-        return (
-            f"<div><h4>{html.escape(self.title)}</h4><table>{top}</table>"
-            f"{self.table.to_html(float_format=lambda v: f'{v:.4g}')}{notes}</div>"
-        )
-
-    def _repr_html_(self) -> str:
-        return self.as_html()
-
-
-def _num(value: float) -> str:
-    if not np.isfinite(value):
-        return "nan"
-    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-        return f"{value:.3e}"
-    return f"{value:.4f}"
-
-
-class SpatialResults:
+class RegressionResult(ModelResult):
     """A fitted :func:`geocluster.regress` model.
 
     Attributes
@@ -158,6 +116,7 @@ class SpatialResults:
         converged: bool = True,
         message: str = "",
         extra: dict | None = None,
+        seeds: tuple[np.random.SeedSequence, np.random.SeedSequence] | None = None,
     ):
         self.model = model
         self.method = method
@@ -184,7 +143,11 @@ class SpatialResults:
         self.converged = bool(converged)
         self.message = message
         self.extra = dict(extra or {})
-        self._mult = None
+        # later Monte Carlo work on this fit (trace multipliers, simulated impacts)
+        # draws from children of regress's seed
+        self._trace_seed, self._impacts_seed = seeds if seeds is not None else (
+            np.random.SeedSequence(), np.random.SeedSequence())
+        self._mult: Multipliers | None = None
 
     # -- basic quantities -------------------------------------------------------------
     @property
@@ -210,46 +173,24 @@ class SpatialResults:
         """The spatial error parameter lambda (error model), else None."""
         return float(self.params["lambda"]) if "lambda" in self.params.index else None
 
-    def cov_params(self) -> pd.DataFrame:
-        """Covariance matrix of ``params`` (same index and columns)."""
-        names = self.params.index
-        return pd.DataFrame(self._vcov, index=names, columns=names)
+    def _t_df(self) -> int | None:
+        """OLS: Student t with n - k df (as R's ``lm``); spatial models: normal."""
+        return self.df_resid if self.model == "ols" else None
 
     @property
-    def bse(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self._vcov)), index=self.params.index, name="se")
+    def seed(self) -> int | str | None:
+        """The seed given to :func:`geocluster.regress` (as recorded by ``seed_label``)."""
+        return self.extra.get("seed")
 
     @property
-    def _uses_t(self) -> bool:
-        return self.model == "ols"
+    def X(self) -> pd.DataFrame:
+        """The regressors of the fit (Durbin: with the ``W_x`` columns), index of ``data``."""
+        return self._X.copy()
 
     @property
-    def tvalues(self) -> pd.Series:
-        """``params / bse`` (t for OLS, z for the spatial models)."""
-        return (self.params / self.bse).rename("z")
-
-    @property
-    def pvalues(self) -> pd.Series:
-        """Two-sided p-values: Student t (n - k df) for OLS, normal otherwise (as R)."""
-        t = self.tvalues.to_numpy()
-        if self._uses_t:
-            p = 2 * stats.t.sf(np.abs(t), self.df_resid)
-        else:
-            p = 2 * stats.norm.sf(np.abs(t))
-        return pd.Series(p, index=self.params.index, name="p")
-
-    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Confidence intervals (columns ``ci_low``, ``ci_high``) at level ``1 - alpha``."""
-        _check_alpha(alpha)
-        if self._uses_t:
-            q = stats.t.ppf(1 - alpha / 2, self.df_resid)
-        else:
-            q = stats.norm.ppf(1 - alpha / 2)
-        se = self.bse
-        return pd.DataFrame(
-            {"ci_low": self.params - q * se, "ci_high": self.params + q * se},
-            index=self.params.index,
-        )
+    def y(self) -> pd.Series:
+        """The outcome of the fit, index of ``data``."""
+        return pd.Series(self._y, index=self.data.index, name=self.y_name)
 
     @property
     def _n_estimated(self) -> int:
@@ -272,25 +213,11 @@ class SpatialResults:
         return pd.Series(self._y - self.resid.to_numpy(), index=self.data.index, name="fitted")
 
     # -- tables -------------------------------------------------------------------------
-    def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
-        """Tidy coefficients: term, estimate, se, z (t for OLS), p, ci_low, ci_high."""
-        ci = self.conf_int(alpha)
-        return pd.DataFrame(
-            {
-                "term": self.params.index,
-                "estimate": self.params.to_numpy(),
-                "se": self.bse.to_numpy(),
-                "z": self.tvalues.to_numpy(),
-                "p": self.pvalues.to_numpy(),
-                "ci_low": ci["ci_low"].to_numpy(),
-                "ci_high": ci["ci_high"].to_numpy(),
-            }
-        )
-
     def summary(self, alpha: float = 0.05) -> Summary:
-        """A readable table: coefficients, weights, n, fit statistics, diagnostics.
+        """Coefficients, weights, n, fit statistics and residual diagnostics.
 
-        ``str(summary)`` or ``summary.as_text()`` give text, notebooks render HTML.
+        ``print(summary)`` gives text, notebooks render HTML, ``summary.to_frame()`` the
+        coefficient table (as :meth:`to_frame`).
 
         Examples
         --------
@@ -303,69 +230,50 @@ class SpatialResults:
         rho               0.4233     0.1195    3.542    0.000     0.1891     0.6576
         ...
         """
-        ci = self.conf_int(alpha)
-        stat = "t" if self._uses_t else "z"
-        lo, hi = f"{alpha / 2:.3f}", f"{1 - alpha / 2:.3f}"
-        table = pd.DataFrame(
-            {
-                "coef": self.params,
-                "std err": self.bse,
-                stat: self.tvalues,
-                f"P>|{stat}|": self.pvalues,
-                lo: ci["ci_low"],
-                hi: ci["ci_high"],
-            }
-        )
+        table = self.to_frame(check_alpha(alpha, where="summary"))
+        title = _TITLES[self.model]
+        if self.model != "ols":
+            title += f", {_METHODS[self.method]}"
+        return Summary(title=title, top=self._summary_top(), table=table,
+                       notes=self._summary_notes(), statistic=self.statistic_name)
+
+    def _summary_top(self) -> list[tuple[str, str]]:
         card = np.asarray(self.graph.cardinalities) if self.graph is not None else np.nan
+        method = ("ols" if self.model == "ols" else self.method) + (
+            f" ({self.robust} SE)" if self.robust else "")
         top = [
             ("Dep. variable", self.y_name),
             ("Model", self.model),
-            (
-                "Method",
-                ("ols" if self.model == "ols" else self.method)
-                + (f" ({self.robust} SE)" if self.robust else ""),
-            ),
+            ("Method", method),
             ("Weights", _short(self.weights, 20)),
             ("Mean neighbours", f"{np.mean(card):.2f}"),
             ("No. observations", f"{self.nobs}"),
             ("Dropped (missing)", f"{self.n_dropped}"),
-            *(
-                [("Dropped (isolates)", str(self.extra["n_isolated_dropped"]))]
-                if self.extra.get("n_isolated_dropped")
-                else []
-            ),
-            ("Log-likelihood", _num(self.loglik)),
-            ("AIC", _num(self.aic)),
-            ("sigma^2", _num(self.sigma2)),
         ]
+        if self.extra.get("n_isolated_dropped"):
+            top.append(("Dropped (isolates)", str(self.extra["n_isolated_dropped"])))
+        top += [("Log-likelihood", format_number(self.loglik)),
+                ("AIC", format_number(self.aic)), ("sigma^2", format_number(self.sigma2))]
         if self.rho is not None:
             top.append(("rho", f"{self.rho:.4f}"))
         if self.lam is not None:
             top.append(("lambda", f"{self.lam:.4f}"))
+        return top
+
+    def _summary_notes(self) -> list[str]:
         notes = [f"Estimator: {self.estimator}."]
         if self.slx_columns:
             notes.append("W_<x> = spatial lag (W x) of the design column x.")
         d = self.diagnostics if self.W is not None else pd.DataFrame()
-        parts = []
-        for key, label in (
-            ("moran_i", "Moran's I"),
-            ("lm_lag", "LM lag"),
-            ("lm_error", "LM error"),
-            ("rlm_lag", "robust LM lag"),
-            ("rlm_error", "robust LM error"),
-        ):
-            if key in d.index:
-                parts.append(
-                    f"{label} {d.loc[key, 'statistic']:.3f} (p {d.loc[key, 'p_value']:.3g})"
-                )
+        parts = [
+            f"{label} {d.loc[key, 'statistic']:.3f} (p {d.loc[key, 'p_value']:.3g})"
+            for key, label in _DIAGNOSTICS if key in d.index
+        ]
         if parts:
             notes.append("OLS residual diagnostics: " + "; ".join(parts) + ".")
         if self.message:
             notes.append(self.message)
-        title = _TITLES[self.model]
-        if self.model != "ols":
-            title += f", {_METHODS[self.method]}"
-        return Summary(title=title, top=top, table=table, notes=notes)
+        return notes
 
     def __repr__(self) -> str:
         spatial = ""
@@ -374,7 +282,7 @@ class SpatialResults:
         elif self.lam is not None:
             spatial = f", lambda={self.lam:.4f}"
         return (
-            f"<SpatialResults {self.model} ({self.method}) of {self.y_name!r}: "
+            f"<RegressionResult {self.model} ({self.method}) of {self.y_name!r}: "
             f"n={self.nobs}, weights={_short(self.weights, 40)}{spatial}, "
             f"loglik={self.loglik:.3f}>"
         )
@@ -382,25 +290,17 @@ class SpatialResults:
     # -- diagnostics ------------------------------------------------------------------
     @cached_property
     def diagnostics(self) -> pd.DataFrame:
-        from geocluster.models.regress import _ols_diagnostics
-
+        """Moran's I and LM tests of the OLS residuals; LR test of rho/lambda (ML)."""
         if self.W is None:
             raise ModelError(
                 "diagnostics need spatial weights; fit with weights='knn:8' (or a Graph)."
             )
-        table = _ols_diagnostics(self._y, self._X.to_numpy(dtype=float), self.W)
-        ols_ll = table.attrs.pop("ols_loglik")
-        if self.method == "ml" and self.model != "ols" and np.isfinite(self.loglik):
-            lr = 2 * (self.loglik - ols_ll)
-            name = "lambda" if self.model == "error" else "rho"
-            table.loc[f"lr_{name}"] = [lr, np.nan, 1.0, stats.chi2.sf(max(lr, 0.0), 1)]
-        return table
+        return spatial_diagnostics(self._y, self._X.to_numpy(dtype=float), self.W,
+                                   model=self.model, method=self.method, loglik=self.loglik)
 
     # -- multipliers and impacts -------------------------------------------------------
     def _multipliers(self):
         if self._mult is None:
-            from geocluster.models.impacts import Multipliers, multipliers
-
             # powers of the trace series (large n): enough that |rho|^P < 1e-6 for rho up
             # to the estimate + 4 standard errors (the simulation draws), 20 to 100
             rho = self.rho if self.rho is not None else 0.0
@@ -416,8 +316,7 @@ class SpatialResults:
                     zero_rows=float(np.mean(np.asarray(abs(self.W).sum(axis=1)).ravel() == 0)),
                 )
             else:
-                self._mult = multipliers(self.W, max_power=powers,
-                                         seed=self.extra.get("trace_seed", 0))
+                self._mult = multipliers(self.W, max_power=powers, seed=self._trace_seed)
         return self._mult
 
     def mean_multipliers(self, rho: float | None = None) -> dict:
@@ -457,7 +356,8 @@ class SpatialResults:
     ) -> pd.DataFrame:
         """Direct, indirect and total impacts per regressor (LeSage & Pace 2009).
 
-        Point impacts are computed at the estimates; standard errors, z, p and the
+        Point impacts are computed at the estimates; standard errors, statistics,
+        p-values and the
         percentile intervals from ``simulations`` draws of the coefficients from their
         estimated normal sampling distribution (draws with ``|rho| >= 1`` are left out).
         For OLS and the error model the impacts are the coefficients (no spillovers).
@@ -469,8 +369,18 @@ class SpatialResults:
         -------
         pandas.DataFrame
             Columns ``variable``, ``effect`` (direct/indirect/total), ``estimate``,
-            ``se``, ``z``, ``p``, ``ci_low``, ``ci_high``; ``attrs`` records the method
-            (exact or traces), draws and seed.
+            ``std_error``, ``statistic`` (estimate / std_error), ``p_value``, ``ci_low``,
+            ``ci_high``; ``attrs`` records the method (exact or traces), draws and seed.
+
+        Parameters
+        ----------
+        simulations
+            Draws of the estimates (0: point impacts only, for lag and Durbin models).
+        seed
+            Seed of the draws; default None draws from a child of the seed given to
+            :func:`geocluster.regress` (so a fit's impacts are reproducible).
+        alpha
+            1 - level of the percentile intervals.
 
         Examples
         --------
@@ -484,43 +394,24 @@ class SpatialResults:
         1  indirect   -0.7177
         2     total   -1.8186
         """
-        from geocluster.models.impacts import impacts_table
-
-        if isinstance(simulations, bool) or not isinstance(simulations, int | np.integer):
-            raise InputError(f"simulations={simulations!r} must be a non-negative integer.")
-        if simulations < 0:
-            raise InputError(f"simulations={simulations!r} must be a non-negative integer.")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator)
-        ):
-            raise InputError(f"seed={seed!r} must be an integer, a numpy Generator or None.")
-        _check_alpha(alpha)
+        simulations = check_positive_int(simulations, where="impacts", name="simulations",
+                                         minimum=0)
+        # without a seed of its own, impacts draw from a child of regress's seed
+        rng = make_rng(self._impacts_seed if seed is None else seed, where="impacts")
+        alpha = check_alpha(alpha, where="impacts")
         self._check_simulations(simulations)
         mult = self._multipliers() if self.model in ("lag", "durbin") else None
-        table = impacts_table(
-            self.params,
-            self._vcov,
-            model=self.model,
-            mult=mult,
-            simulations=int(simulations),
-            seed=seed,
-            alpha=alpha,
-        )
-        table.attrs.update(
-            {
-                "multipliers": mult.method if mult is not None else "none",
-                "simulations": int(simulations),
-                "seed": int(seed)
-                if isinstance(seed, int | np.integer)
-                else (None if seed is None else "Generator"),
-            }
-        )
+        table = impacts_table(self.params, self._vcov, model=self.model, mult=mult,
+                              simulations=simulations, rng=rng, alpha=alpha)
+        table.attrs.update({
+            "multipliers": mult.method if mult is not None else "none",
+            "simulations": simulations,
+            "seed": seed_label(seed) if seed is not None else self.seed,
+        })
         return table
 
     def _check_simulations(self, simulations: int) -> None:
         """Refuse a number of draws whose arrays would not fit in memory (before drawing)."""
-        from geocluster.models._limits import check_size
-
         p = len(self.params)
         v = sum(1 for c in self.params.index
                 if c not in ("Intercept", "rho", "lambda") and not str(c).startswith("W_"))
@@ -597,13 +488,9 @@ class SpatialResults:
         return pd.Series(out, index=index, name="predicted")
 
     def _new_design(self, data, weights):
-        from geocluster.models.regress import _graph_for_rows
-
         try:
             Xd = self.model_spec.get_model_matrix(data, na_action="ignore")
         except Exception as exc:  # formulaic raises several types
-            from geocluster.models._design import formulaic_message
-
             raise InputError(
                 f"cannot evaluate the formula on the new data: {formulaic_message(exc)}. The "
                 "new data need every column the formula uses, with the fitted data's types "
@@ -623,7 +510,7 @@ class SpatialResults:
                     "pass weights='knn:8' (a spec) or a Graph on the new rows."
                 )
             if spec is not None:
-                W = _graph_for_rows(data, spec, isolates="keep")[0].sparse.tocsr()
+                W = graph_for_rows(data, spec, isolates="keep")[0].sparse.tocsr()
         if self.slx_columns:
             lagged = W @ Xd[self.slx_sources].to_numpy()
             for name, col in zip(self.slx_columns, lagged.T, strict=True):
@@ -631,38 +518,23 @@ class SpatialResults:
         names = [c for c in self.params.index if c not in ("rho", "lambda")]
         return Xd[names].to_numpy(dtype=float), W, data.index
 
-    # -- effects (delegated to geocluster.models.effects) ------------------------------
-    def marginal_effects(self, variable: str, by: str | None = None, at=None, **kwargs):
-        """Marginal effects of ``variable`` by group; see
-        :func:`geocluster.models.effects.marginal_effects`."""
-        from geocluster.models import effects
-
-        return effects.marginal_effects(self, variable, by=by, at=at, **kwargs)
-
-    def turning_point(self, variable: str, by: str | None = None, **kwargs):
-        """Turning point of a quadratic in ``variable``; see
-        :func:`geocluster.models.effects.turning_point`."""
-        from geocluster.models import effects
-
-        return effects.turning_point(self, variable, by=by, **kwargs)
-
-    def u_test(self, *args, **kwargs):
-        """Lind & Mehlum U-test; see :func:`geocluster.models.effects.u_test`."""
-        from geocluster.models import effects
-
-        return effects.u_test(self, *args, **kwargs)
-
-    def plot_effects(self, variable: str, by: str | None = None, **kwargs):
-        """Plot marginal effects; see :func:`geocluster.models.effects.plot_effects`."""
-        from geocluster.models import effects
-
-        return effects.plot_effects(self, variable, by=by, **kwargs)
-
-
-def _check_alpha(alpha) -> None:
-    real = isinstance(alpha, int | float | np.integer | np.floating) and not isinstance(alpha, bool)
-    if not real or not 0 < alpha < 1:
-        raise InputError(f"alpha={alpha!r} must be a number between 0 and 1, e.g. 0.05.")
+    # -- effects (the protocol of geocluster.models.effects) ---------------------------
+    def effects_inputs(self) -> EffectsInputs:
+        """What :mod:`geocluster.models.effects` needs from this fit."""
+        spatial = self.model in ("lag", "durbin")
+        return EffectsInputs(
+            model=self.model,
+            formula=self.formula,
+            params=self.params,
+            cov=self.cov_params(),
+            model_spec=self.model_spec,
+            data=self.data,
+            nobs=self.nobs,
+            slx_pairs=tuple(zip(self.slx_sources, self.slx_columns, strict=True)),
+            label=self.model,
+            multipliers=(lambda rho: self.mean_multipliers(rho)) if spatial else None,
+            t_df=self._t_df(),
+        )
 
 
 def _short(text: str, width: int) -> str:
