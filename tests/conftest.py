@@ -1,8 +1,11 @@
-"""Session fixtures shared by the test modules (data are loaded once per session)."""
+"""Session fixtures shared by the test modules (data are loaded once per session), and the
+``slow`` marker, given from ``tests/slow_tests.txt`` so that test files need no edit.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,36 @@ import pytest
 import geocluster as gc
 
 TEST_DATA = Path(__file__).parent / "data"
+#: One entry a line: a file (``tests/test_x.py``), a test function (``tests/test_x.py::test_f``,
+#: every parametrisation of it), a method (``tests/test_x.py::TestC::test_f``) or a doctest
+#: (``geocluster/mod.py::geocluster.mod.func``). ``#`` starts a comment. Regenerate from a
+#: ``pytest --durations=0`` log with ``scripts/slow_tests.py``.
+SLOW_TESTS = Path(__file__).parent / "slow_tests.txt"
+PARAMETERS = re.compile(r"\[.*\]$")
+
+
+def read_slow_tests(path: Path = SLOW_TESTS) -> frozenset[str]:
+    """The entries of the slow list (comments and blank lines removed)."""
+    entries = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            entries.add(entry)
+    return frozenset(entries)
+
+
+def slow_keys(nodeid: str) -> tuple[str, str]:
+    """(file, test without its parametrisation) of a node id: the keys the list is matched on."""
+    path, _, rest = nodeid.partition("::")
+    return path, f"{path}::{PARAMETERS.sub('', rest)}" if rest else path
+
+
+def pytest_collection_modifyitems(config, items):
+    # node ids are relative to the rootdir, the folder of pyproject.toml (for doctests too)
+    slow = read_slow_tests()
+    for item in items:
+        if not slow.isdisjoint(slow_keys(item.nodeid)):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
