@@ -98,7 +98,6 @@ planted hubs, the serial-innovator definition and the seed used.
 
 from __future__ import annotations
 
-import functools
 import numbers
 import re
 from collections.abc import Mapping, Sequence
@@ -108,141 +107,36 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyproj
 from scipy import sparse
-from scipy.spatial import cKDTree
 
-from geocluster.datasets.bundled import (
-    CONUS_EXCLUDED_STATES,
-    load_counties,
-    load_patents,
-    load_zcta,
+from geocluster._base.linalg import neumann_solve
+from geocluster._base.validate import check_seed, seed_label
+from geocluster.datasets.geography import (
+    INDUSTRIES,
+    JITTER_SD_M,
+    cluster_counts,
+    draw_locations,
+    jitter,
+    knn_indices,
+    metric_xy,
+    zcta_table,
+)
+from geocluster.datasets.truth import (
+    BETA_PHI,
+    DEFAULT_BETA,
+    DELTA,
+    GAMMA,
+    NB_ALPHA,
+    SERIAL_MAX_EMPLOYEES,
+    SERIAL_MIN_PATENTS,
+    TERMS,
+    truth_record,
 )
 from geocluster.errors import InputError
-from geocluster.units import auto_metric_crs, parse_distance
+from geocluster.units import parse_distance
 from geocluster.weights import weights as build_weights
 
 __all__ = ["make_firms", "INDUSTRIES", "DEFAULT_BETA", "JITTER_SD_M"]
-
-#: Standard deviation (metres, per axis) of the Gaussian jitter around the ZCTA point.
-JITTER_SD_M = 500.0
-#: Share of the general location weights spread uniformly over all ZCTAs.
-BACKGROUND_SHARE = 0.25
-#: Serial innovator thresholds (SBA Office of Advocacy / CHI Research).
-SERIAL_MIN_PATENTS = 15
-SERIAL_MAX_EMPLOYEES = 500
-
-_METERS_PER_DEGREE = 111_320.0
-_ZCTA_CRS = "EPSG:5070"
-_PATENT_YEARS = (2011, 2015)
-
-# hubs: (name, lon, lat, radius_km)
-#: The industries, their NAICS code, default share of firms, technology intensity
-#: (added to the log of the expected patent count) and planted hubs.
-INDUSTRIES: dict[str, dict] = {
-    "software": {
-        "naics": "5112",
-        "title": "Software publishers",
-        "share": 0.30,
-        "tech": -0.2,
-        "hubs": [
-            ("Seattle", -122.335, 47.608, 40.0),
-            ("San Francisco", -122.419, 37.775, 40.0),
-            ("Austin", -97.743, 30.267, 40.0),
-        ],
-    },
-    "semiconductors": {
-        "naics": "3344",
-        "title": "Semiconductor and other electronic component manufacturing",
-        "share": 0.15,
-        "tech": 0.6,
-        "hubs": [
-            ("San Jose", -121.886, 37.338, 40.0),
-            ("Austin", -97.743, 30.267, 40.0),
-            ("Phoenix", -111.940, 33.415, 40.0),
-            ("Portland (Hillsboro)", -122.990, 45.523, 40.0),
-        ],
-    },
-    "pharma": {
-        "naics": "3254",
-        "title": "Pharmaceutical and medicine manufacturing",
-        "share": 0.15,
-        "tech": 0.4,
-        "hubs": [
-            ("Boston-Cambridge", -71.106, 42.373, 40.0),
-            ("New Jersey (New Brunswick-Princeton)", -74.550, 40.420, 40.0),
-            ("San Diego", -117.230, 32.880, 40.0),
-            ("Research Triangle", -78.860, 35.900, 40.0),
-        ],
-    },
-    "instruments": {
-        "naics": "3345",
-        "title": "Navigational, measuring, electromedical and control instruments",
-        "share": 0.20,
-        "tech": 0.3,
-        "hubs": [
-            ("Minneapolis-St. Paul", -93.265, 44.978, 40.0),
-            ("Boston", -71.059, 42.360, 40.0),
-            ("Orange County", -117.830, 33.680, 40.0),
-        ],
-    },
-    "rnd_services": {
-        "naics": "5417",
-        "title": "Scientific research and development services",
-        "share": 0.20,
-        "tech": 0.1,
-        "hubs": [
-            ("Washington DC", -77.037, 38.907, 35.0),
-            ("Baltimore", -76.612, 39.290, 35.0),
-            ("Boston", -71.059, 42.360, 40.0),
-        ],
-    },
-}
-
-FORMULA = "intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age"
-_TERMS = (
-    "Intercept",
-    "serial",
-    "cluster",
-    "I(cluster ** 2)",
-    "np.log(employees)",
-    "age",
-    "serial:cluster",
-    "serial:I(cluster ** 2)",
-)
-#: True coefficients of ``intl`` (keys: the term names formulaic gives ``FORMULA``).
-DEFAULT_BETA = {
-    "Intercept": 0.5,
-    "serial": 0.6,
-    "cluster": 0.5,
-    "I(cluster ** 2)": -0.25,
-    "np.log(employees)": 0.3,
-    "age": 0.01,
-    "serial:cluster": 0.6,
-    "serial:I(cluster ** 2)": 0.10,
-}
-_GAMMA = {  # foreign_markets, log link
-    "Intercept": 0.2,
-    "serial": 0.4,
-    "cluster": 0.3,
-    "I(cluster ** 2)": -0.15,
-    "np.log(employees)": 0.15,
-    "age": 0.005,
-    "serial:cluster": 0.4,
-    "serial:I(cluster ** 2)": 0.07,
-}
-_NB_ALPHA = 0.5
-_DELTA = {  # export_share, logit link
-    "Intercept": -1.5,
-    "serial": 0.5,
-    "cluster": 0.3,
-    "I(cluster ** 2)": -0.15,
-    "np.log(employees)": 0.1,
-    "age": 0.0,
-    "serial:cluster": 0.4,
-    "serial:I(cluster ** 2)": 0.07,
-}
-_BETA_PHI = 10.0
 
 # firm attributes
 _AGE_GAMMA = (2.0, 7.0)
@@ -437,12 +331,12 @@ def _check_beta(beta) -> dict[str, float]:
         return dict(DEFAULT_BETA)
     if not isinstance(beta, Mapping):
         raise InputError(
-            f"beta={beta!r} must be a mapping {{term: coefficient}} with terms from {list(_TERMS)}."
+            f"beta={beta!r} must be a mapping {{term: coefficient}} with terms from {list(TERMS)}."
         )
     unknown = [term for term in beta if term not in DEFAULT_BETA]
     if unknown:
         raise InputError(
-            f"beta has unknown term {unknown[0]!r}; the terms of the formula are {list(_TERMS)}."
+            f"beta has unknown term {unknown[0]!r}; the terms of the formula are {list(TERMS)}."
         )
     merged = dict(DEFAULT_BETA)
     for term, value in beta.items():
@@ -475,140 +369,15 @@ def _weights_k(weights) -> int | None:
     return None
 
 
-def _seed_rng(seed) -> tuple[np.random.Generator, int | None]:
-    if isinstance(seed, np.random.Generator):
-        return seed, None
+def _seed_rng(seed) -> tuple[np.random.Generator, int | str | None]:
+    """The generator and the seed to record: a fresh int is drawn for ``seed=None``."""
+    check_seed(seed, "make_firms")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise InputError(
-            f"seed={seed!r} must be a non-negative integer, a numpy Generator or None."
-        )
-    return np.random.default_rng(int(seed)), int(seed)
+    return np.random.default_rng(seed), seed_label(seed)
 
 
-# ----------------------------------------------------------------------------- geography
-
-
-@functools.lru_cache(maxsize=1)
-def _zcta_table() -> pd.DataFrame:
-    """Contiguous-US ZCTA points with county, metric x/y and general activity weight."""
-    zcta = load_zcta()
-    counties = load_counties("all")[["fips", "geometry"]]
-    joined = gpd.sjoin(zcta, counties, how="left", predicate="within")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    fips = joined["fips"].copy()
-    missing = fips.isna()
-    if missing.any():
-        near = gpd.sjoin_nearest(
-            zcta.loc[missing[missing].index].to_crs(_ZCTA_CRS),
-            counties.to_crs(_ZCTA_CRS),
-            how="left",
-            max_distance=10_000.0,
-        )
-        near = near[~near.index.duplicated(keep="first")]
-        fips.loc[near.index] = near["fips"]
-    table = pd.DataFrame(
-        {
-            "zcta": zcta["zcta"].to_numpy(),
-            "lon": zcta["lon"].to_numpy(dtype=float),
-            "lat": zcta["lat"].to_numpy(dtype=float),
-            "fips": fips.reindex(zcta.index).to_numpy(dtype=object),
-        }
-    )
-    table = table[table["fips"].notna()]
-    table = table[~table["fips"].str[:2].isin(CONUS_EXCLUDED_STATES)]
-    table = table.sort_values("zcta").reset_index(drop=True)
-    table["fips"] = table["fips"].astype(str)
-
-    x, y = _transformer(_ZCTA_CRS).transform(table["lon"].to_numpy(), table["lat"].to_numpy())
-    table["x"], table["y"] = np.asarray(x), np.asarray(y)
-
-    patents = load_patents(years=_PATENT_YEARS).groupby("fips")["patents"].sum()
-    county_pat = table["fips"].map(patents).fillna(0.0).to_numpy(dtype=float)
-    zctas_in_county = table.groupby("fips")["zcta"].transform("size").to_numpy(dtype=float)
-    spread = county_pat / zctas_in_county
-    weight = (1 - BACKGROUND_SHARE) * spread / spread.sum() + BACKGROUND_SHARE / len(table)
-    table["weight"] = weight / weight.sum()
-    return table
-
-
-@functools.lru_cache(maxsize=16)
-def _transformer(target: pyproj.CRS | str) -> pyproj.Transformer:
-    """lon/lat -> ``target`` (building a Transformer costs tens of milliseconds)."""
-    return pyproj.Transformer.from_crs("EPSG:4326", target, always_xy=True)
-
-
-@functools.lru_cache(maxsize=64)
-def _hub_zctas(lon: float, lat: float, radius_km: float) -> np.ndarray:
-    """Rows of :func:`_zcta_table` whose point is within ``radius_km`` of the hub centre."""
-    table = _zcta_table()
-    hx, hy = _transformer(_ZCTA_CRS).transform(lon, lat)
-    dist = np.hypot(table["x"].to_numpy() - hx, table["y"].to_numpy() - hy)
-    rows = np.flatnonzero(dist <= radius_km * 1000.0)
-    rows.flags.writeable = False
-    return rows
-
-
-def _draw_locations(rng, table, industry_codes, names, hub_share):
-    """ZCTA row (into ``table``), planted hub code (-1: none) and the hub labels."""
-    n = len(industry_codes)
-    general_p = table["weight"].to_numpy()
-    cdf = np.cumsum(general_p)
-    cdf /= cdf[-1]
-    zi = np.searchsorted(cdf, rng.random(n), side="right")
-    hub_code = np.full(n, -1, dtype=np.int64)
-    hub_names: list[str] = []
-    planted = rng.random(n) < hub_share
-    hub_pick = rng.random(n)
-    hub_u = rng.random(n)
-    for code, name in enumerate(names):
-        hubs = INDUSTRIES[name]["hubs"]
-        members = np.flatnonzero(planted & (industry_codes == code))
-        if members.size == 0:
-            continue
-        which = np.minimum((hub_pick[members] * len(hubs)).astype(int), len(hubs) - 1)
-        for h, (hub_name, lon, lat, radius_km) in enumerate(hubs):
-            rows = members[which == h]
-            if rows.size == 0:
-                continue
-            cand = _hub_zctas(lon, lat, radius_km)
-            p = np.cumsum(general_p[cand])
-            p /= p[-1]
-            zi[rows] = cand[np.searchsorted(p, hub_u[rows], side="right")]
-            if hub_name not in hub_names:
-                hub_names.append(hub_name)
-            hub_code[rows] = hub_names.index(hub_name)
-    return zi, hub_code, hub_names
-
-
-def _jitter(rng, lon, lat):
-    n = len(lon)
-    dx = rng.normal(0.0, JITTER_SD_M, n)
-    dy = rng.normal(0.0, JITTER_SD_M, n)
-    jlon = lon + dx / (_METERS_PER_DEGREE * np.cos(np.radians(lat)))
-    jlat = lat + dy / _METERS_PER_DEGREE
-    for _ in range(100):  # exact duplicates have probability zero; redraw them if any
-        dup = _duplicated(jlon, jlat)
-        if not dup.any():
-            break
-        k = int(dup.sum())
-        jlon[dup] = lon[dup] + rng.normal(0.0, JITTER_SD_M, k) / (
-            _METERS_PER_DEGREE * np.cos(np.radians(lat[dup]))
-        )
-        jlat[dup] = lat[dup] + rng.normal(0.0, JITTER_SD_M, k) / _METERS_PER_DEGREE
-    return jlon, jlat
-
-
-def _duplicated(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """True for every point that repeats an earlier one (as ``DataFrame.duplicated``)."""
-    order = np.argsort(x, kind="stable")
-    same_x = np.flatnonzero(np.diff(x[order]) == 0)
-    dup = np.zeros(len(x), dtype=bool)
-    if same_x.size:
-        cand = np.unique(np.concatenate([order[same_x], order[same_x + 1]]))
-        dup[cand] = pd.DataFrame({"x": x[cand], "y": y[cand]}).duplicated().to_numpy()
-    return dup
+# ----------------------------------------------------------------------------- weights, DGP
 
 
 def _str_array(codes: np.ndarray, labels) -> pd.api.extensions.ExtensionArray:
@@ -620,50 +389,6 @@ def _str_array(codes: np.ndarray, labels) -> pd.api.extensions.ExtensionArray:
     return pd.array(taken, dtype="str")
 
 
-# ----------------------------------------------------------------------------- clustering
-
-
-def _cluster_counts(table, zi, industry_codes, n_industries, radius_m) -> np.ndarray:
-    """Other same-industry firms whose ZCTA point is within ``radius_m`` (<=)."""
-    used, local = np.unique(zi, return_inverse=True)
-    xy = table[["x", "y"]].to_numpy()[used]
-    pairs = cKDTree(xy).query_pairs(radius_m, output_type="ndarray")
-    m = len(used)
-    rows = np.concatenate([pairs[:, 0], pairs[:, 1], np.arange(m)])
-    cols = np.concatenate([pairs[:, 1], pairs[:, 0], np.arange(m)])
-    adjacency = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(m, m))
-    firms_at = sparse.csr_array(
-        (np.ones(len(zi)), (local, industry_codes)), shape=(m, n_industries)
-    ).toarray()
-    within = adjacency @ firms_at
-    return np.rint(within[local, industry_codes]).astype(np.int64) - 1
-
-
-# ----------------------------------------------------------------------------- weights, DGP
-
-
-def _knn(xy: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the k nearest other points (rows in input order) and the tree order.
-
-    Points are queried in the KD-tree's own (spatially sorted) order, which is 3-5x
-    faster at a million points than querying in input order; the result is the same.
-    """
-    n = len(xy)
-    tree = cKDTree(xy)
-    order = np.asarray(tree.indices)
-    _, idx_sorted = tree.query(xy[order], k=k + 1)
-    idx = np.empty_like(idx_sorted)
-    idx[order] = idx_sorted
-    if not np.array_equal(idx[:, 0], np.arange(n)):  # pragma: no cover - duplicates excluded
-        raise RuntimeError("internal error: a firm is not its own nearest neighbour.")
-    return idx[:, 1:], order
-
-
-def _metric_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Coordinates in the CRS :func:`geocluster.to_metric` picks for these points."""
-    x, y = _transformer(auto_metric_crs(lon, lat)).transform(lon, lat)
-    return np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
-
 
 class _Lag:
     """Row-standardised weights of the lag DGP: the sparse ``W`` and a fast ``W @ y``."""
@@ -671,7 +396,7 @@ class _Lag:
     def __init__(self, lon, lat, geometry, index, spec: str, k: int | None):
         n = len(lon)
         if k is not None:
-            idx, order = _knn(_metric_xy(lon, lat), k)
+            idx, order = knn_indices(metric_xy(lon, lat), k)
             inverse = np.empty(n, dtype=np.int64)
             inverse[order] = np.arange(n)
             self.order = order
@@ -690,7 +415,7 @@ class _Lag:
             self.W = sparse.csr_array(graph.sparse)
 
     def solve(self, rho: float, rhs: np.ndarray) -> np.ndarray:
-        """Solve (I - rho W) y = rhs by the Neumann fixed point y <- rhs + rho W y."""
+        """Solve (I - rho W) y = rhs by the Neumann series (:func:`neumann_solve`)."""
         if self.order is None:
             b = rhs
             lag = self.W.__matmul__
@@ -701,14 +426,7 @@ class _Lag:
             def lag(v):
                 return v[idx].mean(axis=1)
 
-        y = b.copy()
-        scale = max(float(np.abs(b).max()), 1.0)
-        for _ in range(10_000):
-            new = b + rho * lag(y)
-            change = float(np.abs(new - y).max())
-            y = new
-            if change <= 1e-13 * scale:
-                break
+        y = neumann_solve(lag, b, rho)
         if self.order is None:
             return y
         out = np.empty_like(y)
@@ -728,11 +446,11 @@ def _design(cluster, serial, employees, age) -> np.ndarray:
         "serial:cluster": serial * cluster,
         "serial:I(cluster ** 2)": serial * c2,
     }
-    return np.column_stack([cols[t] for t in _TERMS])
+    return np.column_stack([cols[t] for t in TERMS])
 
 
 def _vector(params: dict) -> np.ndarray:
-    return np.array([params[t] for t in _TERMS], dtype=float)
+    return np.array([params[t] for t in TERMS], dtype=float)
 
 
 def _id_width(n: int) -> int:
@@ -774,16 +492,16 @@ def _simulate(
     radius_m = parse_distance(cluster_radius, name="cluster_radius")
     rng, seed_used = _seed_rng(seed)
 
-    table = _zcta_table()
+    table = zcta_table()
     names = list(shares)
     cdf = np.cumsum([shares[name] for name in names])
     industry_codes = np.minimum(
         np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), len(names) - 1
     )
-    zi, hub_code, hub_names = _draw_locations(rng, table, industry_codes, names, hub_share)
+    zi, hub_code, hub_names = draw_locations(rng, table, industry_codes, names, hub_share)
     zlon = table["lon"].to_numpy()[zi]
     zlat = table["lat"].to_numpy()[zi]
-    lon, lat = _jitter(rng, zlon, zlat)
+    lon, lat = jitter(rng, zlon, zlat)
 
     age = 1 + np.floor(rng.gamma(_AGE_GAMMA[0], _AGE_GAMMA[1], n)).astype(np.int64)
     log_emp = _LOG_EMP[0] + _LOG_EMP[1] * age + _LOG_EMP[2] * rng.standard_normal(n)
@@ -796,7 +514,7 @@ def _simulate(
     small = employees <= SERIAL_MAX_EMPLOYEES
     serial = ((patents >= SERIAL_MIN_PATENTS) & small).astype(np.int64)
 
-    count = _cluster_counts(table, zi, industry_codes, len(names), radius_m)
+    count = cluster_counts(table, zi, industry_codes, len(names), radius_m)
     log_count = np.log1p(count)
     c_mean, c_sd = float(log_count.mean()), float(log_count.std())
     cluster = (log_count - c_mean) / c_sd if c_sd > 0 else np.zeros(n)
@@ -810,10 +528,10 @@ def _simulate(
     xb = x @ _vector(beta)
     intl = lag.solve(rho, xb + eps)
 
-    mu_fm = np.exp(x @ _vector(_GAMMA))
-    foreign = rng.poisson(mu_fm * rng.gamma(1.0 / _NB_ALPHA, _NB_ALPHA, n)).astype(np.int64)
-    mu_es = 1.0 / (1.0 + np.exp(-(x @ _vector(_DELTA))))
-    share = np.clip(rng.beta(mu_es * _BETA_PHI, (1 - mu_es) * _BETA_PHI), 0.0, 1.0)
+    mu_fm = np.exp(x @ _vector(GAMMA))
+    foreign = rng.poisson(mu_fm * rng.gamma(1.0 / NB_ALPHA, NB_ALPHA, n)).astype(np.int64)
+    mu_es = 1.0 / (1.0 + np.exp(-(x @ _vector(DELTA))))
+    share = np.clip(rng.beta(mu_es * BETA_PHI, (1 - mu_es) * BETA_PHI), 0.0, 1.0)
 
     innovator_code = np.where(serial == 1, 0, np.where(small, 1, 2))
     frame = gpd.GeoDataFrame(
@@ -840,7 +558,7 @@ def _simulate(
         index=index,
         geometry=geometry,
     )
-    frame.attrs["truth"] = _truth(
+    frame.attrs["truth"] = truth_record(
         n=n,
         seed=seed_used,
         shares=shares,
@@ -853,86 +571,4 @@ def _simulate(
         c_mean=c_mean,
         c_sd=c_sd,
     )
-    return frame, {"eps": eps, "W": lag.W, "X": x, "terms": list(_TERMS)}
-
-
-def _turning_point(params: dict, serial: bool) -> float | None:
-    lin = params["cluster"] + (params["serial:cluster"] if serial else 0.0)
-    quad = params["I(cluster ** 2)"] + (params["serial:I(cluster ** 2)"] if serial else 0.0)
-    return None if quad == 0 else float(-lin / (2 * quad))
-
-
-def _truth(
-    *, n, seed, shares, rho, weights, radius_m, hub_share, beta, sigma, c_mean, c_sd
-) -> dict:
-    rhs = FORMULA.split("~", 1)[1].strip()
-    hubs = {
-        name: [
-            {
-                "name": hub_name,
-                "lon": lon,
-                "lat": lat,
-                "radius_km": radius_km,
-                "share": hub_share / len(INDUSTRIES[name]["hubs"]),
-            }
-            for hub_name, lon, lat, radius_km in INDUSTRIES[name]["hubs"]
-        ]
-        for name in shares
-    }
-    return {
-        "n": int(n),
-        "seed": seed,
-        "formula": FORMULA,
-        "model": "lag",
-        "weights": weights,
-        "rho": rho,
-        "beta": dict(beta),
-        "sigma": sigma,
-        "turning_point_nonserial": _turning_point(beta, serial=False),
-        "turning_point_serial": _turning_point(beta, serial=True),
-        "serial_definition": {
-            "min_patents_5y": SERIAL_MIN_PATENTS,
-            "max_employees": SERIAL_MAX_EMPLOYEES,
-            "source": "SBA Office of Advocacy / CHI Research serial innovator definition",
-            "note": "serial = 1 only for small firms; large firms (employees > 500) have "
-            "serial = 0 and share the non-serial coefficients in every outcome",
-        },
-        "cluster": {
-            "definition": "standardised log(1 + other same-industry firms whose ZCTA point "
-            "is within radius_m of the firm's ZCTA point, EPSG:5070)",
-            "radius_m": radius_m,
-            "log_count_mean": c_mean,
-            "log_count_sd": c_sd,
-        },
-        "industries": {
-            name: {
-                "naics": INDUSTRIES[name]["naics"],
-                "title": INDUSTRIES[name]["title"],
-                "share": share,
-                "tech": INDUSTRIES[name]["tech"],
-            }
-            for name, share in shares.items()
-        },
-        "hub_share": hub_share,
-        "hubs": hubs,
-        "jitter_sd_m": JITTER_SD_M,
-        "background_share": BACKGROUND_SHARE,
-        "foreign_markets": {
-            "formula": f"foreign_markets ~ {rhs}",
-            "family": "negative_binomial",
-            "link": "log",
-            "params": dict(_GAMMA),
-            "alpha": _NB_ALPHA,
-            "turning_point_nonserial": _turning_point(_GAMMA, serial=False),
-            "turning_point_serial": _turning_point(_GAMMA, serial=True),
-        },
-        "export_share": {
-            "formula": f"export_share ~ {rhs}",
-            "family": "beta",
-            "link": "logit",
-            "params": dict(_DELTA),
-            "precision": _BETA_PHI,
-            "turning_point_nonserial": _turning_point(_DELTA, serial=False),
-            "turning_point_serial": _turning_point(_DELTA, serial=True),
-        },
-    }
+    return frame, {"eps": eps, "W": lag.W, "X": x, "terms": list(TERMS)}
