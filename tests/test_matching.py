@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import geocluster as gc
+from geocluster._base.summary import Summary
 from geocluster.errors import InputError, ModelError
 from geocluster.models.matching import INNOVATOR_TYPES
 
@@ -36,7 +37,7 @@ def test_classify_definition_and_boundaries(small_firms):
 
 def test_classify_does_not_mutate_and_parameters(small_firms):
     before = small_firms.copy()
-    out = gc.classify_innovators(small_firms, min_patents=3, max_employees=1000, column="kind")
+    out = gc.classify_innovators(small_firms, min_patents=3, max_employees=1000, name="kind")
     pd.testing.assert_frame_equal(small_firms, before)
     assert "kind" in out and "innovator_type" not in out
     assert out["kind"].tolist() == [
@@ -134,7 +135,13 @@ def test_match_balances_confounded_data(confounded):
     assert mt.groupby("match_id").size().eq(2).all()
     assert "distance" in bal.index
     assert "MatchResult" in repr(m) and "caliper 0.2 SD" in repr(m)
-    assert "Sample sizes" in m.summary()
+    summary = m.summary()
+    assert isinstance(summary, Summary)
+    text = str(summary)
+    assert "covariate balance" in text and "treated (matched)" in text
+    pd.testing.assert_frame_equal(summary.to_frame(), m.balance[list(summary.to_frame().columns)])
+    assert "<table" in summary._repr_html_()
+    pd.testing.assert_frame_equal(m.to_frame(), m.balance)
 
 
 def test_match_exact_strata_respected(confounded):
