@@ -1,7 +1,8 @@
-"""folium elements and data encoding behind :mod:`geocluster.viz.maps` (private).
+"""folium elements and data encoding behind :mod:`geocluster.viz.maps` (internal API).
 
-Each layer is one folium ``Layer`` whose script calls the runtime in
-:mod:`geocluster.viz.assets` with a payload written by :func:`~geocluster.viz.assets.safe_json`.
+Each layer is one folium ``Layer`` whose script calls the browser runtime
+(``geocluster/viz/static/geocluster-runtime.js``, put into the page by
+:func:`install_runtime`) with a payload written by :func:`~geocluster.viz.assets.safe_json`.
 Attribute values travel as columns (categorical ones as codes into a list of levels), so
 100,000 firms cost a few megabytes rather than one HTML snippet each.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
 from collections import OrderedDict
 
@@ -305,8 +307,6 @@ class GeoclusterLayer(folium.map.Layer):
 
     def rename_layer(self, name: str) -> None:
         """Change the layer's name (in the layer control and in the payload)."""
-        import json
-
         name = clip_text(name, MAX_LABEL)
         self.plain_name = name
         self.layer_name = layer_label(name)
