@@ -12,7 +12,14 @@ from shapely.geometry import Point
 
 import geocluster as gc
 from geocluster.errors import CRSError, GeoclusterWarning, InputError, WeightsError
-from geocluster.weights import check_spec
+from geocluster.weights import (
+    BuiltGraph,
+    WeightsSpec,
+    build_graph,
+    check_spec,
+    graph_summary,
+    parse_weights_spec,
+)
 
 
 def test_columbus_queen_matches_reference(columbus, columbus_reference):
@@ -134,7 +141,7 @@ def test_coincident_points_policy():
         WeightsError, match=r"'knn:2': 2 of 5 units share a location .*1 distinct locations.*jitter"
     ):
         gc.weights(pts, "knn:2")
-    band = gc.weights(pts, "distance:10m", transform="b", isolates="ignore")
+    band = build_graph(pts, "distance:10m", transform="b").graph
     assert band[0].index.tolist() == [1]  # coincident units are neighbours in a band
     a = gc.weights(pts, "knn:2", coincident="jitter", seed=1)
     b = gc.weights(pts, "knn:2", coincident="jitter", seed=1)
@@ -202,7 +209,7 @@ def test_isolates_warning_names_the_remedy():
 
 # --- knn and distance weights from one KD-tree query (equal to libpysal's builders) -------
 
-_weights_module = importlib.import_module("geocluster.weights")
+_points_module = importlib.import_module("geocluster.weights.points")
 
 
 def _frame(xy, ids=None, crs=3857):
@@ -272,9 +279,9 @@ def test_knn_ties_follow_libpysal_not_the_plain_scipy_query(monkeypatch):
     _, idx = KDTree(xy).query(xy, k=2)
     plain = Graph.from_arrays(frame.index, frame.index[idx[:, 1]], np.ones(len(xy)))
     assert not plain.equals(ref)  # the data really have ties decided differently
-    _assert_same_graph(gc.weights(frame, "knn:1", transform=None, isolates="ignore"), ref)
-    monkeypatch.setattr(_weights_module, "_TIE_RTOL", -1.0)  # no row counts as a tie
-    assert not gc.weights(frame, "knn:1", transform=None, isolates="ignore").equals(ref)
+    _assert_same_graph(build_graph(frame, "knn:1", transform=None).graph, ref)
+    monkeypatch.setattr(_points_module, "TIE_RTOL", -1.0)  # no row counts as a tie
+    assert not build_graph(frame, "knn:1", transform=None).graph.equals(ref)
 
 
 @pytest.mark.parametrize(
@@ -291,7 +298,7 @@ def test_distance_band_equals_libpysal(data, threshold):
         if transform in ("v", "d") and not ref.adjacency.any():  # no unit has a neighbour
             with pytest.raises(WeightsError, match=rf"transform='{transform}' divides by the "
                                r"sum of all weights, which is 0"):
-                gc.weights(frame, spec, transform=transform, isolates="ignore")
+                build_graph(frame, spec, transform=transform)
             continue
         ours = _weights_as_libpysal_reports(frame, spec, ref, transform=transform)
         _assert_same_graph(ours, ref if transform is None else ref.transform(transform.upper()))
@@ -310,7 +317,7 @@ def test_distance_band_is_inclusive_at_the_threshold():
         assert card[corner].tolist() == [want[0]] * 4
         assert card[edge].tolist() == [want[1]] * 4
         assert card[centre].tolist() == [want[2]]
-    assert gc.weights(frame, "distance:99.9m", transform="b", isolates="ignore").isolates.size == 9
+    assert build_graph(frame, "distance:99.9m", transform="b").graph.isolates.size == 9
 
 
 def test_distance_band_isolates_are_zero_self_loops_like_libpysal():
@@ -324,7 +331,7 @@ def test_distance_band_isolates_are_zero_self_loops_like_libpysal():
     assert list(g.isolates) == ["c"]
     with pytest.raises(WeightsError, match=r"transform='d' divides by the sum of all weights, "
                        r"which is 0 \(no unit of 5 has a neighbour\)\. Use a larger distance"):
-        gc.weights(frame, "distance:10m", transform="d", isolates="ignore")
+        build_graph(frame, "distance:10m", transform="d")
 
 
 def test_knn_components_are_counted_from_the_arrays():
@@ -335,18 +342,76 @@ def test_knn_components_are_counted_from_the_arrays():
         g = gc.weights(_frame(xy), "knn:2")
     assert g.n_components == 2 and (g.cardinalities == 2).all()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # ignored: nothing reported, the same Graph
-        quiet = gc.weights(_frame(xy), "knn:2", isolates="ignore")
-    _assert_same_graph(quiet, g)
-    band = gc.weights(_frame(xy), "distance:20m", isolates="ignore")
+        warnings.simplefilter("error")  # build_graph reports nothing: the same Graph
+        built = build_graph(_frame(xy), "knn:2")
+        uncounted = build_graph(_frame(xy), "knn:2", count_components=False)
+    _assert_same_graph(built.graph, g)
+    _assert_same_graph(uncounted.graph, g)
+    assert built.summary["components"] == 2 and uncounted.summary["components"] is None
+    band = build_graph(_frame(xy), "distance:20m").graph
     assert band.n_components == 2 and band.cardinalities.tolist() == [2] * 6
+
+
+def test_isolates_vocabulary_is_keep_or_raise():
+    pts = gpd.GeoDataFrame(geometry=[Point(0, 0), Point(1000, 0), Point(50_000, 0)], crs=3857)
+    with pytest.warns(GeoclusterWarning, match=r"1 of 3 units have no neighbours \(e.g. \[2\]\) "
+                      r"and the graph has 2 connected components.*isolates='raise' makes this "
+                      r"an error"):
+        kept = gc.weights(pts, "distance:2km", isolates="keep")
+    assert list(kept.isolates) == [2]
+    with pytest.warns(GeoclusterWarning, match="1 of 3 units"):  # "keep" is the default
+        _assert_same_graph(gc.weights(pts, "distance:2km"), kept)
+    with pytest.raises(WeightsError, match=r"1 of 3 units have no neighbours.*pass "
+                       r"isolates='keep'\.$"):
+        gc.weights(pts, "distance:2km", isolates="raise")
+    for old in ("warn", "ignore", "drop", None):
+        with pytest.raises(WeightsError, match=rf"^isolates={old!r} is not an option; pass 'keep' "
+                           r"\(keep them and warn with a count\) or 'raise'\.$"):
+            gc.weights(pts, "distance:2km", isolates=old)
+
+
+def test_build_graph_returns_the_graph_and_its_counts(columbus):
+    built = build_graph(columbus, "queen")
+    assert isinstance(built, BuiltGraph)
+    assert built.summary == graph_summary(gc.weights(columbus, "queen"))
+    assert built.isolate_ids == []
+    _assert_same_graph(built.graph, gc.weights(columbus, "queen"))
+    ready = build_graph(columbus, built.graph, transform=None)
+    assert ready.graph is built.graph
+    with pytest.raises(WeightsError, match="does not match the frame"):
+        build_graph(columbus.iloc[::-1], built.graph)
+
+
+@pytest.mark.parametrize("spec, parsed", [
+    ("queen", WeightsSpec("queen", "queen")),
+    (" ROOK", WeightsSpec("rook", "rook")),
+    ("knn:08", WeightsSpec("knn:8", "knn", k=8)),
+    ("distance:25km", WeightsSpec("distance:25km", "distance", distance=25_000.0)),
+    ("distance: 500 m", WeightsSpec("distance:500 m", "distance", distance=500.0)),
+    ("kernel:Triangular:2km", WeightsSpec("kernel:triangular:2km", "kernel", distance=2_000.0,
+                                          kernel="triangular")),
+])
+def test_parse_weights_spec(spec, parsed):
+    out = parse_weights_spec(spec)
+    assert out == parsed and str(out) == parsed.text == check_spec(spec)
+    assert out.needs_metres == (parsed.kind in ("distance", "kernel"))
+    assert out.is_contiguity == (parsed.kind in ("queen", "rook"))
+    with pytest.raises(AttributeError):
+        out.k = 3  # frozen
+
+
+def test_parse_weights_spec_rejects_like_check_spec():
+    with pytest.raises(WeightsError, match=r"unknown weights spec 'queens'.*'queen', not 'queens'"):
+        parse_weights_spec("queens")
+    with pytest.raises(WeightsError, match=r"'knn:0': K must be at least 1"):
+        parse_weights_spec("knn:0")
 
 
 def test_cached_sparse_is_libpysals_and_independent_of_the_adjacency():
     frame = _DATA["hexagons, string ids"]()
     for spec, transform in [("knn:5", "r"), ("knn:5", None), ("distance:1000m", "b"),
                             ("distance:1000m", "r")]:
-        g = gc.weights(frame, spec, transform=transform, isolates="ignore")
+        g = build_graph(frame, spec, transform=transform).graph
         fresh = Graph(g._adjacency.copy(), transformation=g.transformation, is_sorted=True)
         ours, theirs = g.sparse, fresh.sparse
         assert ours.shape == theirs.shape

@@ -99,7 +99,6 @@ planted hubs, the serial-innovator definition and the seed used.
 from __future__ import annotations
 
 import numbers
-import re
 from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
@@ -132,8 +131,9 @@ from geocluster.datasets.truth import (
     TERMS,
     truth_record,
 )
-from geocluster.errors import InputError
+from geocluster.errors import InputError, WeightsError
 from geocluster.units import parse_distance
+from geocluster.weights import parse_weights_spec
 from geocluster.weights import weights as build_weights
 
 __all__ = ["make_firms", "INDUSTRIES", "DEFAULT_BETA", "JITTER_SD_M"]
@@ -144,7 +144,6 @@ _LOG_EMP = (2.6, 0.025, 1.6)  # intercept, age slope, sd
 _PATENT_LOGMEAN = (0.0, 0.6)  # intercept, log(employees) slope
 _PATENT_ALPHA = 1.2
 
-_KNN_RE = re.compile(r"^knn:(\d+)$")
 
 
 def make_firms(
@@ -358,15 +357,14 @@ def _check_sigma(sigma) -> float:
 
 
 def _weights_k(weights) -> int | None:
+    """K of a ``"knn:K"`` spec (the fast path of the lag DGP), else None."""
     if not isinstance(weights, str):
         raise InputError(f"weights={weights!r} must be a specification string such as 'knn:8'.")
-    match = _KNN_RE.match(weights.strip().lower())
-    if match:
-        k = int(match.group(1))
-        if k < 1:
-            raise InputError(f"weights={weights!r}: K must be at least 1.")
-        return k
-    return None
+    try:
+        parsed = parse_weights_spec(weights)
+    except WeightsError as exc:
+        raise InputError(f"weights={weights!r} cannot be built for the firms: {exc}") from None
+    return parsed.k if parsed.kind == "knn" else None
 
 
 def _seed_rng(seed) -> tuple[np.random.Generator, int | str | None]:

@@ -540,7 +540,7 @@ def test_distance_too_small_leaves_isolates():
     ):
         gc.weights(pts, "distance:100m")
     with frame_untouched(pts), raises_clearly(
-        WeightsError, r"3 of 3 units have no neighbours", r"larger distance.*isolates='warn'"
+        WeightsError, r"3 of 3 units have no neighbours", r"larger distance.*isolates='keep'"
     ):
         gc.weights(pts, "distance:100m", isolates="raise")
 
