@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import geocluster as gc
+from geocluster._base.summary import COEF_COLUMNS, Summary
 from geocluster.errors import InputError, ModelError
 
 FORMULA_RHS = "serial * (cluster + I(cluster**2)) + age + C(industry)"
@@ -72,9 +73,17 @@ def test_poisson_recovers_coefficients(firms):
     res = gc.count_model(f"poisson_markets ~ {FORMULA_RHS}", firms)
     _check_recovery(res, {**TRUE, "Intercept": 0.2})
     assert res.nobs == len(firms)
-    assert list(res.conf_int().columns) == ["lower", "upper"]
-    assert "poisson" in repr(res)
-    assert "poisson_markets" in str(res.summary())
+    assert list(res.conf_int().columns) == ["ci_low", "ci_high"]
+    np.testing.assert_allclose(res.conf_int().to_numpy(), np.asarray(res.sm_results.conf_int()),
+                               rtol=1e-10)
+    np.testing.assert_allclose(res.pvalues, np.asarray(res.sm_results.pvalues), rtol=1e-8)
+    np.testing.assert_allclose(res.bse, np.asarray(res.sm_results.bse), rtol=1e-12)
+    assert "poisson" in repr(res) and repr(res).startswith("<OutcomeResult")
+    summary = res.summary()
+    assert isinstance(summary, Summary)
+    assert "poisson_markets" in str(summary) and "<table" in summary._repr_html_()
+    pd.testing.assert_frame_equal(summary.to_frame(), res.to_frame())
+    assert list(res.to_frame().columns) == list(COEF_COLUMNS)
 
 
 def test_negbin_recovers_coefficients_and_dispersion(firms):
@@ -143,12 +152,17 @@ def test_outcome_errors(firms):
         gc.share_model("foreign_markets ~ cluster", firms)
     with pytest.raises(InputError, match="family must be 'poisson' or 'negbin'"):
         gc.count_model("foreign_markets ~ cluster", firms, family="zip")
-    with pytest.raises(InputError, match="formula must be a string like"):
+    with pytest.raises(ModelError, match="needs the form 'outcome ~ regressors'"):
         gc.count_model("foreign_markets", firms)
     holes = firms.copy()
     holes.loc[holes.index[:4], "cluster"] = np.nan
-    with pytest.raises(InputError, match="missing values; geocluster does not drop rows"):
+    with pytest.raises(InputError, match=r"4 rows have missing values .*cluster: 4.*"
+                       "missing='drop'"):
         gc.count_model("foreign_markets ~ cluster", holes)
+    with pytest.warns(gc.GeoclusterWarning, match=r"4 of \d+ rows dropped .*cluster: 4"):
+        dropped = gc.count_model("foreign_markets ~ cluster", holes, missing="drop")
+    assert dropped.nobs == len(holes) - 4 and dropped.n_dropped == 4
+    assert dropped.data.index.equals(holes.index[4:])
     with pytest.raises(InputError, match="cov_type must be one of"):
         gc.share_model("export_share ~ cluster", firms, cov_type="robust")
     const = firms.assign(z=1.0)
@@ -221,7 +235,7 @@ def test_count_marginal_effects_response_scale(firms):
         grad = np.array(
             [(f(beta + eps * e) - f(beta - eps * e)) / (2 * eps) for e in np.eye(len(beta))]
         )
-        assert row["se"] == pytest.approx(np.sqrt(grad @ V @ grad), rel=1e-4)
+        assert row["std_error"] == pytest.approx(np.sqrt(grad @ V @ grad), rel=1e-4)
 
 
 def test_share_effects_observed_covariates(firms):
@@ -236,9 +250,9 @@ def test_share_effects_observed_covariates(firms):
     slope = p["cluster"] + p["serial:cluster"]  # at cluster = 0 for serial firms
     expected = np.mean(mu * (1 - mu) * slope)
     assert me.set_index("group").loc[1, "estimate"] == pytest.approx(expected, rel=1e-6)
-    from geocluster.models import effects
+    from geocluster.models import effects_plot
 
-    pred = effects.predicted(res, "cluster", by="serial", n_points=7)
+    pred = effects_plot.predicted(res, "cluster", by="serial", n_points=7)
     assert pred["predicted"].between(0, 1).all()
     fig = res.plot_effects("cluster", by="serial")
     assert "fractional logit" in fig.axes[0].get_title()

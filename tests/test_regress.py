@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from libpysal.graph import Graph
 
 import geocluster as gc
+from geocluster._base.summary import COEF_COLUMNS, Summary
 from geocluster.errors import GeoclusterWarning, InputError, ModelError, WeightsError
 
 REF = json.loads((Path(__file__).parent / "data" / "columbus_r_spdep.json").read_text())
@@ -141,12 +142,22 @@ def test_results_api(fits, columbus):
     assert (res.pvalues > 0).all() and (res.pvalues < 1).all()
     assert fits["ols"].rho is None and fits["error"].rho is None
     frame = res.to_frame()
-    assert list(frame.columns) == ["term", "estimate", "se", "z", "p", "ci_low", "ci_high"]
-    text = str(res.summary())
+    assert list(frame.columns) == list(COEF_COLUMNS) and frame.index.name == "term"
+    assert list(frame.index) == list(res.params.index)
+    np.testing.assert_array_equal(frame["std_error"], res.bse)
+    np.testing.assert_array_equal(frame["p_value"], res.pvalues)
+    assert (res.params.name, res.bse.name, res.pvalues.name) == ("estimate", "std_error",
+                                                                  "p_value")
+    assert res.tvalues.name == "z" and fits["ols"].tvalues.name == "t"
+    summary = res.summary()
+    assert isinstance(summary, Summary) and summary.statistic == "z"
+    pd.testing.assert_frame_equal(summary.to_frame(), frame)
+    text = str(summary)
     for piece in ("Spatial lag model", "'queen'", "49", "rho", "INC", "Log-likelihood", "LM lag"):
         assert piece in text
     assert "<table" in res.summary()._repr_html_()
     assert "rho=0.4233" in repr(res) and "n=49" in repr(res) and "queen" in repr(res)
+    assert repr(res).startswith("<RegressionResult")
 
 
 @pytest.mark.parametrize("alpha", [5, 0, 1, -0.1, "x", True, np.nan])
@@ -260,7 +271,7 @@ def test_missing_rows_dropped_and_weights_built_on_the_rest():
     gdf.loc[gdf.index[[3, 10, 50]], "x1"] = np.nan
     gdf.loc[gdf.index[7], "y"] = np.nan
     with pytest.warns(GeoclusterWarning, match=r"4 of 200 rows dropped.*x1: 3.*y: 1"):
-        res = gc.regress("y ~ x1 + x2", gdf, model="lag", weights="knn:6")
+        res = gc.regress("y ~ x1 + x2", gdf, model="lag", weights="knn:6", missing="drop")
     assert res.nobs == 196 and res.n_dropped == 4
     kept = gdf.index.delete([3, 7, 10, 50])
     assert res.data.index.equals(kept)
@@ -269,6 +280,8 @@ def test_missing_rows_dropped_and_weights_built_on_the_rest():
     assert (res.graph.cardinalities == 6).all()
     with pytest.raises(InputError, match="4 rows have missing values"):
         gc.regress("y ~ x1 + x2", gdf, model="lag", weights="knn:6", missing="raise")
+    with pytest.raises(InputError, match=r"4 rows have missing values.*missing='drop'"):
+        gc.regress("y ~ x1 + x2", gdf, model="lag", weights="knn:6")  # the default raises
 
 
 def test_dataframe_with_graph_and_subgraph():
@@ -283,7 +296,7 @@ def test_dataframe_with_graph_and_subgraph():
         pytest.warns(GeoclusterWarning, match="restricted to the 149 rows"),
         pytest.warns(GeoclusterWarning, match="1 of 150 rows dropped"),
     ):
-        c = gc.regress("y ~ x1 + x2", frame, model="lag", weights=graph)
+        c = gc.regress("y ~ x1 + x2", frame, model="lag", weights=graph, missing="drop")
     assert list(c.graph.unique_ids) == list(frame.index[1:])
     assert np.allclose(np.asarray(c.W.sum(axis=1)).ravel(), 1.0)
 
@@ -498,11 +511,11 @@ def test_make_firms_lag_recovers_truth_and_planted_pattern(seed):
     # the same through the effects methods (geocluster.models.effects)
     tp = res.turning_point("cluster", by="serial").set_index("group")
     assert tp.loc[0, "shape"] == "inverse-U" and bool(tp.loc[0, "inside"])
-    assert abs(tp.loc[0, "turning_point"] - true_top) < 3 * tp.loc[0, "se"]
+    assert abs(tp.loc[0, "turning_point"] - true_top) < 3 * tp.loc[0, "std_error"]
     me = res.marginal_effects("cluster", by="serial", at=[0.0])
     direct = me[me["effect"] == "direct"].set_index("group")
     gap = direct.loc[1, "estimate"] - direct.loc[0, "estimate"]
-    assert gap > 2 * np.hypot(direct.loc[1, "se"], direct.loc[0, "se"])
+    assert gap > 2 * np.hypot(direct.loc[1, "std_error"], direct.loc[0, "std_error"])
 
 
 def test_effect_methods_delegate(fits, monkeypatch):
@@ -516,8 +529,11 @@ def test_effect_methods_delegate(fits, monkeypatch):
 
         return inner
 
-    for name in ("marginal_effects", "turning_point", "u_test", "plot_effects"):
+    effects_plot = pytest.importorskip("geocluster.models.effects_plot")
+    for name in ("marginal_effects", "turning_point", "u_test"):
         monkeypatch.setattr(effects, name, fake(name))
+    for name in ("predicted", "plot_effects"):
+        monkeypatch.setattr(effects_plot, name, fake(name))
     res = fits["lag"]
     assert res.marginal_effects("INC", by="g", at=[1, 2], covariates="mean") == "marginal_effects"
     assert calls[-1] == (
@@ -530,6 +546,8 @@ def test_effect_methods_delegate(fits, monkeypatch):
     assert calls[-1][3] == {"by": "g"}
     assert res.u_test("INC", by=None) == "u_test"
     assert res.plot_effects("INC") == "plot_effects"
+    assert res.predicted("INC", n_points=5) == "predicted"
+    assert calls[-1][3] == {"by": None, "n_points": 5}
 
 
 @pytest.mark.slow
@@ -590,7 +608,8 @@ def test_empty_category_level_is_named(columbus):
         pytest.raises(ModelError, match=r"dummy 'C\(district\)\[T.c\]' is 0 in every used row"),
         pytest.warns(GeoclusterWarning, match="9 of 49 rows dropped"),
     ):
-        gc.regress("CRIME ~ INC + C(district)", data, weights="queen", isolates="keep")
+        gc.regress("CRIME ~ INC + C(district)", data, weights="queen", isolates="keep",
+                   missing="drop")
 
 
 def test_ols_white_equals_statsmodels_hc1(columbus):
@@ -626,8 +645,10 @@ def test_row_order_does_not_matter(columbus, model):
     shuffled = data.sample(frac=1.0, random_state=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GeoclusterWarning)
-        a = gc.regress("CRIME ~ INC + HOVAL", data, model=model, weights="queen")
-        b = gc.regress("CRIME ~ INC + HOVAL", shuffled, model=model, weights="queen")
+        a = gc.regress("CRIME ~ INC + HOVAL", data, model=model, weights="queen",
+                       missing="drop")
+        b = gc.regress("CRIME ~ INC + HOVAL", shuffled, model=model, weights="queen",
+                       missing="drop")
     assert a.nobs == b.nobs == 47
     assert np.allclose(a.params, b.params, rtol=1e-7)
     assert np.allclose(a.bse, b.bse, rtol=1e-6)

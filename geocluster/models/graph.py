@@ -15,8 +15,7 @@ import pandas as pd
 from libpysal.graph import Graph
 
 from geocluster.errors import GeoclusterWarning, WeightsError
-from geocluster.weights import check_graph_matches
-from geocluster.weights import weights as build_weights
+from geocluster.weights import build_graph, check_graph_matches
 
 __all__ = ["graph_for_rows", "check_knn_rows"]
 
@@ -55,7 +54,10 @@ def graph_for_rows(
             )
         check_knn_rows(spec, len(rows))
         try:
-            graph = build_weights(rows, spec, transform="r", isolates="ignore", crs=crs)
+            # isolates are this function's to report (its isolates= policy), components
+            # are not needed: the bare builder, no structure warnings
+            graph = build_graph(rows, spec, transform="r", crs=crs,
+                                count_components=False).graph
         except WeightsError as exc:
             raise WeightsError(
                 f"{exc} (In gc.regress, build the Graph yourself with gc.weights(data, spec, "
