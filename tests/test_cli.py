@@ -31,7 +31,7 @@ def _write_config(folder, firm_csv, **overrides):
         "study": 'name = "test study <script>alert(1)</script>"\nseed = 11',
         "firms": f'path = "{firm_csv}"\nid = "firm_id"',
         "areal": 'permutations = 99\nweights = "knn:6"',
-        "density": 'simulations = 19\nlevel = 0.9\nbandwidth = "40km"\ncell_size = "10km"',
+        "density": 'simulations = 19\nalpha = 0.1\nbandwidth = "40km"\ncell_size = "10km"',
         "exposure": 'method = "count"\nradius = "25km"',
         "model": "impacts_simulations = 50",
         "robustness": 'weights = ["knn:4", "knn:8"]\nmodels = ["ols", "lag"]\nexposure = ["count:25km", "kde:25km"]',

@@ -1,3 +1,4 @@
+import dataclasses
 import tomllib
 
 import pytest
@@ -9,18 +10,21 @@ from geocluster.pipeline.config import SCHEMA, example_config, load_config, vali
 def test_defaults_fill_every_key():
     config = validate_config({"firms": {"path": "f.csv"}})
     for section, keys in SCHEMA.items():
-        assert set(config[section]) == set(keys)
-    assert config["model"]["model"] == "lag"
+        assert {f.name for f in dataclasses.fields(getattr(config, section))} == set(keys)
+    assert config.model.model == "lag"
     # Keys the study derives from the data default to None (the steps document the rule).
     for section, key in [("robustness", "models"), ("robustness", "weights"),
                          ("robustness", "focus"), ("robustness", "lisa_weights"),
                          ("model", "formula"), ("model", "by"), ("model", "variable"),
                          ("firms", "industry"), ("firms", "patents"), ("firms", "name"),
                          ("firms", "layer"), ("firms", "encoding"), ("maps", "popup")]:
-        assert config[section][key] is None, (section, key)
-    assert config["weights"] == {"coincident": "raise", "isolates": "keep"}
-    assert config["areal"]["missing"] == "raise" and config["model"]["missing"] == "drop"
-    assert config["maps"]["tiles"] == "OpenStreetMap"
+        assert getattr(getattr(config, section), key) is None, (section, key)
+    assert dataclasses.asdict(config.weights) == {"coincident": "raise", "isolates": "keep"}
+    assert config.areal.missing == "raise" and config.model.missing == "drop"
+    assert config.maps.tiles == "OpenStreetMap"
+    assert config.to_dict()["areal"]["years"] == [2011, 2015]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.model.model = "ols"  # type: ignore[misc]
 
 
 def test_example_config_is_valid_toml_and_complete():
@@ -39,8 +43,16 @@ def test_example_config_is_valid_toml_and_complete():
          r"\[model\] model = 'sar' is not allowed; choose one of \['ols', 'lag', 'error', 'durbin'\]"),
         ({"firms": {"path": "f.csv"}, "model": {"weights": "knn"}},
          r"\[model\] weights = 'knn' is not allowed; expected 'queen'"),
-        ({"firms": {"path": "f.csv"}, "density": {"level": 1.5}},
-         r"\[density\] level = 1.5 is not allowed; expected a number between 0 and 1"),
+        ({"firms": {"path": "f.csv"}, "density": {"alpha": 1.5}},
+         r"\[density\] alpha = 1.5 is not allowed; expected a number between 0 and 1"),
+        ({"firms": {"path": "f.csv"}, "density": {"level": 0.95}},
+         r"unknown key \[density\] level; allowed keys are"),
+        ({"firms": {"path": "f.csv"}, "robustness": {"exposure": ["kde25"]}},
+         r"\[robustness\] exposure = \['kde25'\] is not allowed; expected a list of 'kde:BANDWIDTH'"),
+        ({"firms": {"path": "f.csv"}, "areal": {"units": "countries"}},
+         r"\[areal\] units: units spec 'countries' is not one of 'counties'"),
+        ({"firms": {"path": "f.csv"}, "robustness": {"lisa_weights": ["queen", "knn"]}},
+         r"\[robustness\] lisa_weights = \['queen', 'knn'\] is not allowed; expected a list of 'queen'.*\(bad item 'knn'\)"),
         ({"firms": {"path": "f.csv"}, "density": {"simulations": "many"}},
          r"\[density\] simulations = 'many' has the wrong type; expected int"),
         ({"firms": {"path": "f.csv"}, "exposure": {"radius": "10 miles"}},
@@ -81,7 +93,7 @@ def test_load_config_resolves_paths(tmp_path):
     study = tmp_path / "study.toml"
     study.write_text('[firms]\npath = "data/firms.csv"\n')
     config = load_config(study)
-    assert config["firms"]["path"] == str((tmp_path / "data" / "firms.csv").resolve())
+    assert config.firms.path == str((tmp_path / "data" / "firms.csv").resolve())
 
 
 def test_load_config_errors(tmp_path):
@@ -103,10 +115,10 @@ def test_new_keys_accept_their_documented_values():
         "areal": {"missing": "drop"}, "model": {"missing": "raise", "formula": "y ~ x"},
         "maps": {"tiles": "none", "popup": ["NAME", "CITY"], "tooltip": []},
     })
-    assert config["firms"]["focus_industry"] == ["software", "biotech"]
-    assert config["weights"]["coincident"] == "jitter" and config["maps"]["popup"] == ["NAME", "CITY"]
-    assert validate_config({"firms": {"path": "f", "focus_industry": "software"}})["firms"][
-        "focus_industry"] == "software"
+    assert config.firms.focus_industry == ("software", "biotech")
+    assert config.weights.coincident == "jitter" and config.maps.popup == ("NAME", "CITY")
+    assert validate_config({"firms": {"path": "f", "focus_industry": "software"}}).firms \
+        .focus_industry == "software"
 
 
 def test_example_config_documents_every_key_with_its_choices():

@@ -12,9 +12,8 @@ import pytest
 from shapely.geometry import Point
 
 import geocluster as gc
-from geocluster.pipeline.config import validate_config
 from geocluster.pipeline.study import run_study
-from geocluster.viz.report import build_report, escape, model_title
+from geocluster.viz.report import DensityReport, ReportData, build_report, escape, model_title
 
 PAYLOADS = ["{{7*7}}", "{% if 1 %}x{% endif %}", "<script>alert(1)</script>", "a & \"b\" 'c'"]
 
@@ -36,13 +35,12 @@ def test_escape_exact():
         "&lt;b&gt;&#123;&#123;7*7&#125;&#125;&lt;/b&gt; &amp; &#x27;x&#x27;")
 
 
-def _state(tmp_path, **extra) -> dict:
-    config = validate_config({"study": {"name": "Study {{7*7}} <script>alert(1)</script>",
-                                        "description": "{% if 1 %}x{% endif %} & more"},
-                              "firms": {"path": "firms.csv"}})
-    state = {"config": config, "folder": tmp_path, "summary": {"firms": 5}, "warnings": []}
-    state.update(extra)
-    return state
+def _state(tmp_path, **extra) -> ReportData:
+    options = {"title": "Study {{7*7}} <script>alert(1)</script>",
+               "description": "{% if 1 %}x{% endif %} & more", "folder": tmp_path,
+               "summary": {"firms": 5}, "warnings": [], "settings": {"study": {"seed": 1}}}
+    options.update(extra)
+    return ReportData(**options)
 
 
 def test_title_and_description_are_literal(tmp_path):
@@ -98,8 +96,9 @@ def _density_state(tmp_path, industries):
                            "k_density": {industries[0]: {"localised": True,
                                                          "localisation_index": 0.1,
                                                          "dispersion_index": 0.0}}}}
-    return _state(tmp_path, density_clusters=clusters, density_groups=list(industries),
-                  summary=summary)
+    density = DensityReport(clusters=clusters, groups=list(industries), null="firms",
+                            alpha=0.05, simulations=99, min_firms=10)
+    return _state(tmp_path, density=density, summary=summary)
 
 
 def test_density_counts_come_from_the_cluster_table(tmp_path):
@@ -116,10 +115,8 @@ def test_density_counts_come_from_the_cluster_table(tmp_path):
 
 
 def test_model_titles_name_the_outcome_unless_the_demo():
-    assert model_title({"internationalization": True, "outcome": "intl"}) == \
-        "Internationalization model"
-    assert model_title({"internationalization": False, "outcome": "log(REVENUES)"}) == \
-        "Model of log(REVENUES)"
+    assert model_title("intl", internationalization=True) == "Internationalization model"
+    assert model_title("log(REVENUES)", internationalization=False) == "Model of log(REVENUES)"
 
 
 @pytest.mark.slow

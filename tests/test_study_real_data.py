@@ -393,19 +393,21 @@ def _industry_firms() -> gpd.GeoDataFrame:
                             geometry=[r[1] for r in rows], crs=4326)
 
 
-def _focus_state(firms, **areal) -> dict:
+def _focus_state(firms, focus=None, **areal):
     from geocluster.pipeline.config import validate_config
+    from geocluster.pipeline.steps import Columns, StudyUnits
 
-    config = validate_config({"firms": {"path": "x.csv", "industry": "sector"},
+    config = validate_config({"firms": {"path": "x.csv", "industry": "sector",
+                                        "focus_industry": focus},
                               "areal": areal, "density": {"min_firms": 10}})
-    return {"config": config, "firms": firms,
-            "columns": {"industry": "sector", "employees": None, "patents": None,
-                        "age": None, "name": None}}
+    return StudyUnits(config, firms, Columns(industry="sector"))
+
+
+def _focus_industries(units) -> list[str]:
+    return list(units.focus.industries)
 
 
 def test_default_focus_is_the_most_localised_industries():
-    from geocluster.pipeline.steps import _focus_industries
-
     # 165 firms; county totals 40, 40, 40, 45. Maximum LQs: alpha (30/40)/(30/165) = 4.125,
     # beta (20/40)/(20/165) = 4.125 (fewer firms, so second), gamma (10/40)/(20/165) = 2.0625,
     # delta (30/40)/(90/165) = 1.375; epsilon's 3.667 does not count: 5 firms < [density]
@@ -416,8 +418,6 @@ def test_default_focus_is_the_most_localised_industries():
 
 
 def test_default_focus_without_large_enough_units_is_the_largest_industry():
-    from geocluster.pipeline.steps import _focus_industries
-
     # no county has the 50 firms an LQ needs: delta (90 firms) is the largest industry
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -429,10 +429,7 @@ def test_default_focus_without_large_enough_units_is_the_largest_industry():
 
 
 def test_named_focus_industries_are_kept_in_order():
-    from geocluster.pipeline.steps import _focus_industries
-
-    state = _focus_state(_industry_firms())
-    state["config"]["firms"]["focus_industry"] = ["delta", "alpha"]
+    state = _focus_state(_industry_firms(), focus=["delta", "alpha"])
     assert _focus_industries(state) == ["delta", "alpha"]
 
 

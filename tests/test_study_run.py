@@ -20,7 +20,8 @@ import pytest
 import geocluster as gc
 from geocluster.errors import ConfigError, GeoclusterWarning, InputError
 from geocluster.pipeline.cli import main
-from geocluster.pipeline.study import OUTPUT_MARKER, TEMP_MARKER, _WarningLog, _with_step, run_study
+from geocluster.pipeline.progress import WarningLog
+from geocluster.pipeline.study import OUTPUT_MARKER, TEMP_MARKER, run_study, with_step
 
 FAST = """
 [study]
@@ -231,7 +232,7 @@ permutations = 99
 weights = "knn:6"
 [density]
 simulations = 19
-level = 0.9
+alpha = 0.1
 cell_size = "20km"
 [model]
 impacts_simulations = 50
@@ -285,7 +286,7 @@ def test_dropped_rows_are_warned_on_stderr_and_in_run_json(project, capsys):
 def test_warning_log_deduplicates_counts_and_catches_the_logger(capsys):
     import logging
 
-    log = _WarningLog(echo=True)
+    log = WarningLog(echo=True)
     log.step = "areal clusters"
     with log.capture():
         for _ in range(3):
@@ -315,9 +316,9 @@ def test_state_warnings_reach_the_report_step(project, monkeypatch):
     seen = {}
     real_report = _study_steps.report
 
-    def report(state, *, seed):
-        seen["warnings"] = [dict(w) for w in state["warnings"]]
-        real_report(state, seed=seed)
+    def report(context, data, summary, *, seed):
+        seen["warnings"] = [dict(w) for w in context.warnings]
+        real_report(context, data, summary, seed=seed)
 
     monkeypatch.setattr(_study_steps, "report", report)
     run_study(config, proj / "results", quiet=True)
@@ -339,10 +340,10 @@ def test_step_errors_name_the_step_and_keep_their_class(project, capsys):
 
 
 def test_with_step_prefixes_once_and_strips_colour_codes():
-    error = _with_step(InputError("\x1b[1mformula\x1b[0m: no column 'x'"), "model")
+    error = with_step(InputError("\x1b[1mformula\x1b[0m: no column 'x'"), "model")
     assert type(error) is InputError and str(error) == "step 'model': formula: no column 'x'"
-    assert str(_with_step(error, "model")) == str(error)
-    assert type(_with_step(ConfigError("[areal] weights = 'knn:6': K ..."), "areal clusters")) \
+    assert str(with_step(error, "model")) == str(error)
+    assert type(with_step(ConfigError("[areal] weights = 'knn:6': K ..."), "areal clusters")) \
         is ConfigError
 
 
@@ -351,7 +352,7 @@ def test_unexpected_failure_exits_1_and_asks_for_a_report(project, monkeypatch, 
 
     proj, config, _ = project
 
-    def broken(state, *, seed):
+    def broken(*inputs, seed):
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(_study_steps, "exposure", broken)

@@ -139,8 +139,8 @@ def test_write_config_keeps_crs_and_states_its_choices(tmp_path, capsys):
     assert 'coincident = "jitter": 30 firms share 15 locations' in header
     assert "crs = 'EPSG:5070': as given to validate with --crs" in header
     config = load_config(target)
-    assert config["firms"]["crs"] == "EPSG:5070" and config["firms"]["path"] == str(path)
-    assert (config["firms"]["lon"], config["firms"]["lat"]) == ("x", "y")
+    assert config.firms.crs == "EPSG:5070" and config.firms.path == str(path)
+    assert (config.firms.lon, config.firms.lat) == ("x", "y")
     import geocluster as gc
 
     with pytest.warns(gc.GeoclusterWarning, match="dropped 2 of 300 rows"):

@@ -23,10 +23,18 @@ import logging
 import os
 import re
 import sys
+import tomllib
 import warnings
+from importlib import metadata
 from pathlib import Path
 
-from geocluster.errors import ConfigError, GeoclusterError, InputError
+from geocluster.errors import ConfigError, CRSError, GeoclusterError, InputError
+from geocluster.pipeline.schema import example_config
+
+# The one documented exception to "no function-level imports of geocluster modules": the
+# commands that run a study (run, demo, validate) import the pipeline when they start, so
+# that --help, --version and config answer without loading the scientific stack
+# (tests/test_cli_startup.py). geocluster.pipeline.schema is light (stdlib and errors only).
 
 __all__ = ["main", "EXIT_CODES"]
 
@@ -143,9 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage error (2)
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
     if args.version:
-        from geocluster import __version__
-
-        print(f"geocluster {__version__}")
+        print(f"geocluster {metadata.version('geocluster')}")
         return EXIT_OK
     if args.command is None:
         parser.print_help()
@@ -160,8 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args)
         if args.command == "config":
-            from geocluster.pipeline.config import example_config
-
             print(example_config(), end="")
             return EXIT_OK
     except GeoclusterError as exc:
@@ -196,8 +200,6 @@ def _clean(exc: BaseException) -> str:
 
 
 def _exit_code(exc: GeoclusterError) -> int:
-    from geocluster.errors import CRSError
-
     if isinstance(exc, ConfigError):
         return EXIT_CONFIG
     if isinstance(exc, (InputError, CRSError)):
@@ -217,7 +219,7 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def _run(args) -> int:
-    from geocluster.pipeline.study import run_study
+    from geocluster.pipeline.study import run_study  # deferred: start-up time (see the top)
 
     out = args.out if args.out is not None else args.config.parent / "results"
     result = run_study(args.config, out, force=args.force, quiet=args.quiet)
@@ -226,7 +228,7 @@ def _run(args) -> int:
 
 
 def _demo(args) -> int:
-    from geocluster.pipeline.study import demo_config, run_study
+    from geocluster.pipeline.study import demo_config, run_study  # deferred: start-up time
 
     if args.firms < 1:
         raise ConfigError(f"--firms {args.firms}: give a positive number of synthetic firms.")
@@ -266,10 +268,9 @@ def _print_result(result, *, quiet: bool) -> None:
 
 
 def _validate(args) -> int:
-    import tomllib
-
-    from geocluster.pipeline.config import validate_config
+    from geocluster.pipeline.config import validate_config  # deferred: start-up time
     from geocluster.pipeline.profile import config_toml, profile_firms, suggest_config
+    from geocluster.pipeline.progress import terminate_as_interrupt
 
     target: Path | None = args.write_config
     if target is not None:
@@ -297,10 +298,8 @@ def _validate(args) -> int:
               file=sys.stderr)
         print(text, end="")
         return EXIT_OK
-    from geocluster.pipeline.study import _terminate_as_interrupt
-
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    with _terminate_as_interrupt():
+    with terminate_as_interrupt():
         try:
             tmp.write_text(text, encoding="utf-8")
             os.replace(tmp, target)

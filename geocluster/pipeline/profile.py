@@ -21,6 +21,11 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import tomli_w
+
+from geocluster.datasets import load_counties
+from geocluster.io import read_firms
+from geocluster.pipeline.schema import NAME_COLUMNS
 
 __all__ = ["FirmProfile", "profile_firms", "suggest_config", "config_toml",
            "SENTINEL_NUMBERS", "SENTINEL_TEXTS", "ID_NAMES"]
@@ -128,18 +133,9 @@ def profile_firms(
     InputError, CRSError
         As :func:`geocluster.read_firms` (the file cannot be read, no coordinates, ...).
     """
-    import inspect
-
-    from geocluster.io import read_firms
-
     path = Path(path)
     extra: dict[str, Any] = {}
     if encoding is not None:
-        if "encoding" not in inspect.signature(read_firms).parameters:  # pragma: no cover
-            from geocluster.errors import ConfigError
-
-            raise ConfigError("--encoding: this version of read_firms cannot take an encoding; "
-                              "save the file as UTF-8 instead.")
         extra["encoding"] = encoding
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -280,8 +276,6 @@ def _obvious_id(name: str) -> bool:
 
 
 def _name_column(table: pd.DataFrame, skip: set) -> str | None:
-    from geocluster.pipeline.config import NAME_COLUMNS
-
     lowered = {str(c).casefold(): str(c) for c in table.columns if c not in skip}
     for name in NAME_COLUMNS:
         if name in lowered:
@@ -308,8 +302,6 @@ def _study_area(profile: FirmProfile) -> None:
     profile.in_us = bool(inside_box.mean() >= 0.5)
     if not profile.in_us:
         return
-    from geocluster.datasets import load_counties
-
     counties = load_counties("conus")
     hits = counties.sindex.query(np.asarray(points.array), predicate="intersects")
     inside = np.zeros(len(points), dtype=bool)
@@ -448,8 +440,6 @@ def _missing_codes(sentinels: dict[str, dict[str, int]]) -> list[str | int | flo
 
 def config_toml(config: dict[str, Any], reasons: list[str], source: str) -> str:
     """``config`` as TOML (tomli_w) under a comment header with ``reasons``."""
-    import tomli_w
-
     header = [f"# Study config written by 'geocluster validate {_one_line(source)}'.",
               "# Run it with: geocluster run <this file>. Every key is documented by "
               "'geocluster config'."]
