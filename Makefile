@@ -56,7 +56,7 @@ lint-js:
 
 # The site (API reference, user guide, notebooks unexecuted) into site/; warnings are errors.
 docs: $(DOCS_STAMP)
-	$(PYTHON) scripts/check_api_docs.py
+	$(PYTHON) scripts/api_reference.py
 	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir site
 	@printf '*\n' > site/.gitignore
 
