@@ -20,7 +20,8 @@ from scipy import stats
 import geocluster as gc
 from geocluster._base.plotting import INNOVATOR_COLORS
 from geocluster.errors import InputError, ModelError
-from geocluster.models import effects
+from geocluster.models import effects, effects_plot
+from geocluster.models.protocol import EffectsInputs
 
 
 # ---------------------------------------------------------------------------
@@ -59,16 +60,16 @@ class OLSStandIn:
     def cov_params(self):
         return self._cov
 
-    def mean_multipliers(self):
-        return {"direct": 1.0, "total": 1.0}
+    def effects_inputs(self) -> EffectsInputs:
+        return EffectsInputs(model="ols", formula=self.formula, params=self.params,
+                             cov=self._cov, model_spec=self.model_spec, data=self.data,
+                             nobs=self.nobs, label="ols", t_df=self.nobs - len(self.params))
 
 
 class SpatialStandIn:
     """Fixed parameters, covariance and a dense W: a lag or Durbin 'fit'."""
 
-    def __init__(
-        self, model, formula, data, params, cov, W, *, rho_kw=True, slx=None, direct_wx=True
-    ):
+    def __init__(self, model, formula, data, params, cov, W, *, slx=None):
         self.model = model
         self.formula = formula
         self.data = data
@@ -79,25 +80,23 @@ class SpatialStandIn:
         self.eig = eigenvalues(W)
         self.nobs = len(data)
         self.rho = float(self.params["rho"]) if "rho" in self.params else None
-        if slx is not None:
-            self.slx_sources, self.slx_columns = slx
-        self._direct_wx = direct_wx
-        if not rho_kw:  # a results object whose mean_multipliers takes no rho
-            self.mean_multipliers = lambda: self._mult(None)
+        self.slx_pairs = tuple(zip(*slx, strict=True)) if slx is not None else ()
 
     def cov_params(self):
         return self._cov
 
-    def _mult(self, rho):
+    def mean_multipliers(self, rho=None):
         rho = self.rho if rho is None else rho
         inv = 1 / (1 - rho * self.eig)
-        out = {"direct": float(np.mean(inv).real), "total": 1 / (1 - rho)}
-        if self._direct_wx:
-            out["direct_wx"] = float(np.mean(inv * self.eig).real)
-        return out
+        return {"direct": float(np.mean(inv).real), "total": 1 / (1 - rho),
+                "direct_wx": float(np.mean(inv * self.eig).real)}
 
-    def mean_multipliers(self, rho=None):
-        return self._mult(rho)
+    def effects_inputs(self) -> EffectsInputs:
+        spatial = self.model in ("lag", "durbin")
+        return EffectsInputs(model=self.model, formula=self.formula, params=self.params,
+                             cov=self._cov, model_spec=self.model_spec, data=self.data,
+                             nobs=self.nobs, slx_pairs=self.slx_pairs, label=self.model,
+                             multipliers=self.mean_multipliers if spatial else None)
 
 
 _EIG: dict[int, np.ndarray] = {}
@@ -184,8 +183,8 @@ def test_ols_marginal_effects_equal_analytic_derivative(ols):
         "at",
         "effect",
         "estimate",
-        "se",
-        "z",
+        "std_error",
+        "statistic",
         "p_value",
         "ci_low",
         "ci_high",
@@ -199,8 +198,8 @@ def test_ols_marginal_effects_equal_analytic_derivative(ols):
         grad = pd.Series([1.0, 2 * c, g, 2 * c * g], index=names)
         assert row["estimate"] == pytest.approx(float(grad @ p[names]), abs=1e-8)
         se = float(np.sqrt(grad @ V.loc[names, names] @ grad))
-        assert row["se"] == pytest.approx(se, rel=1e-6)
-        assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(row["z"]), df), rel=1e-6)
+        assert row["std_error"] == pytest.approx(se, rel=1e-6)
+        assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(row["statistic"]), df), rel=1e-6)
         q = stats.t.ppf(0.975, df)
         assert row["ci_low"] == pytest.approx(row["estimate"] - q * se, rel=1e-6)
     direct = me[me["effect"] == "direct"].reset_index(drop=True)
@@ -213,7 +212,7 @@ def test_ols_marginal_effects_recover_truth(ols):
     me = effects.marginal_effects(ols, "x", by="serial", at=[-1.0, 0.0, 1.0], effects="total")
     for _, row in me.iterrows():
         truth = _true_slope(int(row["group"]), row["at"])
-        assert abs(row["estimate"] - truth) < 4 * row["se"]
+        assert abs(row["estimate"] - truth) < 4 * row["std_error"]
     # serial innovators gain more from clustering above the mean
     at1 = me[me["at"] == 1.0].set_index("group")["estimate"]
     assert at1[1] > at1[0] + 0.3
@@ -283,12 +282,9 @@ def _lp_effects(W, rho, slope, slope_theta=0.0):
     return direct, total
 
 
-@pytest.mark.parametrize("rho_kw", [True, False])
-def test_lag_effects_equal_dense_lesage_pace(lag_setup, rho_kw):
+def test_lag_effects_equal_dense_lesage_pace(lag_setup):
     data, W, params, cov = lag_setup
-    res = SpatialStandIn(
-        "lag", "y ~ serial * (x + I(x**2)) + age", data, params, cov, W, rho_kw=rho_kw
-    )
+    res = SpatialStandIn("lag", "y ~ serial * (x + I(x**2)) + age", data, params, cov, W)
     me = effects.marginal_effects(res, "x", by="serial", at=[-0.5, 1.0])
     p = res.params
     for _, row in me.iterrows():
@@ -299,17 +295,14 @@ def test_lag_effects_equal_dense_lesage_pace(lag_setup, rho_kw):
         direct, total = _lp_effects(W, p["rho"], slope)
         expected = direct if row["effect"] == "direct" else total
         assert row["estimate"] == pytest.approx(expected, rel=1e-9)
-    assert me.attrs["multiplier_derivative"] == ("numerical" if rho_kw else "approximate")
+    assert me.attrs["multiplier_derivative"] == "numerical"
     assert me.attrs["total_multiplier"] == pytest.approx(1 / (1 - 0.45))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rho_kw", [True, False])
-def test_lag_delta_method_matches_monte_carlo(lag_setup, rho_kw):
+def test_lag_delta_method_matches_monte_carlo(lag_setup):
     data, W, params, cov = lag_setup
-    res = SpatialStandIn(
-        "lag", "y ~ serial * (x + I(x**2)) + age", data, params, cov, W, rho_kw=rho_kw
-    )
+    res = SpatialStandIn("lag", "y ~ serial * (x + I(x**2)) + age", data, params, cov, W)
     me = effects.marginal_effects(res, "x", by="serial", at=[0.8]).set_index(["group", "effect"])
     rng = np.random.default_rng(7)
     draws = rng.multivariate_normal(res.params.to_numpy(), cov, size=20000)
@@ -327,13 +320,12 @@ def test_lag_delta_method_matches_monte_carlo(lag_setup, rho_kw):
         )
         sd_direct = np.std(slope * m_d)
         sd_total = np.std(slope * m_t)
-        tol = 0.05 if rho_kw else 0.10  # the approximate dm/drho is a little low
-        assert me.loc[(g, "direct"), "se"] == pytest.approx(sd_direct, rel=tol)
-        assert me.loc[(g, "total"), "se"] == pytest.approx(sd_total, rel=0.05)
+        tol = 0.05
+        assert me.loc[(g, "direct"), "std_error"] == pytest.approx(sd_direct, rel=tol)
+        assert me.loc[(g, "total"), "std_error"] == pytest.approx(sd_total, rel=0.05)
 
 
-@pytest.mark.parametrize("named_slx", [True, False])
-def test_durbin_effects_equal_dense_lesage_pace(lag_setup, named_slx):
+def test_durbin_effects_equal_dense_lesage_pace(lag_setup):
     data, W, _, _ = lag_setup
     formula = "y ~ x + I(x**2) + age"
     params = {
@@ -349,7 +341,7 @@ def test_durbin_effects_equal_dense_lesage_pace(lag_setup, named_slx):
     k = len(params)
     A = np.random.default_rng(8).normal(size=(k, k)) * 0.02
     cov = A @ A.T + np.eye(k) * 1e-4
-    slx = (["x", "I(x ** 2)", "age"], ["W_x", "W_I(x ** 2)", "W_age"]) if named_slx else None
+    slx = (["x", "I(x ** 2)", "age"], ["W_x", "W_I(x ** 2)", "W_age"])
     res = SpatialStandIn("durbin", formula, data, params, cov, W, slx=slx)
     me = effects.marginal_effects(res, "x", at=[-1.0, 0.5]).set_index(["at", "effect"])
     for c in (-1.0, 0.5):
@@ -363,15 +355,28 @@ def test_durbin_effects_equal_dense_lesage_pace(lag_setup, named_slx):
     assert tp["turning_point"].iloc[0] == pytest.approx(-(0.6 + 0.25) / (2 * (-0.2 - 0.1)))
 
 
-def test_durbin_without_direct_wx_uses_identity(lag_setup):
+def test_durbin_without_slx_pairs_has_no_theta_part(lag_setup):
+    """The W_x terms enter the effects only through the pairs the result declares."""
     data, W, _, _ = lag_setup
     params = {"Intercept": 0.3, "x": 0.6, "W_x": 0.25, "rho": 0.35}
     cov = np.eye(4) * 1e-3
-    res = SpatialStandIn("durbin", "y ~ x", data, params, cov, W, direct_wx=False)
-    me = effects.marginal_effects(res, "x", at=[0.0]).set_index("effect")
+    declared = SpatialStandIn("durbin", "y ~ x", data, params, cov, W, slx=(["x"], ["W_x"]))
+    undeclared = SpatialStandIn("durbin", "y ~ x", data, params, cov, W)
+    me = effects.marginal_effects(declared, "x", at=[0.0]).set_index("effect")
+    bare = effects.marginal_effects(undeclared, "x", at=[0.0]).set_index("effect")
     direct, total = _lp_effects(W, 0.35, 0.6, 0.25)
     assert me.loc["direct", "estimate"] == pytest.approx(direct, rel=1e-9)
     assert me.loc["total", "estimate"] == pytest.approx(total, rel=1e-9)
+    assert bare.loc["total", "estimate"] == pytest.approx(0.6 / (1 - 0.35), rel=1e-9)
+
+
+def test_effects_need_the_effects_inputs_protocol(ols):
+    class NotAResult:
+        params = ols.params
+        model = "ols"
+
+    with pytest.raises(ModelError, match=r"NotAResult\) does not provide effects_inputs\(\)"):
+        effects.marginal_effects(NotAResult(), "x")
 
 
 # ---------------------------------------------------------------------------
@@ -385,7 +390,7 @@ def test_turning_point_estimates_and_intervals(ols):
     grad = np.array([-1 / b, a / b**2 * 2])  # w.r.t. (b_x, b_x2)
     names = ["x", "I(x ** 2)"]
     se = float(np.sqrt(grad @ V.loc[names, names].to_numpy() @ grad))
-    assert tp.loc[0, "se"] == pytest.approx(se, rel=1e-5)
+    assert tp.loc[0, "std_error"] == pytest.approx(se, rel=1e-5)
     row = tp.loc[0]
     assert row["ci_low"] < 1.0 < row["ci_high"]  # truth: top at 1
     assert row["fieller_low"] < row["turning_point"] < row["fieller_high"]
@@ -441,8 +446,8 @@ def test_u_test_matches_lind_mehlum_formula(ols):
         t_ends.append(g @ p[names].to_numpy() / np.sqrt(g @ V.loc[names, names].to_numpy() @ g))
     assert row["t_low"] == pytest.approx(t_ends[0], rel=1e-6)
     assert row["t_high"] == pytest.approx(t_ends[1], rel=1e-6)
-    assert row["stat"] == pytest.approx(min(t_ends[0], -t_ends[1]), rel=1e-6)
-    assert row["p_value"] == pytest.approx(stats.t.sf(row["stat"], df), rel=1e-6)
+    assert row["statistic"] == pytest.approx(min(t_ends[0], -t_ends[1]), rel=1e-6)
+    assert row["p_value"] == pytest.approx(stats.t.sf(row["statistic"], df), rel=1e-6)
     assert row["reject"]  # planted inverted U for non-serial firms
     assert not ut.loc[1, "reject"]  # serial innovators: still rising at the top
     assert ut.loc[0, "turning_point"] == pytest.approx(
@@ -488,7 +493,7 @@ def test_u_test_size_at_the_boundary_of_h0():
 def test_plot_effects_figure(ols):
     from matplotlib.figure import Figure
 
-    fig = effects.plot_effects(ols, "x", by="serial", n_points=30)
+    fig = effects_plot.plot_effects(ols, "x", by="serial", n_points=30)
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -506,7 +511,7 @@ def test_plot_effects_figure(ols):
     assert ax.get_xlabel() == "x" and "predicted y" in ax.get_ylabel()
     assert "Predicted y" in ax.get_title()
     # the curve is the prediction at group means, over the group's observed range
-    pred = effects.predicted(ols, "x", by="serial", n_points=30)
+    pred = effects_plot.predicted(ols, "x", by="serial", n_points=30)
     non = pred[pred["group"] == 0]
     assert np.allclose(lines[0].get_ydata(), non["predicted"])
     assert lines[0].get_xdata()[0] == pytest.approx(ols.data.loc[ols.data.serial == 0, "x"].min())
@@ -523,7 +528,7 @@ def test_plot_effects_three_innovator_types_and_existing_axes():
     )
     res = OLSStandIn("y ~ C(innovator_type) * (x + I(x**2)) + age", data)
     fig0, ax = new_figure()
-    fig = effects.plot_effects(res, "x", by="innovator_type", ax=ax)
+    fig = effects_plot.plot_effects(res, "x", by="innovator_type", ax=ax)
     assert fig is fig0
     colors = {
         line.get_label(): line.get_color()
@@ -538,10 +543,10 @@ def test_plot_effects_three_innovator_types_and_existing_axes():
 def test_lag_prediction_includes_total_multiplier(lag_setup):
     data, W, params, cov = lag_setup
     res = SpatialStandIn("lag", "y ~ serial * (x + I(x**2)) + age", data, params, cov, W)
-    with_m = effects.predicted(res, "x", by="serial", n_points=5)
-    without = effects.predicted(res, "x", by="serial", n_points=5, multiplier="none")
+    with_m = effects_plot.predicted(res, "x", by="serial", n_points=5)
+    without = effects_plot.predicted(res, "x", by="serial", n_points=5, multiplier="none")
     assert np.allclose(with_m["predicted"], without["predicted"] / (1 - params["rho"]))
-    fig = effects.plot_effects(res, "x", by="serial")
+    fig = effects_plot.plot_effects(res, "x", by="serial")
     assert "spatial multiplier" in fig.axes[0].get_ylabel()
 
 
@@ -561,13 +566,14 @@ def test_errors(ols):
         effects.marginal_effects(ols, "x", effects=["indirect"])
     with pytest.raises(InputError, match="at must be one or more finite numbers"):
         effects.marginal_effects(ols, "x", at=[np.nan])
-    with pytest.raises(InputError, match="alpha must be between 0 and 1"):
+    with pytest.raises(InputError, match="alpha=5 must be a number between 0 and 1"):
         effects.turning_point(ols, "x", alpha=5)
     with pytest.raises(InputError, match="shape must be 'inverse_u', 'u' or"):
         effects.u_test(ols, "x", shape="n")
     with pytest.raises(InputError, match="bounds must be finite with x_low < x_high"):
         effects.u_test(ols, "x", bounds=(2, 1))
-    with pytest.raises(ModelError, match="the object given \\(Series\\) has no 'params' attribute"):
+    with pytest.raises(ModelError,
+                       match=r"the object given \(Series\) does not provide effects_inputs\(\)"):
         effects.marginal_effects(ols.params, "x")
     linear = OLSStandIn("y ~ x + age", ols.data)
     with pytest.raises(ModelError, match="does not change with 'x'.*add a quadratic term"):
@@ -627,7 +633,7 @@ def test_real_durbin_total_effect(firms):
         1 - p["rho"]
     )
     assert me.loc["total", "estimate"] == pytest.approx(expected, rel=1e-7)
-    assert np.isfinite(me.loc["direct", "se"])
+    assert np.isfinite(me.loc["direct", "std_error"])
 
 
 def test_undefined_design_levels_raise():
@@ -651,7 +657,7 @@ def test_error_model_has_no_multiplier(lag_setup):
     slope0 = p["x"] + 2 * 0.5 * p["I(x ** 2)"]
     assert me.loc[(0, "direct"), "estimate"] == pytest.approx(slope0, rel=1e-9)
     assert me.loc[(0, "total"), "estimate"] == pytest.approx(slope0, rel=1e-9)
-    z = me.loc[(0, "total"), "z"]
+    z = me.loc[(0, "total"), "statistic"]
     assert me.loc[(0, "total"), "p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)))
     assert me.attrs["multiplier_derivative"] == "none"
 
@@ -691,7 +697,7 @@ def test_absent_by_column_is_named_with_the_available_columns(ols):
                        r".*columns available: \[.*'serial'.*\].*by=None"):
         effects.marginal_effects(ols, "x", by="seriall")
     with pytest.raises(InputError, match=r"by='seriall' is not a column.*columns available"):
-        effects.plot_effects(ols, "x", by="seriall")
+        effects_plot.plot_effects(ols, "x", by="seriall")
     with pytest.raises(InputError, match=r"by=3 is not a column"):
         effects.turning_point(ols, "x", by=3)
 
@@ -699,6 +705,6 @@ def test_absent_by_column_is_named_with_the_available_columns(ols):
 def test_too_many_curve_points_are_refused(ols):
     with pytest.raises(InputError, match=r"n_points=1,000,000,000 is more points.*GiB.*"
                        r"use n_points=50"):
-        effects.predicted(ols, "x", by="serial", n_points=10**9)
+        effects_plot.predicted(ols, "x", by="serial", n_points=10**9)
     with pytest.raises(InputError, match="n_points must be an integer >= 2"):
-        effects.predicted(ols, "x", n_points=True)
+        effects_plot.predicted(ols, "x", n_points=True)
