@@ -452,3 +452,22 @@ def test_na_values_must_be_a_list_of_codes():
         gc.read_firms(table, na_values=-1)
     with pytest.raises(InputError, match=r"na_values: True is not a code"):
         gc.read_firms(table, na_values=[True])
+
+
+def test_warnings_point_at_the_callers_line_from_every_io_module(tmp_path):
+    """Each reader module warns through one helper that skips every geocluster.io frame."""
+    latin = tmp_path / "latin.csv"  # text.py: the cp1252 fallback
+    latin.write_bytes("id,name,lon,lat\na,Caf\xe9,-71.06,42.36\nb,B,-71.1,42.4\n".encode("cp1252"))
+    null = pd.DataFrame({"lon": [0.0, -71.1, -71.2], "lat": [0.0, 42.4, 42.3]})  # coordinates.py
+    dup = pd.DataFrame({"firm_id": ["a", "a", "b"], "lon": [-71.0, -71.1, -71.2],
+                        "lat": [42.3, 42.4, 42.3]})  # ids.py: duplicates in an obvious id column
+    plain = tmp_path / "plain.parquet"  # spatial.py: WKB without GeoParquet metadata
+    wkb = gpd.GeoSeries(gpd.points_from_xy([-71.0, -71.1], [42.3, 42.4])).to_wkb()
+    pd.DataFrame({"id": ["a", "b"], "geometry": wkb}).to_parquet(plain)
+    for source in (latin, null, dup, plain):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.read_firms(source)
+        ours = [w for w in caught if issubclass(w.category, GeoclusterWarning)]
+        assert ours, source
+        assert {w.filename for w in ours} == {__file__}, [(w.filename, str(w.message)) for w in ours]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib
 import json
 import re
 import warnings
@@ -348,7 +349,8 @@ def test_unreadable_file(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(gc.io, "open", refuse, raising=False)
+    monkeypatch.setattr(importlib.import_module("geocluster.io.load"), "open", refuse,
+                        raising=False)  # the module that opens the file first
     with untouched(path), raises_clearly(InputError, r"cannot open '.*firms\.csv': Permission denied",
                                          r"check that the file is readable \(permissions\)"):
         gc.read_firms(path)
