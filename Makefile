@@ -55,8 +55,10 @@ lint-js:
 	else for f in $(JS); do node --check "$$f" || exit 1; done; echo "node --check: $(words $(JS)) file(s) OK"; fi
 
 # The site (API reference, user guide, notebooks unexecuted) into site/; warnings are errors.
+# The guide's examples run first, as written.
 docs: $(DOCS_STAMP)
 	$(PYTHON) scripts/api_reference.py
+	$(PYTHON) scripts/run_doc_examples.py
 	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir site
 	@printf '*\n' > site/.gitignore
 
