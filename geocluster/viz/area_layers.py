@@ -80,6 +80,7 @@ def _category_layer(gdf, column, colours_of, labels_of, *, arg, producer, name, 
 
 
 def lisa_layer(lisa) -> GeoclusterLayer:
+    """The ``lisa=`` layer: units in GeoDa's colours of ``lisa_cluster``."""
     return _category_layer(
         lisa, "lisa_cluster", plotting.LISA_COLORS,
         lambda k: f"{plotting.LISA_LABELS[k]} ({k})" if k != "ns" else plotting.LISA_LABELS[k],
@@ -90,6 +91,7 @@ def lisa_layer(lisa) -> GeoclusterLayer:
 
 
 def hotspot_layer(hotspots) -> GeoclusterLayer:
+    """The ``hotspots=`` layer: hot and cold spots of ``gi_hotspot``."""
     return _category_layer(
         hotspots, "gi_hotspot", plotting.HOTSPOT_COLORS,
         lambda k: {"ns": "Not significant"}.get(k, k.replace("%", "% confidence")),
@@ -174,7 +176,7 @@ def _classify(y_series: pd.Series, column: str, scheme: str, k):
     ok = np.isfinite(y)
     if not ok.any():
         raise InputError(f"choropleth column {column!r} has no finite values to classify.")
-    import mapclassify
+    import mapclassify  # deferred: slow to import, needed for choropleths only
 
     try:
         with warnings.catch_warnings():
@@ -189,6 +191,7 @@ def _classify(y_series: pd.Series, column: str, scheme: str, k):
 
 
 def cluster_layers(clusters) -> list[GeoclusterLayer]:
+    """The ``clusters=`` layers: one outline layer per GeoDataFrame, each in its colour."""
     if isinstance(clusters, gpd.GeoDataFrame):
         named = {"Clusters": clusters}
     elif isinstance(clusters, Mapping) and clusters:

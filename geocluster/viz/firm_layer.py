@@ -18,6 +18,8 @@ from geocluster.viz.legend import circle_radii, classify_column, legend_items
 
 
 def firm_layer(firms, *, color, size, popup, tooltip) -> GeoclusterLayer:
+    """The ``firms=`` layer: points coloured by ``color``, sized by ``size``, with
+    tooltips and popups."""
     gdf = check_frame(firms, "firms",
                        {k: v for k, v in (("color=", color), ("size=", size)) if v is not None})
     kinds = set(gdf.geometry.geom_type.unique())

@@ -88,10 +88,13 @@ def check_frame(gdf, arg: str, columns: Mapping[str, str] | None = None) -> gpd.
 
 
 def column_names(values) -> list[str]:
+    """The labels of ``values`` as str (for messages)."""
     return [str(v) for v in values]
 
 
 def field_list(arg: str, value, gdf: gpd.GeoDataFrame, default: list[str]) -> list[str]:
+    """The columns a ``tooltip=``/``popup=`` option (``arg``) shows: ``default`` for
+    None, none for False, the first 25 for True."""
     if value is None:
         return default
     if value is False:
@@ -121,7 +124,7 @@ def field_list(arg: str, value, gdf: gpd.GeoDataFrame, default: list[str]) -> li
 
 def name_column(gdf: pd.DataFrame) -> str | None:
     """The column holding names (``name``, ``company``, ... in any case), or None."""
-    lower = {}
+    lower: dict[str, str] = {}
     for c in gdf.columns:
         if isinstance(c, str):
             lower.setdefault(c.lower(), c)
@@ -132,9 +135,11 @@ def name_column(gdf: pd.DataFrame) -> str | None:
 
 
 def frame_bounds(gdf: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` of a frame in longitude/latitude."""
     w, s, e, n = (float(v) for v in gdf.total_bounds)
     return w, s, e, n
 
 
 def index_label(gdf: pd.DataFrame) -> str:
+    """The index's name as a field name, "id" when it has none."""
     return str(gdf.index.name) if gdf.index.name is not None else "id"

@@ -181,6 +181,7 @@ def info_specs(
 
 
 def round_coords(geoms: np.ndarray) -> np.ndarray:
+    """Geometries with coordinates rounded to COORD_DECIMALS (about 1 m)."""
     return shapely.transform(geoms, lambda c: np.round(c, COORD_DECIMALS))
 
 
@@ -220,9 +221,8 @@ def render_raw(element: folium.MacroElement, kwargs: dict) -> None:
     as :class:`RawElement` (branca would compile it as a new template). A shown
     ``folium.map.Layer`` adds itself to its parent in the same script.
     """
-    figure = element.get_root()
-    if not isinstance(figure, Figure):
-        raise ValueError(f"internal error: {type(element).__name__} is not on a folium map")
+    figure = figure_of(element)
+    parent = element._parent
     module = element._template.module
     for part in ("header", "html", "script"):
         macro = getattr(module, part, None)
@@ -230,10 +230,18 @@ def render_raw(element: folium.MacroElement, kwargs: dict) -> None:
             continue
         text = str(macro(element, kwargs))
         if part == "script" and isinstance(element, folium.map.Layer) and element.show:
-            text += f"\n{element.get_name()}.addTo({element._parent.get_name()});\n"
+            text += f"\n{element.get_name()}.addTo({parent.get_name()});\n"  # type: ignore[union-attr]
         getattr(figure, part).add_child(RawElement(text), name=element.get_name())
     for child in list(element._children.values()):
         child.render(**kwargs)
+
+
+def figure_of(element: Element) -> Figure:
+    """The page (branca ``Figure``) ``element`` is on."""
+    figure = element.get_root()
+    if not isinstance(figure, Figure):
+        raise ValueError(f"internal error: {type(element).__name__} is not on a folium map")
+    return figure
 
 
 def forget_rendered(figure: Figure, name: str) -> None:
@@ -387,5 +395,4 @@ class Ready(folium.MacroElement):
 
 def install_runtime(m: folium.Map) -> None:
     """Add the runtime once to the map's page header (as raw text, never a template)."""
-    root = m.get_root()
-    root.header.add_child(RawElement(runtime_header()), name="geocluster_runtime")
+    figure_of(m).header.add_child(RawElement(runtime_header()), name="geocluster_runtime")

@@ -29,7 +29,7 @@ def classify_column(series: pd.Series, *, palette: dict[str, str] | None):
     s = series.reset_index(drop=True)
     numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
     if numeric and not isinstance(s.dtype, pd.CategoricalDtype) and s.nunique() > MAX_CATEGORIES:
-        import mapclassify
+        import mapclassify  # deferred: slow to import, needed for numeric colours only
 
         y = s.to_numpy(dtype="float64", na_value=np.nan)
         ok = np.isfinite(y)
@@ -67,6 +67,7 @@ def classify_column(series: pd.Series, *, palette: dict[str, str] | None):
 
 
 def with_missing(codes: np.ndarray, colours: list[str], labels: list[str]):
+    """Missing rows (code -1) as one more class, coloured MISSING_COLOR, with its count."""
     n_missing = int((codes < 0).sum())
     if n_missing:
         codes = np.where(codes < 0, len(colours), codes)
@@ -76,17 +77,21 @@ def with_missing(codes: np.ndarray, colours: list[str], labels: list[str]):
 
 
 def bin_labels(low: float, bins: Sequence[float]) -> list[str]:
+    """Legend labels "low – high" of classes with upper bounds ``bins``."""
     edges = [float(low), *(float(b) for b in bins)]
     return [f"{edges[i]:,.4g} – {edges[i + 1]:,.4g}" for i in range(len(bins))]
 
 
 def legend_items(colours: list[str], labels: list[str], shape: str = "box") -> list[dict]:
+    """Legend rows (colour, label, swatch shape) for the runtime."""
     return [
         {"color": c, "label": lab, "shape": shape} for c, lab in zip(colours, labels, strict=True)
     ]
 
 
 def circle_radii(values: pd.Series, column: str):
+    """Circle radii (px) whose areas grow with ``values`` (capped at the 99th
+    percentile), and the size legend."""
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise InputError(
             f"size={column!r} must be a numeric column (e.g. employees); it has dtype {values.dtype}."
@@ -115,6 +120,7 @@ def circle_radii(values: pd.Series, column: str):
 
 
 def nice_number(x: float) -> float:
+    """``x`` rounded up to 1, 2 or 5 times a power of ten (0 for ``x <= 0``)."""
     if x <= 0:
         return 0.0
     mag = 10 ** np.floor(np.log10(x))

@@ -96,6 +96,7 @@ from geocluster.viz.layers import (
     SafeLayerControl,
     SafeTileLayer,
     clip_text,
+    figure_of,
     forget_rendered,
     install_runtime,
     layer_label,
@@ -347,7 +348,7 @@ def _check_map_options(seed, m) -> None:
 def _add_layers(m: folium.Map, layers: list[GeoclusterLayer]) -> None:
     """Add ``layers`` to ``m`` under names not yet taken there ("Firms (2)", ...), after
     dropping the layer control, bounds and ready marker of an earlier call (added anew)."""
-    root = m.get_root()
+    root = figure_of(m)
     for key in [k for k, c in m._children.items()
                 if isinstance(c, folium.LayerControl | Ready | folium.FitBounds)]:
         forget_rendered(root, m._children.pop(key).get_name())

@@ -12,6 +12,7 @@ import io
 
 import numpy as np
 import pandas as pd
+from pyproj import CRS, Transformer
 
 from geocluster._base import plotting
 from geocluster.errors import CRSError, InputError
@@ -22,6 +23,8 @@ MAX_IMAGE_PIXELS = 1200
 
 
 def surface_layer(density) -> GeoclusterLayer:
+    """The ``density=`` layer from a DensitySurface (``values``, ``bounds``, ``crs``;
+    optional ``origin``, ``unit`` and ``bandwidth``)."""
     values = None if isinstance(density, pd.DataFrame | pd.Series) else getattr(density, "values", None)
     bounds = getattr(density, "bounds", None)
     if bounds is None:
@@ -68,9 +71,9 @@ def surface_layer(density) -> GeoclusterLayer:
 
 def _surface_png(values, bounds, crs, origin):
     """Resample a metric grid onto Web Mercator pixels and encode it as a PNG data URI."""
+    # deferred third-party imports: drawing a surface is rare, importing them is not free
     from matplotlib import colormaps
     from PIL import Image
-    from pyproj import CRS, Transformer
     from scipy.ndimage import map_coordinates
 
     try:
