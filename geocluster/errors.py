@@ -3,6 +3,16 @@
 Every error a user can cause is a :class:`GeoclusterError` (a ``ValueError``), so
 ``except ValueError`` keeps working, while the subclasses say which part of the
 input is at fault. Messages name the file, column, row or option and what to do.
+
+Examples
+--------
+>>> issubclass(CRSError, InputError) and issubclass(InputError, ValueError)
+True
+>>> try:
+...     raise WeightsError("unknown weights spec 'queens'")
+... except ValueError as exc:
+...     type(exc).__name__
+'WeightsError'
 """
 
 from __future__ import annotations

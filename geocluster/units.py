@@ -66,7 +66,13 @@ _EQUATOR_SYMMETRY_DEG = 5.0
 
 
 def is_metric(crs: pyproj.CRS | None) -> bool:
-    """True if ``crs`` is projected with metre axes."""
+    """True if ``crs`` is projected with metre axes.
+
+    Examples
+    --------
+    >>> is_metric("EPSG:5070"), is_metric("EPSG:4326"), is_metric(None)
+    (True, False, False)
+    """
     if crs is None:
         return False
     crs = pyproj.CRS.from_user_input(crs)

@@ -217,6 +217,7 @@ def draw_locations(rng, table, industry_codes, names, hub_share):
 
 
 def jitter(rng, lon, lat):
+    """Longitudes/latitudes moved by Gaussian noise of :data:`JITTER_SD_M` metres per axis, without duplicates."""
     n = len(lon)
     dx = rng.normal(0.0, JITTER_SD_M, n)
     dy = rng.normal(0.0, JITTER_SD_M, n)

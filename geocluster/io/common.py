@@ -88,16 +88,19 @@ def warn_user(message: str) -> None:
 
 
 def short_error(exc: BaseException) -> str:
+    """The first line of an exception as ``'Type: message'`` (at most 300 characters)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:300]
 
 
 def column_list(frame: pd.DataFrame) -> list[str]:
+    """The frame's column names as text for a message (the first 20, then ``'...'``)."""
     cols = [str(c) for c in frame.columns]
     return cols if len(cols) <= 20 else cols[:20] + ["..."]
 
 
 def parse_crs(crs) -> pyproj.CRS:
+    """``crs=`` of :func:`~geocluster.io.read_firms` as a pyproj CRS, or :class:`CRSError`."""
     if crs is None:
         raise CRSError(
             "crs=None: say which CRS the coordinate columns are in, e.g. crs='EPSG:4326' "
@@ -112,6 +115,7 @@ def parse_crs(crs) -> pyproj.CRS:
 
 
 def crs_label(crs) -> str:
+    """A CRS as a message shows it: ``'EPSG:4326'`` where it has a code."""
     try:
         epsg = pyproj.CRS.from_user_input(crs).to_epsg()
     except pyproj.exceptions.CRSError:

@@ -98,6 +98,7 @@ def _numeric(frame: pd.DataFrame, column: str, origin: Origin) -> pd.Series:
 
 
 def from_columns(frame, origin: Origin, lon, lat, crs: pyproj.CRS, on_invalid):
+    """Points from the longitude/latitude (x/y) columns, checked; the used columns third."""
     where = origin.where
     lon_col = _find_column(frame, lon, LON_NAMES, "longitude", where)
     lat_col = _find_column(frame, lat, LAT_NAMES, "latitude", where)
@@ -288,6 +289,7 @@ def _warn_constant(x, y, keep, origin: Origin, columns) -> None:
 
 
 def from_geometry(frame: gpd.GeoDataFrame, origin: Origin, on_invalid):
+    """The points of a GeoDataFrame, checked (CRS, point geometries, ranges)."""
     where = origin.where
     if frame.crs is None:
         raise CRSError(

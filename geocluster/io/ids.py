@@ -44,6 +44,7 @@ def _normalise_ids(ids: pd.Series, column, where: str) -> pd.Series:
 
 
 def set_id(firms: gpd.GeoDataFrame, origin: Origin, id_col: str | None) -> gpd.GeoDataFrame:
+    """The firms indexed by ``id_col`` (unique, no missing ids), or checked as they are."""
     where = origin.where
     if id_col is None:
         obvious = next((c for c in firms.columns

@@ -81,6 +81,7 @@ def blank_missing_codes(frame: pd.DataFrame, texts: set[str], numbers: set[float
 
 def load_source(source, *, layer, encoding, crs, id_col, lon=None, lat=None
           ) -> tuple[pd.DataFrame, Origin]:
+    """The raw frame of ``source`` (a path, a frame or a dask frame) and its rows' origin."""
     module = type(source).__module__
     if module.startswith("dask"):  # dask DataFrame or dask-geopandas GeoDataFrame
         frame = source.compute()

@@ -29,6 +29,7 @@ _WKB_NAMES = ("geometry", "geom", "wkb", "wkb_geometry", "the_geom", "shape", "w
 
 
 def read_parquet(path: Path, where: str, crs, *, decode: bool = True) -> tuple[pd.DataFrame, bool]:
+    """A (Geo)Parquet file; ``True`` second when the CRS came from ``crs=`` (not the file)."""
     try:
         return gpd.read_parquet(path), False
     except ValueError as exc:
@@ -86,6 +87,7 @@ def _geometry_column(frame: pd.DataFrame) -> str | None:
 
 
 def read_vector(path, suffix, where, layer, encoding, crs) -> tuple[pd.DataFrame, bool]:
+    """A vector file (or a JSON list of records); ``True`` second when the CRS is ``crs=``."""
     if suffix in JSON_SUFFIXES:
         records = _json_records(path, where, encoding)
         if records is not None:

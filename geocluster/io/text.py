@@ -37,6 +37,7 @@ _CODE_TOKEN = re.compile(
 
 
 def open_text_bytes(path: Path, compression: str | None):
+    """A binary handle on the (possibly gzip/bz2/xz/zip-compressed) text of ``path``."""
     if compression == "gzip":
         return gzip.open(path, "rb")
     if compression == "bz2":
@@ -263,6 +264,7 @@ def _convert_text_columns(frame: pd.DataFrame, keep_text: set) -> pd.DataFrame:
 
 
 def read_json_lines(path: Path, where: str, encoding) -> pd.DataFrame:
+    """A newline-delimited JSON file (one record per line) as a frame."""
     try:
         frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding or "utf-8")
     except ValueError as exc:
