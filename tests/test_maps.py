@@ -730,11 +730,11 @@ def test_literal_even_without_the_brace_escapes(tmp_path, monkeypatch):
     """Turn the defence-in-depth escapes off: the text still reaches the page literally."""
     import html as html_module
 
-    from geocluster.viz import assets as _mapassets
+    from geocluster._base.jsonable import dumps
     from geocluster.viz import layers as _maplayers
 
     def plain_json(obj):
-        text = json.dumps(_mapassets.clean_json(obj), ensure_ascii=False, separators=(",", ":"))
+        text = dumps(obj, ensure_ascii=False, separators=(",", ":"))
         return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
     def plain_label(name):

@@ -18,10 +18,10 @@ from __future__ import annotations
 import base64
 import functools
 import json
-import math
 import re
 from importlib import resources
 
+from geocluster._base.jsonable import dumps
 from geocluster.errors import InputError
 
 LEAFLET_VERSION = "1.9.4"
@@ -124,31 +124,27 @@ def safe_json(obj) -> str:
     ``\\uXXXX`` escapes; JSON parsers and JavaScript read them back as the same
     characters. The braces of JSON's own objects are never followed by ``{``, ``%`` or
     ``#``, so the text holds nothing a Jinja template would act on (``{{``, ``{%``,
-    ``{#``), whatever the data. NaN and infinities become ``null``.
+    ``{#``), whatever the data. Values are converted by
+    :func:`geocluster._base.jsonable.dumps` (NaN and infinities become ``null``).
 
     Examples
     --------
     >>> safe_json({"name": "{{7*7}} <b>"})
     '{"name":"\\\\u007b\\\\u007b7*7\\\\u007d\\\\u007d \\\\u003cb\\\\u003e"}'
+    >>> import numpy as np
+    >>> safe_json({"x": float("nan"), "n": np.int64(3)})  # converted by dumps
+    '{"x":null,"n":3}'
     """
-    text = json.dumps(clean_json(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:  # plain JSON types, as the layers build them: the C encoder, the same text as dumps
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):  # numpy values, NaN, ...: the one conversion
+        text = dumps(obj, ensure_ascii=False, separators=(",", ":"))
     text = _JS_UNSAFE_RE.sub(lambda m: _JS_UNSAFE[m.group(0)], text)
     if "{" in text:
         text = _JSON_STRING_RE.sub(_escape_braces, text)
     if _TEMPLATE_START_RE.search(text):  # cannot happen: JSON objects start with '"' or '}'
         raise ValueError("internal error: template syntax left in a JSON payload")
     return text
-
-
-def clean_json(obj):
-    """``obj`` with str dict keys and non-finite floats as None (what :func:`safe_json` writes)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean_json(v) for v in obj]
-    return obj
 
 
 # ----------------------------------------------------------------------------- self-contained
