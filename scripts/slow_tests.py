@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("log", type=Path, help="output of pytest --durations=0")
     parser.add_argument("--threshold", type=float, default=2.0, help="seconds (default 2)")
-    parser.add_argument("--budget", type=float, default=30.0, help="seconds (default 30)")
+    parser.add_argument("--budget", type=float, default=25.0, help="seconds (default 25)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--dry-run", action="store_true")
     args = parser.parse_args(argv)
