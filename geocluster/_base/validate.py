@@ -53,9 +53,9 @@ def _examples(index: pd.Index, bad: np.ndarray) -> str:
 
 
 def _is_seed(seed) -> bool:
-    return seed is None or isinstance(seed, np.random.Generator | np.random.SeedSequence) or (
+    return bool(seed is None or isinstance(seed, np.random.Generator | np.random.SeedSequence) or (
         isinstance(seed, int | np.integer) and not isinstance(seed, bool) and seed >= 0
-    )
+    ))
 
 
 def check_seed(seed, where: str = "") -> None:

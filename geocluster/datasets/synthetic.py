@@ -100,6 +100,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import geopandas as gpd
 import numpy as np
@@ -304,25 +305,30 @@ def _check_industries(industries) -> dict[str, float]:
     return {name: float(share / shares.sum()) for name, share in zip(chosen, shares, strict=True)}
 
 
+def _real(value) -> float | None:
+    """``value`` as a float when it is a real number (not a bool), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
 def _check_rho(rho) -> float:
-    if isinstance(rho, bool) or not isinstance(rho, numbers.Real) or not np.isfinite(rho):
+    value = _real(rho)
+    if value is None or not np.isfinite(value):
         raise InputError(f"rho={rho!r} must be a number strictly between -1 and 1.")
-    if abs(rho) >= 1:
+    if abs(value) >= 1:
         raise InputError(
             f"rho={rho!r} must lie strictly between -1 and 1 for the spatial-lag DGP "
             "to be stationary (I - rho W invertible); e.g. rho=0.4."
         )
-    return float(rho)
+    return value
 
 
 def _check_hub_share(hub_share) -> float:
-    if (
-        isinstance(hub_share, bool)
-        or not isinstance(hub_share, numbers.Real)
-        or not 0 <= hub_share <= 1
-    ):
+    value = _real(hub_share)
+    if value is None or not 0 <= value <= 1:
         raise InputError(f"hub_share={hub_share!r} must be a number between 0 and 1.")
-    return float(hub_share)
+    return value
 
 
 def _check_beta(beta) -> dict[str, float]:
@@ -339,21 +345,18 @@ def _check_beta(beta) -> dict[str, float]:
         )
     merged = dict(DEFAULT_BETA)
     for term, value in beta.items():
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        number = _real(value)
+        if number is None or not np.isfinite(number):
             raise InputError(f"beta[{term!r}]={value!r} must be a finite number.")
-        merged[term] = float(value)
+        merged[term] = number
     return merged
 
 
 def _check_sigma(sigma) -> float:
-    if (
-        isinstance(sigma, bool)
-        or not isinstance(sigma, numbers.Real)
-        or not np.isfinite(sigma)
-        or sigma <= 0
-    ):
+    value = _real(sigma)
+    if value is None or not np.isfinite(value) or value <= 0:
         raise InputError(f"sigma={sigma!r} must be a positive, finite number.")
-    return float(sigma)
+    return value
 
 
 def _weights_k(weights) -> int | None:
@@ -371,7 +374,7 @@ def _seed_rng(seed) -> tuple[np.random.Generator, int | str | None]:
     """The generator and the seed to record: a fresh int is drawn for ``seed=None``."""
     check_seed(seed, "make_firms")
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy)
+        seed = int(cast(int, np.random.SeedSequence().entropy))  # 128 bits of fresh entropy
     return np.random.default_rng(seed), seed_label(seed)
 
 
@@ -393,6 +396,7 @@ class _Lag:
 
     def __init__(self, lon, lat, geometry, index, spec: str, k: int | None):
         n = len(lon)
+        self.order: np.ndarray | None
         if k is not None:
             idx, order = knn_indices(metric_xy(lon, lat), k)
             inverse = np.empty(n, dtype=np.int64)
@@ -415,18 +419,13 @@ class _Lag:
     def solve(self, rho: float, rhs: np.ndarray) -> np.ndarray:
         """Solve (I - rho W) y = rhs by the Neumann series (:func:`neumann_solve`)."""
         if self.order is None:
-            b = rhs
-            lag = self.W.__matmul__
-        else:
-            b = rhs[self.order]
-            idx = self._idx_sorted
+            return neumann_solve(self.W, rhs, rho)
+        idx = self._idx_sorted
 
-            def lag(v):
-                return v[idx].mean(axis=1)
+        def lag(v: np.ndarray) -> np.ndarray:
+            return v[idx].mean(axis=1)
 
-        y = neumann_solve(lag, b, rho)
-        if self.order is None:
-            return y
+        y = neumann_solve(lag, rhs[self.order], rho)
         out = np.empty_like(y)
         out[self.order] = y
         return out

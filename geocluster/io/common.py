@@ -12,6 +12,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
+from types import FrameType
 
 import numpy as np
 import pandas as pd
@@ -81,7 +82,8 @@ def _in_io(filename: str) -> bool:
 
 def warn_user(message: str) -> None:
     """Warn, attributed to the first caller outside the ``geocluster.io`` package (the user's line)."""
-    frame, level = sys._getframe(1), 2
+    frame: FrameType | None = sys._getframe(1)
+    level = 2
     while frame is not None and _in_io(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, GeoclusterWarning, stacklevel=level)

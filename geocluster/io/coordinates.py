@@ -97,7 +97,8 @@ def _numeric(frame: pd.DataFrame, column: str, origin: Origin) -> pd.Series:
     return values.astype(float)
 
 
-def from_columns(frame, origin: Origin, lon, lat, crs: pyproj.CRS, on_invalid):
+def from_columns(frame, origin: Origin, lon, lat, crs: pyproj.CRS, on_invalid
+                 ) -> tuple[gpd.GeoDataFrame, Origin, tuple[str, str]]:
     """Points from the longitude/latitude (x/y) columns, checked; the used columns third."""
     where = origin.where
     lon_col = _find_column(frame, lon, LON_NAMES, "longitude", where)
@@ -288,7 +289,8 @@ def _warn_constant(x, y, keep, origin: Origin, columns) -> None:
     )
 
 
-def from_geometry(frame: gpd.GeoDataFrame, origin: Origin, on_invalid):
+def from_geometry(frame: gpd.GeoDataFrame, origin: Origin, on_invalid
+                  ) -> tuple[gpd.GeoDataFrame, Origin]:
     """The points of a GeoDataFrame, checked (CRS, point geometries, ranges)."""
     where = origin.where
     if frame.crs is None:

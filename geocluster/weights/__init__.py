@@ -153,11 +153,11 @@ def weights(
     >>> gc.weights(columbus, "knn:4").cardinalities.unique().tolist()
     [4]
     """
-    isolates = check_isolates_policy(isolates)
+    policy = check_isolates_policy(isolates)
     built = build_graph(gdf, spec, transform=transform, coincident=coincident, crs=crs,
                         seed=seed, workers=workers)
     label = "the given Graph" if isinstance(spec, Graph) else repr(spec)
-    report_structure(built.summary, built.isolate_ids, label, isolates)
+    report_structure(built.summary, built.isolate_ids, label, policy)
     return built.graph
 
 

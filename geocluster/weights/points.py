@@ -70,6 +70,7 @@ def tree_graph(
     kind = parsed.kind
     if kind == "knn":
         k = parsed.k
+        assert k is not None  # a parsed knn spec always carries K
         _check_knn_range(k, n, spec)
         xy = _coordinates(gdf, crs, spec, needs_metres=False)
         indptr, indices, data, n_components = _knn_adjacency(
@@ -77,6 +78,7 @@ def tree_graph(
             count_components=count_components)
     else:
         xy = _coordinates(gdf, crs, spec, needs_metres=True)
+        assert parsed.distance is not None  # a parsed band carries its distance
         indptr, indices, data = _band_adjacency(xy, parsed.distance)
         n_components = None  # counted below, on the float64 array
     counts = np.diff(indptr)
@@ -160,6 +162,7 @@ def _knn_adjacency(xy: np.ndarray, k: int, *, coincident: str, seed, spec: str, 
                 f"weights spec {spec!r}: {int(still.sum())} units still share a location "
                 "after coincident='jitter'; pass another seed= or remove the duplicates."
             )
+    assert neighbours is not None  # no shared location is left here
     indptr = np.arange(0, n * k + 1, k, dtype=neighbours.dtype)
     return indptr, neighbours.ravel(), np.ones(n * k, dtype=np.int8), n_components
 
