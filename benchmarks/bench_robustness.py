@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 import geocluster as gc
+from geocluster.robustness.specs import parse_exposure_spec
 
 FORMULA = "intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age"
 WEIGHTS = ["knn:4", "knn:8", "knn:12", "knn:16"]
@@ -48,11 +49,9 @@ def peer(firms, specs) -> float:
     for weights, model, exposure in specs:
         frame = firms.copy()
         if exposure != "cluster":
-            method, _, distance = exposure.partition(":")
-            key = "bandwidth" if method == "kde" else "radius"
-            frame = gc.exposure(frame.drop(columns="cluster"), method=method, column="cluster",
-                                industry="industry", log="log1p", standardize=True,
-                                **{key: distance})
+            options = parse_exposure_spec(exposure, where="bench_robustness").exposure_options()
+            frame = gc.exposure(frame.drop(columns="cluster"), name="cluster", by="industry",
+                                log="log1p", standardize=True, **options)
         y, X = model_matrix(FORMULA, frame)
         X = X.drop(columns="Intercept")
         w = KNN(xy, k=int(weights.split(":")[1]))

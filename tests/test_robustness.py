@@ -1,3 +1,4 @@
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,7 +6,13 @@ import shapely
 from matplotlib.figure import Figure
 
 import geocluster as gc
+from geocluster._base.summary import Summary
 from geocluster.errors import InputError
+from geocluster.robustness import sweep as sweep_module
+from geocluster.robustness.fit import sample_key
+from geocluster.robustness.measures import Alternative
+from geocluster.robustness.sensitivity import jaccard_area, jaccard_sets
+from geocluster.robustness.sweep import check_dimensions, reference_spec
 
 FORMULA = "intl ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age"
 
@@ -31,8 +38,9 @@ def test_table_is_tidy(sweep):
     assert table["spec"].nunique() == 8 + 4 + 4
     assert len(table) == 16 * 3
     for column in ["weights", "model", "exposure", "method", "inference", "term", "estimate",
-                   "se", "ci_low", "ci_high", "p_value", "spatial_param", "loglik", "aic",
-                   "nobs", "resid_moran_I", "resid_moran_p", "residual_autocorrelation", "error"]:
+                   "std_error", "ci_low", "ci_high", "p_value", "spatial_param", "loglik", "aic",
+                   "nobs", "resid_moran_I", "resid_moran_p_value", "residual_autocorrelation",
+                   "error"]:
         assert column in table.columns
     assert table["error"].isna().all()
     lag = table[table["model"] == "lag"]
@@ -46,7 +54,7 @@ def test_reference_values_equal_a_direct_fit(sweep, firms):
     direct = gc.regress(FORMULA, firms, model="ols", weights="knn:4")
     ref = sweep.table[sweep.table["reference"]].set_index("term")
     assert ref.loc["cluster", "estimate"] == pytest.approx(direct.params["cluster"], rel=1e-10)
-    assert ref.loc["serial:cluster", "se"] == pytest.approx(direct.bse["serial:cluster"], rel=1e-10)
+    assert ref.loc["serial:cluster", "std_error"] == pytest.approx(direct.bse["serial:cluster"], rel=1e-10)
     assert sweep.reference == {"weights": "knn:4", "model": "ols", "exposure": "cluster",
                                "method": "ols", "inference": "classical"}
 
@@ -61,7 +69,7 @@ def test_effect_focus_equals_marginal_effect(sweep, firms):
 
 
 def test_planted_effect_is_robust(sweep):
-    summary = sweep.summary()
+    summary = sweep.shares()
     # make_firms plants serial:cluster = 0.4 > 0 and cluster = 0.5 > 0.
     assert summary.loc["serial:cluster", "share_significant_same_sign"] >= 0.8
     assert summary.loc["cluster", "share_significant_same_sign"] == 1.0
@@ -75,7 +83,7 @@ def test_no_effect_is_not_robust(firms):
                           weights=["knn:4", "knn:8"], models=["ols", "lag", "error"],
                           exposure=["cluster", "count:15km", "count:40km"], progress=False,
                           seed=5)
-    assert sweep.summary().loc["cluster", "share_significant_same_sign"] <= 0.3
+    assert sweep.shares().loc["cluster", "share_significant_same_sign"] <= 0.3
 
 
 def test_failed_specification_is_recorded(firms):
@@ -86,7 +94,7 @@ def test_failed_specification_is_recorded(firms):
     assert pd.isna(table.loc["cluster", "error"])
     assert isinstance(table.loc["constant", "error"], str) and table.loc["constant", "error"]
     assert np.isnan(table.loc["constant", "estimate"])
-    assert sweep.summary().loc["cluster", "failed"] == 1
+    assert sweep.shares().loc["cluster", "failed"] == 1
 
 
 def test_hac_standard_errors_come_from_spreg(firms):
@@ -100,7 +108,7 @@ def test_hac_standard_errors_come_from_spreg(firms):
     kernel = Kernel(xy, k=8, function="triangular", fixed=False, diagonal=True)
     X = firms[["cluster", "age"]].to_numpy(float)
     ols = spreg.OLS(firms[["intl"]].to_numpy(float), X, robust="hac", gwk=kernel, sig2n_k=True)
-    assert sweep.table["se"].iloc[0] == pytest.approx(np.sqrt(ols.vm[1, 1]), rel=1e-8)
+    assert sweep.table["std_error"].iloc[0] == pytest.approx(np.sqrt(ols.vm[1, 1]), rel=1e-8)
 
 
 def test_weights_built_once_per_spec(firms, monkeypatch):
@@ -112,7 +120,7 @@ def test_weights_built_once_per_spec(firms, monkeypatch):
             calls.append(spec)
         return real(gdf, spec, **kwargs)
 
-    monkeypatch.setattr(gc, "weights", counting)
+    monkeypatch.setattr(sweep_module, "build_weights", counting)
     gc.robustness(FORMULA, firms, focus="cluster", weights=["knn:4", "knn:6"],
                   models=["ols", "lag"], progress=False)
     assert sorted(calls) == ["knn:4", "knn:6"]
@@ -171,7 +179,7 @@ def test_lisa_sensitivity_matches_hand_computed_jaccard(columbus):
 
 def test_density_sensitivity_area_overlap(firms):
     sens = gc.cluster_sensitivity(firms, method="density", bandwidths=["30km", "50km"],
-                                  levels=[0.9], simulations=19, seed=4,
+                                  alphas=[0.1], simulations=19, seed=4,
                                   subset=("industry", "software"), cell_size="10km")
     a, b = sens.maps.values()
     if len(a) and len(b):
@@ -182,7 +190,8 @@ def test_density_sensitivity_area_overlap(firms):
         assert np.isnan(sens.overlap.iloc[0, 1])  # two empty maps: undefined, not 1
     else:
         assert 0.0 <= sens.overlap.iloc[0, 1] <= 1.0
-    assert set(sens.table.columns) >= {"bandwidth", "level", "clusters", "area_km2"}
+    assert set(sens.table.columns) >= {"bandwidth", "alpha", "clusters", "area_km2"}
+    assert sens.table["label"].tolist() == ["bandwidth 30km, alpha 0.1", "bandwidth 50km, alpha 0.1"]
     with pytest.raises(InputError, match="method='kde' must be 'lisa' or 'density'"):
         gc.cluster_sensitivity(firms, method="kde")
 
@@ -213,7 +222,7 @@ def test_reference_is_the_studys_model_and_is_added_to_the_lists(firms):
     assert (ref["weights"].iloc[0], ref["model"].iloc[0]) == ("knn:8", "lag")
     direct = gc.regress(FORMULA, firms, model="lag", weights="knn:8")
     assert ref["estimate"].iloc[0] == pytest.approx(direct.params["cluster"], rel=1e-10)
-    summary = sweep.summary()
+    summary = sweep.shares()
     assert summary.loc["cluster", "reference_spec"] == 0
     assert summary.loc["cluster", "reference"] == ("weights knn:8, model lag, exposure cluster, "
                                                    "method ml, inference model")
@@ -227,8 +236,8 @@ def test_reference_exposure_spec_is_added(firms):
                           reference={"exposure": "count:15km"}, progress=False)
     assert sweep.dimensions["exposure"] == ["count:15km", "cluster"]
     assert sweep.table.loc[sweep.table["reference"], "exposure"].tolist() == ["count:15km"]
-    measure = gc.exposure(firms, method="count", radius="15km", industry="industry",
-                          log="log1p", standardize=True, column="c15")
+    measure = gc.exposure(firms, method="count", radius="15km", by="industry",
+                          log="log1p", standardize=True, name="c15")
     direct = gc.regress("intl ~ c15 + age", measure, model="ols", weights="knn:8")
     est = sweep.table.set_index("exposure").loc["count:15km", "estimate"]
     assert est == pytest.approx(direct.params["c15"], rel=1e-10)
@@ -284,17 +293,18 @@ def test_other_samples_are_flagged_and_left_out_of_the_shares(firms):
                       r"left out of the summary's shares"):
         sweep = gc.robustness("intl ~ cluster + age", data, focus="cluster", weights=["knn:8"],
                               models=["ols"], exposure=["head_cut", "tail_cut", "sparse"],
-                              progress=False)
+                              missing="drop", isolates="keep", progress=False)
     table = sweep.table.set_index("exposure")
     assert table["nobs"].to_dict() == {"head_cut": 570, "tail_cut": 570, "sparse": 60}
     assert table["same_sample"].tolist() == [True, False, False]
-    summary = sweep.summary()
+    summary = sweep.shares()
     assert summary.loc["cluster", "specifications"] == 1
     assert summary.loc["cluster", "other_samples"] == 2
     assert summary.loc["cluster", "left_out_other_samples"] == 2
-    assert "2 specification(s) fitted on another sample" in summary.attrs["note"]
+    assert "2 specification(s) fitted on another sample" in sweep.sample_note()
+    assert sweep.sample_note() in sweep.summary().notes
     assert summary.loc["cluster", "median_estimate"] == table.loc["head_cut", "estimate"]
-    both = sweep.summary(include_other_samples=True)
+    both = sweep.shares(include_other_samples=True)
     assert both.loc["cluster", "specifications"] == 3
     assert both.loc["cluster", "left_out_other_samples"] == 0
     assert both.loc["cluster", "median_estimate"] == pytest.approx(table["estimate"].median())
@@ -326,7 +336,7 @@ def test_near_constant_exposure_fails_its_specifications_by_name(firms):
     error = sweep.table.set_index("exposure").loc["almost", "error"]
     assert error.startswith("exposure 'almost' (in column 'cluster'): regressor 'cluster' has no "
                             "usable variation")
-    assert sweep.summary().loc["cluster", "failed"] == 1
+    assert sweep.shares().loc["cluster", "failed"] == 1
 
 
 def test_lisa_sensitivity_reference_comes_first(columbus):
@@ -352,30 +362,26 @@ def test_lisa_sensitivity_reference_comes_first(columbus):
 
 
 def test_jaccard_of_two_empty_maps_is_undefined_not_one(columbus):
-    from geocluster.robustness.sweep import _jaccard_sets
-
-    assert np.isnan(_jaccard_sets(set(), set()))
-    assert _jaccard_sets(set(), {1, 2}) == 0.0
-    assert _jaccard_sets({1, 2, 3}, {2, 3, 4}) == 0.5
-    import geopandas as gpd
-
-    from geocluster.robustness.sweep import _jaccard_area
+    assert np.isnan(jaccard_sets(set(), set()))
+    assert jaccard_sets(set(), {1, 2}) == 0.0
+    assert jaccard_sets({1, 2, 3}, {2, 3, 4}) == 0.5
 
     empty = gpd.GeoDataFrame(geometry=[], crs="EPSG:5070")
     square = gpd.GeoDataFrame(geometry=[shapely.box(0, 0, 2, 2)], crs="EPSG:5070")
     shifted = gpd.GeoDataFrame(geometry=[shapely.box(1, 0, 3, 2)], crs="EPSG:5070")
-    assert np.isnan(_jaccard_area(empty, empty, "EPSG:5070"))
-    assert _jaccard_area(empty, square, "EPSG:5070") == 0.0
-    assert _jaccard_area(square, shifted, "EPSG:5070") == pytest.approx(2 / 6)
+    assert np.isnan(jaccard_area(empty, empty, "EPSG:5070"))
+    assert jaccard_area(empty, square, "EPSG:5070") == 0.0
+    assert jaccard_area(square, shifted, "EPSG:5070") == pytest.approx(2 / 6)
     # alpha below the smallest pseudo p-value of 99 permutations (0.01): no HH unit anywhere
     sens = gc.cluster_sensitivity(columbus, "CRIME", weights=["queen", "knn:4"], permutations=99,
                                   alpha=0.001, correction=None, seed=2)
     assert sens.table["hh_units"].tolist() == [0, 0]
     assert sens.table["jaccard_vs_reference"].isna().all()
     assert sens.overlap.isna().all().all()
-    summary = sens.summary()
+    summary = sens.definitions()
     assert summary["overlap_with_reference"].tolist() == ["n/a (no HH units in either map)"] * 2
-    assert summary.attrs["undefined"] == 2
+    assert sens.n_undefined == 2
+    assert ("undefined overlaps", "2") in sens.summary().top
     assert "lowest pairwise Jaccard n/a, 1 pairs undefined" in repr(sens)
     titles = [ax.get_title() for ax in sens.plot().axes if ax.get_visible()]
     assert titles == ["queen (reference)\nHH units 0, Jaccard n/a", "knn:4\nHH units 0, Jaccard n/a"]
@@ -385,39 +391,42 @@ def test_jaccard_of_two_empty_maps_is_undefined_not_one(columbus):
 
 
 def test_density_reference_is_checked(firms):
-    with pytest.raises(InputError, match="needs exactly the keys 'bandwidth' and 'level'"):
+    with pytest.raises(InputError, match="needs exactly the keys 'bandwidth' and 'alpha'"):
         gc.cluster_sensitivity(firms, method="density", reference={"bandwidth": "30km"})
+    with pytest.raises(InputError, match=r"reference=\{'bandwidth': '30km', 'level': 0.95\} for "
+                       r"method='density' needs exactly the keys 'bandwidth' and 'alpha'"):
+        gc.cluster_sensitivity(firms, method="density",
+                               reference={"bandwidth": "30km", "level": 0.95})
+    with pytest.raises(InputError, match=r"cluster_sensitivity: reference alpha=1.95 must be a "
+                       r"number between 0 and 1"):
+        gc.cluster_sensitivity(firms, method="density", reference=("30km", 1.95))
 
 
 def test_reference_normalised_like_the_grid(firms):
-    from geocluster.robustness.sweep import _dimensions, _reference
-
-    alternatives = {"cluster": ("column", "cluster")}
-    grid = _dimensions(["knn:8"], ["lag"], ["gmm"], ["classical"])
+    alternatives = {"cluster": Alternative("cluster", "column", column="cluster")}
+    grid = check_dimensions(["knn:8"], ["lag"], ["gmm"], ["classical"])
     grid["exposure"] = ["cluster"]
-    spec = _reference({"model": "durbin", "method": "gmm"}, grid, alternatives, firms,
-                      "cluster", None)
+    spec = reference_spec({"model": "durbin", "method": "gmm"}, grid, alternatives, firms,
+                          "cluster", None)
     # spreg has no GMM Durbin: the grid fits Durbin by ML, so does the reference
     assert spec == {"weights": "knn:8", "model": "durbin", "exposure": "cluster", "method": "ml",
                     "inference": "model"}
     assert grid["model"] == ["durbin", "lag"] and grid["method"] == ["ml", "gmm"]
-    grid = _dimensions(["knn:8"], ["lag"], ["ml"], ["classical"])
+    grid = check_dimensions(["knn:8"], ["lag"], ["ml"], ["classical"])
     grid["exposure"] = ["cluster"]
-    spec = _reference({"model": "ols", "method": "gmm", "inference": "white"}, grid,
-                      alternatives, firms, "cluster", None)
+    spec = reference_spec({"model": "ols", "method": "gmm", "inference": "white"}, grid,
+                          alternatives, firms, "cluster", None)
     assert spec == {"weights": "knn:8", "model": "ols", "exposure": "cluster", "method": "ols",
                     "inference": "white"}
     assert grid["inference"] == ["white", "classical"] and grid["method"] == ["ml"]
 
 
 def test_sample_fingerprint_ignores_row_order():
-    from geocluster.robustness.sweep import _sample_key
-
     rows = pd.Index(["a", "b", "c", "d"])
-    assert _sample_key(rows, rows) == _sample_key(rows, pd.Index(["d", "c", "b", "a"]))
-    assert _sample_key(rows, pd.Index(["a", "b", "c"])) == _sample_key(rows, pd.Index(["c", "a", "b"]))
-    assert _sample_key(rows, pd.Index(["a", "b", "c"])) != _sample_key(rows, pd.Index(["b", "c", "d"]))
-    assert _sample_key(rows, pd.Index(["a", "b", "c"])) != _sample_key(rows, rows)
+    assert sample_key(rows, rows) == sample_key(rows, pd.Index(["d", "c", "b", "a"]))
+    assert sample_key(rows, pd.Index(["a", "b", "c"])) == sample_key(rows, pd.Index(["c", "a", "b"]))
+    assert sample_key(rows, pd.Index(["a", "b", "c"])) != sample_key(rows, pd.Index(["b", "c", "d"]))
+    assert sample_key(rows, pd.Index(["a", "b", "c"])) != sample_key(rows, rows)
 
 
 def test_reference_equals_the_study_model_when_the_measure_is_missing_for_some(firms, monkeypatch):
@@ -431,16 +440,18 @@ def test_reference_equals_the_study_model_when_the_measure_is_missing_for_some(f
         calls.append((spec, len(gdf)))
         return real(gdf, spec, **kwargs)
 
-    monkeypatch.setattr(gc, "weights", counting)
+    monkeypatch.setattr(sweep_module, "build_weights", counting)
     with pytest.warns(gc.GeoclusterWarning, match="30 of 600 rows dropped"):
         sweep = gc.robustness("intl ~ cluster + age", data, focus="cluster", weights=["knn:8"],
                               models=["lag", "ols"], exposure=["measure", "cluster"],
-                              reference={"model": "lag", "exposure": "measure"}, progress=False)
+                              reference={"model": "lag", "exposure": "measure"},
+                              missing="drop", progress=False)
     assert calls == [("knn:8", 600)]  # once, on every firm (as the study builds its model's)
     monkeypatch.undo()
     graph = gc.weights(data, "knn:8")
     with pytest.warns(gc.GeoclusterWarning, match="restricted to the 570 rows used"):
-        direct = gc.regress("intl ~ measure + age", data, model="lag", weights=graph)
+        direct = gc.regress("intl ~ measure + age", data, model="lag", weights=graph,
+                            missing="drop")
     ref = sweep.table[sweep.table["reference"]].iloc[0]
     assert ref["nobs"] == 570
     assert ref["estimate"] == pytest.approx(direct.params["measure"], rel=1e-9)
@@ -451,30 +462,192 @@ def test_lq_reference_keeps_fewer_firms_and_flags_the_full_sample(firms):
     with pytest.warns(gc.GeoclusterWarning, match=r"1 of 2 specifications were fitted on another"):
         sweep = gc.robustness("intl ~ cluster + age", firms, focus="cluster", weights=["knn:8"],
                               models=["ols"], reference={"exposure": "lq@grid:500km"},
-                              progress=False)
+                              missing="drop", progress=False)
     units = gc.grid(firms, "500km", shape="square", clip=True)
     with pytest.warns(gc.GeoclusterWarning):
-        lq = gc.exposure(firms, method="lq", units=units, industry="industry", log=False,
-                         standardize=True, column="lq")
+        lq = gc.exposure(firms, method="lq", units=units, by="industry", log=False,
+                         standardize=True, name="lq")
     table = sweep.table.set_index("exposure")
     kept = int(lq["lq"].notna().sum())
     assert 0 < kept < len(firms)
     assert table.loc["lq@grid:500km", "nobs"] == kept
     assert table.loc["cluster", "nobs"] == len(firms)
     assert table["same_sample"].tolist() == [True, False]
-    assert sweep.summary().loc["cluster", "left_out_other_samples"] == 1
+    assert sweep.shares().loc["cluster", "left_out_other_samples"] == 1
 
 
 def test_missing_and_isolates_policies_reach_every_fit(firms):
     gappy = firms.copy()
     gappy.loc[gappy.index[:3], "age"] = np.nan
     kept = gc.robustness("intl ~ cluster + age", gappy, focus="cluster", weights=["knn:4"],
-                         models=["ols", "lag"], progress=False)
+                         models=["ols", "lag"], missing="drop", progress=False)
     assert set(kept.table["nobs"]) == {len(firms) - 3}  # missing="drop": the 3 rows dropped
-    with pytest.raises(InputError, match=r"(?i)missing"):
-        gc.robustness("intl ~ cluster + age", gappy, focus="cluster", weights=["knn:4"],
-                      models=["lag"], missing="raise", progress=False)
+    for explicit in ({}, {"missing": "raise"}):  # "raise" is the default
+        with pytest.raises(InputError, match=r"(?i)missing"):
+            gc.robustness("intl ~ cluster + age", gappy, focus="cluster", weights=["knn:4"],
+                          models=["lag"], progress=False, **explicit)
     for option, value in (("missing", "ignore"), ("isolates", "warn")):
         with pytest.raises(InputError, match=rf"{option}='{value}' is not a policy"):
             gc.robustness("intl ~ cluster", firms, focus="cluster", progress=False,
                           **{option: value})
+
+
+# --- seeds, the results protocol, the spec parsers (issue 13) ----------------------------------
+
+
+def test_each_specification_gets_its_own_seed_for_regress(firms, monkeypatch):
+    from geocluster.robustness import fit as fit_module
+
+    real = fit_module.regress
+    seen: list = []
+
+    def spy(*args, **kwargs):
+        seen.append(int(np.random.default_rng(kwargs["seed"]).integers(0, 2**62)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "regress", spy)
+    options = dict(focus="cluster", weights=["knn:4"], models=["ols", "lag", "error"],
+                   progress=False)
+    gc.robustness("intl ~ cluster + age", firms, seed=5, **options)
+    first = list(seen)
+    seen.clear()
+    gc.robustness("intl ~ cluster + age", firms, seed=5, **options)
+    assert len(first) == 3 and seen == first  # the same seed, the same per-fit seeds
+    assert len(set(first)) == 3  # a different seed for each specification
+    seen.clear()
+    gc.robustness("intl ~ cluster + age", firms, seed=6, **options)
+    assert seen != first
+
+
+def test_seed_reaches_the_monte_carlo_multipliers_of_direct_effects():
+    # n = 1,200 > 1,000: a lag model's direct multiplier tr((I - rho W)^-1) / n of an
+    # asymmetric KNN graph is a Monte Carlo trace series (models.impacts.EXACT_MAX_N)
+    firms = gc.datasets.make_firms(1200, seed=4)
+    options = dict(focus=["cluster", "slope:cluster|serial=1"], weights=["knn:6"],
+                   models=["lag"], progress=False)
+    a = gc.robustness("intl ~ serial * cluster + age", firms, seed=1, **options)
+    b = gc.robustness("intl ~ serial * cluster + age", firms, seed=1, **options)
+    c = gc.robustness("intl ~ serial * cluster + age", firms, seed=2, **options)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    slope = a.table["term"] == "slope:cluster|serial=1"
+    assert a.table.loc[slope, "estimate"].iloc[0] != c.table.loc[slope, "estimate"].iloc[0]
+    assert a.table.loc[slope, "estimate"].iloc[0] == pytest.approx(
+        c.table.loc[slope, "estimate"].iloc[0], rel=1e-4)  # Monte Carlo noise, not another fit
+    # the coefficient itself is exact at this size: every seed gives the same
+    assert a.table.loc[~slope, "estimate"].iloc[0] == c.table.loc[~slope, "estimate"].iloc[0]
+    assert (a.seed, c.seed) == (1, 2)
+
+
+@pytest.mark.slow
+def test_seed_reaches_the_monte_carlo_log_determinant():
+    from geocluster.models._logdet import LU_MAX_N
+
+    # above LU_MAX_N the ML fit's log-determinant is a Monte Carlo series: rho and the
+    # coefficients are stochastic, reproducible with the seed
+    firms = gc.datasets.make_firms(LU_MAX_N + 500, seed=4)
+    options = dict(focus=["cluster", "rho"], weights=["knn:4"], models=["lag"], progress=False)
+    a = gc.robustness("intl ~ cluster + age", firms, seed=1, **options).table
+    b = gc.robustness("intl ~ cluster + age", firms, seed=1, **options).table
+    c = gc.robustness("intl ~ cluster + age", firms, seed=2, **options).table
+    pd.testing.assert_frame_equal(a, b)
+    assert (a["estimate"] != c["estimate"]).all()
+    np.testing.assert_allclose(a["estimate"], c["estimate"], rtol=1e-3)
+
+
+def test_seed_is_recorded_one_way(firms):
+    options = dict(focus="cluster", weights=["knn:8"], models=["ols"], progress=False)
+    assert gc.robustness("intl ~ cluster + age", firms, seed=np.int64(3), **options).seed == 3
+    assert gc.robustness("intl ~ cluster + age", firms, **options).seed is None
+    generator = gc.robustness("intl ~ cluster + age", firms, seed=np.random.default_rng(1),
+                              **options)
+    assert generator.seed == "Generator" and "seed Generator" in repr(generator)
+    sequence = gc.robustness("intl ~ cluster + age", firms, seed=np.random.SeedSequence(1),
+                             **options)
+    assert sequence.seed == "SeedSequence"
+    with pytest.raises(InputError, match=r"robustness: seed=-1 must be None"):
+        gc.robustness("intl ~ cluster + age", firms, seed=-1, **options)
+
+
+def test_summary_is_the_shared_summary_type(sweep):
+    summary = sweep.summary()
+    assert isinstance(summary, Summary)
+    pd.testing.assert_frame_equal(summary.to_frame(), sweep.shares())
+    assert summary.title == "Robustness: 16 specifications"
+    assert dict(summary.top)["reference"] == sweep.reference_label()
+    assert dict(summary.top)["seed"] == "5"
+    text = str(summary)
+    assert "share_significant_same_sign" in text and "serial:cluster" in text
+    assert "<h4>Robustness: 16 specifications</h4>" in summary._repr_html_()
+    pd.testing.assert_frame_equal(sweep.to_frame(), sweep.table)
+    assert sweep.to_frame() is not sweep.table
+    assert repr(sweep).startswith("<RobustnessResult: 16 specifications (weights: 2, model: 3, "
+                                  "exposure: 2, inference: 2), 3 focus terms, 0 failed, 0 on "
+                                  "another sample, seed 5>")
+
+
+def test_confidence_intervals_follow_the_fit_and_alpha(firms):
+    sweep = gc.robustness("intl ~ cluster + age", firms, focus="cluster", weights=["knn:8"],
+                          models=["ols", "lag"], alpha=0.1, progress=False)
+    table = sweep.table.set_index("model")
+    for model in ("ols", "lag"):
+        direct = gc.regress("intl ~ cluster + age", firms, model=model, weights="knn:8")
+        ci = direct.conf_int(0.1).loc["cluster"]
+        assert table.loc[model, "ci_low"] == pytest.approx(ci["ci_low"], rel=1e-10)
+        assert table.loc[model, "ci_high"] == pytest.approx(ci["ci_high"], rel=1e-10)
+        assert table.loc[model, "p_value"] == pytest.approx(direct.pvalues["cluster"], rel=1e-10)
+
+
+def test_sensitivity_summary_and_frame(columbus):
+    sens = gc.cluster_sensitivity(columbus, "CRIME", weights=["queen", "rook"], permutations=99,
+                                  correction=None, seed=2)
+    summary = sens.summary()
+    assert isinstance(summary, Summary)
+    assert summary.title == "Cluster-map sensitivity (lisa): 2 definitions"
+    assert dict(summary.top)["reference"] == "queen" and dict(summary.top)["seed"] == "2"
+    pd.testing.assert_frame_equal(summary.to_frame(), sens.definitions())
+    pd.testing.assert_frame_equal(sens.to_frame(), sens.table)
+    assert repr(sens).startswith("<SensitivityResult (lisa): 2 definitions, reference queen, "
+                                 "lowest pairwise Jaccard ")
+    generator = gc.cluster_sensitivity(columbus, "CRIME", weights=["queen"], permutations=99,
+                                       seed=np.random.default_rng(2))
+    assert generator.seed == "Generator"
+
+
+def test_sensitivity_refuses_options_of_the_other_method(columbus, firms):
+    with pytest.raises(InputError, match=r"cluster_sensitivity\(method='lisa'\): option\(s\) "
+                       r"\['bandwidths', 'alphas'\] do not apply to this method; LISA maps take "
+                       r"weights=, permutations=, alpha= and correction="):
+        gc.cluster_sensitivity(columbus, "CRIME", bandwidths=["10km"], alphas=[0.1])
+    with pytest.raises(InputError, match=r"cluster_sensitivity\(method='density'\): option\(s\) "
+                       r"\['weights', 'permutations', 'correction'\] do not apply to this "
+                       r"method; density clusters take bandwidths=, alphas= and simulations="):
+        gc.cluster_sensitivity(firms, method="density", weights=["queen"], permutations=99,
+                               correction=None)
+    with pytest.raises(InputError, match=r"cluster_sensitivity\(method='lisa'\): unknown "
+                       r"option\(s\) \['levels'\]; local_moran options passed on are"):
+        gc.cluster_sensitivity(columbus, "CRIME", levels=[0.95])
+    with pytest.raises(InputError, match=r"cluster_sensitivity: alphas item=1.95 must be a number "
+                       r"between 0 and 1"):
+        gc.cluster_sensitivity(firms, method="density", alphas=[1.95])
+
+
+def test_exposure_and_units_specs_go_through_the_shared_parsers(firms):
+    options = dict(focus="cluster", weights=["knn:8"], models=["ols"], progress=False)
+    with pytest.raises(InputError, match=r"robustness: exposure spec 'kde:abc': the bandwidth "
+                       r"'abc' is not a distance"):
+        gc.robustness("intl ~ cluster + age", firms, exposure=["kde:abc"], **options)
+    with pytest.raises(InputError, match=r"robustness: units spec 'countries' is not one of "
+                       r"'counties', 'grid:SIZE'"):
+        gc.robustness("intl ~ cluster + age", firms, units=["countries"], **options)
+    with pytest.raises(InputError, match=r"exposure item 'kde25' is neither a column of the data "
+                       r"nor a spec; give a column name or a spec: 'kde:BANDWIDTH'"):
+        gc.robustness("intl ~ cluster + age", firms, exposure=["kde25"], **options)
+    with pytest.raises(InputError, match=r"robustness: focus term 'slope:cluster' is not an "
+                       r"effect 'slope:VAR\|BY=GROUP'"):
+        gc.robustness("intl ~ cluster + age", firms, focus="slope:cluster", weights=["knn:8"],
+                      models=["ols"], progress=False)
+    with pytest.warns(gc.GeoclusterWarning):
+        sweep = gc.robustness("intl ~ cluster + age", firms, units=["hex:400km"],
+                              exposure=["cluster", "lq@grid:500km"], missing="drop", **options)
+    assert sweep.dimensions["exposure"] == ["cluster", "lq@grid:500km", "lq@hex:400km"]
+    assert sweep.table["error"].isna().all()

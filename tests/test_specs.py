@@ -178,3 +178,59 @@ def test_parsers_import_no_scientific_package():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.strip() == "[]"
+
+
+# --- building what a units spec describes ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def some_firms():
+    import geocluster as gc
+
+    return gc.datasets.make_firms(150, seed=2)
+
+
+def test_build_units_counties_and_grids(some_firms):
+    import geopandas as gpd
+
+    import geocluster as gc
+    from geocluster.robustness.measures import build_units
+
+    counties = build_units("counties", some_firms, where="robustness")
+    assert len(counties) == len(gc.datasets.load_counties("conus"))
+    cells = build_units("hex:300km", some_firms, where="robustness")
+    expected = gc.grid(some_firms, "300km", shape="hex", clip=True)
+    assert cells.geom_equals(expected).all() and len(cells) == len(expected)
+    bare = build_units("grid", some_firms, where="study", cell_size="300km")
+    assert bare.geom_equals(gc.grid(some_firms, "300km", shape="square", clip=True)).all()
+    spec = parse_units_spec("grid:300km", where="robustness")
+    assert build_units(spec, some_firms, where="robustness").geom_equals(bare).all()
+    given = gpd.GeoDataFrame(geometry=list(cells.geometry[:3]), crs=cells.crs)
+    assert build_units(given, some_firms, where="robustness") is given
+
+
+def test_build_units_reads_polygon_files(some_firms, tmp_path):
+    import geocluster as gc
+    from geocluster.robustness.measures import build_units
+
+    cells = gc.grid(some_firms, "300km", shape="square", clip=True)
+    path = tmp_path / "cells.gpkg"
+    cells.to_file(path)
+    read = build_units(parse_units_spec("cells.gpkg", where="[areal] units", base=tmp_path),
+                       some_firms, where="[areal] units")
+    assert len(read) == len(cells) and read.crs == cells.crs
+    with pytest.raises(InputError, match=r"\[areal\] units: units spec 'missing.gpkg': not "
+                       r"'counties', 'grid', 'hex' or an existing polygon file"):
+        build_units("missing.gpkg", some_firms, where="[areal] units")
+    no_crs = tmp_path / "nocrs.geojson"
+    no_crs.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                      '"properties": {}, "geometry": {"type": "Point", "coordinates": [0, 0]}}]}')
+    import geopandas as gpd
+
+    if gpd.read_file(no_crs).crs is None:  # GeoJSON readers may assume WGS84
+        with pytest.raises(InputError, match=r"has no CRS; set one"):
+            build_units(str(no_crs), some_firms, where="x")
+    broken = tmp_path / "broken.gpkg"
+    broken.write_text("not a geopackage")
+    with pytest.raises(InputError, match=r"x: could not read the units file '.*broken.gpkg'"):
+        build_units(str(broken), some_firms, where="x")

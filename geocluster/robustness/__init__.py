@@ -6,6 +6,12 @@ changes with its definition (:class:`SensitivityResult`). :mod:`geocluster.robus
 parses the spec mini-languages (exposure measures, areal units, focus terms) for both the
 Python API and the study config.
 
+Modules: :mod:`~geocluster.robustness.sweep` (:func:`robustness`; one fit in
+:mod:`~geocluster.robustness.fit`), :mod:`~geocluster.robustness.measures` (units and
+clustering measures built from specs), :mod:`~geocluster.robustness.sensitivity`
+(:func:`cluster_sensitivity`), :mod:`~geocluster.robustness.result` (the result classes) and
+:mod:`~geocluster.robustness.plots` (their figures).
+
 The names are loaded on first use (PEP 562), so the study config can use the parsers of
 :mod:`~geocluster.robustness.specs` without importing the scientific stack.
 
@@ -26,9 +32,9 @@ __all__ = ["robustness", "RobustnessResult", "cluster_sensitivity", "Sensitivity
 #: Public name -> the module that defines it.
 _LAZY = {
     "robustness": "geocluster.robustness.sweep",
-    "RobustnessResult": "geocluster.robustness.sweep",
-    "cluster_sensitivity": "geocluster.robustness.sweep",
-    "SensitivityResult": "geocluster.robustness.sweep",
+    "RobustnessResult": "geocluster.robustness.result",
+    "cluster_sensitivity": "geocluster.robustness.sensitivity",
+    "SensitivityResult": "geocluster.robustness.result",
 }
 
 
@@ -47,9 +53,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
-    from geocluster.robustness.sweep import (  # noqa: F401
-        RobustnessResult,
-        SensitivityResult,
-        cluster_sensitivity,
-        robustness,
-    )
+    from geocluster.robustness.result import RobustnessResult, SensitivityResult  # noqa: F401
+    from geocluster.robustness.sensitivity import cluster_sensitivity  # noqa: F401
+    from geocluster.robustness.sweep import robustness  # noqa: F401
