@@ -20,7 +20,7 @@ import scipy.sparse.linalg as sla
 
 import geocluster as gc
 from geocluster.errors import InputError, ModelError, WeightsError
-from geocluster.models import _sparse_ml as sml
+from geocluster.models import _ml_traces as mlt
 from geocluster.models._logdet import (
     ChebyshevLogDet,
     LULogDet,
@@ -213,9 +213,9 @@ def test_exact_information_traces_of_unstandardised_weights():
 def test_exact_trace_route_equals_dense_route(knn600, monkeypatch):
     # above the dense threshold the sparse-LU stencils give the dense answer to 1e-9
     y, ye, X, W = knn600
-    monkeypatch.setattr(sml, "_DENSE_TRACES_MAX_N", 100)
+    monkeypatch.setattr(mlt, "DENSE_TRACES_MAX_N", 100)
     lag, err = fit_lag(y, X, W), fit_error(ye, X, W)
-    monkeypatch.setattr(sml, "_DENSE_TRACES_MAX_N", 10**6)
+    monkeypatch.setattr(mlt, "DENSE_TRACES_MAX_N", 10**6)
     lag_d, err_d = fit_lag(y, X, W), fit_error(ye, X, W)
     for a, b in ((lag, lag_d), (err, err_d)):
         assert a.trace_method == b.trace_method == "exact"
@@ -352,8 +352,8 @@ def test_known_truth_at_12k_with_monte_carlo():
 def test_auto_rule_by_n():
     assert resolve_logdet_method("auto", 20_000) == "lu"
     assert resolve_logdet_method("auto", 20_001) == "mc"
-    assert sml._resolve_traces("auto", 20_000) == "exact"
-    assert sml._resolve_traces("auto", 20_001) == "mc"
+    assert mlt.resolve_traces("auto", 20_000) == "exact"
+    assert mlt.resolve_traces("auto", 20_001) == "mc"
     assert resolve_logdet_method("exact", 50) == "lu"
     with pytest.raises(ModelError, match="logdet='cholesky' is not one of"):
         resolve_logdet_method("cholesky", 50)
@@ -504,7 +504,7 @@ def test_regress_seed_at_monte_carlo_size():
     assert "log-determinant mc" in a.estimator and "Monte Carlo with" in a.estimator
     rel = a.extra["se_rel_error"]
     assert list(rel.index) == list(a.params.index)
-    assert 0 < rel.max() <= sml.DEFAULT_SE_TOL
+    assert 0 < rel.max() <= mlt.DEFAULT_SE_TOL
     assert abs(a.params["rho"] - 0.5) < 4 * a.bse["rho"]
 
 
@@ -515,7 +515,7 @@ def test_exact_control_variate_terms_equal_dense_powers():
     D = (rng.random((n, n)) < 0.1) * rng.random((n, n))
     np.fill_diagonal(D, 0)
     D = D / np.maximum(D.sum(axis=1, keepdims=True), 1e-9)
-    T, gram = sml._exact_series_terms(sp.csr_matrix(D))
+    T, gram = mlt.exact_series_terms(sp.csr_matrix(D))
     P = {j: np.linalg.matrix_power(D, j) for j in range(1, 7)}
     np.testing.assert_allclose(T[1:], [np.trace(P[j]) for j in range(1, 7)], atol=1e-13)
     assert sorted(gram) == [(1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (2, 2), (2, 3), (2, 4),
@@ -538,10 +538,10 @@ def test_monte_carlo_traces_short_of_se_tol_warn(knn600):
 
 def test_robustness_passes_each_specification_a_seed_for_regress(monkeypatch):
     # gc.robustness spawns one seed per specification; each must reach regress(seed=)
-    import geocluster as gc_module
+    from geocluster.robustness import fit as robustness_fit
 
     firms = gc.datasets.make_firms(300, seed=1)
-    real = gc_module.regress
+    real = robustness_fit.regress
     seen: list = []
 
     def spy(*args, **kwargs):
@@ -550,7 +550,7 @@ def test_robustness_passes_each_specification_a_seed_for_regress(monkeypatch):
         seen.append(int(np.random.default_rng(seed).integers(0, 2**62)))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gc_module, "regress", spy)
+    monkeypatch.setattr(robustness_fit, "regress", spy)
     options = {"weights": ["knn:4"], "models": ["ols", "lag"], "progress": False, "n_jobs": 1}
     gc.robustness("intl ~ cluster + age", firms, focus="cluster", seed=5, **options)
     first = list(seen)

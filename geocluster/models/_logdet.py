@@ -146,7 +146,7 @@ def spectral_radius(W: sp.csr_matrix) -> float:
     return radius
 
 
-def _rademacher(rng: np.random.Generator, n: int, p: int) -> np.ndarray:
+def rademacher(rng: np.random.Generator, n: int, p: int) -> np.ndarray:
     return rng.integers(0, 2, size=(n, p), dtype=np.int8).astype(np.float64) * 2.0 - 1.0
 
 
@@ -179,7 +179,7 @@ class PowerTraces:
         self.n_vectors = int(n_vectors)
         upto = 4 if self.n <= EXACT_T4_MAX_N else 2
         self._exact = exact_low_traces(W, upto)
-        self._V = _rademacher(rng, self.n, self.n_vectors)
+        self._V = rademacher(rng, self.n, self.n_vectors)
         self._U = self._V.copy()
         self._power = 0
         self._t = [1.0]
@@ -452,7 +452,7 @@ class ChebyshevLogDet:
             exact.append(4 * t[3] - 3 * t[1])
         if upto >= 4:
             exact.append(8 * t[4] - 8 * t[2] + 1)
-        V = _rademacher(rng, n, n_vectors)
+        V = rademacher(rng, n, n_vectors)
         tau = np.empty(self.q + 1)
         prev, cur = V, Ws @ V
         tau[0], tau[1] = 1.0, exact[1]
@@ -473,29 +473,6 @@ class ChebyshevLogDet:
         c = (2.0 / N) * (self._T @ f)
         c[0] /= 2.0
         return float(self.n * np.dot(c, self.tau))
-
-
-# --------------------------------------------------------------------------------------
-# solves with I - rho W
-# --------------------------------------------------------------------------------------
-
-
-def series_solve(
-    W: sp.csr_matrix, B: np.ndarray, rho: float, *, tol: float = 1e-10, max_iter: int = 5000
-) -> np.ndarray:
-    """``(I - rho W)^-1 B`` by the Neumann series ``sum_k rho^k W^k B`` (needs |rho| rad(W) < 1)."""
-    Z = B.copy()
-    term = B
-    ref = max(float(np.max(np.abs(B))), 1e-300)
-    for _ in range(max_iter):
-        term = rho * (W @ term)
-        Z += term
-        if float(np.max(np.abs(term))) <= tol * ref:
-            return Z
-    raise ModelError(
-        f"the series for (I - rho W)^-1 did not converge in {max_iter} terms at rho={rho:.6g}; "
-        "rho is too close to the stability bound. Try logdet='lu' or another weights spec."
-    )
 
 
 # --------------------------------------------------------------------------------------

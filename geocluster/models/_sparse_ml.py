@@ -48,19 +48,16 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from geocluster.errors import GeoclusterWarning, ModelError
+from geocluster.errors import ModelError
 from geocluster.models._logdet import (
     DEFAULT_CHEB_DEGREE,
     DENSE_MAX_N,
-    EXACT_T4_MAX_N,
     EXACT_TRACES_MAX_N,
     LU_MAX_N,
     MAX_POWERS,
@@ -69,15 +66,19 @@ from geocluster.models._logdet import (
     LULogDet,
     PowerTraces,
     SeriesLogDet,
-    _rademacher,
     as_weights_matrix,
     default_n_vectors,
-    exact_information_traces,
     mean_direct_multiplier,
     resolve_logdet_method,
-    series_solve,
     spectral_radius,
     trace_powers,
+)
+from geocluster.models._ml_fit import SparseMLFit
+from geocluster.models._ml_traces import (
+    DEFAULT_MAX_SE_PROBES,
+    DEFAULT_SE_TOL,
+    information_terms,
+    resolve_traces,
 )
 
 __all__ = [
@@ -94,116 +95,6 @@ __all__ = [
 _LOG2PI1 = math.log(2 * math.pi) + 1.0
 #: Reorder rows (reverse Cuthill-McKee) for the series methods above this n.
 _REORDER_MIN_N = 5_000
-
-
-@dataclass(frozen=True, repr=False)
-class SparseMLFit:
-    """Result of :func:`fit_lag` or :func:`fit_error`.
-
-    Attributes
-    ----------
-    model
-        ``"lag"`` or ``"error"``.
-    beta
-        Coefficients of X, shape (k,).
-    rho
-        The spatial parameter: rho (lag) or lambda (error); see ``param_name``.
-    param_name
-        ``"rho"`` or ``"lambda"``.
-    sigma2
-        ML innovation variance (SSE / n).
-    loglik
-        Maximised log-likelihood (with the approximate log-determinant for the
-        Monte Carlo methods).
-    vcov
-        (k+1) x (k+1) covariance of (beta, spatial parameter) from the analytic
-        information matrix.
-    vcov_full
-        (k+2) x (k+2) covariance of (beta, spatial parameter, sigma2).
-    logdet_method
-        ``"exact-lu"``, ``"exact-eigen"``, ``"mc"`` or ``"chebyshev"``.
-    trace_method
-        How the information-matrix traces were computed: ``"exact"`` (dense for
-        n <= 1,000, sparse-LU derivatives of log-determinants above) or
-        ``"hutchinson"`` (Monte Carlo).
-    converged, iterations, message
-        Optimiser status.
-    n, seconds
-        Observations and wall-clock time of the fit.
-    bounds
-        The search interval of the spatial parameter.
-    n_vectors, n_powers
-        Hutchinson probe vectors and powers of W of the Monte Carlo log-determinant
-        (0 when it is exact).
-    se_probes
-        Probe vectors of the Monte Carlo information-matrix traces (0 when exact).
-    se_rel_error
-        Estimated relative Monte Carlo error (one standard error, delta method) of each
-        standard error in ``se`` (beta, spatial parameter): 0 for exact traces, NaN
-        when ``se=False``. It covers the traces at the estimate, not the Monte Carlo
-        error of the estimate itself under ``logdet="mc"``.
-    information_traces
-        ``(tr(W_A), tr(W_A W_A), tr(W_A' W_A))`` at the estimate, or None.
-    traces
-        ``tr(W^j)/n`` for j = 0..n_powers when computed (series methods), else None;
-        pass them to :func:`mean_direct_multiplier` for impacts.
-    resid
-        Innovations: ``(I - rho W) y - X beta`` (lag) or ``(I - lambda W)(y - X beta)``
-        (error), in the input row order.
-    """
-
-    model: str
-    beta: np.ndarray
-    rho: float
-    param_name: str
-    sigma2: float
-    loglik: float
-    vcov: np.ndarray
-    vcov_full: np.ndarray
-    logdet_method: str
-    trace_method: str
-    converged: bool
-    iterations: int
-    message: str
-    n: int
-    seconds: float
-    bounds: tuple[float, float]
-    n_vectors: int = 0
-    n_powers: int = 0
-    traces: np.ndarray | None = None
-    resid: np.ndarray | None = field(default=None)
-    se_probes: int = 0
-    se_rel_error: np.ndarray | None = None
-    information_traces: tuple[float, float, float] | None = None
-
-    @property
-    def spatial(self) -> float:
-        """Alias of ``rho``: the spatial parameter of either model."""
-        return self.rho
-
-    @property
-    def se(self) -> np.ndarray:
-        """Standard errors of (beta, spatial parameter)."""
-        return np.sqrt(np.diag(self.vcov))
-
-    @property
-    def k(self) -> int:
-        return int(self.beta.shape[0])
-
-    def __repr__(self) -> str:
-        se = self.se
-        return (
-            f"<SparseMLFit spatial {self.model}: n={self.n:,}, k={self.k}, "
-            f"{self.param_name}={self.rho:.4f} (se {se[-1]:.4f}), sigma2={self.sigma2:.4g}, "
-            f"loglik={self.loglik:.3f}, logdet={self.logdet_method}, "
-            f"traces={self.trace_method}"
-            + (
-                f" ({self.se_probes} probes, SE rel. error <= {np.nanmax(self.se_rel_error):.1g})"
-                if self.trace_method == "hutchinson"
-                else ""
-            )
-            + f", converged={self.converged}, {self.seconds:.2f} s>"
-        )
 
 
 # --------------------------------------------------------------------------------------
@@ -253,7 +144,7 @@ class _Setup:
     ):
         self.n = n = y.shape[0]
         self.method = resolve_logdet_method(logdet, n)
-        self.traces = _resolve_traces(traces, n)
+        self.traces = resolve_traces(traces, n)
         if not (isinstance(se_tol, int | float) and se_tol > 0):
             raise ModelError(f"se_tol={se_tol!r} must be a positive number (e.g. 1e-5).")
         for name, value in (("se_probes", se_probes), ("max_se_probes", max_se_probes)):
@@ -351,199 +242,6 @@ def _series_powers(pt: PowerTraces, r: float, tol: float, weight_power: int = 0)
     while m < MAX_POWERS and (m + 1) ** weight_power * r**m / (1 - r) ** (1 + weight_power) > tol:
         m += 1
     return m
-
-
-# --------------------------------------------------------------------------------------
-# traces of W_A = W (I - rho W)^-1 and products with it
-# --------------------------------------------------------------------------------------
-
-
-#: Information-matrix traces from dense matrices up to this n (exact to rounding).
-_DENSE_TRACES_MAX_N = 1_000
-#: Default target of the Monte Carlo traces: the relative Monte Carlo error (one standard
-#: error) of every reported standard error.
-DEFAULT_SE_TOL = 2e-5
-#: Probe vectors per batch of the Monte Carlo traces, and the most used by default.
-_SE_BATCH = 32
-DEFAULT_MAX_SE_PROBES = 4096
-
-
-@dataclass
-class _Traces:
-    """The three information-matrix traces at rho and how they were obtained."""
-
-    tr1: float
-    tr2: float
-    tr3: float
-    wab: np.ndarray | None
-    method: str
-    probes: int = 0
-    cov: np.ndarray | None = None  # Monte Carlo covariance of (tr1, tr2, tr3)
-    rel_error: np.ndarray | None = None  # of each standard error, relative
-
-
-def _resolve_traces(traces: str, n: int) -> str:
-    if not isinstance(traces, str) or traces not in ("auto", "exact", "mc"):
-        raise ModelError(
-            f"traces={traces!r} must be 'auto' (exact up to n = {EXACT_TRACES_MAX_N:,}, "
-            "Monte Carlo above), 'exact' or 'mc'."
-        )
-    if traces == "auto":
-        return "exact" if n <= EXACT_TRACES_MAX_N else "mc"
-    return traces
-
-
-def _information_terms(setup: _Setup, rho: float, b: np.ndarray | None, info_of) -> _Traces:
-    """The traces tr W_A, tr W_A W_A, tr W_A'W_A and W_A b at rho.
-
-    ``info_of(tr1, tr2, tr3, wab)`` builds the information matrix; the Monte Carlo route
-    uses it for the error of the standard errors.
-    """
-    W, n = setup.W, setup.n
-    if setup.traces == "exact" and n <= _DENSE_TRACES_MAX_N:
-        D = W.toarray()
-        WA = D @ np.linalg.inv(np.eye(n) - rho * D)
-        wab = WA @ b if b is not None else None
-        return _Traces(
-            float(np.trace(WA)), float(np.sum(WA * WA.T)), float(np.sum(WA * WA)), wab, "exact"
-        )
-    if setup.traces == "exact":
-        tr1, tr2, tr3, lu = exact_information_traces(W, rho, scale=setup.scale)
-        wab = W @ lu.solve(b) if b is not None else None
-        return _Traces(tr1, tr2, tr3, wab, "exact")
-    return _mc_traces(setup, rho, b, info_of)
-
-
-def _mc_traces(setup: _Setup, rho: float, b: np.ndarray | None, info_of) -> _Traces:
-    """Hutchinson estimates of the three traces with high-order control variates.
-
-    With ``W_A = sum_k rho^k W^(k+1)``, the first terms of each trace are exact
-    (``tr(W^j)`` for j <= 4 and the Frobenius products ``tr((W^a)' W^b)`` for
-    a, b <= 3, sparse products of W) and only the remainders are estimated from
-    Rademacher probes ``v``: ``v' W_A v``, ``v' W_A^2 v`` and ``|W_A v|^2`` minus their
-    truncated series. Probes are added in batches until the delta-method Monte Carlo
-    error of every standard error is below ``setup.se_tol`` (or ``setup.max_se_probes``).
-    """
-    W, n = setup.W, setup.n
-    if isinstance(setup.logdet, LULogDet):
-        lu = setup.logdet.factor(rho)
-
-        def solve(B):
-            return lu.solve(B)
-    else:
-
-        def solve(B):
-            return series_solve(W, B, rho, tol=1e-11)
-
-    T, gram = _exact_series_terms(W)
-    top = len(T) - 1  # highest power j with exact tr(W^j)
-    exact1 = sum(rho ** (j - 1) * T[j] for j in range(1, top + 1))
-    exact2 = sum((k + 1) * rho**k * T[k + 2] for k in range(top - 1))
-    exact3 = sum(
-        (1 if i == j else 2) * rho ** (i + j - 2) * g for (i, j), g in gram.items()
-    )
-    orders = max(top, max(j for _, j in gram))
-    wab = W @ solve(b) if b is not None else None
-
-    def se_of(tr1, tr2, tr3):
-        with np.errstate(all="ignore"):
-            vc = np.linalg.inv(info_of(tr1, tr2, tr3, wab))
-        return np.sqrt(np.abs(np.diag(vc)))[:-1]
-
-    samples: list[np.ndarray] = []
-    target = setup.se_tol
-    fixed = setup.se_probes
-    total = 0
-    while True:
-        p = _SE_BATCH if fixed is None else fixed
-        if fixed is None:
-            p = min(p, setup.max_se_probes - total)
-        V = _rademacher(setup.rng, n, p)
-        U = [V]
-        for _ in range(orders):
-            U.append(W @ U[-1])
-        X = solve(U[1])  # W_A v = (I - rho W)^-1 W v
-        Y = solve(W @ X)  # W_A^2 v
-        vu = [np.einsum("ij,ij->j", V, U[j]) for j in range(top + 1)]
-        a1 = np.einsum("ij,ij->j", V, X) - sum(rho ** (j - 1) * vu[j] for j in range(1, top + 1))
-        a2 = np.einsum("ij,ij->j", V, Y) - sum(
-            (k + 1) * rho**k * vu[k + 2] for k in range(top - 1)
-        )
-        a3 = np.einsum("ij,ij->j", X, X) - sum(
-            (1 if i == j else 2) * rho ** (i + j - 2) * np.einsum("ij,ij->j", U[i], U[j])
-            for (i, j) in gram
-        )
-        samples.append(np.column_stack([a1, a2, a3]))
-        total += p
-        S = np.vstack(samples)
-        mean = S.mean(axis=0)
-        cov = np.cov(S, rowvar=False) / S.shape[0]
-        est = _Traces(
-            exact1 + mean[0], exact2 + mean[1], exact3 + mean[2], wab, "hutchinson", total, cov
-        )
-        est.rel_error = _se_relative_error(se_of, est)
-        if fixed is not None or np.nanmax(est.rel_error) <= target:
-            break
-        if total >= setup.max_se_probes:
-            warnings.warn(
-                f"the Monte Carlo information-matrix traces stopped at max_se_probes="
-                f"{setup.max_se_probes} probe vectors with an estimated relative error of "
-                f"up to {np.nanmax(est.rel_error):.2g} in the {est.rel_error.size} standard "
-                f"errors (se_tol={target:g}); they are usable with that error. For more "
-                "precision raise max_se_probes or use traces='exact' (sparse LU).",
-                GeoclusterWarning,
-                stacklevel=4,
-            )
-            break
-    return est
-
-
-def _exact_series_terms(W: sp.csr_matrix) -> tuple[list[float], dict]:
-    """Exact ``tr(W^j)`` and ``tr((W^i)' W^j)`` for the Monte Carlo control variates.
-
-    Up to n = 200,000 (``EXACT_T4_MAX_N``): ``tr(W^j)`` for j <= 6 and the Frobenius
-    products for i <= j, i + j <= 6, all from the sparse W^2, W^3, W W' and W^2 W'
-    (``tr(W^(3+c) (W^i)') = sum(W^3 .* (W^i (W^c)'))``). Above: ``tr(W)``, ``tr(W^2)``
-    and ``|W|_F^2`` only.
-    """
-    WT = W.T.tocsr()
-    if W.shape[0] > EXACT_T4_MAX_N:
-        t2 = float(W.multiply(WT).sum())
-        return [float(W.shape[0]), float(W.diagonal().sum()), t2], {
-            (1, 1): float(W.multiply(W).sum())
-        }
-    P = {1: W, 2: (W @ W).tocsr()}
-    P[3] = (P[2] @ W).tocsr()
-    T = [float(W.shape[0])] + [float(P[j].diagonal().sum()) for j in (1, 2, 3)]
-    T.append(float(P[3].multiply(WT).sum()))  # tr(W^4) = tr(W^3 W)
-    T.append(float(P[3].multiply(P[2].T).sum()))
-    T.append(float(P[3].multiply(P[3].T).sum()))
-    gram = {}
-    for i in (1, 2, 3):
-        for j in range(i, 4):
-            if i + j <= 6:
-                gram[(i, j)] = float(P[i].multiply(P[j]).sum())
-    WWt = (W @ WT).tocsr()  # (W (W)')
-    W2Wt = (P[2] @ WT).tocsr()  # W^2 W'
-    gram[(1, 4)] = float(P[3].multiply(WWt).sum())  # c = 1, i = 1
-    gram[(2, 4)] = float(P[3].multiply(W2Wt).sum())  # c = 1, i = 2
-    gram[(1, 5)] = float(P[3].multiply(W2Wt.T).sum())  # c = 2, i = 1: W (W^2)'
-    return T, gram
-
-
-def _se_relative_error(se_of, traces: _Traces) -> np.ndarray:
-    """Delta-method Monte Carlo error of each standard error, relative to it."""
-    base = se_of(traces.tr1, traces.tr2, traces.tr3)
-    t = np.array([traces.tr1, traces.tr2, traces.tr3])
-    grad = np.empty((base.size, 3))
-    for j in range(3):
-        step = 1e-6 * max(abs(t[j]), 1.0)
-        up, down = t.copy(), t.copy()
-        up[j] += step
-        down[j] -= step
-        grad[:, j] = (se_of(*up) - se_of(*down)) / (2 * step)
-    var = np.einsum("ij,jk,ik->i", grad, traces.cov, grad)
-    return np.sqrt(np.maximum(var, 0.0)) / base
 
 
 def _invert(info: np.ndarray, label: str) -> np.ndarray:
@@ -680,7 +378,7 @@ def fit_lag(
         return info
 
     if se:
-        tr = _information_terms(setup, rho, X @ beta, info_of)
+        tr = information_terms(setup, rho, X @ beta, info_of)
         vcov_full = _invert(info_of(tr.tr1, tr.tr2, tr.tr3, tr.wab), "lag")
     else:
         tr = None
@@ -791,7 +489,7 @@ def fit_error(
         return info
 
     if se:
-        tr = _information_terms(setup, lam, None, info_of)
+        tr = information_terms(setup, lam, None, info_of)
         vcov_full = _invert(info_of(tr.tr1, tr.tr2, tr.tr3, None), "error")
     else:
         tr = None

@@ -52,7 +52,7 @@ import scipy.sparse as sp
 from formulaic.utils.context import capture_context
 from libpysal.graph import Graph
 
-from geocluster._base.validate import check_seed, seed_label, spawn_seeds
+from geocluster._base.validate import make_rng, seed_label
 from geocluster.errors import GeoclusterWarning, InputError, ModelError, WeightsError
 from geocluster.models import _sparse_ml
 from geocluster.models._design import build_design, check_full_rank, warn_dropped
@@ -155,8 +155,9 @@ def regress(
     8.898
     """
     _check_options(data, model, method, robust, missing, isolates, logdet, weights)
-    check_seed(seed, "regress")
-    fit_seed, trace_seed, impacts_seed = spawn_seeds(seed, 3, where="regress")
+    # independent children for the fit, the trace multipliers and the impacts, spawned
+    # from the generator's SeedSequence: an int and default_rng(int) give the same ones
+    fit_seed, trace_seed, impacts_seed = make_rng(seed, "regress").bit_generator.seed_seq.spawn(3)
     design, graph, label, n_isolated = _design_and_graph(
         formula,
         data,

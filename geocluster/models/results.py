@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from geocluster._base.linalg import neumann_solve
 from geocluster._base.summary import Summary, format_number
 from geocluster._base.validate import (
     check_alpha,
@@ -542,16 +543,9 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "~"
 
 
+
 def _solve_lag(W: sp.spmatrix, rho: float, v: np.ndarray) -> np.ndarray:
-    """``(I - rho W)^-1 v`` for row-standardised W by the power series (|rho| < 1)."""
+    """``(I - rho W)^-1 v`` (the reduced form) by the one Neumann solver (|rho| < 1)."""
     if not -1 < rho < 1:
         raise ModelError(f"rho={rho} outside (-1, 1): the reduced form does not exist.")
-    out = v.copy()
-    term = v.copy()
-    scale = max(np.abs(v).max(), 1e-300)
-    for _ in range(10_000):
-        term = rho * (W @ term)
-        out += term
-        if np.abs(term).max() <= 1e-13 * scale:
-            break
-    return out
+    return neumann_solve(W, v, rho)
