@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 
 import geocluster.errors as errors
+import geocluster.pipeline as pipeline
 import geocluster.pipeline.cli as cli
-import geocluster.pipeline.study as study
+import geocluster.pipeline.schema as schema
 
 DOC = Path(__file__).parent.parent / "docs" / "errors.md"
 
@@ -47,8 +49,18 @@ def test_every_error_class_has_a_section_with_its_true_bases(doc):
         assert name in classes, f"docs/errors.md documents {name}, which geocluster.errors lacks"
 
 
+def _pipeline_modules():
+    folder = Path(pipeline.__file__).parent
+    names = sorted(f"{pipeline.__name__}.{path.stem}" for path in folder.glob("*.py")
+                   if path.stem != "__init__")
+    return [importlib.import_module(name) for name in names]
+
+
 def test_study_runner_errors_are_documented_with_their_bases(doc):
-    for name, cls in _classes(study).items():
+    # every exception class of the pipeline's modules, wherever it moves to
+    found = {name: cls for module in _pipeline_modules() for name, cls in _classes(module).items()}
+    assert {"StudyStepError", "StudyInterrupted"} <= set(found), sorted(found)
+    for name, cls in found.items():
         bases = ", ".join(b.__name__ for b in cls.__bases__)
         assert f"`{name}({bases})`" in doc, f"{name}({bases}) is not in docs/errors.md"
 
@@ -91,6 +103,14 @@ def test_exit_codes_match_the_cli(doc):
         assert {code for code, _, _ in rows} == set(cli.EXIT_CODES)
 
 
+def _patch_example_config(monkeypatch, replacement):
+    """Make `geocluster config` call ``replacement``: the name as the CLI looks it up."""
+    if hasattr(cli, "example_config"):
+        monkeypatch.setattr(cli, "example_config", replacement)
+    else:
+        monkeypatch.setattr(schema, "example_config", replacement)
+
+
 def _raising_config(exc):
     def example_config():
         raise exc
@@ -103,9 +123,7 @@ def test_each_error_class_exits_with_the_documented_code(doc, name, monkeypatch,
     # the one the doc's table lists for that class.
     documented = [code for code, _, raised in _exit_rows(doc) if name in raised]
     assert len(documented) == 1, f"{name} is listed for {len(documented)} exit codes"
-    import geocluster.pipeline.config as config
-
-    monkeypatch.setattr(config, "example_config", _raising_config(getattr(errors, name)("boom")))
+    _patch_example_config(monkeypatch, _raising_config(getattr(errors, name)("boom")))
     assert cli.main(["config"]) == documented[0]
     assert "boom" in capsys.readouterr().err
 
@@ -118,9 +136,7 @@ def test_each_error_class_exits_with_the_documented_code(doc, name, monkeypatch,
 def test_other_failures_exit_with_the_documented_code(doc, exc, name, monkeypatch, capsys):
     documented = [code for code, _, raised in _exit_rows(doc) if name in raised]
     assert len(documented) == 1, name
-    import geocluster.pipeline.config as config
-
-    monkeypatch.setattr(config, "example_config", _raising_config(exc))
+    _patch_example_config(monkeypatch, _raising_config(exc))
     assert cli.main(["config"]) == documented[0]
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.startswith("geocluster: ")
