@@ -13,6 +13,8 @@ from geocluster.units import (
     is_metric,
     metric_crs_for,
     parse_distance,
+    target_metric_crs,
+    to_metric,
 )
 
 
@@ -162,3 +164,28 @@ def test_far_from_bulk_edge_cases():
     assert not far_from_bulk(pac_lon, pac_lat).any()
     # ...and a firm in Europe is far from them.
     assert np.flatnonzero(far_from_bulk(np.r_[pac_lon, 2.35], np.r_[pac_lat, -15.0])).tolist() == [60]
+
+
+def test_target_metric_crs_is_the_automatic_choice_of_to_metric():
+    """Points read in any source CRS get the CRS to_metric picks (Aleutians included)."""
+    lon = np.r_[np.linspace(172.5, 179.9, 20), np.linspace(-179.9, -165.0, 20)]
+    lat = np.linspace(51.2, 54.0, 40)
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    expected = to_metric(pts).crs
+    wgs84 = pyproj.CRS(4326)
+    assert target_metric_crs(wgs84, lon, lat).equals(expected)
+    assert target_metric_crs(wgs84, lon, lat).equals(auto_metric_crs(lon, lat))
+    # the same points given in another geographic CRS (NAD83) choose the same CRS
+    nad83 = pyproj.CRS(4269)
+    x, y = pyproj.Transformer.from_crs(wgs84, nad83, always_xy=True).transform(lon, lat)
+    assert target_metric_crs(nad83, x, y).equals(expected)
+
+
+def test_target_metric_crs_keeps_metric_sources_and_named_crs():
+    utm = pyproj.CRS(32610)
+    assert target_metric_crs(utm, [500_000.0], [4_000_000.0]) is utm
+    assert target_metric_crs(pyproj.CRS(4326), [0.0], [0.0], "EPSG:5070").to_epsg() == 5070
+    with pytest.raises(CRSError, match=r"crs='EPSG:4326' is not a projected CRS in metres"):
+        target_metric_crs(utm, [0.0], [0.0], "EPSG:4326")
+    with pytest.raises(CRSError, match=r"cannot choose a metric CRS for empty input; name crs="):
+        target_metric_crs(pyproj.CRS(4326), [], [])
