@@ -110,7 +110,7 @@ import pyarrow.compute as pc
 from scipy import sparse
 
 from geocluster._base.linalg import neumann_solve
-from geocluster._base.validate import check_seed, seed_label
+from geocluster._base.validate import check_seed, make_rng, seed_label
 from geocluster.datasets.geography import (
     INDUSTRIES,
     JITTER_SD_M,
@@ -375,7 +375,7 @@ def _seed_rng(seed) -> tuple[np.random.Generator, int | str | None]:
     check_seed(seed, "make_firms")
     if seed is None:
         seed = int(cast(int, np.random.SeedSequence().entropy))  # 128 bits of fresh entropy
-    return np.random.default_rng(seed), seed_label(seed)
+    return make_rng(seed, "make_firms"), seed_label(seed)
 
 
 # ----------------------------------------------------------------------------- weights, DGP
