@@ -29,19 +29,24 @@ from geocluster.units import to_metric
 from geocluster.weights.spec import WeightsSpec
 from geocluster.weights.structure import transform_graph
 
-try:  # the tree query libpysal's build_knn uses (it decides which tied neighbour wins)
-    from libpysal.graph._kernel import _prepare_tree_query
-except ImportError:  # pragma: no cover - a libpysal without the helper: the same choice
-
-    def _prepare_tree_query(coordinates, metric, p=2):
-        try:
-            from sklearn.neighbors import KDTree as SklearnKDTree
-        except ImportError:
-            tree = KDTree(coordinates)
-            return lambda target, k: tree.query(target, k=k, p=2)
-        return SklearnKDTree(coordinates, metric=metric).query
-
 __all__ = ["TIE_RTOL", "kernel_points", "tree_graph"]
+
+
+def _prepare_tree_query(coordinates: np.ndarray, metric: str = "euclidean"):
+    """The nearest-neighbour query libpysal's ``Graph.build_knn`` uses (it decides which
+    tied neighbour wins): scikit-learn's KDTree when installed, else scipy's.
+
+    The same choice as libpysal 4.14's private ``graph._kernel._prepare_tree_query`` for
+    the Euclidean metric, written here so as not to import another package's private
+    module; ``tests/test_weights.py`` checks the Graphs stay equal to libpysal's.
+    """
+    try:
+        from sklearn.neighbors import KDTree as SklearnKDTree
+    except ImportError:
+        tree = KDTree(coordinates)
+        return lambda target, k: tree.query(target, k=k, p=2)
+    return SklearnKDTree(coordinates, metric=metric).query
+
 
 #: Relative gap between the K-th and the (K+1)-th nearest distance below which a row
 #: counts as a tie at the K-th neighbour and is answered by libpysal's own tree query.
