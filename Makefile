@@ -59,8 +59,8 @@ lint-js:
 docs: $(DOCS_STAMP)
 	$(PYTHON) scripts/api_reference.py
 	$(PYTHON) scripts/run_doc_examples.py
+	@mkdir -p site && printf '*\n' > site/.gitignore  # site/ stays out of git (mkdocs keeps dot files)
 	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir site
-	@printf '*\n' > site/.gitignore
 
 bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PYTHON) $$script || exit 1; done
