@@ -2,7 +2,9 @@
 
 :mod:`geocluster.datasets.bundled` loads the real public data shipped with the package
 (``data/SOURCES.md`` gives their provenance); :mod:`geocluster.datasets.synthetic` draws
-synthetic firms on that geography from a known data-generating process.
+synthetic firms (:func:`make_firms`) from a known data-generating process, placed on that
+geography by :mod:`geocluster.datasets.geography` (ZIP areas, technology hubs, jitter),
+with the true parameters in :mod:`geocluster.datasets.truth`.
 
 Examples
 --------
