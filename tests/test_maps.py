@@ -10,6 +10,7 @@ import io
 import json
 import re
 import warnings
+from importlib import resources
 
 import folium
 import geopandas as gpd
@@ -24,6 +25,7 @@ from pyproj import Transformer
 import geocluster as gc
 from geocluster._base import plotting
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
+from geocluster.viz import assets
 from geocluster.viz import legend as legend_module
 from geocluster.viz import maps as map_module
 from geocluster.viz.assets import NETWORK_LOAD_RE, safe_json
@@ -460,6 +462,20 @@ def test_save_self_contained_has_no_network_loads(firms, units, tmp_path):
     assert "Leaflet 1.9.4" in page and "L.control.layers" in page
     assert "images/layers.png" not in page  # the stylesheet's images are data URIs
     assert "tile.openstreetmap" not in page and "basemaps.cartocdn" not in page
+    # the runtime's files, once each, and no benchmark hooks (benchmarks/map_timing.js)
+    assert page.count(assets.runtime_js()) == 1 and page.count(assets.runtime_css()) == 1
+    assert "geocluster.timings" not in page and "readyAt" not in page
+
+
+def test_static_files_are_package_resources():
+    """The runtime and Leaflet are read from the package (the wheel ships them)."""
+    static = resources.files("geocluster.viz").joinpath("static")
+    names = {p.name for p in static.iterdir()}
+    assert {"geocluster-runtime.js", "geocluster-runtime.css", "leaflet", "README.md"} <= names
+    assert {p.name for p in static.joinpath("leaflet").iterdir()} == {
+        "leaflet.js", "leaflet.css", "images", "LICENSE"}
+    assert "window.geocluster" in assets.runtime_js()
+    assert assets.leaflet_css().count("data:image/png;base64,") == 3
 
 
 def test_save_not_self_contained_links_cdn(firms, tmp_path):
