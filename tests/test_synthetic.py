@@ -550,3 +550,30 @@ def test_duplicate_detection_matches_pandas():
     expected = pd.DataFrame({"x": x, "y": y}).duplicated().to_numpy()
     np.testing.assert_array_equal(_geography.duplicated_points(x, y), expected)
     assert not _geography.duplicated_points(rng.random(50), rng.random(50)).any()
+
+
+def test_simulate_firms_returns_the_truth_as_an_attribute():
+    sim = gc.datasets.simulate_firms(250, seed=7)
+    assert isinstance(sim, gc.datasets.SyntheticFirms)
+    plain = make_firms(250, seed=7)
+    assert_geodataframe_equal(sim.firms, plain)
+    assert sim.truth == plain.attrs["truth"]
+    assert sim.truth is not sim.firms.attrs["truth"]  # the typed truth survives frame edits
+    sim.firms.attrs.clear()
+    assert sim.truth["seed"] == 7 and sim.truth["rho"] == 0.4
+    assert repr(sim) == "<SyntheticFirms of 250 firms: rho=0.4, weights='knn:8', seed=7>"
+    with pytest.raises(AttributeError):
+        sim.truth = {}  # frozen
+
+
+def test_check_options_collects_the_checked_values():
+    from geocluster.datasets.options import DGPOptions, check_options
+
+    options, rng = check_options(120, seed=2, weights="distance:50km", rho=-0.3,
+                                 beta={"cluster": 0.0}, cluster_radius="10 km")
+    assert isinstance(options, DGPOptions) and isinstance(rng, np.random.Generator)
+    assert (options.n, options.k, options.weights, options.rho) == (120, None, "distance:50km",
+                                                                    -0.3)
+    assert options.beta["cluster"] == 0.0 and options.beta["serial"] == 0.6
+    assert options.radius_m == 10_000.0 and options.seed == 2
+    assert check_options(120, seed=2)[1].random() == np.random.default_rng(2).random()

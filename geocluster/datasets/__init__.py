@@ -2,7 +2,7 @@
 
 :mod:`geocluster.datasets.bundled` loads the real public data shipped with the package
 (``data/SOURCES.md`` gives their provenance); :mod:`geocluster.datasets.synthetic` draws
-synthetic firms (:func:`make_firms`) from a known data-generating process, placed on that
+synthetic firms (:func:`make_firms`; :func:`simulate_firms` also returns the truth) from a known data-generating process, placed on that
 geography by :mod:`geocluster.datasets.geography` (ZIP areas, technology hubs, jitter),
 with the true parameters in :mod:`geocluster.datasets.truth`.
 
@@ -27,7 +27,7 @@ from geocluster.datasets.bundled import (
     load_states,
     load_zcta,
 )
-from geocluster.datasets.synthetic import make_firms
+from geocluster.datasets.synthetic import SyntheticFirms, make_firms, simulate_firms
 
 __all__ = [
     "data_path",
@@ -39,6 +39,8 @@ __all__ = [
     "load_zcta",
     "load_columbus",
     "make_firms",
+    "simulate_firms",
+    "SyntheticFirms",
     "NAICS_TITLES",
     "CONUS_EXCLUDED_STATES",
 ]

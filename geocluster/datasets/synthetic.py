@@ -98,9 +98,9 @@ planted hubs, the serial-innovator definition and the seed used.
 
 from __future__ import annotations
 
-import numbers
+import copy
 from collections.abc import Mapping, Sequence
-from typing import cast
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -110,7 +110,6 @@ import pyarrow.compute as pc
 from scipy import sparse
 
 from geocluster._base.linalg import neumann_solve
-from geocluster._base.validate import check_seed, make_rng, seed_label
 from geocluster.datasets.geography import (
     INDUSTRIES,
     JITTER_SD_M,
@@ -121,6 +120,7 @@ from geocluster.datasets.geography import (
     metric_xy,
     zcta_table,
 )
+from geocluster.datasets.options import check_options
 from geocluster.datasets.truth import (
     BETA_PHI,
     DEFAULT_BETA,
@@ -132,19 +132,17 @@ from geocluster.datasets.truth import (
     TERMS,
     truth_record,
 )
-from geocluster.errors import InputError, WeightsError
-from geocluster.units import parse_distance
-from geocluster.weights import parse_weights_spec
+from geocluster.errors import InputError
 from geocluster.weights import weights as build_weights
 
-__all__ = ["make_firms", "INDUSTRIES", "DEFAULT_BETA", "JITTER_SD_M"]
+__all__ = ["make_firms", "simulate_firms", "SyntheticFirms", "INDUSTRIES", "DEFAULT_BETA",
+           "JITTER_SD_M"]
 
 # firm attributes
 _AGE_GAMMA = (2.0, 7.0)
 _LOG_EMP = (2.6, 0.025, 1.6)  # intercept, age slope, sd
 _PATENT_LOGMEAN = (0.0, 0.6)  # intercept, log(employees) slope
 _PATENT_ALPHA = 1.2
-
 
 
 def make_firms(
@@ -246,136 +244,57 @@ def make_firms(
     return frame
 
 
-# ----------------------------------------------------------------------------- validation
+@dataclass(frozen=True)
+class SyntheticFirms:
+    """Synthetic firms and their true parameters, as :func:`simulate_firms` returns them.
+
+    Attributes
+    ----------
+    firms
+        The frame :func:`make_firms` returns.
+    truth
+        The true parameters (a JSON-serialisable dict; the same content as
+        ``firms.attrs["truth"]``, which pandas does not promise to keep).
+    """
+
+    firms: gpd.GeoDataFrame
+    truth: dict
+
+    def __repr__(self) -> str:
+        return (f"<SyntheticFirms of {len(self.firms):,} firms: rho={self.truth['rho']}, "
+                f"weights={self.truth['weights']!r}, seed={self.truth['seed']!r}>")
 
 
-def _check_n(n, k_min: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        if isinstance(n, float) and float(n).is_integer():
-            n = int(n)
-        else:
-            raise InputError(f"n={n!r} must be a whole number of firms, e.g. n=5000.")
-    n = int(n)
-    if n < 1:
-        raise InputError(f"n={n} must be at least 1.")
-    if n < k_min:
-        raise InputError(
-            f"n={n} is too small for the weights of the lag DGP: they need at least "
-            f"{k_min} firms. Use a larger n or fewer neighbours (e.g. weights='knn:4')."
-        )
-    return n
+def simulate_firms(
+    n: int = 5000,
+    *,
+    seed: int | np.random.Generator | None = None,
+    industries: Sequence[str] | Mapping[str, float] | None = None,
+    rho: float = 0.4,
+    weights: str = "knn:8",
+    cluster_radius: str | float = "25km",
+    hub_share: float = 0.35,
+    beta: Mapping[str, float] | None = None,
+    sigma: float = 1.0,
+) -> SyntheticFirms:
+    """:func:`make_firms` with the true parameters as a typed attribute, not only in ``.attrs``.
 
+    Takes the same arguments as :func:`make_firms` and draws the same firms for the
+    same seed.
 
-def _check_industries(industries) -> dict[str, float]:
-    valid = list(INDUSTRIES)
-    if industries is None:
-        chosen = {name: INDUSTRIES[name]["share"] for name in valid}
-    elif isinstance(industries, str):
-        raise InputError(
-            f"industries={industries!r} must be a list of names or a mapping "
-            f"{{name: share}}, e.g. industries=['{industries}']; choose from {valid}."
-        )
-    elif isinstance(industries, Mapping):
-        chosen = dict(industries)
-    else:
-        try:
-            names = list(industries)
-            hash(tuple(names))
-        except TypeError:
-            raise InputError(
-                f"industries={industries!r} must be a list of industry names or a mapping "
-                f"{{name: share}}; choose from {valid}."
-            ) from None
-        if len(set(names)) != len(names):
-            raise InputError(f"industries={names!r} names an industry twice.")
-        chosen = {name: INDUSTRIES.get(name, {}).get("share", np.nan) for name in names}
-    unknown = [name for name in chosen if name not in INDUSTRIES]
-    if unknown:
-        raise InputError(f"unknown industry {unknown[0]!r}; choose from {valid}.")
-    if not chosen:
-        raise InputError(f"industries is empty; choose one or more of {valid}.")
-    try:
-        shares = np.array([float(chosen[name]) for name in chosen])
-    except (TypeError, ValueError):
-        shares = np.array([np.nan])
-    if not np.all(np.isfinite(shares)) or np.any(shares < 0) or shares.sum() <= 0:
-        raise InputError(
-            f"industry shares {chosen} must be non-negative numbers with a positive sum."
-        )
-    return {name: float(share / shares.sum()) for name, share in zip(chosen, shares, strict=True)}
-
-
-def _real(value) -> float | None:
-    """``value`` as a float when it is a real number (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return None
-    return float(value)
-
-
-def _check_rho(rho) -> float:
-    value = _real(rho)
-    if value is None or not np.isfinite(value):
-        raise InputError(f"rho={rho!r} must be a number strictly between -1 and 1.")
-    if abs(value) >= 1:
-        raise InputError(
-            f"rho={rho!r} must lie strictly between -1 and 1 for the spatial-lag DGP "
-            "to be stationary (I - rho W invertible); e.g. rho=0.4."
-        )
-    return value
-
-
-def _check_hub_share(hub_share) -> float:
-    value = _real(hub_share)
-    if value is None or not 0 <= value <= 1:
-        raise InputError(f"hub_share={hub_share!r} must be a number between 0 and 1.")
-    return value
-
-
-def _check_beta(beta) -> dict[str, float]:
-    if beta is None:
-        return dict(DEFAULT_BETA)
-    if not isinstance(beta, Mapping):
-        raise InputError(
-            f"beta={beta!r} must be a mapping {{term: coefficient}} with terms from {list(TERMS)}."
-        )
-    unknown = [term for term in beta if term not in DEFAULT_BETA]
-    if unknown:
-        raise InputError(
-            f"beta has unknown term {unknown[0]!r}; the terms of the formula are {list(TERMS)}."
-        )
-    merged = dict(DEFAULT_BETA)
-    for term, value in beta.items():
-        number = _real(value)
-        if number is None or not np.isfinite(number):
-            raise InputError(f"beta[{term!r}]={value!r} must be a finite number.")
-        merged[term] = number
-    return merged
-
-
-def _check_sigma(sigma) -> float:
-    value = _real(sigma)
-    if value is None or not np.isfinite(value) or value <= 0:
-        raise InputError(f"sigma={sigma!r} must be a positive, finite number.")
-    return value
-
-
-def _weights_k(weights) -> int | None:
-    """K of a ``"knn:K"`` spec (the fast path of the lag DGP), else None."""
-    if not isinstance(weights, str):
-        raise InputError(f"weights={weights!r} must be a specification string such as 'knn:8'.")
-    try:
-        parsed = parse_weights_spec(weights)
-    except WeightsError as exc:
-        raise InputError(f"weights={weights!r} cannot be built for the firms: {exc}") from None
-    return parsed.k if parsed.kind == "knn" else None
-
-
-def _seed_rng(seed) -> tuple[np.random.Generator, int | str | None]:
-    """The generator and the seed to record: a fresh int is drawn for ``seed=None``."""
-    check_seed(seed, "make_firms")
-    if seed is None:
-        seed = int(cast(int, np.random.SeedSequence().entropy))  # 128 bits of fresh entropy
-    return make_rng(seed, "make_firms"), seed_label(seed)
+    Examples
+    --------
+    >>> sim = simulate_firms(300, seed=1)
+    >>> sim
+    <SyntheticFirms of 300 firms: rho=0.4, weights='knn:8', seed=1>
+    >>> sim.truth["turning_point_nonserial"], sim.firms.shape
+    (1.0, (300, 19))
+    """
+    frame, internals = _simulate(
+        n, seed=seed, industries=industries, rho=rho, weights=weights,
+        cluster_radius=cluster_radius, hub_share=hub_share, beta=beta, sigma=sigma,
+    )
+    return SyntheticFirms(firms=frame, truth=copy.deepcopy(internals["truth"]))
 
 
 # ----------------------------------------------------------------------------- weights, DGP
@@ -478,16 +397,13 @@ def _simulate(
     beta=None,
     sigma=1.0,
 ):
-    """The generator; returns ``(frame, internals)`` with ``eps`` and ``W`` for tests."""
-    k = _weights_k(weights)
-    n = _check_n(n, (k + 1) if k is not None else 2)
-    shares = _check_industries(industries)
-    rho = _check_rho(rho)
-    hub_share = _check_hub_share(hub_share)
-    beta = _check_beta(beta)
-    sigma = _check_sigma(sigma)
-    radius_m = parse_distance(cluster_radius, name="cluster_radius")
-    rng, seed_used = _seed_rng(seed)
+    """The generator; returns ``(frame, internals)`` with ``eps``, ``W`` and ``truth``."""
+    options, rng = check_options(
+        n, seed=seed, industries=industries, rho=rho, weights=weights,
+        cluster_radius=cluster_radius, hub_share=hub_share, beta=beta, sigma=sigma,
+    )
+    n, k, shares, hub_share = options.n, options.k, options.shares, options.hub_share
+    rho, beta, sigma, radius_m = options.rho, options.beta, options.sigma, options.radius_m
 
     table = zcta_table()
     names = list(shares)
@@ -555,9 +471,9 @@ def _simulate(
         index=index,
         geometry=geometry,
     )
-    frame.attrs["truth"] = truth_record(
+    truth = truth_record(
         n=n,
-        seed=seed_used,
+        seed=options.seed,
         shares=shares,
         rho=rho,
         weights=weights,
@@ -568,4 +484,5 @@ def _simulate(
         c_mean=c_mean,
         c_sd=c_sd,
     )
-    return frame, {"eps": eps, "W": lag.W, "X": x, "terms": list(TERMS)}
+    frame.attrs["truth"] = copy.deepcopy(truth)
+    return frame, {"eps": eps, "W": lag.W, "X": x, "terms": list(TERMS), "truth": truth}
