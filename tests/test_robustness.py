@@ -651,3 +651,18 @@ def test_exposure_and_units_specs_go_through_the_shared_parsers(firms):
                               exposure=["cluster", "lq@grid:500km"], missing="drop", **options)
     assert sweep.dimensions["exposure"] == ["cluster", "lq@grid:500km", "lq@hex:400km"]
     assert sweep.table["error"].isna().all()
+
+
+def test_exposure_mapping_passes_its_arguments_to_exposure(firms):
+    options = dict(focus="cluster", weights=["knn:8"], models=["ols"], progress=False)
+    sweep = gc.robustness("intl ~ cluster + age", firms, **options,
+                          exposure={"kde 20km": {"method": "kde", "bandwidth": "20km",
+                                                 "by": "industry", "standardize": True}})
+    measure = gc.exposure(firms, method="kde", bandwidth="20km", by="industry",
+                          standardize=True, name="k20")
+    direct = gc.regress("intl ~ k20 + age", measure, model="ols", weights="knn:8")
+    assert sweep.table["exposure"].tolist() == ["kde 20km"]
+    assert sweep.table["estimate"].iloc[0] == pytest.approx(direct.params["k20"], rel=1e-10)
+    with pytest.raises(InputError, match=r"robustness: exposure\['k'\] sets name=; leave it out"):
+        gc.robustness("intl ~ cluster + age", firms, **options,
+                      exposure={"k": {"method": "kde", "bandwidth": "20km", "name": "x"}})

@@ -12,7 +12,7 @@ import hashlib
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import esda
 import geopandas as gpd
@@ -44,8 +44,8 @@ class FitSettings:
     variable: str
     focus: tuple[FocusTerm, ...]
     alpha: float
-    missing: str
-    isolates: str
+    missing: Literal["raise", "drop"]
+    isolates: Literal["raise", "drop", "keep"]
 
 
 def fit_one(data: gpd.GeoDataFrame, spec: dict, columns: dict, graphs: dict,

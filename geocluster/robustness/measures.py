@@ -86,6 +86,9 @@ def build_units(
     if spec.kind == "counties":
         return load_counties("conus")
     if spec.kind == "grid":
+        if spec.cell_size is None or spec.shape is None:
+            raise InputError(f"{spec_prefix(where)}units {spec!r} is a grid without a cell "
+                             "size or shape; build it with parse_units_spec('hex:50km', ...).")
         return grid(firms, spec.cell_size, shape=spec.shape, clip=True)
     return _read_units_file(spec, spec_prefix(where))
 
@@ -179,6 +182,9 @@ def exposure_alternatives(
     out: dict[str, Alternative] = {}
     if isinstance(exposure, Mapping):
         for label, kwargs in exposure.items():
+            if "name" in kwargs:
+                raise InputError(f"{head}exposure[{label!r}] sets name=; leave it out (the "
+                                 f"sweep puts each measure in the column {variable!r}).")
             out[str(label)] = Alternative(str(label), "exposure", options=dict(kwargs))
     elif exposure is not None:
         for item in [exposure] if isinstance(exposure, str) else exposure:

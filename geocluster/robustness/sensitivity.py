@@ -27,8 +27,12 @@ from geocluster.robustness.result import SensitivityResult
 __all__ = ["cluster_sensitivity", "jaccard_sets", "jaccard_area"]
 
 _WHERE = "cluster_sensitivity"
-_LISA_DEFAULTS = {"weights": ("queen", "knn:6", "knn:10"), "permutations": 999, "alpha": 0.05}
-_DENSITY_DEFAULTS = {"bandwidths": ("cv",), "alphas": (0.05,), "simulations": 99}
+_DEFAULT_WEIGHTS = ("queen", "knn:6", "knn:10")
+_DEFAULT_PERMUTATIONS, _DEFAULT_ALPHA = 999, 0.05
+_DEFAULT_BANDWIDTHS, _DEFAULT_ALPHAS, _DEFAULT_SIMULATIONS = ("cv",), (0.05,), 99
+#: The options of each method (the other method's are refused by name).
+_OPTIONS = {"lisa": ("weights", "permutations", "alpha"),
+            "density": ("bandwidths", "alphas", "simulations")}
 #: Arguments set by cluster_sensitivity itself, not passed through ``**options``.
 _MANAGED = {"lisa": {"gdf", "column", "weights", "permutations", "alpha", "correction", "seed"},
             "density": {"points", "bandwidth", "alpha", "simulations", "seed"}}
@@ -117,7 +121,7 @@ def _check_method_options(method: str, given: dict, correction, options: Mapping
     """Refuse an unknown method, the other method's options and unknown ``**options``."""
     if method not in _MANAGED:
         raise InputError(f"cluster_sensitivity: method={method!r} must be 'lisa' or 'density'.")
-    other = _DENSITY_DEFAULTS if method == "lisa" else _LISA_DEFAULTS
+    other = _OPTIONS["density" if method == "lisa" else "lisa"]
     wrong = [name for name in other if given[name] is not None]
     if method == "density" and correction != "fdr":
         wrong.append("correction")
@@ -149,7 +153,7 @@ def _lisa_maps(data, column, weights, reference, seed_int, permutations, alpha, 
     if column is None:
         raise InputError("cluster_sensitivity(method='lisa') needs column=, the variable "
                          "of the LISA map (e.g. the units' location quotients).")
-    specs = _as_list(weights, _LISA_DEFAULTS["weights"], (str,))
+    specs = _as_list(weights, _DEFAULT_WEIGHTS, (str,))
     if not specs:
         raise InputError("cluster_sensitivity: weights= is empty; give at least one "
                          "weights spec, e.g. ['queen', 'knn:6'].")
@@ -160,8 +164,8 @@ def _lisa_maps(data, column, weights, reference, seed_int, permutations, alpha, 
                 "string for method='lisa', e.g. 'queen' (the study's areal weights)."
             )
         specs = [reference] + [w for w in specs if w != reference]
-    permutations = _LISA_DEFAULTS["permutations"] if permutations is None else permutations
-    alpha = _LISA_DEFAULTS["alpha"] if alpha is None else alpha
+    permutations = _DEFAULT_PERMUTATIONS if permutations is None else permutations
+    alpha = _DEFAULT_ALPHA if alpha is None else alpha
     maps, rows, sets = {}, [], {}
     for spec in specs:
         result = local_moran(data, column, weights=spec, permutations=permutations, alpha=alpha,
@@ -174,14 +178,14 @@ def _lisa_maps(data, column, weights, reference, seed_int, permutations, alpha, 
 
 def _density_maps(data, bandwidths, alphas, reference, seed_int, simulations,
                   options) -> tuple[dict, list, pd.DataFrame]:
-    bandwidths = _as_list(bandwidths, _DENSITY_DEFAULTS["bandwidths"], (str, int, float))
-    alphas = _as_list(alphas, _DENSITY_DEFAULTS["alphas"], (int, float))
+    bandwidths = _as_list(bandwidths, _DEFAULT_BANDWIDTHS, (str, int, float))
+    alphas = _as_list(alphas, _DEFAULT_ALPHAS, (int, float))
     if not bandwidths or not alphas:
         raise InputError("cluster_sensitivity: bandwidths= and alphas= must not be empty; "
                          "give e.g. bandwidths=['scott', '25km'], alphas=[0.05].")
     alphas = [check_alpha(a, where=_WHERE, name="alphas item") for a in alphas]
     simulations = check_positive_int(
-        _DENSITY_DEFAULTS["simulations"] if simulations is None else simulations,
+        _DEFAULT_SIMULATIONS if simulations is None else simulations,
         where=_WHERE, name="simulations")
     pairs = list(itertools.product(bandwidths, alphas))
     if reference is not None:

@@ -46,6 +46,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from geocluster._distance import parse_distance
 from geocluster.errors import InputError
@@ -78,7 +79,7 @@ FOCUS_FORMS = ("a coefficient name (e.g. 'cluster', 'serial:cluster') or an effe
 BANDWIDTH_RULES = ("scott", "silverman", "cv")
 
 _EXPOSURE_METHODS = ("kde", "count")
-_GRID_SHAPES = {"grid": "square", "hex": "hex"}
+_GRID_SHAPES: dict[str, Literal["square", "hex"]] = {"grid": "square", "hex": "hex"}
 _EFFECT_RE = re.compile(r"^slope:(?P<var>[^|@]+)\|(?P<by>[^=]+)=(?P<group>[^@]+)(?:@(?P<at>.+))?$")
 
 
@@ -121,7 +122,7 @@ class UnitsSpec:
 
     text: str
     kind: str
-    shape: str | None = None
+    shape: Literal["square", "hex"] | None = None
     cell_size: str | float | None = None
     path: Path | None = None
 
@@ -393,24 +394,28 @@ def parse_focus_term(text: str, *, where: str) -> FocusTerm:
     if not text.startswith("slope:"):
         return FocusTerm(text=text)
     match = _EFFECT_RE.match(text)
-    parts = None if match is None else [match[k].strip() for k in ("var", "by", "group")]
-    if parts is None or not all(parts):
+    parts = [] if match is None else [match[k].strip() for k in ("var", "by", "group")]
+    if match is None or not all(parts):
         raise InputError(
             f"{head}focus term {text!r} is not an effect 'slope:VAR|BY=GROUP' with an optional "
             "level '@AT' (e.g. 'slope:cluster|serial=1' or 'slope:cluster|serial=1@0.5')."
         )
-    at = None
-    if match["at"] is not None:
-        try:
-            at = float(match["at"])
-        except ValueError:
-            at = math.nan
-        if not math.isfinite(at):
-            raise InputError(
-                f"{head}focus term {text!r}: the level after '@' must be a number, e.g. "
-                f"'slope:{parts[0]}|{parts[1]}={parts[2]}@0.5'."
-            ) from None
+    level = match["at"]
+    at = None if level is None else _level(level)
+    if at is not None and not math.isfinite(at):
+        raise InputError(
+            f"{head}focus term {text!r}: the level after '@' must be a number, e.g. "
+            f"'slope:{parts[0]}|{parts[1]}={parts[2]}@0.5'."
+        )
     return FocusTerm(text=text, variable=parts[0], by=parts[1], group=parts[2], at=at)
+
+
+def _level(text: str) -> float:
+    """The number after ``@`` (NaN when it is not one)."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
 
 
 def parse_focus_terms(

@@ -62,6 +62,7 @@ import itertools
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
@@ -105,8 +106,8 @@ def robustness(
     reference: Mapping | None = None,
     include_other_samples: bool = False,
     exposure_options: Mapping | None = None,
-    missing: str = "raise",
-    isolates: str = "raise",
+    missing: Literal["raise", "drop"] = "raise",
+    isolates: Literal["raise", "drop", "keep"] = "raise",
     alpha: float = 0.05,
     n_jobs: int = 1,
     seed: int | np.random.Generator | np.random.SeedSequence | None = None,
