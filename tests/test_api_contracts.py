@@ -36,6 +36,8 @@ from geopandas.testing import assert_geodataframe_equal
 from libpysal.graph import Graph
 
 import geocluster as gc
+from geocluster._base.linalg import neumann_solve
+from geocluster._base.summary import COEF_COLUMNS, Summary
 
 pytestmark = pytest.mark.filterwarnings("ignore::geocluster.errors.GeoclusterWarning")
 
@@ -163,10 +165,10 @@ MUTATION_CASES = [
     ("weights", ["columbus"], lambda c: gc.weights(c, "queen"), None),
     ("weights[graph]", ["columbus", "graph"], lambda c, g: gc.weights(c, g, transform="b"), None),
     ("grid", ["firms"], lambda f: gc.grid(f, "500km"), None),
-    ("aggregate", ["pts", "cells"], lambda p, c: gc.aggregate(p, c, by="industry", value="emp"),
+    ("aggregate", ["pts", "cells"], lambda p, c: gc.aggregate(p, c, by="industry", weight="emp"),
      (1, _aligned)),
     ("location_quotient", ["cbp"],
-     lambda d: gc.location_quotient(d, unit="cbsa_code", industry="naics_code", value="emp",
+     lambda d: gc.location_quotient(d, unit="cbsa_code", by="naics_code", weight="emp",
                                     total="00", industries=["3344"], min_total=1000), None),
     ("local_moran", ["columbus"], lambda c: gc.local_moran(c, "CRIME", permutations=99, seed=1),
      (0, _aligned)),
@@ -200,7 +202,7 @@ MUTATION_CASES = [
     ("exposure[count]", ["firms"], lambda f: gc.exposure(f, method="count", radius="50km"),
      (0, _aligned)),
     ("exposure[kde]", ["firms"],
-     lambda f: gc.exposure(f, method="kde", bandwidth="50km", industry="industry"), (0, _aligned)),
+     lambda f: gc.exposure(f, method="kde", bandwidth="50km", by="industry"), (0, _aligned)),
     ("regress[graph]", ["columbus", "graph"],
      lambda c, g: gc.regress("CRIME ~ INC + HOVAL", c, model="lag", weights=g),
      (0, lambda r: r.resid)),
@@ -226,10 +228,10 @@ MUTATION_CASES = [
     ("global_moran[missing=drop]", ["columbus_nan"],
      lambda c: gc.global_moran(c, "CRIME", missing="drop", permutations=99, seed=1), None),
     ("regress[missing=drop]", ["columbus_nan", "graph"],
-     lambda c, g: gc.regress("CRIME ~ INC", c, model="lag", weights=g), None),
+     lambda c, g: gc.regress("CRIME ~ INC", c, model="lag", weights=g, missing="drop"), None),
     ("aggregate[firms,grid]", ["firms"], lambda f: gc.aggregate(f, gc.grid(f, "500km")), None),
     ("exposure[lq]", ["firms"],
-     lambda f: gc.exposure(f, method="lq", units="fips", industry="industry"), (0, _aligned)),
+     lambda f: gc.exposure(f, method="lq", units="fips", by="industry"), (0, _aligned)),
     ("exposure[region]", ["firms", "regions"],
      lambda f, r: gc.exposure(f, method="region", regions=r), (0, _aligned)),
     ("kde[extent]", ["firms", "regions"], lambda f, r: gc.kde(f, bandwidth="100km", extent=r),
@@ -396,9 +398,10 @@ SEEDED = {
     "match": (lambda s: gc.match(_data().table, treatment="serial", on=["employees", "age"],
                                  order="random", seed=s),
               lambda r: [r.matched, r.pairs]),
-    "robustness": (lambda s: gc.robustness("intl ~ cluster + age", _data().firms, focus="cluster",
-                                           exposure=["cluster", "count:50km"], seed=s, **ROB),
-                   lambda r: r.table),
+    # the Monte Carlo log-determinant (forced here; the default above 20,000 rows) draws
+    "regress": (lambda s: gc.regress("CRIME ~ INC + HOVAL", _data().columbus, model="lag",
+                                     weights="queen", logdet="mc", seed=s),
+                lambda r: [r.params, r.bse, r.loglik]),
     "cluster_sensitivity": (lambda s: gc.cluster_sensitivity(_data().columbus, "CRIME",
                                                              weights=["queen", "knn:4"],
                                                              permutations=99, seed=s),
@@ -408,10 +411,6 @@ SEEDED = {
     "weights[jitter]": (_jitter_graph, lambda g: g.adjacency),
 }
 
-
-# robustness draws only for Monte Carlo log-determinants (n > 20,000) and kde/count exposure
-# is deterministic, so on tiny data every seed gives the same sweep
-SEED_INERT_AT_THIS_SIZE = {"robustness"}
 
 
 def _global_state_key():
@@ -432,8 +431,6 @@ def test_same_int_seed_same_output_and_global_state_untouched(name):
         assert first.attrs == again.attrs
     assert before[0] == after[0] and np.array_equal(before[1], after[1])
     assert before[2:] == after[2:]
-    if name in SEED_INERT_AT_THIS_SIZE:
-        return
     # the seed matters (a test that cannot fail proves nothing); ties may need a few seeds
     assert any(not _same(payload(first), payload(call(s))) for s in (8, 9, 10, 11))
 
@@ -446,7 +443,7 @@ SEED_RECORD = {
     "density_clusters": lambda r: r.attrs["seed"],
     "k_density": lambda r: r.seed,
     "match": lambda r: r.options["seed"],
-    "robustness": lambda r: r.seed,
+    "regress": lambda r: r.seed,
     "cluster_sensitivity": lambda r: r.seed,
     "make_firms": lambda r: r.attrs["truth"]["seed"],
     "impacts": lambda r: r.attrs["seed"],
@@ -461,6 +458,79 @@ def test_int_seed_is_recorded_in_the_result(name):
 
 
 SEEDED_GENERATOR = list(SEEDED)
+
+
+def _robustness_small(seed):
+    return gc.robustness("intl ~ cluster + age", _data().firms, focus="cluster",
+                         exposure=["cluster", "count:50km"], seed=seed, **ROB)
+
+
+def test_robustness_seed_is_recorded_and_leaves_global_state_alone():
+    np.random.seed(12345)
+    before = _global_state_key()
+    first, again = _robustness_small(np.int64(7)), _robustness_small(7)
+    _robustness_small(None)
+    after = _global_state_key()
+    assert first.seed == 7 and isinstance(first.seed, int | np.integer)
+    _assert_same(first.table, again.table)
+    assert before[0] == after[0] and np.array_equal(before[1], after[1])
+    assert before[2:] == after[2:]
+
+
+@functools.cache
+def _monte_carlo_frame() -> gpd.GeoDataFrame:
+    """20,500 points with a lag outcome: above 20,000 rows regress's ML uses the Monte Carlo
+    log-determinant and Monte Carlo information-matrix traces, the stochastic parts."""
+    rng = np.random.default_rng(21)
+    n = 20_500
+    xy = rng.uniform(0, 200_000, size=(n, 2))
+    frame = gpd.GeoDataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)},
+                             geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=3857)
+    W = gc.weights(frame, "knn:8").sparse
+    signal = 1 + frame["x1"].to_numpy() - frame["x2"].to_numpy() + rng.normal(size=n)
+    frame["y"] = neumann_solve(W, signal, 0.5)
+    return frame
+
+
+@functools.cache
+def _robustness_monte_carlo(seed):
+    return gc.robustness("y ~ x1 + x2", _monte_carlo_frame(), focus="x1", variable="x1",
+                         weights=["knn:8"], models=["lag"], progress=False,
+                         seed=np.random.default_rng(seed) if seed == "generator 7" else seed)
+
+
+@pytest.mark.slow
+def test_robustness_seed_reaches_the_monte_carlo_fits():
+    """Same seed, same sweep; another seed, other estimates (the fits are stochastic here)."""
+    first = _robustness_monte_carlo(7)
+    again = gc.robustness("y ~ x1 + x2", _monte_carlo_frame(), focus="x1", variable="x1",
+                          weights=["knn:8"], models=["lag"], progress=False, seed=7)
+    other = _robustness_monte_carlo(8)
+    assert first.table["error"].isna().all() and first.table["nobs"].tolist() == [20_500]
+    _assert_same(first.table.drop(columns="seconds", errors="ignore"),
+                 again.table.drop(columns="seconds", errors="ignore"))
+    assert first.table["estimate"].iloc[0] != other.table["estimate"].iloc[0]
+    assert first.table["spatial_param"].iloc[0] != other.table["spatial_param"].iloc[0]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="spawn_seeds draws a Generator's children from its stream,"
+                   " so robustness(seed=default_rng(7)) differs from robustness(seed=7)")
+def test_robustness_generator_seed_equals_int_seed_at_monte_carlo_size():
+    _assert_same(_robustness_monte_carlo(7).table["estimate"],
+                 _robustness_monte_carlo("generator 7").table["estimate"])
+
+
+@pytest.mark.slow
+def test_regress_seed_at_monte_carlo_size():
+    """regress's default route above 20,000 rows: the seed reproduces and changes the fit."""
+    frame = _monte_carlo_frame()
+    a = gc.regress("y ~ x1 + x2", frame, seed=1)
+    b = gc.regress("y ~ x1 + x2", frame, seed=np.random.default_rng(1))
+    c = gc.regress("y ~ x1 + x2", frame, seed=2)
+    assert "log-determinant mc" in a.estimator
+    _assert_same([a.params, a.bse], [b.params, b.bse])
+    assert a.params["rho"] != c.params["rho"] and not a.bse.equals(c.bse)
 
 
 @pytest.mark.parametrize("name", SEEDED_GENERATOR)
@@ -521,28 +591,28 @@ BAD_INPUT = [
     ("grid-size", lambda: gc.grid(d_().cells, "bogus"), "bogus", None),
     ("grid-empty", lambda: gc.grid(d_().cells.iloc[:0], "1km"), "empty", None),
     ("aggregate-missing", lambda: gc.aggregate(d_().pts, d_().cells, by="nope"), "nope", None),
-    ("aggregate-text", lambda: gc.aggregate(d_().pts, d_().cells, value="industry"), "industry",
+    ("aggregate-text", lambda: gc.aggregate(d_().pts, d_().cells, weight="industry"), "industry",
      None),
     ("aggregate-nan",
-     lambda: gc.aggregate(d_().pts.assign(emp=[1.0, np.nan, 2.0]), d_().cells, value="emp"),
+     lambda: gc.aggregate(d_().pts.assign(emp=[1.0, np.nan, 2.0]), d_().cells, weight="emp"),
      "emp", None),
     ("aggregate-empty", lambda: gc.aggregate(d_().pts.iloc[:0], d_().cells), "empty", None),
     ("aggregate-list", lambda: gc.aggregate([1], d_().cells), "list", None),
     ("aggregate-nocrs",
      lambda: gc.aggregate(d_().pts.set_crs(None, allow_override=True), d_().cells), "CRS", None),
     ("aggregate-unit_id", lambda: gc.aggregate(d_().pts, d_().cells, unit_id="nope"), "nope", None),
-    ("lq-missing", lambda: gc.location_quotient(d_().cbp, unit="nope", industry="naics_code",
-                                                value="emp", total="00"), "nope", None),
-    ("lq-text", lambda: gc.location_quotient(d_().cbp, unit="cbsa_code", industry="naics_code",
-                                             value="naics_title", total="00"), "naics_title", None),
+    ("lq-missing", lambda: gc.location_quotient(d_().cbp, unit="nope", by="naics_code",
+                                                weight="emp", total="00"), "nope", None),
+    ("lq-text", lambda: gc.location_quotient(d_().cbp, unit="cbsa_code", by="naics_code",
+                                             weight="naics_title", total="00"), "naics_title", None),
     ("lq-nan", lambda: gc.location_quotient(
         d_().cbp.assign(emp=d_().cbp["emp"].where(d_().cbp.index != d_().cbp.index[5])),
-        unit="cbsa_code", industry="naics_code", value="emp", total="00"), "emp", None),
+        unit="cbsa_code", by="naics_code", weight="emp", total="00"), "emp", None),
     ("lq-empty", lambda: gc.location_quotient(d_().cbp.iloc[:0], unit="cbsa_code",
-                                              industry="naics_code", value="emp"), "empty", None),
-    ("lq-list", lambda: gc.location_quotient([1], unit="a", industry="b", value="c"), "list", None),
-    ("lq-total", lambda: gc.location_quotient(d_().cbp, unit="cbsa_code", industry="naics_code",
-                                              value="emp", total="bogus"), "bogus", None),
+                                              by="naics_code", weight="emp"), "empty", None),
+    ("lq-list", lambda: gc.location_quotient([1], unit="a", by="b", weight="c"), "list", None),
+    ("lq-total", lambda: gc.location_quotient(d_().cbp, unit="cbsa_code", by="naics_code",
+                                              weight="emp", total="bogus"), "bogus", None),
 ]
 
 # local_moran, global_moran and getis_ord share one table of bad inputs
@@ -616,8 +686,8 @@ BAD_INPUT += [
      "CRS", None),
     ("density_clusters-null", lambda: gc.density_clusters(d_().firms, null="bogus",
                                                           simulations=19), "bogus", None),
-    ("density_clusters-level", lambda: gc.density_clusters(d_().firms, level=2, simulations=19),
-     "level", None),
+    ("density_clusters-alpha", lambda: gc.density_clusters(d_().firms, alpha=2, simulations=19),
+     "alpha", None),
     ("density_clusters-subset", lambda: gc.density_clusters(d_().firms, subset="nope",
                                                             simulations=19), "nope", None),
     ("density_clusters-seed", lambda: gc.density_clusters(d_().firms, simulations=19, seed="x"),
@@ -638,8 +708,10 @@ BAD_INPUT += [
     ("k_density-crs", lambda: gc.k_density(d_().firms, subset=SUB, crs="bogus"), "bogus", None),
     ("k_density-seed", lambda: gc.k_density(d_().firms, subset=SUB, seed="x"), "seed", None),
     # exposure
-    ("exposure-industry", lambda: gc.exposure(d_().firms, method="count", radius="10km",
-                                              industry="nope"), "nope", None),
+    ("exposure-by", lambda: gc.exposure(d_().firms, method="count", radius="10km", by="nope"),
+     "nope", None),
+    ("exposure-option", lambda: gc.exposure(d_().firms, method="count", radius="10km",
+                                            bandwidth="5km"), "bandwidth", None),
     ("exposure-missing", lambda: gc.exposure(d_().firms, method="count", radius="10km",
                                              weight="nope"), "nope", None),
     ("exposure-text", lambda: gc.exposure(d_().firms, method="count", radius="10km",
@@ -657,7 +729,7 @@ BAD_INPUT += [
     ("exposure-log", lambda: gc.exposure(d_().firms, method="count", radius="10km", log="bogus"),
      "bogus", None),
     ("exposure-units", lambda: gc.exposure(d_().firms, method="lq", units="nope",
-                                           industry="industry"), "nope", None),
+                                           by="industry"), "nope", None),
     ("exposure-crs", lambda: gc.exposure(d_().firms, method="count", radius="10km", crs="bogus"),
      "bogus", None),
     # regress
@@ -683,7 +755,7 @@ BAD_INPUT += [
      "bogus", None),
     ("regress-crs", lambda: gc.regress("intl ~ age", d_().firms, weights="knn:4", crs="bogus"),
      "bogus", None),
-    # impacts (SpatialResults.impacts is seeded)
+    # impacts (RegressionResult.impacts is seeded)
     ("impacts-seed", lambda: d_().regression.impacts(seed="x"), "seed", None),
     # methods of the regression results (effects.py, results.py)
     ("results-me_variable", lambda: d_().regression.marginal_effects("nope"), "nope", None),
@@ -696,7 +768,7 @@ BAD_INPUT += [
     ("results-conf_int_alpha", lambda: d_().regression.conf_int(alpha=5), "alpha", None),
     ("results-summary_alpha", lambda: d_().regression.summary(alpha=5), "alpha", None),
     ("results-to_frame_alpha", lambda: d_().regression.to_frame(alpha=5), "alpha", None),
-    ("outcomes-conf_int_alpha", lambda: _results()["OutcomeResults"][0].conf_int(alpha=5),
+    ("outcomes-conf_int_alpha", lambda: _results()["OutcomeResult"][0].conf_int(alpha=5),
      "alpha", None),
     # classify_innovators / match
     ("classify-missing", lambda: gc.classify_innovators(d_().table, patents="nope"), "nope", None),
@@ -838,8 +910,8 @@ BAD_INPUT += [
                                                alpha=5, **ROB), "alpha", None),
     ("robustness-n_jobs", lambda: gc.robustness(d_().formula, d_().firms, focus="cluster",
                                                 n_jobs="x", **ROB), "n_jobs", None),
-    ("sensitivity-level", lambda: gc.cluster_sensitivity(d_().firms, method="density",
-                                                         levels=[5], simulations=19), "level",
+    ("sensitivity-alphas", lambda: gc.cluster_sensitivity(d_().firms, method="density",
+                                                         alphas=[5], simulations=19), "alpha",
      None),
     ("make_firms-weights", lambda: gc.datasets.make_firms(50, seed=1, weights="bogus"), "bogus",
      None),
@@ -884,10 +956,11 @@ def test_bad_input_table_covers_every_public_function():
 
 
 def test_robustness_drops_missing_rows_with_a_counted_warning():
-    """robustness follows regress's documented missing='drop': a warning with the count."""
+    """robustness(missing='drop') follows regress's: a warning with the count."""
     d = _data()
     with pytest.warns(gc.GeoclusterWarning, match=r"1 of 300 rows dropped .*employees"):
-        sweep = gc.robustness("intl ~ cluster + employees", d.firms_nan, focus="cluster", **ROB)
+        sweep = gc.robustness("intl ~ cluster + employees", d.firms_nan, focus="cluster",
+                              missing="drop", **ROB)
     assert sweep.table["nobs"].tolist() == [299]
 
 
@@ -907,7 +980,8 @@ WARNING_PATHS = [
      lambda: gc.getis_ord(_data().columbus_nan, "CRIME", missing="drop", permutations=9),
      r"1 units.*CRIME|CRIME.*1 units"),
     ("regress[missing=drop]",
-     lambda: gc.regress("CRIME ~ INC", _data().columbus_nan, weights="queen"), r"1 of 49 rows"),
+     lambda: gc.regress("CRIME ~ INC", _data().columbus_nan, weights="queen", missing="drop"),
+     r"1 of 49 rows"),
     ("weights[isolates=warn]", lambda: gc.weights(_far_apart(), "distance:0.5m"), r"4 of 49 units"),
     ("local_moran[isolates=drop]",
      lambda: gc.local_moran(_far_apart(), "CRIME", weights="distance:0.5m", isolates="drop",
@@ -942,6 +1016,71 @@ def test_row_wise_functions_accept_empty_frames():
     assert len(regions) == 0
 
 
+# --- the results protocol: the same question, the same names -----------------------------
+
+
+@functools.cache
+def _model_results() -> dict:
+    d = _data()
+    rhs = "serial * (cluster + I(cluster**2)) + age"
+    return {
+        "lag": gc.regress(f"intl ~ {rhs}", d.firms, model="lag", weights="knn:4"),
+        "ols": gc.regress(f"intl ~ {rhs}", d.firms, model="ols", weights="knn:4"),
+        "count": gc.count_model(f"foreign_markets ~ {rhs}", d.table),
+        "share": gc.share_model(f"export_share ~ {rhs}", d.table),
+    }
+
+
+@pytest.mark.parametrize("name", ["lag", "ols", "count", "share"])
+def test_model_results_share_one_coefficient_protocol(name):
+    res = _model_results()[name]
+    terms = list(res.params.index)
+    assert (res.params.name, res.bse.name, res.pvalues.name) == ("estimate", "std_error",
+                                                                  "p_value")
+    assert res.tvalues.name == ("t" if name == "ols" else "z")
+    for series in (res.bse, res.tvalues, res.pvalues):
+        assert list(series.index) == terms
+    ci = res.conf_int(alpha=0.1)
+    assert list(ci.columns) == ["ci_low", "ci_high"] and list(ci.index) == terms
+    frame = res.to_frame(alpha=0.1)
+    assert list(frame.columns) == list(COEF_COLUMNS) and frame.index.name == "term"
+    assert list(frame.index) == terms
+    pd.testing.assert_series_equal(frame["estimate"], res.params.rename_axis("term"))
+    np.testing.assert_array_equal(frame["ci_low"], ci["ci_low"])
+    summary = res.summary()
+    assert isinstance(summary, Summary)
+    pd.testing.assert_frame_equal(summary.to_frame(), res.to_frame())
+    assert "<table" in summary._repr_html_() and str(summary) == repr(summary)
+    assert " object at 0x" not in repr(res)
+
+
+@pytest.mark.parametrize("question", ["marginal_effects", "turning_point", "u_test", "predicted"])
+def test_the_same_effect_question_gets_the_same_columns(question):
+    results = _model_results()
+    kwargs = {"n_points": 5} if question == "predicted" else {}
+    columns = {name: list(getattr(res, question)("cluster", by="serial", **kwargs).columns)
+               for name, res in results.items()}
+    assert len({tuple(c) for c in columns.values()}) == 1, columns
+    first = next(iter(columns.values()))
+    assert not [c for c in first if c in ("se", "z", "p", "stat", "lower", "upper")]
+    assert "p_value" in first or question == "predicted"
+    assert {"ci_low", "ci_high"} <= set(first) or question == "u_test"  # a test, no interval
+
+
+def test_impacts_and_diagnostics_use_the_table_vocabulary():
+    res = _model_results()["lag"]
+    impacts = res.impacts(simulations=50, seed=1)
+    assert list(impacts.columns) == ["variable", "effect", *COEF_COLUMNS]
+    assert "p_value" in res.diagnostics.columns
+
+
+def test_match_summary_is_the_shared_summary():
+    m = _results()["MatchResult"][0]
+    summary = m.summary()
+    assert isinstance(summary, Summary) and "treated" in str(summary)
+    pd.testing.assert_frame_equal(m.to_frame(), m.balance)
+
+
 # --- 5: informative reprs ---------------------------------------------------------------------
 
 
@@ -952,7 +1091,7 @@ def _results() -> dict:
         "DensitySurface": (gc.kde(d.firms, bandwidth="100km"), "300 points"),
         "KDensityResult": (gc.k_density(d.firms, subset=SUB, simulations=9, grid_points=31,
                                         seed=1), "300 sites"),
-        "SpatialResults": (d.regression, "n=49"),
+        "RegressionResult": (d.regression, "n=49"),
         "Summary": (d.regression.summary(), "CRIME"),
         "MatchResult": (gc.match(d.table, treatment="serial", on=["age"], seed=1), "treated"),
         "RobustnessResult": (gc.robustness(d.formula, d.firms, focus="cluster", **ROB),
@@ -960,14 +1099,15 @@ def _results() -> dict:
         "SensitivityResult": (gc.cluster_sensitivity(d.columbus, "CRIME",
                                                      weights=["queen", "knn:4"], permutations=9,
                                                      seed=1), "2 definitions"),
-        "GlobalMoran": (gc.global_moran(d.columbus, "CRIME", permutations=9, seed=1), "49 units"),
-        "OutcomeResults": (gc.count_model("foreign_markets ~ age", d.table), "n=300"),
+        "GlobalMoranResult": (gc.global_moran(d.columbus, "CRIME", permutations=9, seed=1),
+                              "49 units"),
+        "OutcomeResult": (gc.count_model("foreign_markets ~ age", d.table), "n=300"),
     }
 
 
-@pytest.mark.parametrize("name", ["DensitySurface", "KDensityResult", "SpatialResults",
+@pytest.mark.parametrize("name", ["DensitySurface", "KDensityResult", "RegressionResult",
                                   "Summary", "MatchResult", "RobustnessResult",
-                                  "SensitivityResult", "GlobalMoran", "OutcomeResults"])
+                                  "SensitivityResult", "GlobalMoranResult", "OutcomeResult"])
 def test_result_objects_have_informative_repr(name):
     obj, fact = _results()[name]
     assert type(obj).__name__ == name
