@@ -14,6 +14,7 @@ import shapely
 import geocluster as gc
 from geocluster.areal import lq_table
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
+from geocluster.weights import build_graph
 
 UTM = "EPSG:32610"
 # Awkward numbers: large offsets and a cell size with no exact binary representation,
@@ -37,7 +38,7 @@ def _interior(cells: gpd.GeoDataFrame, margin: int = 1) -> np.ndarray:
 
 
 def _cardinalities(cells, spec):
-    graph = gc.weights(cells, spec, transform="b", isolates="ignore")
+    graph = build_graph(cells, spec, transform="b").graph
     return graph.cardinalities.reindex(cells.index).to_numpy()
 
 
@@ -275,6 +276,8 @@ def test_lq_from_units_warns_outside_and_refuses_long_table_options(small_units)
         gc.location_quotient(firms, units=small_units, by="ind", total="00")
     with pytest.raises(InputError, match="with units= name the firms' industry column with by="):
         gc.location_quotient(firms, units=small_units)
+    with pytest.raises(InputError, match="none of the 1 firms falls inside the units"):
+        gc.location_quotient(firms.iloc[2:], units=small_units, by="ind")
     # attrs are information only: an aggregate() result is a wide table, not a long one
     agg = gc.aggregate(firms.iloc[:2], small_units, by="ind")
     with pytest.raises(InputError, match="name the unit= and by= columns"):

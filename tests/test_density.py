@@ -405,7 +405,8 @@ def test_density_clusters_seed_reproducible_and_attrs():
     ({"simulations": 19.5}, r"simulations=19.5 must be an integer >= 1"),
     ({"min_firms": "x"}, r"min_firms='x' must be an integer >= 1"),
     ({"min_firms": 0}, r"min_firms=0 must be an integer >= 1"),
-    ({"level": "x"}, r"level='x' must be between 0 and 1"),
+    ({"alpha": "x"}, r"density_clusters: alpha='x' must be a number between 0 and 1"),
+    ({"alpha": 1.0}, r"alpha=1.0 must be a number between 0 and 1"),
 ])
 def test_density_clusters_validates_numbers_and_seed(option, message):
     pts = _frame(_planted(2))
@@ -415,7 +416,7 @@ def test_density_clusters_validates_numbers_and_seed(option, message):
 
 @pytest.mark.slow
 def test_no_more_false_alarms_on_csr_than_the_level_allows():
-    # 19 simulations at level 0.95: threshold = the largest simulated maximum, and
+    # 19 simulations at alpha 0.05: threshold = the largest simulated maximum, and
     # P(any cluster | CSR) = 1/20. Over 100 CSR data sets the count of data sets with a
     # cluster is Binomial(100, 0.05): P(>= 12) = 0.004.
     hits = 0
@@ -453,14 +454,16 @@ def test_firms_null_controls_for_overall_concentration():
 
 def test_density_clusters_bad_options():
     pts = _frame(_planted(1, n_background=50, hubs=()))
-    with pytest.raises(ConfigError, match="simulations=9 is too few for level=0.95.*at least 19"):
+    with pytest.raises(ConfigError, match="simulations=9 is too few for alpha=0.05.*at least 19"):
         gc.density_clusters(pts, bandwidth="2km", simulations=9)
     with pytest.raises(InputError, match="null='firms' relabels"):
         gc.density_clusters(pts, bandwidth="2km", null="firms")
     with pytest.raises(InputError, match="null='poisson' is not supported"):
         gc.density_clusters(pts, bandwidth="2km", null="poisson")
-    with pytest.raises(InputError, match="level=1.5 must be between 0 and 1"):
-        gc.density_clusters(pts, bandwidth="2km", level=1.5)
+    with pytest.raises(InputError, match="alpha=1.5 must be a number between 0 and 1"):
+        gc.density_clusters(pts, bandwidth="2km", alpha=1.5)
+    with pytest.raises(TypeError, match="level"):
+        gc.density_clusters(pts, bandwidth="2km", level=0.95)  # the old name is gone
     with pytest.raises(InputError, match="selects no points"):
         gc.density_clusters(pts.assign(k=1), bandwidth="2km", subset=("k", 2))
     line = _frame(np.column_stack([np.arange(10.0) * 100, np.zeros(10)]))

@@ -33,7 +33,7 @@ def test_count_by_hand(small):
     # 12 <-> 15 (5 km: included, distance <=), 13 <-> 15 (5.66 km: no)
     out = gc.exposure(small, method="count", radius="5km")
     assert out["exposure"].tolist() == [3, 3, 2, 0, 2]
-    same = gc.exposure(small, method="count", radius="5km", industry="ind")
+    same = gc.exposure(small, method="count", radius="5km", by="ind")
     assert same["exposure"].tolist() == [1, 1, 0, 0, 0]
     weighted = gc.exposure(small, method="count", radius="5km", weight="emp")
     assert weighted["exposure"].tolist() == [20 + 5 + 2, 10 + 5 + 2, 10 + 20, 0, 10 + 20]
@@ -46,14 +46,14 @@ def test_kde_leave_one_out_by_hand(small):
     d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
     k = np.exp(-d2 / (2 * h * h)) / (2 * np.pi * (h / 1000) ** 2)  # per km^2
     np.fill_diagonal(k, 0.0)
-    out = gc.exposure(small, method="kde", bandwidth="2km", column="density")
+    out = gc.exposure(small, method="kde", bandwidth="2km", name="density")
     # the kernel is truncated at 5 bandwidths (firm 14 is 23 bandwidths from the rest)
     np.testing.assert_allclose(out["density"], k.sum(axis=1), rtol=1e-12, atol=1e-15)
     w = small["emp"].to_numpy()
     out = gc.exposure(small, method="kde", bandwidth="2km", weight="emp")
     np.testing.assert_allclose(out["exposure"], k @ w, rtol=1e-12, atol=1e-15)
     same = np.equal.outer(small["ind"].to_numpy(), small["ind"].to_numpy())
-    out = gc.exposure(small, method="kde", bandwidth="2km", industry="ind")
+    out = gc.exposure(small, method="kde", bandwidth="2km", by="ind")
     np.testing.assert_allclose(out["exposure"], (k * same).sum(axis=1), rtol=1e-12,
                                atol=1e-15)
     assert out.attrs["exposure"]["computation"] == ["exact"]
@@ -75,10 +75,10 @@ def test_lq_from_unit_column_by_hand(small):
     # unit X: a, a, b; unit Y: a, b. National: a 3/5, b 2/5.
     # LQ(X, a) = (2/3)/(3/5) = 10/9; LQ(X, b) = (1/3)/(2/5) = 5/6;
     # LQ(Y, a) = (1/2)/(3/5) = 5/6;  LQ(Y, b) = (1/2)/(2/5) = 5/4
-    out = gc.exposure(small, method="lq", units="fips", industry="ind", min_total=0)
+    out = gc.exposure(small, method="lq", units="fips", by="ind", min_total=0)
     np.testing.assert_allclose(out["exposure"], [10 / 9, 10 / 9, 5 / 6, 5 / 6, 5 / 4])
     # employment-weighted: X: a 30, b 5 (35); Y: a 1, b 2 (3); national a 31, b 7 of 38
-    out = gc.exposure(small, method="lq", units="fips", industry="ind", weight="emp",
+    out = gc.exposure(small, method="lq", units="fips", by="ind", weight="emp",
                       min_total=0)
     expected_xa = (30 / 35) / (31 / 38)
     expected_yb = (2 / 3) / (7 / 38)
@@ -86,7 +86,7 @@ def test_lq_from_unit_column_by_hand(small):
     assert out["exposure"].iloc[4] == pytest.approx(expected_yb)
     # the minimum-size rule blanks small units
     assert out["exposure"].isna().sum() == 0
-    blank = gc.exposure(small, method="lq", units="fips", industry="ind", min_total=3)
+    blank = gc.exposure(small, method="lq", units="fips", by="ind", min_total=3)
     assert blank["exposure"].isna().tolist() == [False, False, False, True, True]
 
 
@@ -101,7 +101,7 @@ def test_lq_from_unit_polygons(small):
         out = gc.exposure(small, method="lq", units=units, lq="lq_soft")
     np.testing.assert_allclose(out["exposure"], [1.5, 1.5, 1.5, np.nan, 0.7])
     with pytest.warns(gc.GeoclusterWarning):
-        computed = gc.exposure(small, method="lq", units=units, industry="ind", min_total=0)
+        computed = gc.exposure(small, method="lq", units=units, by="ind", min_total=0)
     # X holds a, a, b; Z holds b: national (of located firms) a 2/4, b 2/4
     np.testing.assert_allclose(computed["exposure"],
                                [(2 / 3) / 0.5, (2 / 3) / 0.5, (1 / 3) / 0.5, np.nan, 1 / 0.5])
@@ -113,7 +113,7 @@ def test_region_membership_and_ids(small):
         geometry=[shapely.box(-500, -500, 3500, 500), shapely.box(49_000, -100, 51_000, 100)],
         crs=UTM,
     )
-    out = gc.exposure(small, method="region", regions=regions, column="cluster")
+    out = gc.exposure(small, method="region", regions=regions, name="cluster")
     assert out["cluster"].tolist() == [1, 1, 0, 1, 0]
     assert out["cluster_id"].tolist() == [1, 1, pd.NA, 2, pd.NA]
     # LISA regions: only the HH rows count, ids from the index
@@ -131,13 +131,13 @@ def test_region_membership_and_ids(small):
 
 def test_existing_columns_are_replaced_with_a_warning_naming_them(small):
     with pytest.warns(gc.GeoclusterWarning, match=r"already has a column 'ind'; .* replaces it"):
-        out = gc.exposure(small, method="count", radius="5km", column="ind")
+        out = gc.exposure(small, method="count", radius="5km", name="ind")
     assert out["ind"].tolist() == [3, 3, 2, 0, 2]
     assert small["ind"].tolist() == ["a", "a", "b", "a", "b"]  # the input keeps its column
     regions = gpd.GeoDataFrame(geometry=[shapely.box(-500, -500, 3500, 500)], crs=UTM)
     with pytest.warns(gc.GeoclusterWarning,
                       match=r"already has columns 'ind' and 'ind_id'; .* replaces them"):
-        gc.exposure(small.assign(ind_id=0), method="region", regions=regions, column="ind")
+        gc.exposure(small.assign(ind_id=0), method="region", regions=regions, name="ind")
 
 
 def test_log_and_standardize_by_hand(small):
@@ -166,7 +166,7 @@ def test_geographic_input_is_projected():
 def test_input_not_mutated_and_errors(small):
     before = small.copy()
     gc.exposure(small, method="kde", bandwidth="2km")
-    gc.exposure(small, method="count", radius="5km", industry="ind")
+    gc.exposure(small, method="count", radius="5km", by="ind")
     pd.testing.assert_frame_equal(small, before)
     with pytest.raises(InputError, match="firms must be a GeoDataFrame of points, got list"):
         gc.exposure([1], method="count", radius="5km")
@@ -179,15 +179,15 @@ def test_input_not_mutated_and_errors(small):
     with pytest.raises(InputError, match="needs radius="):
         gc.exposure(small, method="count")
     with pytest.raises(InputError, match="needs units="):
-        gc.exposure(small, method="lq", industry="ind")
-    with pytest.raises(InputError, match="needs industry="):
+        gc.exposure(small, method="lq", by="ind")
+    with pytest.raises(InputError, match="needs by="):
         gc.exposure(small, method="lq", units="fips")
     with pytest.raises(InputError, match="needs regions="):
         gc.exposure(small, method="region")
     with pytest.raises(InputError, match="log and standardize do not apply"):
         gc.exposure(small, method="region", regions=small, standardize=True)
-    with pytest.raises(InputError, match="industry='naics' is not a column"):
-        gc.exposure(small, method="count", radius="5km", industry="naics")
+    with pytest.raises(InputError, match="by='naics' is not a column"):
+        gc.exposure(small, method="count", radius="5km", by="naics")
     with pytest.raises(InputError, match="must be a positive, finite distance"):
         gc.exposure(small, method="count", radius=0)
     with pytest.raises(CRSError, match="crs='bogus' is not a CRS pyproj knows"):
@@ -197,15 +197,37 @@ def test_input_not_mutated_and_errors(small):
                     weight="emp")
 
 
+@pytest.mark.parametrize("method, given, option", [
+    ("count", {"radius": "5km", "bandwidth": "2km"}, "bandwidth"),
+    ("count", {"radius": "5km", "kernel": "gaussian"}, "kernel"),
+    ("count", {"radius": "5km", "min_total": 0}, "min_total"),
+    ("kde", {"bandwidth": "2km", "radius": "5km"}, "radius"),
+    ("kde", {"bandwidth": "2km", "units": "fips"}, "units"),
+    ("lq", {"units": "fips", "by": "ind", "crs": UTM}, "crs"),
+    ("lq", {"units": "fips", "by": "ind", "kernel": "quartic"}, "kernel"),
+    ("region", {"regions": None, "by": "ind"}, "by"),
+    ("region", {"weight": "emp"}, "weight"),
+])
+def test_an_option_of_another_method_is_an_error_naming_it(small, method, given, option):
+    with pytest.raises(InputError, match=rf"exposure: {option}= does not apply to "
+                       rf"method='{method}', which takes"):
+        gc.exposure(small, method=method, **given)
+
+
+def test_several_foreign_options_are_all_named(small):
+    with pytest.raises(InputError, match=r"bandwidth=, kernel= do not apply to method='count'"):
+        gc.exposure(small, method="count", radius="5km", bandwidth="2km", kernel="quartic")
+
+
 @pytest.mark.slow
 def test_count_agrees_with_make_firms_cluster_count():
     # make_firms counts same-industry firms within 25 km on the ZCTA points before its
     # 500 m jitter; on the jittered points only pairs near the 25 km edge can differ
     firms = gc.datasets.make_firms(3000, seed=5)
     with pytest.warns(gc.GeoclusterWarning, match="already has a column 'cluster'"):
-        out = gc.exposure(firms, method="count", radius="25km", industry="industry",
-                          column="cluster", log="log1p", standardize=True)
-    raw = gc.exposure(firms, method="count", radius="25km", industry="industry")
+        out = gc.exposure(firms, method="count", radius="25km", by="industry",
+                          name="cluster", log="log1p", standardize=True)
+    raw = gc.exposure(firms, method="count", radius="25km", by="industry")
     assert np.corrcoef(raw["exposure"], firms["cluster_count"])[0, 1] > 0.99
     assert (raw["exposure"] == firms["cluster_count"]).mean() > 0.5
     # log(1 + count) standardised with ddof=0 is make_firms' "cluster" definition
@@ -231,7 +253,7 @@ def test_exposure_without_usable_variation_is_not_standardised():
     firms = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=UTM)
     with pytest.raises(InputError, match=r"takes only 2 distinct values among 40 firms "
                        r"\(0 for 38, 1 for 2\).*no usable variation"):
-        gc.exposure(firms, method="count", radius="500m", standardize=True, column="near")
+        gc.exposure(firms, method="count", radius="500m", standardize=True, name="near")
     # unstandardised it is returned as counted
     assert gc.exposure(firms, method="count", radius="500m")["exposure"].sum() == 2
 

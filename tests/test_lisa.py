@@ -17,8 +17,10 @@ from statsmodels.stats.multitest import multipletests
 
 import geocluster as gc
 from geocluster.clusters import _inference as inf
-from geocluster.clusters.lisa import LISA_COLUMNS, plot_lisa_map, plot_moran_scatter
+from geocluster.clusters.lisa import LISA_COLUMNS
+from geocluster.clusters.lisa_plots import plot_lisa_map, plot_moran_scatter
 from geocluster.errors import GeoclusterWarning, InputError, WeightsError
+from geocluster.weights import build_graph
 
 DATA = Path(__file__).parent / "data"
 RTOL = 1e-6
@@ -131,7 +133,7 @@ def test_global_moran_permutations_seeded_and_sensible(col):
     state = np.random.get_state()[1].copy()
     gc.global_moran(col, "HOVAL", seed=None, permutations=99)
     np.testing.assert_array_equal(np.random.get_state()[1], state)
-    assert "GlobalMoran of 'CRIME' on 49 units" in repr(a)
+    assert "GlobalMoranResult of 'CRIME' on 49 units" in repr(a)
 
 
 def test_global_moran_generator_seed_equals_int_seed(col):
@@ -280,7 +282,7 @@ def test_regions_on_grid(two_blocks):
 def test_cluster_regions(two_blocks):
     grid, *_ = two_blocks
     lisa = gc.local_moran(grid, "value", seed=2, correction="fdr")
-    regions = gc.cluster_regions(lisa, sum_columns=["firms"], lq_column="lq")
+    regions = gc.cluster_regions(lisa, column="value", sum_columns=["firms"], lq_column="lq")
     members = lisa[lisa["lisa_region"].notna()]
     assert set(regions.index) == set(members["lisa_region"])
     for rid, row in regions.iterrows():
@@ -309,6 +311,7 @@ def test_cluster_regions(two_blocks):
     first = holes.index[holes["lisa_region"] == "HH-1"][0]
     holes.loc[first, "lq"] = np.nan
     part = gc.cluster_regions(holes, lq_column="lq")
+    assert "mean_value" not in part.columns  # no column= given: attrs are not an input
     units = holes[holes["lisa_region"] == "HH-1"]
     assert part.loc["HH-1", "mean_lq"] == pytest.approx(units["lq"].dropna().mean())
     assert part.loc["HH-1", "n_lq"] == len(units) - 1
@@ -357,7 +360,7 @@ def test_isolates_keep(col_island):
     # the isolate stays in n and in the standardisation of the others
     y = col_island["CRIME"].to_numpy()
     z = (y - y.mean()) / y.std()
-    g = gc.weights(col_island, "queen", isolates="ignore")
+    g = build_graph(col_island, "queen").graph
     lag = g.lag(z)
     n = len(y)
     expected = (n - 1) * z * lag / (z @ z)
@@ -414,7 +417,7 @@ def test_missing_values(col):
         ({"correction": "holm"}, r"correction='holm' must be None, 'fdr'"),
         ({"permutations": -1}, r"permutations=-1 must be 0"),
         ({"permutations": 9.5}, r"permutations=9.5 must be a whole number"),
-        ({"alpha": 5}, r"alpha=5 must be a number strictly between 0 and 1"),
+        ({"alpha": 5}, r"local_moran: alpha=5 must be a number between 0 and 1"),
         ({"isolates": "ignore"}, r"isolates='ignore' must be one of"),
         ({"scaling": "R"}, r"scaling='R' must be 'esda' or 'spdep'"),
         ({"alternative": "above"}, r"alternative='above' must be 'folded'.*'greater' or 'less'"),

@@ -11,6 +11,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import norm
 
 import geocluster as gc
+import geocluster.clusters._pairs as pairs
 import geocluster.clusters.localization as loc
 from geocluster.errors import CRSError, InputError
 
@@ -129,8 +130,8 @@ def test_blocked_distances_equal_pdist(monkeypatch):
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 5_000, (157, 2))
     w = rng.uniform(0.5, 3, 157)
-    monkeypatch.setattr(loc, "BLOCK_PAIRS", 1_000)  # many blocks of 6 rows
-    chunks = list(loc._pair_blocks(xy, w))
+    monkeypatch.setattr(pairs, "BLOCK_PAIRS", 1_000)  # many blocks of 6 rows
+    chunks = list(pairs.pair_blocks(xy, w))
     assert len(chunks) > 20
     d = np.concatenate([c[0] for c in chunks])
     pw = np.concatenate([c[1] for c in chunks])
@@ -142,9 +143,9 @@ def test_blocked_distances_equal_pdist(monkeypatch):
     np.testing.assert_allclose(pw[order].sum(), ref_w[ref_order].sum())
 
 
-@pytest.mark.parametrize("block", [1_000, loc.BLOCK_PAIRS])
+@pytest.mark.parametrize("block", [1_000, pairs.BLOCK_PAIRS])
 def test_k_equals_brute_force(monkeypatch, block):
-    monkeypatch.setattr(loc, "BLOCK_PAIRS", block)
+    monkeypatch.setattr(pairs, "BLOCK_PAIRS", block)
     rng = np.random.default_rng(2)
     xy = np.vstack([rng.uniform(0, 50_000, (250, 2)), rng.normal(10_000, 3_000, (50, 2))])
     emp = rng.integers(1, 100, 300).astype(float)
@@ -263,7 +264,7 @@ def test_bad_input(planted):
         gc.k_density(planted, subset=planted["idx"] < 2)
     with pytest.raises(InputError, match="selects all 1000 sites"):
         gc.k_density(planted)
-    with pytest.raises(InputError, match="weight column 'emp' has 1 missing"):
+    with pytest.raises(InputError, match="weight column 'emp' has 1 negative"):
         gc.k_density(
             planted.assign(emp=np.r_[-1.0, planted["emp"].to_numpy()[1:]]),
             subset=("industry", "biotech"),
@@ -316,8 +317,6 @@ def test_planted_hubs_on_us_geography():
 
 
 def test_rounding_noise_above_the_band_is_a_tie_not_localisation():
-    from geocluster.clusters import localization as loc
-
     distance = np.linspace(0, 10_000, 11)
     upper = np.full(11, 0.2)
     lower = np.full(11, 0.05)

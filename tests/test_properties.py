@@ -146,8 +146,8 @@ def quiet(fn, *args, **kwargs):
 @given(registers(), st.integers(0, 10_000))
 def test_aggregate_counts_independent_of_firm_order(table, perm_seed):
     firms, units = to_firms(table), cells()
-    a = quiet(gc.aggregate, firms, units, by="industry", value="emp")
-    b = quiet(gc.aggregate, shuffled(firms, perm_seed), units, by="industry", value="emp")
+    a = quiet(gc.aggregate, firms, units, by="industry", weight="emp")
+    b = quiet(gc.aggregate, shuffled(firms, perm_seed), units, by="industry", weight="emp")
     pd.testing.assert_frame_equal(pd.DataFrame(a.drop(columns="geometry")),
                                   pd.DataFrame(b.drop(columns="geometry")), check_like=True)
     assert a.attrs["n_outside"] == b.attrs["n_outside"]
@@ -186,7 +186,7 @@ def test_aggregate_counts_sum_to_firms_inside_units(table, data):
     n_out = int((~inside).sum())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = gc.aggregate(firms, units, value="emp")
+        out = gc.aggregate(firms, units, weight="emp")
     assert int(out["n_firms"].sum()) == int(inside.sum())
     assert out["emp"].sum() == pytest.approx(table["emp"].to_numpy()[inside].sum(), abs=1e-9)
     assert out.attrs["n_outside"] == n_out
@@ -249,8 +249,8 @@ def test_employment_weighted_mean_lq_is_one(table, value):
     size = np.ones(len(table)) if value is None else table["emp"].to_numpy()
     if size[_first_cell(table) >= 0].sum() == 0:
         return  # nothing inside the units: no LQ is defined (an InputError)
-    agg = quiet(gc.aggregate, to_firms(table), cells(), by="industry", value=value)
-    lq = gc.location_quotient(agg, value=value, min_total=0)
+    lq = quiet(gc.location_quotient, to_firms(table), units=cells(), by="industry", weight=value,
+               min_total=0)
     present = lq.groupby("industry")["value"].sum()
     present = present[present > 0].index
     means = _weighted_mean_lq(lq).loc[present]
@@ -262,7 +262,7 @@ def test_employment_weighted_mean_lq_is_one(table, value):
 def test_weighted_mean_lq_is_one_for_long_tables(table):
     # The same identity from a table of firms (one row per firm, unit column).
     long = table.assign(unit=(np.floor((table["x"] - X0) / CELL) // 2).astype(int))
-    lq = gc.location_quotient(long, unit="unit", industry="industry", min_total=0, complete=True)
+    lq = gc.location_quotient(long, unit="unit", by="industry", min_total=0, complete=True)
     np.testing.assert_allclose(_weighted_mean_lq(lq).to_numpy(), 1.0, rtol=1e-12)
 
 
@@ -270,17 +270,16 @@ def test_weighted_mean_lq_is_one_for_long_tables(table):
 @given(registers(min_n=2), st.integers(0, 10_000))
 def test_location_quotients_independent_of_firm_order(table, perm_seed):
     firms = to_firms(table)
-    lq_a = gc.location_quotient(quiet(gc.aggregate, firms, cells(), by="industry", value="emp"),
-                                value="emp", min_total=0)
-    lq_b = gc.location_quotient(
-        quiet(gc.aggregate, shuffled(firms, perm_seed), cells(), by="industry", value="emp"),
-        value="emp", min_total=0)
+    lq_a = quiet(gc.location_quotient, firms, units=cells(), by="industry", weight="emp",
+                 min_total=0)
+    lq_b = quiet(gc.location_quotient, shuffled(firms, perm_seed), units=cells(), by="industry",
+                 weight="emp", min_total=0)
     pd.testing.assert_frame_equal(lq_table(lq_a), lq_table(lq_b))
     long = table.assign(unit=(np.floor((table["x"] - X0) / CELL)).astype(int))
-    a = gc.location_quotient(long, unit="unit", industry="industry", value="emp", min_total=0,
+    a = gc.location_quotient(long, unit="unit", by="industry", weight="emp", min_total=0,
                              complete=True)
-    b = gc.location_quotient(shuffled(long, perm_seed), unit="unit", industry="industry",
-                             value="emp", min_total=0, complete=True)
+    b = gc.location_quotient(shuffled(long, perm_seed), unit="unit", by="industry",
+                             weight="emp", min_total=0, complete=True)
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -351,9 +350,9 @@ def test_kde_mass_with_default_cell_on_wide_extent(kernel):
        st.sampled_from([None, "industry"]), st.sampled_from([None, "emp"]))
 def test_count_exposure_independent_of_row_order(table, perm_seed, radius, industry, weight):
     firms = to_firms(table)
-    a = gc.exposure(firms, method="count", radius=radius, industry=industry, weight=weight)
+    a = gc.exposure(firms, method="count", radius=radius, by=industry, weight=weight)
     b = gc.exposure(shuffled(firms, perm_seed), method="count", radius=radius,
-                    industry=industry, weight=weight)
+                    by=industry, weight=weight)
     assert list(b.index) == list(shuffled(firms, perm_seed).index)  # the input's order kept
     np.testing.assert_allclose(b["exposure"].loc[a.index].to_numpy(), a["exposure"].to_numpy(),
                                rtol=1e-12)
@@ -364,7 +363,7 @@ def test_count_exposure_independent_of_row_order(table, perm_seed, radius, indus
 def test_count_exposure_equals_brute_force(table, radius):
     # Firms at one address count each other (distance 0 <= r), a firm never counts itself.
     firms = to_firms(table)
-    out = gc.exposure(firms, method="count", radius=radius, industry="industry")
+    out = gc.exposure(firms, method="count", radius=radius, by="industry")
     xy = table[["x", "y"]].to_numpy()
     d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
     same = table["industry"].to_numpy()[:, None] == table["industry"].to_numpy()[None, :]
@@ -520,10 +519,10 @@ def test_regress_default_knn_independent_of_row_order_on_a_grid():
 def test_inputs_are_not_mutated(table):
     firms, units = to_firms(table), cells()
     firms_before, units_before = firms.copy(), units.copy()
-    agg = quiet(gc.aggregate, firms, units, by="industry", value="emp")
+    agg = quiet(gc.aggregate, firms, units, by="industry", weight="emp")
     agg_before = agg.copy()
-    gc.location_quotient(agg, min_total=0)
-    gc.exposure(firms, method="count", radius="1km", industry="industry")
+    quiet(gc.location_quotient, firms, units=units, by="industry", min_total=0)
+    gc.exposure(firms, method="count", radius="1km", by="industry")
     gc.kde(firms, bandwidth="1km")
     if agg["n_firms"].nunique() > 1:
         gc.local_moran(agg, "n_firms", weights="queen", permutations=0)
@@ -570,8 +569,8 @@ def test_aggregate_lq_equals_hand_computed_lq(table):
     if not inside.any():
         return
     hand = _hand_lq(unit[inside], table["industry"].to_numpy()[inside], np.ones(inside.sum()))
-    agg = quiet(gc.aggregate, to_firms(table), cells(), by="industry")
-    lq = gc.location_quotient(agg, min_total=0).set_index(["unit", "industry"])["lq"]
+    lq = quiet(gc.location_quotient, to_firms(table), units=cells(), by="industry", min_total=0)
+    lq = lq.set_index(["unit", "industry"])["lq"]
     np.testing.assert_allclose(lq.loc[hand.index].to_numpy(), hand.to_numpy(), rtol=1e-12)
     # absent pairs of a present industry have LQ 0 in units that have firms
     absent = lq.drop(hand.index)
@@ -594,7 +593,7 @@ def test_lq_exposure_is_the_lq_of_the_firms_unit(table, weight):
         return  # no size inside the units: no LQ is defined (an InputError)
     industry = table["industry"].to_numpy()
     hand = _hand_lq(unit[inside], industry[inside], size[inside])
-    out = quiet(gc.exposure, to_firms(table), method="lq", units=cells(), industry="industry",
+    out = quiet(gc.exposure, to_firms(table), method="lq", units=cells(), by="industry",
                 weight=weight, min_total=0)
     got = out["exposure"].to_numpy()
     assert np.isnan(got[~inside]).all()
@@ -609,11 +608,12 @@ def test_lq_is_invariant_to_the_unit_of_size(table, factor):
     # Employment in persons or in thousands gives the same LQs.
     if table["emp"].sum() == 0:
         table = table.assign(emp=1.0)
-    agg = quiet(gc.aggregate, to_firms(table), cells(), by="industry", value="emp")
-    scaled = quiet(gc.aggregate, to_firms(table.assign(emp=table["emp"] * factor)), cells(),
-                   by="industry", value="emp")
-    a = lq_table(gc.location_quotient(agg, value="emp", min_total=0))
-    b = lq_table(gc.location_quotient(scaled, value="emp", min_total=0))
+    if table["emp"].to_numpy()[_first_cell(table) >= 0].sum() == 0:
+        return  # no employment inside the units: no LQ is defined (an InputError)
+    a = lq_table(quiet(gc.location_quotient, to_firms(table), units=cells(), by="industry",
+                       weight="emp", min_total=0))
+    b = lq_table(quiet(gc.location_quotient, to_firms(table.assign(emp=table["emp"] * factor)),
+                       units=cells(), by="industry", weight="emp", min_total=0))
     pd.testing.assert_frame_equal(a, b, rtol=1e-12)
 
 
@@ -744,10 +744,9 @@ def test_lq_with_the_rule_switched_off_gives_no_min_total_advice():
     firms = gpd.GeoDataFrame(
         {"industry": ["3344", "3344", "5112"]},
         geometry=gpd.points_from_xy([X0 + 500] * 3, [Y0 + 500] * 3), crs=METRIC)
-    agg = gc.aggregate(firms, units, by="industry")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        gc.location_quotient(agg, min_total=0)
+        gc.location_quotient(firms, units=units, by="industry", min_total=0)
     advice = [str(w.message) for w in caught if "min_total=" in str(w.message)
               and "too strict" in str(w.message)]
     assert not advice, advice
@@ -869,9 +868,9 @@ def test_aggregate_is_additive_over_disjoint_registers(table, split_seed):
     part = np.random.default_rng(split_seed).random(len(firms)) < 0.5
     if part.all() or not part.any():
         return
-    whole = quiet(gc.aggregate, firms, cells(), value="emp")
-    a = quiet(gc.aggregate, firms[part], cells(), value="emp")
-    b = quiet(gc.aggregate, firms[~part], cells(), value="emp")
+    whole = quiet(gc.aggregate, firms, cells(), weight="emp")
+    a = quiet(gc.aggregate, firms[part], cells(), weight="emp")
+    b = quiet(gc.aggregate, firms[~part], cells(), weight="emp")
     np.testing.assert_array_equal(whole["n_firms"], a["n_firms"] + b["n_firms"])
     np.testing.assert_allclose(whole["emp"], a["emp"] + b["emp"], rtol=1e-12)
     assert whole.attrs["n_outside"] == a.attrs["n_outside"] + b.attrs["n_outside"]
@@ -984,7 +983,7 @@ def test_density_clusters_count_the_firms_inside_their_polygons(table, seed, wei
 @settings(PROPS, max_examples=12)
 @given(registers(min_n=20), st.integers(0, 2**32 - 1))
 def test_cluster_regions_total_their_member_units(table, seed):
-    counts = quiet(gc.aggregate, to_firms(table), cells(), value="emp")
+    counts = quiet(gc.aggregate, to_firms(table), cells(), weight="emp")
     if counts["n_firms"].nunique() < 2:
         return
     lisa = quiet(gc.local_moran, counts, "n_firms", weights="queen", permutations=99,
@@ -1250,7 +1249,7 @@ def test_robustness_table_independent_of_row_order(seed, perm_seed):
     a = gc.robustness("y ~ cluster + z", data, **kwargs).table
     b = gc.robustness("y ~ cluster + z", shuffled(data, perm_seed), **kwargs).table
     assert a["error"].isna().all(), a["error"].dropna().tolist()
-    cols = ["spec", "weights", "model", "term", "estimate", "se", "p_value", "spatial_param",
+    cols = ["spec", "weights", "model", "term", "estimate", "std_error", "p_value", "spatial_param",
             "loglik", "nobs", "resid_moran_I"]
     # rho comes from a numerical search (tolerance about 1e-8): estimates agree to 1e-6,
     # the residuals' Moran's I (a small number) to 1e-5
@@ -1294,7 +1293,7 @@ def test_lq_with_total_rows_and_selected_industries(table, n_keep, other_share):
     totals = pd.DataFrame({"unit": listed.index, "industry": "00",
                            "emp": (listed * other_share).round().to_numpy() + 1})
     cbp = pd.concat([cell, totals], ignore_index=True)
-    lq = quiet(gc.location_quotient, cbp, unit="unit", industry="industry", value="emp",
+    lq = quiet(gc.location_quotient, cbp, unit="unit", by="industry", weight="emp",
                total="00", min_total=0)
     e_r = totals.set_index("unit")["emp"]
     e_n = e_r.sum()
@@ -1305,7 +1304,7 @@ def test_lq_with_total_rows_and_selected_industries(table, n_keep, other_share):
         pd.MultiIndex.from_frame(cell[["unit", "industry"]])]
     np.testing.assert_allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-12)
     keep = sorted(cell["industry"].unique())[:n_keep]
-    some = quiet(gc.location_quotient, cbp, unit="unit", industry="industry", value="emp",
+    some = quiet(gc.location_quotient, cbp, unit="unit", by="industry", weight="emp",
                  total="00", min_total=0, industries=keep)
     assert set(some["industry"]) <= set(keep)
     merged = some.merge(lq, on=["unit", "industry"], suffixes=("", "_all"))

@@ -209,6 +209,12 @@ def _long_from_units(firms, units, unit, by, weight, total) -> tuple[pd.DataFram
         )
     positions = locate_firms(firms, units, by=by, weight=weight, where="location_quotient")
     inside = positions >= 0
+    if not inside.any():
+        raise InputError(
+            f"location_quotient: none of the {len(firms):,} firms falls inside the units, so "
+            "there is nothing to compute LQs of; check that the units cover the firms (and "
+            "their CRS)."
+        )
     warn_outside(int((~inside).sum()), len(firms), "location_quotient")
     sizes = (np.ones(len(firms)) if weight is None
              else firms[weight].to_numpy(dtype=float))[inside]

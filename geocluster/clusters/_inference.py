@@ -32,8 +32,16 @@ import pandas as pd
 from libpysal.graph import Graph
 from scipy import stats
 
-from geocluster._base.validate import check_seed, seed_label  # noqa: F401 - used via inf.*
+from geocluster._base.validate import check_alpha, check_seed, make_rng, seed_label
 from geocluster.errors import GeoclusterWarning, InputError, WeightsError
+from geocluster.weights import build_graph
+
+__all__ = [
+    "check_options", "check_frame_column", "split_missing", "restrict", "handle_isolates",
+    "check_values", "permutation_seed", "policy_attrs", "esda_moran", "quiet_esda",
+    "finish_p", "normal_p", "p_label", "cutoff", "warn_unreachable", "warn_fdr_resolution",
+    "significance", "full_length", "Prepared", "prepare", "check_seed", "seed_label",
+]
 
 Correction = Literal["fdr", "bonferroni"] | None
 Alternative = Literal["folded", "two-sided", "greater", "less"]
@@ -53,14 +61,14 @@ def check_options(
     isolates: str,
     missing: str,
     n_jobs: int = 1,
+    where: str = "",
 ) -> None:
-    """Validate the options shared by the local statistics."""
+    """Validate the options shared by the local statistics (``where`` names the caller)."""
     if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer):
         raise InputError(f"permutations={permutations!r} must be a whole number (0 or e.g. 999).")
     if permutations < 0:
         raise InputError(f"permutations={permutations} must be 0 (analytic only) or positive.")
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise InputError(f"alpha={alpha!r} must be a number strictly between 0 and 1, e.g. 0.05.")
+    check_alpha(alpha, where=where)
     if correction not in CORRECTIONS:
         raise InputError(
             f"correction={correction!r} must be None, 'fdr' (Benjamini-Hochberg) or 'bonferroni'."
@@ -181,9 +189,7 @@ def permutation_seed(seed: int | np.random.Generator | None) -> int:
     ``seed=7`` and ``seed=np.random.default_rng(7)`` give the same integer (recorded in
     ``attrs["permutation_seed"]``).
     """
-    check_seed(seed)
-    rng = np.random.default_rng(seed)
-    return int(rng.integers(1, 2**31 - 1))
+    return int(make_rng(seed).integers(1, 2**31 - 1))
 
 
 def policy_attrs(prep: Prepared, isolates: str, examples: int = 20) -> dict:
@@ -220,6 +226,26 @@ def quiet_esda() -> Iterator[None]:
             yield
     finally:
         np.random.set_state(state)
+
+
+def p_label(permutations: int, alternative: str) -> str:
+    """What a p-value column holds, for ``attrs["p_value"]`` (e.g. "folded one-sided
+    pseudo p-value, conditional permutation, ties counted on both sides").
+
+    Examples
+    --------
+    >>> p_label(0, "two-sided")
+    'two-sided normal approximation'
+    """
+    kind = (
+        "pseudo p-value, conditional permutation, ties counted on both sides"
+        if permutations
+        else "normal approximation"
+    )
+    side = {"folded": "folded one-sided", "two-sided": "two-sided"}.get(
+        alternative, f"one-sided ({alternative})"
+    )
+    return f"{side} {kind}"
 
 
 def finish_p(p_folded: np.ndarray, alternative: str) -> np.ndarray:
@@ -348,8 +374,6 @@ def prepare(
     gdf, column: str, spec, *, isolates: str, missing: str, what: str, n_min: int = 3
 ) -> Prepared:
     """Validate the frame and column, build the weights, apply missing/isolate policies."""
-    from geocluster.weights import weights as build_weights
-
     values = check_frame_column(gdf, column, what)
     if len(gdf) < n_min:
         raise InputError(
@@ -358,7 +382,7 @@ def prepare(
         )
     ok = split_missing(values, column, missing)
     label = repr(spec) if isinstance(spec, str) else "(the given Graph)"
-    graph = build_weights(gdf, spec, transform=None, isolates="ignore")
+    graph = build_graph(gdf, spec, transform=None, count_components=False).graph
     graph = restrict(graph, ok)
     has = handle_isolates(graph, isolates, label)
     isolate_ids = graph.unique_ids[~has].tolist()

@@ -65,11 +65,13 @@ never kept.
 from __future__ import annotations
 
 import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import sparse
 
-from geocluster.errors import InputError
+from geocluster.errors import GeoclusterWarning, InputError
 
 #: Draws within ``RTOL`` times the statistic's scale of the observed value are ties.
 RTOL = 1e-10
@@ -250,8 +252,6 @@ def conditional_counts(
         for fn, args in tasks:
             fn(*args)
     else:
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(max_workers=threads) as pool:
             for future in [pool.submit(fn, *args) for fn, args in tasks]:
                 future.result()
@@ -474,10 +474,6 @@ def count_ties(sims: np.ndarray, observed: float, scale: float, rtol: float = RT
 
 def warn_coarse(y: np.ndarray, column: str, what: str, stacklevel: int = 3) -> None:
     """Warn when more than half of the units share one value (permutation inference is coarse)."""
-    import warnings
-
-    from geocluster.errors import GeoclusterWarning
-
     vals, counts = np.unique(y[~np.isnan(y)], return_counts=True)
     if len(counts) == 0:
         return

@@ -43,7 +43,6 @@ from scipy import sparse
 from geocluster._base.plotting import HOTSPOT_COLORS, new_figure
 from geocluster.clusters import _inference as inf
 from geocluster.clusters import _permutation as _perm
-from geocluster.clusters.lisa import _p_label
 from geocluster.errors import InputError
 
 __all__ = ["getis_ord", "plot_hotspot_map", "HOTSPOT_LEVELS", "GI_COLUMNS"]
@@ -120,6 +119,7 @@ def getis_ord(
         isolates=isolates,
         missing=missing,
         n_jobs=n_jobs,
+        where="getis_ord",
     )
     if transform not in ("b", "r", "B", "R"):
         raise InputError(
@@ -205,7 +205,7 @@ def getis_ord(
         cutoff=cut,
         cutoffs=cutoffs,
         alternative=alternative,
-        p_value=_p_label(permutations, alternative),
+        p_value=inf.p_label(permutations, alternative),
         n_tested=int(np.sum(has)),
         **inf.policy_attrs(prep, isolates),
     )

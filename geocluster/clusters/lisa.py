@@ -48,21 +48,19 @@ import numpy as np
 import pandas as pd
 from libpysal.graph import Graph
 from scipy import sparse, stats
-from scipy.sparse.csgraph import connected_components
 
-from geocluster._base.plotting import LISA_COLORS, new_figure
+from geocluster._base.summary import P_VALUE, Summary, format_number
 from geocluster.clusters import _inference as inf
 from geocluster.clusters import _permutation as _perm
+from geocluster.clusters.regions import cluster_regions, region_labels
 from geocluster.errors import InputError
 
 __all__ = [
     "local_moran",
     "global_moran",
-    "cluster_regions",
-    "GlobalMoran",
-    "plot_moran_scatter",
-    "plot_lisa_map",
+    "GlobalMoranResult",
     "LISA_COLUMNS",
+    "cluster_regions",
 ]
 
 #: Columns ``local_moran`` adds to the frame.
@@ -188,6 +186,7 @@ def local_moran(
         isolates=isolates,
         missing=missing,
         n_jobs=n_jobs,
+        where="local_moran",
     )
     if scaling not in ("esda", "spdep"):
         raise InputError(f"scaling={scaling!r} must be 'esda' or 'spdep' (R's localmoran).")
@@ -222,7 +221,7 @@ def local_moran(
     out["lisa_q"] = pd.Series(quad, index=out.index, dtype="object")
     out["lisa_cluster"] = pd.Series(cluster, index=out.index, dtype="object")
     out["lisa_region"] = pd.Series(
-        _regions(graph, cluster[prep.analysed], prep.analysed), index=out.index, dtype="object"
+        region_labels(graph, cluster[prep.analysed], prep.analysed), index=out.index, dtype="object"
     )
     out["lisa_std"] = inf.full_length(cols["std"], prep.analysed)
     out["lisa_lag"] = inf.full_length(cols["lag"], prep.analysed)
@@ -239,24 +238,12 @@ def local_moran(
         correction=correction,
         cutoff=cut,
         alternative=alternative,
-        p_value=_p_label(permutations, alternative),
+        p_value=inf.p_label(permutations, alternative),
         scaling=scaling,
         n_tested=int(tested.sum()),
         **inf.policy_attrs(prep, isolates),
     )
     return out
-
-
-def _p_label(permutations: int, alternative: str) -> str:
-    kind = (
-        "pseudo p-value, conditional permutation, ties counted on both sides"
-        if permutations
-        else "normal approximation"
-    )
-    side = {"folded": "folded one-sided", "two-sided": "two-sided"}.get(
-        alternative, f"one-sided ({alternative})"
-    )
-    return f"{side} {kind}"
 
 
 def _run_moran_local(y, graph):
@@ -310,36 +297,29 @@ def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_se
     }
 
 
-def _regions(graph: Graph, cluster: np.ndarray, analysed: np.ndarray) -> np.ndarray:
-    """Connected significant HH (LL) units -> ids 'HH-1', ... by size, over all rows."""
-    labels = np.full(len(cluster), None, dtype=object)
-    adjacency = sparse.csr_array(graph.sparse)
-    for kind in ("HH", "LL"):
-        members = np.nonzero(cluster == kind)[0]
-        if len(members) == 0:
-            continue
-        sub = adjacency[members][:, members]
-        _, comp = connected_components(sub, directed=True, connection="weak")
-        sizes = np.bincount(comp)
-        first = np.full(len(sizes), len(members))
-        np.minimum.at(first, comp, np.arange(len(members)))
-        order = np.lexsort((first, -sizes))  # largest first, then by first position
-        rank = np.empty(len(sizes), dtype=int)
-        rank[order] = np.arange(1, len(sizes) + 1)
-        labels[members] = [f"{kind}-{r}" for r in rank[comp]]
-    return inf.full_length(labels, analysed, fill=None, dtype=object)
-
-
 # --------------------------------------------------------------------- global Moran
 
 
 @dataclass(frozen=True)
-class GlobalMoran:
+class GlobalMoranResult:
     """Global Moran's I with its moments under normality and randomisation.
 
     ``p_norm`` and ``p_rand`` are two-sided analytic p-values; ``p_sim`` is the folded
     one-sided permutation pseudo p-value with ties counted on both sides (see the
-    module docstring), NaN without permutations.
+    module docstring), NaN without permutations. :attr:`p_value` is the headline one
+    (``p_sim`` with permutations, else ``p_rand``); :meth:`to_frame` gives all three in
+    one table with a ``p_value`` column.
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> mi = gc.global_moran(gc.datasets.load_columbus(), "CRIME", seed=1)
+    >>> mi.to_frame().columns.tolist()
+    ['I', 'expected', 'variance', 'z', 'p_value']
+    >>> mi.to_frame().index.tolist()
+    ['normality', 'randomisation', 'permutation']
+    >>> mi.p_value == mi.p_sim
+    True
     """
 
     I: float  # noqa: E741
@@ -360,6 +340,11 @@ class GlobalMoran:
     sim_sd: float = float("nan")
     extra: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def p_value(self) -> float:
+        """The permutation pseudo p-value with permutations, else the randomisation one."""
+        return self.p_sim if self.permutations else self.p_rand
+
     def __repr__(self) -> str:
         sim = (
             f", pseudo p = {self.p_sim:.4g} ({self.permutations} permutations)"
@@ -367,10 +352,51 @@ class GlobalMoran:
             else ""
         )
         return (
-            f"<GlobalMoran of {self.column!r} on {self.n} units, weights {self.weights}: "
+            f"<GlobalMoranResult of {self.column!r} on {self.n} units, weights {self.weights}: "
             f"I = {self.I:.4f}, E[I] = {self.EI:.4f}, z(rand) = {self.z_rand:.3f}, "
             f"p(rand) = {self.p_rand:.4g}{sim}>"
         )
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per inference (normality, randomisation, permutation): ``I``,
+        ``expected``, ``variance``, ``z`` and ``p_value`` (the permutation row's moments are
+        those of the simulated I; NaN without permutations)."""
+        sim_z = (self.I - self.sim_mean) / self.sim_sd if self.sim_sd > 0 else float("nan")
+        return pd.DataFrame(
+            {
+                "I": [self.I, self.I, self.I],
+                "expected": [self.EI, self.EI, self.sim_mean],
+                "variance": [self.VI_norm, self.VI_rand, self.sim_sd**2],
+                "z": [self.z_norm, self.z_rand, sim_z],
+                P_VALUE: [self.p_norm, self.p_rand, self.p_sim],
+            },
+            index=pd.Index(["normality", "randomisation", "permutation"], name="inference"),
+        )
+
+    def summary(self) -> Summary:
+        """The statistic and its three inferences as a :class:`~geocluster._base.summary.Summary`.
+
+        Examples
+        --------
+        >>> import geocluster as gc
+        >>> s = gc.global_moran(gc.datasets.load_columbus(), "CRIME", seed=1).summary()
+        >>> s.title, s.to_frame().shape
+        ("Global Moran's I of 'CRIME'", (3, 5))
+        """
+        top = [
+            ("units", f"{self.n:,}"),
+            ("weights", str(self.weights)),
+            ("Moran's I", format_number(self.I)),
+            ("E[I]", format_number(self.EI)),
+            ("permutations", f"{self.permutations:,}"),
+            ("seed", str(self.seed)),
+        ]
+        notes = [
+            "normality and randomisation: two-sided analytic p-values; permutation: folded "
+            "one-sided pseudo p-value, ties counted on both sides."
+        ]
+        return Summary(f"Global Moran's I of {self.column!r}", top=top, table=self.to_frame(),
+                       notes=notes)
 
     def to_dict(self) -> dict:
         """Plain dict of the numbers (for tables and JSON)."""
@@ -386,7 +412,7 @@ def global_moran(
     seed: int | np.random.Generator | None = None,
     isolates: Literal["raise", "drop", "keep"] = "raise",
     missing: Literal["raise", "drop"] = "raise",
-) -> GlobalMoran:
+) -> GlobalMoranResult:
     """Global Moran's I: analytic moments (esda) and a seeded permutation test.
 
     Parameters
@@ -403,7 +429,7 @@ def global_moran(
 
     Returns
     -------
-    GlobalMoran
+    GlobalMoranResult
         ``I``, ``EI``, ``VI_norm``, ``VI_rand``, ``z_norm``, ``z_rand``, two-sided
         ``p_norm`` and ``p_rand``, folded one-sided ``p_sim``, and the mean and sd of
         the permutation distribution. ``p_sim = (min(ge, le) + 1) / (P + 1)`` with
@@ -430,8 +456,9 @@ def global_moran(
         alternative="folded",
         isolates=isolates,
         missing=missing,
+        where="global_moran",
     )
-    inf.check_seed(seed)
+    inf.check_seed(seed, "global_moran")
     prep = inf.prepare(
         gdf, column, weights, isolates=isolates, missing=missing, what="global_moran"
     )
@@ -448,7 +475,7 @@ def global_moran(
         ge, le = _perm.count_ties(sims, float(mi.I), scale=max(1.0, abs(float(mi.I))))
         p_sim = float(_perm.pseudo_p(ge, le, permutations, "folded"))
         sim_mean, sim_sd = float(sims.mean()), float(sims.std())
-    return GlobalMoran(
+    return GlobalMoranResult(
         I=float(mi.I),
         EI=float(mi.EI),
         VI_norm=float(mi.VI_norm),
@@ -483,226 +510,3 @@ def _permuted_moran(y, graph, permutations: int, rng: np.random.Generator) -> np
         out[done : done + b] = factor * np.einsum("ij,ij->j", zp, w @ zp)
         done += b
     return out
-
-
-# --------------------------------------------------------------------- regions
-
-
-def cluster_regions(
-    lisa_result: gpd.GeoDataFrame,
-    *,
-    sum_columns: list[str] | tuple[str, ...] | None = None,
-    lq_column: str | None = None,
-) -> gpd.GeoDataFrame:
-    """Dissolve each LISA region (connected significant HH or LL units) into one polygon.
-
-    Parameters
-    ----------
-    lisa_result
-        The frame returned by :func:`local_moran`.
-    sum_columns
-        Columns to total per region, e.g. ``["firms", "employment"]``. A missing
-        value in a region's unit raises (the total would be wrong); fill it first.
-    lq_column
-        A location-quotient column to average (unweighted mean over the region's
-        units that have a value, e.g. counties outside any metro area have none;
-        ``n_<lq_column>`` counts them).
-
-    Returns
-    -------
-    GeoDataFrame
-        One row per region, indexed by region id (``"HH-1"``, ...), with ``cluster``
-        (``HH``/``LL``), ``n_units``, ``units`` (the member ids), the totals of
-        ``sum_columns``, ``mean_<lq_column>`` and ``n_<lq_column>``, the mean of the
-        analysed column and
-        the dissolved geometry in the input CRS. Largest HH regions come first.
-
-    Examples
-    --------
-    >>> import geocluster as gc
-    >>> columbus = gc.datasets.load_columbus()
-    >>> lisa = gc.local_moran(columbus, "CRIME", seed=7)
-    >>> regions = gc.cluster_regions(lisa, sum_columns=["AREA"])
-    >>> regions.index.tolist()[:2], regions["cluster"].tolist()[:2]
-    (['HH-1', 'LL-1'], ['HH', 'LL'])
-    >>> int(regions.loc["HH-1", "n_units"]) == len(regions.loc["HH-1", "units"])
-    True
-    """
-    if not isinstance(lisa_result, gpd.GeoDataFrame) or "lisa_region" not in lisa_result:
-        raise InputError(
-            "cluster_regions needs the GeoDataFrame returned by gc.local_moran "
-            "(it has no 'lisa_region' column)."
-        )
-    sum_columns = list(sum_columns or [])
-    wanted = sum_columns + ([lq_column] if lq_column else [])
-    for col in wanted:
-        if col not in lisa_result.columns:
-            raise InputError(f"column {col!r} is not in the LISA result; choose from its columns.")
-        if lisa_result[col].dtype == bool or not pd.api.types.is_numeric_dtype(lisa_result[col]):
-            raise InputError(f"column {col!r} is not numeric, so it cannot be summed or averaged.")
-    analysed = lisa_result.attrs.get("column")
-    members = lisa_result[lisa_result["lisa_region"].notna()]
-    for col in sum_columns:
-        nan = members[col].isna()
-        if nan.any():
-            raise InputError(
-                f"column {col!r} is missing for {int(nan.sum())} units in LISA regions (e.g. "
-                f"{members.index[nan][:5].tolist()}), so their region totals would be wrong. "
-                "Fill the values (e.g. 0 where a unit has no firms) or leave the column out."
-            )
-    geom = lisa_result.geometry.name
-    columns = ["cluster", "n_units", "units", *sum_columns]
-    if lq_column:
-        columns += [f"mean_{lq_column}", f"n_{lq_column}"]
-    if analysed in lisa_result.columns:
-        columns.append(f"mean_{analysed}")
-    if members.empty:
-        return gpd.GeoDataFrame(
-            {c: [] for c in columns}, geometry=gpd.GeoSeries([], crs=lisa_result.crs)
-        )
-    groups = members.groupby("lisa_region", sort=False)
-    table = pd.DataFrame(
-        {
-            "cluster": groups["lisa_cluster"].first(),
-            "n_units": groups.size(),
-            "units": groups.apply(lambda g: list(g.index), include_groups=False),
-        }
-    )
-    for col in sum_columns:
-        table[col] = groups[col].sum()
-    if lq_column:
-        table[f"mean_{lq_column}"] = groups[lq_column].mean()  # over units with a value
-        table[f"n_{lq_column}"] = groups[lq_column].count()
-    if analysed in lisa_result.columns:
-        table[f"mean_{analysed}"] = groups[analysed].mean()
-    shapes = members[[geom, "lisa_region"]].dissolve(by="lisa_region")
-    result = gpd.GeoDataFrame(table, geometry=shapes.geometry.reindex(table.index), crs=members.crs)
-    key = [
-        (c, -n, int(r.split("-")[1]))
-        for r, c, n in zip(result.index, result["cluster"], result["n_units"], strict=True)
-    ]
-    order = sorted(range(len(key)), key=lambda i: key[i])
-    result = result.iloc[order]
-    result.index.name = "region"
-    return result
-
-
-# --------------------------------------------------------------------- figures
-
-
-def _check_lisa(result) -> None:
-    missing = [c for c in ("lisa_std", "lisa_lag", "lisa_cluster") if c not in result]
-    if missing:
-        raise InputError(
-            f"expected the frame returned by gc.local_moran; columns {missing} are missing."
-        )
-
-
-def plot_moran_scatter(lisa_result: gpd.GeoDataFrame, *, title: str | None = None):
-    """Moran scatterplot: standardised value against its spatial lag, coloured by cluster.
-
-    The fitted line's slope is the global Moran's I (row-standardised weights).
-
-    Parameters
-    ----------
-    lisa_result
-        The frame returned by :func:`local_moran`.
-    title
-        Figure title (default names the column).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import geocluster as gc
-    >>> lisa = gc.local_moran(gc.datasets.load_columbus(), "CRIME", seed=1)
-    >>> fig = plot_moran_scatter(lisa)
-    >>> fig.axes[0].get_xlabel()
-    'CRIME (standardised)'
-    """
-    _check_lisa(lisa_result)
-    column = lisa_result.attrs.get("column", "value")
-    ok = lisa_result["lisa_std"].notna() & lisa_result["lisa_lag"].notna()
-    x = lisa_result.loc[ok, "lisa_std"].to_numpy()
-    y = lisa_result.loc[ok, "lisa_lag"].to_numpy()
-    cluster = lisa_result.loc[ok, "lisa_cluster"].to_numpy()
-    fig, ax = new_figure(width=6.0, height=5.5)
-    for kind in ("ns", "HH", "LL", "LH", "HL"):
-        sel = cluster == kind
-        if sel.any():
-            ax.scatter(
-                x[sel],
-                y[sel],
-                s=14,
-                color=LISA_COLORS[kind],
-                edgecolor="#555555" if kind == "ns" else "none",
-                linewidth=0.3,
-                label=f"{kind} ({int(sel.sum())})",
-                zorder=3 if kind != "ns" else 2,
-            )
-    slope = float((x @ y) / (x @ x))
-    grid = np.linspace(x.min(), x.max(), 2)
-    ax.plot(grid, slope * grid, color="black", linewidth=1, label=f"slope = {slope:.3f}")
-    ax.axhline(0, color="grey", linewidth=0.6)
-    ax.axvline(0, color="grey", linewidth=0.6)
-    ax.set_xlabel(f"{column} (standardised)")
-    ax.set_ylabel(f"spatial lag of {column}")
-    ax.set_title(title or f"Moran scatterplot of {column}")
-    ax.legend(title="LISA cluster", fontsize=8, loc="best")
-    return fig
-
-
-def plot_lisa_map(lisa_result: gpd.GeoDataFrame, *, title: str | None = None, regions=True):
-    """LISA cluster map in GeoDa's colours, optionally outlining the cluster regions.
-
-    Parameters
-    ----------
-    lisa_result
-        The frame returned by :func:`local_moran`.
-    title
-        Figure title (default names the column, alpha and correction).
-    regions
-        Outline the dissolved ``lisa_region`` polygons.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> import geocluster as gc
-    >>> lisa = gc.local_moran(gc.datasets.load_columbus(), "CRIME", seed=1)
-    >>> fig = plot_lisa_map(lisa)
-    >>> fig.axes[0].get_title()
-    'LISA clusters of CRIME (alpha = 0.05, no correction)'
-    """
-    from matplotlib.patches import Patch
-
-    _check_lisa(lisa_result)
-    attrs = lisa_result.attrs
-    column = attrs.get("column", "value")
-    fig, ax = new_figure(width=7.0, height=5.5)
-    cluster = lisa_result["lisa_cluster"].fillna("ns")
-    colours = cluster.map(LISA_COLORS).fillna(LISA_COLORS["ns"])
-    lisa_result.plot(ax=ax, color=colours.to_numpy(), edgecolor="white", linewidth=0.2)
-    if regions and lisa_result["lisa_region"].notna().any():
-        outline = lisa_result[lisa_result["lisa_region"].notna()].dissolve(by="lisa_region")
-        outline.boundary.plot(ax=ax, color="black", linewidth=0.6)
-    handles = [
-        Patch(
-            facecolor=LISA_COLORS[k],
-            edgecolor="#777777",
-            label=f"{k} ({int((cluster == k).sum())})",
-        )
-        for k in ("HH", "LL", "LH", "HL", "ns")
-    ]
-    ax.legend(handles=handles, title="LISA cluster", fontsize=8, loc="lower left")
-    corr = attrs.get("correction")
-    corr_text = "no correction" if corr is None else f"{corr}, cut-off {attrs.get('cutoff', 0):.3g}"
-    ax.set_title(
-        title or f"LISA clusters of {column} (alpha = {attrs.get('alpha', 0.05):g}, {corr_text})"
-    )
-    ax.set_axis_off()
-    return fig

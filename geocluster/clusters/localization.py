@@ -45,7 +45,6 @@ How it is computed here
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -53,26 +52,24 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
-from scipy import sparse
-from scipy.spatial.distance import cdist, pdist
 
-from geocluster._base.validate import check_points
-from geocluster._base.validate import check_seed as _check_seed
+from geocluster._base.plotting import new_figure
+from geocluster._base.summary import Summary, format_number
+from geocluster._base.validate import (
+    check_alpha,
+    check_points,
+    check_positive_int,
+    check_weight_column,
+    make_rng,
+    seed_label,
+    subset_mask,
+)
 from geocluster.clusters import _permutation as _perm
+from geocluster.clusters._pairs import Smoother, diameter_bound, median_distance, pair_bandwidth
 from geocluster.errors import InputError
 from geocluster.units import parse_distance, to_metric
 
 __all__ = ["k_density", "KDensityResult"]
-
-#: Distances computed per block (rows x columns); 4M float64 = 32 MB.
-BLOCK_PAIRS = 4_000_000
-#: Bins of the histogram used for quantiles (median of all sites, IQR for Silverman).
-_COARSE_BINS = 16_384
-#: Kernel support in bandwidths (the Gaussian beyond 6 sd is below 1e-8 of its peak).
-_KERNEL_SUPPORT = 6.0
-#: Most bins of the fine histogram (the smoothing matrix is grid_points x bins).
-_MAX_FINE_BINS = 32_768
-
 
 # --------------------------------------------------------------------------------------
 # result
@@ -125,7 +122,7 @@ class KDensityResult:
     alpha: float
     global_quantiles: tuple[float, float]
     weighted: bool
-    seed: int | None
+    seed: int | str | None
     crs: pyproj.CRS | None
     simulated: np.ndarray = field(repr=False)
 
@@ -165,8 +162,6 @@ class KDensityResult:
 
     def plot(self, *, title: str | None = None, width: float = 7.0, height: float = 4.5):
         """Plot K(d) with its local and global bands; returns a matplotlib ``Figure``."""
-        from geocluster._base.plotting import new_figure
-
         fig, ax = new_figure(width=width, height=height)
         km = self.distance / 1000.0
         if self.simulations:
@@ -203,6 +198,49 @@ class KDensityResult:
         ax.set_title(title or f"Duranton-Overman K-density: {self.n_firms:,} firms, {verdict}")
         ax.legend(loc="upper right", frameon=False)
         return fig
+
+    def summary(self) -> Summary:
+        """The test's set-up, verdict and indices as a :class:`~geocluster._base.summary.Summary`.
+
+        The table has one row per distance range where ``k`` leaves the global band.
+
+        Examples
+        --------
+        >>> import numpy as np, geopandas as gpd, geocluster as gc
+        >>> rng = np.random.default_rng(0)
+        >>> xy = rng.uniform(0, 100_000, size=(300, 2))
+        >>> xy[:40] = rng.normal(20_000, 2_000, size=(40, 2))
+        >>> sites = gpd.GeoDataFrame({"f": np.arange(300) < 40},
+        ...     geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:32610")
+        >>> s = gc.k_density(sites, subset="f", simulations=19, seed=1).summary()
+        >>> dict(s.top)["verdict"], s.to_frame().columns.tolist()
+        ('localised', ['kind', 'from_km', 'to_km'])
+        """
+        verdict = ("no test" if not self.simulations else "localised" if self.is_localised
+                   else "dispersed" if self.is_dispersed else "neither localised nor dispersed")
+        rows = [("localised", a, b) for a, b in (self.localised_ranges() if self.simulations
+                                                 else [])]
+        rows += [("dispersed", a, b) for a, b in (self.dispersed_ranges() if self.simulations
+                                                  else [])]
+        table = pd.DataFrame({"kind": [r[0] for r in rows],
+                              "from_km": [r[1] / 1000.0 for r in rows],
+                              "to_km": [r[2] / 1000.0 for r in rows]})
+        top = [
+            ("firms", f"{self.n_firms:,}"),
+            ("sites", f"{self.n_sites:,}"),
+            ("weighted", str(self.weighted)),
+            ("range (km)", f"0-{format_number(self.max_distance / 1000.0)}"),
+            ("bandwidth (km)", format_number(self.bandwidth / 1000.0)),
+            ("simulations", f"{self.simulations:,}"),
+            ("alpha", format_number(self.alpha)),
+            ("seed", str(self.seed)),
+            ("localisation index", format_number(self.localisation_index)),
+            ("dispersion index", format_number(self.dispersion_index)),
+            ("verdict", verdict),
+        ]
+        return Summary("Duranton-Overman K-density test", top=top, table=table,
+                       notes=["Global bands: only alpha of the simulated K-densities cross "
+                              "them anywhere over the range (D-O 2005, section 4)."])
 
     def __repr__(self) -> str:
         weighted = ", weighted" if self.weighted else ""
@@ -265,7 +303,8 @@ def k_density(
         Point sites of *all* firms (the counterfactual draws among them), with a CRS.
     subset
         Which firms form the industry: a boolean mask (array, or Series aligned with
-        ``points``' index), the name of a boolean column, or ``(column, value)``.
+        ``points``' index), the name of a boolean column, ``(column, value)`` or a
+        pandas query string.
         ``None`` uses all points; then there is no counterfactual, so
         ``simulations`` must be 0.
     weight
@@ -313,61 +352,46 @@ def k_density(
     (True, False)
     """
     frame, n_sites = _check_points(points)
-    mask = _subset_mask(points, subset)
-    sims = _check_int(simulations, "simulations", minimum=0)
-    _check_seed(seed, "k_density: ")
-    n_grid = _check_int(grid_points, "grid_points", minimum=2)
+    mask = _industry_mask(points, subset)
+    sims = check_positive_int(simulations, where="k_density", name="simulations", minimum=0)
+    rng = make_rng(seed, "k_density")
+    n_grid = check_positive_int(grid_points, where="k_density", name="grid_points", minimum=2)
     _perm.check_size(sims, n_grid, what="k_density", name="simulations", bytes_each=8,
                      kind="simulated K-density values (simulations x grid_points)")
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 0.5):
-        raise InputError(f"k_density: alpha={alpha!r} must be between 0 and 0.5 (e.g. 0.05).")
-    n_firms = int(mask.sum())
-    if n_firms < 3:
-        raise InputError(
-            f"k_density: the subset selects {n_firms} firms; at least 3 are needed for a "
-            "density of bilateral distances."
-        )
-    if sims > 0 and n_firms >= n_sites:
-        raise InputError(
-            f"k_density: the subset selects all {n_sites} sites, so drawing it at random "
-            "among all sites changes nothing. Pass the sites of all firms with subset= "
-            "selecting the industry, or simulations=0 for the K-density alone."
-        )
+    alpha = check_alpha(alpha, where="k_density", upper=0.5)
+    n_firms = _check_sizes(int(mask.sum()), n_sites, sims)
     weights_all = None
     if weight is not None:
-        weights_all = _check_weight(points, weight)
+        weights_all = check_weight_column(points, weight, where="k_density")
     metric = to_metric(frame, crs)
     xy_all = np.column_stack([metric.geometry.x.to_numpy(), metric.geometry.y.to_numpy()])
     if not np.isfinite(xy_all).all():
         raise InputError("k_density: some points have non-finite coordinates; drop them.")
     xy = xy_all[mask]
     w = None if weights_all is None else weights_all[mask]
-    span = _diameter_bound(xy_all)
+    span = diameter_bound(xy_all)
     if span <= 0:
         raise InputError("k_density: all sites are at the same location, so every pair distance "
                          "is 0 and there is no distribution to estimate. Check the geocoding "
                          "(a register's fallback address?) or use firms at distinct sites.")
-
     if max_distance is None:
-        dmax = _weighted_median_distance(xy_all, None, span)
+        dmax = median_distance(xy_all, None, span)
     else:
         dmax = parse_distance(max_distance, name="max_distance")
-    h = _bandwidth(bandwidth, xy, w, span)
+    h = pair_bandwidth(bandwidth, xy, w, span)
 
-    smoother = _Smoother(dmax, h, n_grid)
+    smoother = Smoother(dmax, h, n_grid)
     k_obs = smoother.density(xy, w)
-    rng = np.random.default_rng(seed)
     simulated = np.empty((sims, n_grid))
     for r in range(sims):
         idx = rng.choice(n_sites, size=n_firms, replace=False)
         simulated[r] = smoother.density(xy_all[idx], w)
-    bands = _bands(simulated, alpha, k_obs.shape[0])
-    distance = smoother.grid
-    local_lower, local_upper, global_lower, global_upper, q_lo, q_hi = bands
-    gamma, psi = _indices(distance, k_obs, global_lower, global_upper, sims,
+    local_lower, local_upper, global_lower, global_upper, q_lo, q_hi = _bands(
+        simulated, alpha, k_obs.shape[0])
+    gamma, psi = _indices(smoother.grid, k_obs, global_lower, global_upper, sims,
                           _tie_tolerance(k_obs, simulated))
     return KDensityResult(
-        distance=distance,
+        distance=smoother.grid,
         k=k_obs,
         local_lower=local_lower,
         local_upper=local_upper,
@@ -380,10 +404,10 @@ def k_density(
         n_firms=n_firms,
         n_sites=n_sites,
         simulations=sims,
-        alpha=float(alpha),
+        alpha=alpha,
         global_quantiles=(q_lo, q_hi),
         weighted=weight is not None,
-        seed=seed if isinstance(seed, (int, np.integer)) or seed is None else None,
+        seed=seed_label(seed),
         crs=metric.crs,
         simulated=simulated,
     )
@@ -399,231 +423,25 @@ def _check_points(points):
     return points[[points.geometry.name]], len(points)
 
 
-def _subset_mask(points, subset) -> np.ndarray:
-    n = len(points)
-    if subset is None:
-        return np.ones(n, dtype=bool)
-    if isinstance(subset, str):
-        if subset not in points.columns:
-            raise InputError(f"k_density: subset={subset!r} is not a column of points.")
-        col = points[subset]
-        if not pd.api.types.is_bool_dtype(col) or col.isna().any():
-            raise InputError(
-                f"k_density: column {subset!r} must be boolean without missing values to be "
-                f"used as subset; for a category write subset=({subset!r}, value)."
-            )
-        return col.to_numpy(dtype=bool)
-    if isinstance(subset, tuple):
-        if len(subset) != 2 or not isinstance(subset[0], str):
-            raise InputError("k_density: subset as a tuple must be (column, value).")
-        column, value = subset
-        if column not in points.columns:
-            raise InputError(f"k_density: subset column {column!r} is not a column of points.")
-        mask = (points[column] == value).fillna(False).to_numpy(dtype=bool)
-        if not mask.any():
-            raise InputError(f"k_density: no point has {column} == {value!r}.")
-        return mask
-    if isinstance(subset, pd.Series):
-        if not subset.index.equals(points.index):
-            raise InputError(
-                "k_density: the subset Series' index differs from points' index; align it "
-                "(subset.reindex(points.index)) or pass a plain array."
-            )
-        subset = subset.to_numpy()
-    arr = np.asarray(subset)
-    if arr.dtype != bool or arr.shape != (n,):
+def _industry_mask(points, subset) -> np.ndarray:
+    """The industry's rows (all rows without ``subset``)."""
+    mask = subset_mask(points, subset, where="k_density")
+    return np.ones(len(points), dtype=bool) if mask is None else mask
+
+
+def _check_sizes(n_firms: int, n_sites: int, sims: int) -> int:
+    if n_firms < 3:
         raise InputError(
-            f"k_density: subset must be a boolean mask of length {n}, a boolean column "
-            f"name or (column, value); got {arr.dtype} of shape {arr.shape}."
+            f"k_density: the subset selects {n_firms} firms; at least 3 are needed for a "
+            "density of bilateral distances."
         )
-    return arr
-
-
-def _check_weight(points, weight) -> np.ndarray:
-    if weight not in points.columns:
-        raise InputError(f"k_density: weight={weight!r} is not a column of points.")
-    col = points[weight]
-    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-        raise InputError(f"k_density: weight column {weight!r} must be numeric, got {col.dtype}.")
-    values = col.to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(values) | (values < 0)
-    if bad.any():
+    if sims > 0 and n_firms >= n_sites:
         raise InputError(
-            f"k_density: weight column {weight!r} has {int(bad.sum())} missing, infinite or "
-            "negative values; weights must be finite and >= 0."
+            f"k_density: the subset selects all {n_sites} sites, so drawing it at random "
+            "among all sites changes nothing. Pass the sites of all firms with subset= "
+            "selecting the industry, or simulations=0 for the K-density alone."
         )
-    return values
-
-
-def _check_int(value, name, *, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise InputError(f"k_density: {name}={value!r} must be an integer >= {minimum}.")
-    return int(value)
-
-
-# --------------------------------------------------------------------------------------
-# blocked pair distances
-# --------------------------------------------------------------------------------------
-
-
-def _pair_blocks(xy: np.ndarray, w: np.ndarray | None):
-    """Yield (distances, pair weights or None) for all pairs i < j, a block of rows at a time.
-
-    Each block of rows gives two chunks: its own upper triangle and the full rectangle
-    against the rows after it (contiguous, so it needs no mask or copy).
-    """
-    n = len(xy)
-    rows = max(1, min(n, BLOCK_PAIRS // max(n, 1)))
-    for start in range(0, n - 1, rows):
-        stop = min(n, start + rows)
-        block = xy[start:stop]
-        if w is None:
-            yield pdist(block), None
-        else:
-            wb = w[start:stop]
-            iu, ju = _triu(stop - start)
-            yield pdist(block), wb[iu] * wb[ju]
-        if stop < n:
-            rect = cdist(block, xy[stop:]).ravel()
-            yield rect, (None if w is None else np.multiply.outer(w[start:stop], w[stop:]).ravel())
-
-
-@functools.lru_cache(maxsize=4)
-def _triu(m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of the upper triangle of an m x m block, in pdist order."""
-    return np.triu_indices(m, k=1)
-
-
-def _diameter_bound(xy: np.ndarray) -> float:
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
-    return float(np.hypot(*(hi - lo)))
-
-
-def _coarse_histogram(xy, w, span, *, moments: bool = True):
-    """Histogram of all pair distances over [0, span] with moments (for quantiles, sd)."""
-    width = span / _COARSE_BINS
-    hist = np.zeros(_COARSE_BINS)
-    s0 = s1 = s2 = 0.0
-    for d, pw in _pair_blocks(xy, w):
-        if d.size == 0:
-            continue
-        t = np.multiply(d, 1.0 / width)
-        np.minimum(t, _COARSE_BINS - 0.5, out=t)
-        hist += np.bincount(t.astype(np.intp), weights=pw, minlength=_COARSE_BINS)
-        if not moments:
-            continue
-        if pw is None:
-            s0 += d.size
-            s1 += float(d.sum())
-            s2 += float(np.dot(d, d))
-        else:
-            s0 += float(pw.sum())
-            s1 += float(np.dot(pw, d))
-            s2 += float(np.dot(pw, d * d))
-    return hist, width, (s0, s1, s2)
-
-
-def _hist_quantile(hist, width, q):
-    cum = np.cumsum(hist)
-    total = cum[-1]
-    target = q * total
-    k = int(np.searchsorted(cum, target, side="left"))
-    below = cum[k - 1] if k > 0 else 0.0
-    frac = (target - below) / hist[k] if hist[k] > 0 else 0.5
-    return (k + frac) * width
-
-
-def _weighted_median_distance(xy, w, span):
-    hist, width, _ = _coarse_histogram(xy, w, span, moments=False)
-    return float(_hist_quantile(hist, width, 0.5))
-
-
-def _bandwidth(bandwidth, xy, w, span) -> float:
-    if isinstance(bandwidth, str) and bandwidth.strip().lower() == "silverman":
-        hist, width, (s0, s1, s2) = _coarse_histogram(xy, w, span)
-        if s0 <= 0:
-            raise InputError("k_density: the weights of the subset's firms sum to 0.")
-        mean = s1 / s0
-        sd = math.sqrt(max(s2 / s0 - mean * mean, 0.0))
-        iqr = _hist_quantile(hist, width, 0.75) - _hist_quantile(hist, width, 0.25)
-        spread = min(sd, iqr / 1.34) if iqr > 0 else sd
-        m = len(xy) * (len(xy) - 1) / 2
-        h = 0.9 * spread * m ** (-0.2)
-        if not h > 0:
-            raise InputError(
-                "k_density: Silverman's bandwidth is 0 (the subset's firms share one "
-                "location); give bandwidth= as a distance."
-            )
-        return float(h)
-    try:
-        return parse_distance(bandwidth, name="bandwidth")
-    except InputError:
-        raise InputError(
-            f"k_density: bandwidth={bandwidth!r} must be 'silverman' or a distance such as "
-            "'5km' (a number means metres)."
-        ) from None
-
-
-class _Smoother:
-    """Fine histogram of pair distances on [0, max + 6h], smoothed onto the evaluation grid."""
-
-    def __init__(self, dmax: float, h: float, n_grid: int):
-        self.grid = np.linspace(0.0, dmax, n_grid)
-        self.h = h
-        self.upper = dmax + _KERNEL_SUPPORT * h
-        self.width = max(min(h / 50.0, dmax / 1000.0), self.upper / _MAX_FINE_BINS)
-        self.nbins = int(math.ceil(self.upper / self.width))
-        # Gaussian kernel reflected at 0, f(d - x) + f(d + x) per metre, as a sparse band:
-        # grid point d only sees bins within 6 bandwidths (the reflected term matters
-        # only for d < 6h, whose band starts at bin 0 and so contains it).
-        reach = _KERNEL_SUPPORT * h
-        lo = np.clip(np.floor((self.grid - reach) / self.width), 0, self.nbins).astype(np.int64)
-        hi = np.clip(np.ceil((self.grid + reach) / self.width) + 1, 0, self.nbins + 1)
-        hi = hi.astype(np.int64)
-        counts = hi - lo
-        rows = np.repeat(np.arange(n_grid), counts)
-        cols = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
-        centres = cols * self.width
-        d = self.grid[rows]
-        u, v = (d - centres) / h, (d + centres) / h
-        values = (np.exp(-0.5 * u * u) + np.exp(-0.5 * v * v)) / (h * math.sqrt(2 * math.pi))
-        self.kernel = sparse.csr_matrix((values, (rows, cols)), shape=(n_grid, self.nbins + 1))
-
-    def histogram(self, xy, w):
-        # Linear binning (Wand 1994): a distance between nodes k and k + 1 (nodes at
-        # multiples of the bin width) gives each a share by proximity, which makes the
-        # smoothing error second order in width / bandwidth. Distances beyond the last
-        # node are clipped into two overflow nodes that are dropped.
-        size = self.nbins + 3
-        mass = np.zeros(size)  # sum of (weights of) pairs with floor index k
-        ahead = np.zeros(size)  # the share of them that goes to node k + 1
-        total = 0.0
-        inv = 1.0 / self.width
-        for d, pw in _pair_blocks(xy, w):
-            if d.size == 0:
-                continue
-            t = np.multiply(d, inv, out=d)
-            np.minimum(t, self.nbins + 1.5, out=t)
-            k = t.astype(np.intp)
-            frac = np.subtract(t, k, out=t)
-            if pw is None:
-                total += frac.size
-                mass += np.bincount(k, minlength=size)
-                ahead += np.bincount(k, weights=frac, minlength=size)
-            else:
-                total += float(pw.sum())
-                mass += np.bincount(k, weights=pw, minlength=size)
-                ahead += np.bincount(k, weights=np.multiply(pw, frac, out=frac), minlength=size)
-        hist = mass - ahead
-        hist[1:] += ahead[:-1]
-        return hist[: self.nbins + 1], total
-
-    def density(self, xy, w) -> np.ndarray:
-        """K-density per km at the grid: all pairs (also beyond the range) in the denominator."""
-        hist, total = self.histogram(xy, w)
-        if total <= 0:
-            return np.full(len(self.grid), np.nan)
-        return self.kernel @ hist / total * 1000.0
+    return n_firms
 
 
 # --------------------------------------------------------------------------------------

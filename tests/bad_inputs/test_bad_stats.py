@@ -112,7 +112,7 @@ AREAL = [
                  r"column 'logged' has infinite values \(e\.g\. rows \['u04'\]\)",
                  r"replace them \(a log of zero\?\)", id="local_moran-infinite-value"),
     pytest.param({}, lambda f: gc.local_moran(f, "v", alpha=5), InputError,
-                 r"alpha=5 must be a number strictly between 0 and 1", r"e\.g\. 0\.05",
+                 r"local_moran: alpha=5 must be a number between 0 and 1", r"e\.g\. 0\.05",
                  id="local_moran-alpha-out-of-range"),
     pytest.param({}, lambda f: gc.local_moran(f, "v", alternative="above"), InputError,
                  r"alternative='above' must be", r"'two-sided', 'greater' or 'less'",
@@ -139,9 +139,9 @@ def test_bad_lq_table_with_no_firms(tmp_path):
                   "firms": [0, 0, 0, 0]}).to_csv(path, index=False)
     check_case(
         path, lambda p: pd.read_csv(p, dtype={"naics": str}),
-        lambda t: gc.location_quotient(t, unit="county", industry="naics", value="firms"),
+        lambda t: gc.location_quotient(t, unit="county", by="naics", weight="firms"),
         InputError, r"totals sum to 0, so there are no .* every LQ would be 0/0",
-        r"Check that value= names the count")
+        r"Check that weight= names the count")
 
 
 # ----------------------------------------------------------------------------- points
@@ -166,8 +166,8 @@ POINTS = [
     pytest.param(lambda f: gc.k_density(f, subset=("industry", "software"), simulations=BIG),
                  InputError, r"k_density: simulations=1,000,000,000 is too many.*GiB",
                  r"simulations=999", id="k_density-simulations-1e9"),
-    pytest.param(lambda f: gc.density_clusters(f, bandwidth="50km", level=0.99, simulations=19),
-                 ConfigError, r"simulations=19 is too few for level=0.99",
+    pytest.param(lambda f: gc.density_clusters(f, bandwidth="50km", alpha=0.01, simulations=19),
+                 ConfigError, r"simulations=19 is too few for alpha=0.01",
                  r"at least 99 simulations", id="density_clusters-too-few-simulations"),
     pytest.param(lambda f: gc.exposure(f, method="count", radius="1m", standardize=True),
                  InputError, r"count exposure 'exposure' is constant \(0\) for all 400 firms",
