@@ -431,6 +431,12 @@ def test_m_adds_layers_to_an_existing_map(firms, units):
     assert list(m._children.values())[-1].__class__.__name__ == "Ready"
     with pytest.raises(InputError, match="m= must be a folium.Map"):
         gc.map(firms=firms, m="map")
+    # tiles= sets up a new map's base maps; it does not apply to m=
+    for tiles in (None, "CartoDB positron", ["OpenStreetMap"]):
+        with pytest.raises(InputError, match=r"tiles=.* applies to a new map only.*Leave "
+                                             r"tiles= out to add layers to m="):
+            gc.map(lisa=units, m=m, tiles=tiles)
+    assert [layer.layer_name for layer in layers_of(m)][-1] == "Firms (2)"  # nothing added
 
 
 @pytest.mark.filterwarnings("ignore:CartoDB tiles now require an API key")

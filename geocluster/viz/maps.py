@@ -177,8 +177,8 @@ def make_map(
         Base map: a provider name known to folium/xyzservices (default
         ``"OpenStreetMap"``), a list of them (the first is shown, all are offered in the
         layer control next to "No base map"), or ``None`` (also ``"none"`` or ``""``, as a
-        config file writes it) for no base map and no network request at all. Ignored when
-        ``m`` is given.
+        config file writes it) for no base map and no network request at all. For a new
+        map only: with ``m`` given, leave it out (anything else is an error).
     m
         An existing map (from :func:`make_map` or folium) to add the layers to.
     seed
@@ -207,7 +207,7 @@ def make_map(
     Add LISA clusters to the same map (``lisa = gc.local_moran(counties, "lq")``):
     ``gc.map(lisa=lisa, m=m)``; then ``gc.save_map(m, "map.html")``.
     """
-    _check_map_options(seed, m)
+    _check_map_options(seed, m, tiles)
     layers = _build_layers(
         firms=firms, color=color, size=size, popup=popup, tooltip=tooltip, lisa=lisa,
         hotspots=hotspots, density=density, clusters=clusters, choropleth=choropleth,
@@ -329,8 +329,9 @@ def _write_whole(path: Path, text: str) -> None:
 # ============================================================================= map and layers
 
 
-def _check_map_options(seed, m) -> None:
-    """``seed`` names elements (it is no random seed); ``m`` is a map to add to."""
+def _check_map_options(seed, m, tiles) -> None:
+    """``seed`` names elements (it is no random seed); ``m`` is a map to add to, whose base
+    maps ``tiles=`` cannot change."""
     if seed is not None and (
         not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0
     ):
@@ -342,6 +343,12 @@ def _check_map_options(seed, m) -> None:
         raise InputError(
             f"m= must be a folium.Map (e.g. from gc.map()); got {type(m).__name__}. Leave "
             "m= out to start a new map."
+        )
+    if m is not None and (not isinstance(tiles, str) or tiles != DEFAULT_TILES):
+        raise InputError(
+            f"{clip_text(f'tiles={tiles!r}', MAX_LABEL)} applies to a new map only; m= keeps "
+            "its own base maps. Leave tiles= out to add layers to m=, or leave m= out to "
+            "start a new map with these tiles."
         )
 
 
@@ -442,9 +449,13 @@ def _build_layers(*, firms, color, size, popup, tooltip, lisa, hotspots, density
                   choropleth) -> list[GeoclusterLayer]:
     """Validate every input and build the layers, bottom to top."""
     if firms is None:
-        for arg, value in (("color", color), ("size", size), ("popup", popup)):
-            if value not in (None, False):
-                raise InputError(f"{arg}={value!r} styles firms, but no firms= were given.")
+        for arg, value in (("color", color), ("size", size), ("popup", popup),
+                           ("tooltip", tooltip)):
+            if value is not None and value is not False:
+                raise InputError(
+                    f"{clip_text(f'{arg}={value!r}', MAX_LABEL)} styles firms, but no firms= "
+                    f"were given. Pass firms= (a point GeoDataFrame), or leave {arg}= out."
+                )
     areal: list[GeoclusterLayer] = []
     if lisa is not None:
         areal.append(lisa_layer(lisa))
