@@ -30,17 +30,15 @@ def threads_even_for_small_problems(monkeypatch):
 
 
 def test_threads_really_run(monkeypatch):
-    import concurrent.futures
-
     used = []
-    real = concurrent.futures.ThreadPoolExecutor
+    real = perm.ThreadPoolExecutor
 
     class Spy(real):
         def __init__(self, *args, **kwargs):
             used.append(kwargs.get("max_workers"))
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Spy)
+    monkeypatch.setattr(perm, "ThreadPoolExecutor", Spy)
     v, w, coef = make_case("ties_moran")
     counts(v, w, coef, 61, 4, n_jobs=2, block_units=3)
     assert used == [2]
