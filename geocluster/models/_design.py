@@ -27,7 +27,7 @@ from geocluster.errors import GeoclusterWarning, InputError, ModelError
 
 __all__ = ["Design", "build_design", "check_full_rank", "check_formula_columns",
            "formula_variables", "parse_formula", "terms_involving", "formulaic_message",
-           "warn_dropped"]
+           "warn_dropped", "evaluate_spec"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MARK_OPEN, _MARK_CLOSE = "\u29db", "\u29da"  # formulaic's markers around the offending token
@@ -301,6 +301,23 @@ def warn_dropped(design: Design, n_rows: int, *, stacklevel: int = 3) -> None:
         GeoclusterWarning,
         stacklevel=stacklevel + 1,
     )
+
+
+def evaluate_spec(model_spec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The design columns of a fitted right-hand side (``Design.model_spec``) on new rows.
+
+    Rows are kept as given (no NaN dropping, so the result aligns with ``frame``);
+    formulaic's errors propagate for the caller to word (see :func:`formulaic_message`).
+
+    Examples
+    --------
+    >>> design = build_design("y ~ x + I(x**2)", pd.DataFrame({"y": [1.0, 2, 4], "x": [0.0, 1, 2]}))
+    >>> evaluate_spec(design.model_spec, pd.DataFrame({"x": [3.0]})).to_numpy().tolist()
+    [[1.0, 3.0, 9.0]]
+    """
+    with np.errstate(all="ignore"):  # NaN from e.g. np.log(<= 0) is the caller's to check
+        X = model_spec.get_model_matrix(frame, na_action="ignore")
+    return pd.DataFrame(np.asarray(X, dtype=float), columns=list(X.columns), index=frame.index)
 
 
 def check_full_rank(X: pd.DataFrame, *, what: str = "the design") -> None:

@@ -43,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 
+from geocluster._base.validate import make_rng
 from geocluster.errors import ModelError, WeightsError
 
 __all__ = [
@@ -287,7 +288,7 @@ def trace_powers(
             P = W @ P
             out[j] = np.trace(P) / n
         return out
-    rng = np.random.default_rng(seed)
+    rng = make_rng(seed, "trace_powers")
     p = default_n_vectors(n) if n_vectors is None else int(n_vectors)
     pt = PowerTraces(W, rng=rng, n_vectors=p)
     return pt.traces(max_power)[: max_power + 1].copy()

@@ -54,6 +54,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
+from geocluster._base.validate import make_rng
 from geocluster.errors import ModelError
 from geocluster.models._logdet import (
     DEFAULT_CHEB_DEGREE,
@@ -155,7 +156,7 @@ class _Setup:
         self.se_tol = float(se_tol)
         self.se_probes = None if se_probes is None else int(se_probes)
         self.max_se_probes = int(max_se_probes)
-        self.rng = np.random.default_rng(seed)
+        self.rng = make_rng(seed, "regress")
         self.scale = spectral_radius(W)
         self.perm = None
         series = self.method in ("mc", "chebyshev")

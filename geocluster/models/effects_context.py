@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from geocluster.errors import InputError, ModelError
-from geocluster.models._design import formulaic_message
+from geocluster.models._design import evaluate_spec, formulaic_message
 from geocluster.models.protocol import EffectsInputs
 
 __all__ = ["EffectsContext", "effects_inputs_of", "group_label", "MAX_GROUPS"]
@@ -184,8 +184,7 @@ class EffectsContext:
 
     def _design(self, frame: pd.DataFrame) -> pd.DataFrame:
         try:
-            with np.errstate(all="ignore"):  # NaN from e.g. np.log(<= 0) is checked later
-                X = self.spec.get_model_matrix(frame, na_action="ignore")
+            X = evaluate_spec(self.spec, frame)
         except Exception as exc:  # formulaic raises several types
             raise ModelError(
                 f"cannot evaluate the formula's design at the requested values "
@@ -193,7 +192,7 @@ class EffectsContext:
                 "with covariates='mean' a numeric code used as a category may be the cause: "
                 "try covariates='observed'."
             ) from exc
-        return pd.DataFrame(np.asarray(X, dtype=float), columns=list(X.columns))
+        return X.reset_index(drop=True)
 
     def reference(self, mask: np.ndarray, group) -> pd.DataFrame:
         """The group's reference frame: one row at means/modes, or its observed rows."""

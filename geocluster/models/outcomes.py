@@ -148,7 +148,7 @@ class OutcomeResult(ModelResult):
         )
 
 
-def _design(formula: str, data: pd.DataFrame, missing: str, context) -> tuple[Design,
+def _outcome_design(formula: str, data: pd.DataFrame, missing: str, context) -> tuple[Design,
                                                                               pd.DataFrame]:
     """The design on the complete rows (the one formula path of the models) and the frame."""
     if not isinstance(data, pd.DataFrame):
@@ -282,7 +282,7 @@ def count_model(
     """
     if family not in ("poisson", "negbin"):
         raise InputError(f"family must be 'poisson' or 'negbin', got {family!r}.")
-    design, frame = _design(formula, data, missing, capture_context(1))
+    design, frame = _outcome_design(formula, data, missing, capture_context(1))
     y, X, names, yname = design.y, design.X.to_numpy(), list(design.X.columns), design.y_name
     if np.any(y < 0):
         raise InputError(
@@ -361,7 +361,7 @@ def share_model(
     >>> gc.share_model("share ~ x", df).params.round(1).tolist()
     [-1.0, 0.5]
     """
-    design, frame = _design(formula, data, missing, capture_context(1))
+    design, frame = _outcome_design(formula, data, missing, capture_context(1))
     y, X, names, yname = design.y, design.X.to_numpy(), list(design.X.columns), design.y_name
     if np.any((y < 0) | (y > 1)):
         raise InputError(

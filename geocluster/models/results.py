@@ -24,7 +24,7 @@ from geocluster._base.validate import (
     seed_label,
 )
 from geocluster.errors import InputError, ModelError
-from geocluster.models._design import formulaic_message
+from geocluster.models._design import evaluate_spec, formulaic_message
 from geocluster.models._limits import check_size
 from geocluster.models.base import ModelResult
 from geocluster.models.diagnostics import spatial_diagnostics
@@ -490,14 +490,13 @@ class RegressionResult(ModelResult):
 
     def _new_design(self, data, weights):
         try:
-            Xd = self.model_spec.get_model_matrix(data, na_action="ignore")
+            Xd = evaluate_spec(self.model_spec, data)
         except Exception as exc:  # formulaic raises several types
             raise InputError(
                 f"cannot evaluate the formula on the new data: {formulaic_message(exc)}. The "
                 "new data need every column the formula uses, with the fitted data's types "
                 "and category levels."
             ) from None
-        Xd = pd.DataFrame(np.asarray(Xd, dtype=float), columns=list(Xd.columns), index=data.index)
         if not np.isfinite(Xd.to_numpy()).all():
             raise InputError("the new data give missing or infinite regressors; drop those rows.")
         W = None
