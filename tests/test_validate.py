@@ -144,8 +144,8 @@ def test_write_config_keeps_crs_and_states_its_choices(tmp_path, capsys):
     import geocluster as gc
 
     with pytest.warns(gc.GeoclusterWarning, match="dropped 2 of 300 rows"):
-        firms = gc.read_firms(config["firms"]["path"], lon="x", lat="y",
-                              crs=config["firms"]["crs"], on_invalid=config["firms"]["on_invalid"])
+        firms = gc.read_firms(config.firms.path, lon="x", lat="y",
+                              crs=config.firms.crs, on_invalid=config.firms.on_invalid)
     assert len(firms) == 298 and firms.crs.to_epsg() == 5070  # metres stay metres
 
 
@@ -161,8 +161,8 @@ def test_quotes_and_backslashes_give_valid_toml(tmp_path, capsys):
                            "--write-config", target)
     assert code == 0
     config = load_config(target)
-    assert config["firms"]["path"] == str(path.resolve())
-    assert (config["firms"]["lon"], config["firms"]["lat"]) == ('lon "deg"', "lat\\deg")
+    assert config.firms.path == str(path.resolve())
+    assert (config.firms.lon, config.firms.lat) == ('lon "deg"', "lat\\deg")
     assert tomllib.loads(target.read_text())["firms"]["path"] == path.name  # relative
 
 
@@ -278,10 +278,10 @@ def test_encoding_is_passed_and_written(tmp_path, capsys):
     code, _, err = _validate(capsys, path, "--encoding", "latin-1", "--write-config", target)
     assert code == 0, err
     config = load_config(target)
-    assert config["firms"]["encoding"] == "latin-1"
+    assert config.firms.encoding == "latin-1"
     import geocluster as gc
 
-    firms = gc.read_firms(config["firms"]["path"], encoding=config["firms"]["encoding"])
+    firms = gc.read_firms(config.firms.path, encoding=config.firms.encoding)
     assert set(firms["CITY"]) == {"Zürich-Straße"}
 
 
@@ -295,4 +295,4 @@ def test_layer_of_a_multi_layer_file(tmp_path, capsys):
     code, _, err = _validate(capsys, path, "--layer", "branches", "--write-config",
                              tmp_path / "s.toml")
     assert code == 0 and "10 firms accepted" in err
-    assert load_config(tmp_path / "s.toml")["firms"]["layer"] == "branches"
+    assert load_config(tmp_path / "s.toml").firms.layer == "branches"

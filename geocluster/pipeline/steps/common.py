@@ -190,6 +190,7 @@ def study_graph(config: StudyConfig, frame: gpd.GeoDataFrame, spec: str, section
         text = re.sub(r"\(isolates='\w+' silences this\)",
                       "([weights] isolates = \"drop\" leaves them out; statistics that cannot "
                       "use them say so)", text)
+        text = re.sub(r"isolates='(\w+)'", r'[weights] isolates = "\1"', text)
         warnings.warn(text, w.category, stacklevel=2)
     return graph
 
