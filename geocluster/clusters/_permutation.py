@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -224,7 +225,7 @@ def conditional_counts(
     equal[rows] = np.minimum.reduceat(w.data, starts) == np.maximum.reduceat(w.data, starts)
     weight = np.zeros(n)
     weight[rows] = w.data[starts]
-    tasks = []
+    tasks: list[tuple[Callable[..., None], tuple]] = []
     flat = todo[equal[todo]]
     for k in np.unique(card[flat]):
         group = flat[card[flat] == k]  # sorted by index

@@ -267,7 +267,7 @@ class KDensityResult:
 
 
 def _ranges(x: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
-    out = []
+    out: list[tuple[float, float]] = []
     if not mask.any():
         return out
     edges = np.diff(np.r_[0, mask.astype(np.int8), 0])

@@ -278,26 +278,10 @@ class DensitySurface:
         >>> s.contour_polygon(0.2).geom_type, s.contour_polygon(1e9).is_empty
         ('MultiPolygon', True)
         """
-        import contourpy
-
         z = self.values
         if z.shape[0] < 2 or z.shape[1] < 2 or level > z.max():
             return shapely.MultiPolygon()
-        gen = contourpy.contour_generator(
-            self.x, self.y, z, fill_type=contourpy.FillType.OuterOffset
-        )
-        upper = max(float(z.max()) * 2.0, level + 1.0)
-        points_list, offsets_list = gen.filled(level, upper)
-        polys = []
-        for pts, offs in zip(points_list, offsets_list, strict=True):
-            rings = [pts[offs[i]: offs[i + 1]] for i in range(len(offs) - 1)]
-            rings = [r for r in rings if len(r) >= 4]
-            if not rings:
-                continue
-            poly = shapely.Polygon(rings[0], rings[1:])
-            if not poly.is_valid:
-                poly = shapely.make_valid(poly)
-            polys.append(poly)
+        polys = _filled_polygons(self.x, self.y, z, level)
         if not polys:
             return shapely.MultiPolygon()
         merged = shapely.union_all(polys)
@@ -407,3 +391,22 @@ class DensitySurface:
                      f"{self.bandwidth / 1000:,.3g} km)")
         return fig
 
+
+def _filled_polygons(x, y, z, level):
+    """Valid polygons (holes kept) of the filled contour ``z >= level`` (contourpy)."""
+    import contourpy
+
+    gen = contourpy.contour_generator(x, y, z, fill_type=contourpy.FillType.OuterOffset)
+    upper = max(float(z.max()) * 2.0, level + 1.0)
+    points_list, offsets_list = gen.filled(level, upper)  # OuterOffset: (points, offsets)
+    polys = []
+    for pts, offs in zip(points_list, offsets_list, strict=True):
+        rings = [pts[offs[i]: offs[i + 1]] for i in range(len(offs) - 1)]
+        rings = [r for r in rings if len(r) >= 4]
+        if not rings:
+            continue
+        poly = shapely.Polygon(rings[0], rings[1:])
+        if not poly.is_valid:
+            poly = shapely.make_valid(poly)
+        polys.append(poly)
+    return polys
