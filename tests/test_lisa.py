@@ -493,6 +493,12 @@ def test_figures(lisa_spdep):
     assert f"HH ({n_hh})" in labels and len(labels) == 5
     with pytest.raises(InputError, match="frame returned by gc.local_moran"):
         plot_moran_scatter(lisa_spdep.drop(columns="lisa_lag"))
+    # attrs only label the figures: a frame that lost them still plots, and column= names it
+    bare = lisa_spdep.copy()
+    bare.attrs = {}
+    assert plot_moran_scatter(bare).axes[0].get_title() == "Moran scatterplot of value"
+    named = plot_lisa_map(bare, column="CRIME").axes[0].get_title()
+    assert named == "LISA clusters of CRIME (alpha = 0.05, no correction)"
 
 
 # ----------------------------------------------------------- the US innovation hubs

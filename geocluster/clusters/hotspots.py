@@ -245,13 +245,18 @@ def _run_g_local(y, graph, transform, star):
         return G_Local(y, graph, transform=transform, permutations=0, star=bool(star))
 
 
-def plot_hotspot_map(gi_result: gpd.GeoDataFrame, *, title: str | None = None):
+def plot_hotspot_map(
+    gi_result: gpd.GeoDataFrame, *, column: str | None = None, title: str | None = None
+):
     """Map of the ``gi_hotspot`` bins in ArcGIS-style colours.
 
     Parameters
     ----------
     gi_result
         The frame returned by :func:`getis_ord`.
+    column
+        The analysed column's name for the title (default: the one recorded in
+        ``gi_result.attrs``, used for labels only, else ``"value"``).
     title
         Figure title (default names the column and correction).
 
@@ -290,7 +295,8 @@ def plot_hotspot_map(gi_result: gpd.GeoDataFrame, *, title: str | None = None):
     name = "Gi*" if attrs.get("star", True) else "Gi"
     corr_text = "no correction" if corr is None else f"{corr} correction"
     ax.set_title(
-        title or f"{name} hot and cold spots of {attrs.get('column', 'value')} ({corr_text})"
+        title or f"{name} hot and cold spots of {column or attrs.get('column', 'value')} "
+        f"({corr_text})"
     )
     ax.set_axis_off()
     return fig

@@ -19,7 +19,15 @@ def _check_lisa(result) -> None:
         )
 
 
-def plot_moran_scatter(lisa_result: gpd.GeoDataFrame, *, title: str | None = None):
+def _label(result) -> str:
+    """The analysed column's name recorded by local_moran (labels only), else "value"."""
+    name = result.attrs.get("column")
+    return name if isinstance(name, str) else "value"
+
+
+def plot_moran_scatter(
+    lisa_result: gpd.GeoDataFrame, *, column: str | None = None, title: str | None = None
+):
     """Moran scatterplot: standardised value against its spatial lag, coloured by cluster.
 
     The fitted line's slope is the global Moran's I (row-standardised weights).
@@ -28,6 +36,9 @@ def plot_moran_scatter(lisa_result: gpd.GeoDataFrame, *, title: str | None = Non
     ----------
     lisa_result
         The frame returned by :func:`local_moran`.
+    column
+        The analysed column's name for the axis labels (default: the one recorded in
+        ``lisa_result.attrs``, used for labels only, else ``"value"``).
     title
         Figure title (default names the column).
 
@@ -44,7 +55,7 @@ def plot_moran_scatter(lisa_result: gpd.GeoDataFrame, *, title: str | None = Non
     'CRIME (standardised)'
     """
     _check_lisa(lisa_result)
-    column = lisa_result.attrs.get("column", "value")
+    column = column or _label(lisa_result)
     ok = lisa_result["lisa_std"].notna() & lisa_result["lisa_lag"].notna()
     x = lisa_result.loc[ok, "lisa_std"].to_numpy()
     y = lisa_result.loc[ok, "lisa_lag"].to_numpy()
@@ -75,15 +86,25 @@ def plot_moran_scatter(lisa_result: gpd.GeoDataFrame, *, title: str | None = Non
     return fig
 
 
-def plot_lisa_map(lisa_result: gpd.GeoDataFrame, *, title: str | None = None, regions=True):
+def plot_lisa_map(
+    lisa_result: gpd.GeoDataFrame,
+    *,
+    column: str | None = None,
+    title: str | None = None,
+    regions: bool = True,
+):
     """LISA cluster map in GeoDa's colours, optionally outlining the cluster regions.
 
     Parameters
     ----------
     lisa_result
         The frame returned by :func:`local_moran`.
+    column
+        The analysed column's name for the title (default as in
+        :func:`plot_moran_scatter`).
     title
-        Figure title (default names the column, alpha and correction).
+        Figure title (default names the column, and the alpha and correction recorded in
+        ``attrs``; without them a plainer title).
     regions
         Outline the dissolved ``lisa_region`` polygons.
 
@@ -103,7 +124,7 @@ def plot_lisa_map(lisa_result: gpd.GeoDataFrame, *, title: str | None = None, re
 
     _check_lisa(lisa_result)
     attrs = lisa_result.attrs
-    column = attrs.get("column", "value")
+    column = column or _label(lisa_result)
     fig, ax = new_figure(width=7.0, height=5.5)
     cluster = lisa_result["lisa_cluster"].fillna("ns")
     colours = cluster.map(LISA_COLORS).fillna(LISA_COLORS["ns"])
