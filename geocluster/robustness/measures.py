@@ -112,7 +112,7 @@ def _read_units_file(spec: UnitsSpec, head: str) -> gpd.GeoDataFrame:
     return units
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Alternative:
     """One clustering measure of the sweep.
 

@@ -32,7 +32,7 @@ def _other_sample(frame: pd.DataFrame) -> pd.Series:
     return frame["same_sample"].eq(False).fillna(False).astype(bool)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RobustnessResult:
     """The outcome of :func:`geocluster.robustness`: a tidy table, shares and a curve.
 
@@ -247,7 +247,7 @@ class RobustnessResult:
         return plots.specification_curve(part, term, varying, self.alpha)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SensitivityResult:
     """How much a cluster map changes across definitions (:func:`geocluster.cluster_sensitivity`).
 
