@@ -10,7 +10,9 @@ minute on a 2-core machine::
     python scripts/slow_tests.py durations.log            # rewrites tests/slow_tests.txt
     python scripts/slow_tests.py durations.log --dry-run  # prints what it would write
 
-Session fixtures are paid by the first test that uses them; leave room for that in the budget.
+Session and module fixtures are paid by the first test that uses them, so marking that test
+moves the cost to the next one: list every user of an expensive fixture by hand, below the
+line ``# --- by hand ---`` of the list, which a rewrite keeps.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent.parent / "tests" / "slow_tests.txt"
 LINE = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s+(setup|call|teardown)\s+(\S.*?)\s*$")
 PARAMETERS = re.compile(r"\[.*\]$")
+BY_HAND = "# --- by hand ---"
 
 
 def group_of(nodeid: str) -> str:
@@ -55,6 +58,14 @@ def choose(totals: dict[str, float], *, threshold: float, budget: float) -> list
     return slow
 
 
+def kept_by_hand(path: Path) -> str:
+    """The section of an existing list below ``BY_HAND`` (with that line), or ''."""
+    if not path.is_file():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    return text[text.index(BY_HAND):] if BY_HAND in text else ""
+
+
 def render(slow: list[str], totals: dict[str, float], *, threshold: float, budget: float) -> str:
     kept = sum(totals.values()) - sum(totals[g] for g in slow)
     lines = [
@@ -83,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     slow = choose(totals, threshold=args.threshold, budget=args.budget)
     text = render(slow, totals, threshold=args.threshold, budget=args.budget)
+    text += ("\n" + kept_by_hand(args.out)) if kept_by_hand(args.out) else ""
     if args.dry_run:
         print(text, end="")
     else:
