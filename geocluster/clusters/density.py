@@ -47,23 +47,23 @@ def _study_polygon(study_area, pts: PointData):
         hull = shapely.convex_hull(shapely.multipoints(np.column_stack([pts.x, pts.y])))
         if not isinstance(hull, shapely.Polygon) or hull.area <= 0:
             raise InputError(
-                "the points' convex hull has no area (all points on a line or at one "
-                "location), so CSR has nowhere to place points; give study_area=."
+                "density_clusters: the points' convex hull has no area (all points on a line "
+                "or at one location), so CSR has nowhere to place points; give study_area=."
             )
         return hull
     if isinstance(study_area, gpd.GeoDataFrame | gpd.GeoSeries):
         if study_area.crs is None:
-            raise CRSError("study_area has no CRS; set it first.")
+            raise CRSError("density_clusters: study_area has no CRS; set it first.")
         geom = shapely.union_all(study_area.to_crs(pts.crs).geometry.values)
     elif isinstance(study_area, shapely.Geometry):
         geom = study_area
     else:
         raise InputError(
-            "study_area must be a GeoDataFrame/GeoSeries of polygons or a shapely polygon "
-            "in the working metric CRS."
+            "density_clusters: study_area must be a GeoDataFrame/GeoSeries of polygons or a "
+            "shapely polygon in the working metric CRS."
         )
     if geom.is_empty or geom.area <= 0:
-        raise InputError("study_area has no area.")
+        raise InputError("density_clusters: study_area has no area.")
     return shapely.make_valid(geom)
 
 
