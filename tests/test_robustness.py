@@ -611,6 +611,9 @@ def test_sensitivity_summary_and_frame(columbus):
     generator = gc.cluster_sensitivity(columbus, "CRIME", weights=["queen"], permutations=99,
                                        seed=np.random.default_rng(2))
     assert generator.seed == "Generator"
+    assert len([ax for ax in sens.plot(columns=1).axes if ax.get_visible()]) == 2
+    with pytest.raises(InputError, match=r"SensitivityResult.plot: columns=0 must be an integer"):
+        sens.plot(columns=0)
 
 
 def test_sensitivity_refuses_options_of_the_other_method(columbus, firms):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from geocluster._base.summary import P_VALUE, Summary, format_number
+from geocluster._base.validate import check_positive_int
 from geocluster.errors import InputError
 from geocluster.robustness import plots
 from geocluster.robustness.plots import jaccard_text
@@ -366,6 +367,7 @@ class SensitivityResult:
         -------
         matplotlib.figure.Figure
         """
+        columns = check_positive_int(columns, where="SensitivityResult.plot", name="columns")
         jaccard = self.table.set_index("label")["jaccard_vs_reference"].astype(float)
         return plots.sensitivity_panels(self.method, dict(self.maps), jaccard.to_dict(),
                                         self.reference, columns)

@@ -243,7 +243,7 @@ def jaccard_sets(a: set, b: set) -> float:
     return float(len(a & b) / len(union)) if union else float("nan")
 
 
-def jaccard_area(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, crs) -> float:
+def jaccard_area(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, crs: Any) -> float:
     """Shared area of two polygon maps over the area of their union (in ``crs``); NaN for two
     empty maps, 0 when one is empty.
 

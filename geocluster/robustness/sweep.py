@@ -270,7 +270,9 @@ def _check_options(data, seed, missing, isolates, n_jobs, include_other_samples)
         raise InputError("robustness: data are empty (0 rows); there are no firms to fit.")
 
 
-def check_dimensions(weights, models, methods, inference) -> dict[str, list]:
+def check_dimensions(weights: Sequence[str] | str, models: Sequence[str] | str,
+                     methods: Sequence[str] | str,
+                     inference: Sequence[str] | str) -> dict[str, list]:
     """The alternatives of each dimension as lists, checked (``exposure`` is added later).
 
     Examples
@@ -394,9 +396,15 @@ def _check_reference(reference) -> dict:
     return dict(reference)
 
 
-def reference_spec(reference, grid: dict, alternatives: dict[str, Alternative], data,
-                   variable: str, options) -> dict:
-    """The reference specification, its values added to the grid (and ``alternatives``)."""
+def reference_spec(reference: Mapping | None, grid: dict, alternatives: dict[str, Alternative],
+                   data: gpd.GeoDataFrame, variable: str, options: Mapping | None) -> dict:
+    """The reference specification, its values added to ``grid`` (and ``alternatives``).
+
+    Keys left out take the first value of their dimension; a value that is not among the
+    alternatives is put first in its list; the spec is normalised as the grid's are
+    (:func:`specifications`: OLS has method ``"ols"``, spatial models inference ``"model"``,
+    Durbin is fitted by ML).
+    """
     reference = _check_reference(reference)
     label = reference.get("exposure")
     if label is not None and label not in alternatives:
