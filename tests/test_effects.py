@@ -706,5 +706,7 @@ def test_too_many_curve_points_are_refused(ols):
     with pytest.raises(InputError, match=r"n_points=1,000,000,000 is more points.*GiB.*"
                        r"use n_points=50"):
         effects_plot.predicted(ols, "x", by="serial", n_points=10**9)
-    with pytest.raises(InputError, match="n_points must be an integer >= 2"):
+    with pytest.raises(InputError, match="predicted: n_points=True must be an integer >= 2"):
         effects_plot.predicted(ols, "x", n_points=True)
+    with pytest.raises(InputError, match="predicted: n_points=1 must be an integer >= 2"):
+        effects_plot.predicted(ols, "x", n_points=1)

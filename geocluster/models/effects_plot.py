@@ -14,7 +14,7 @@ import pandas as pd
 
 from geocluster._base.plotting import INNOVATOR_COLORS, new_figure
 from geocluster._base.summary import CI_HIGH, CI_LOW
-from geocluster._base.validate import check_alpha
+from geocluster._base.validate import check_alpha, check_positive_int
 from geocluster.errors import InputError, ModelError
 from geocluster.models.effects import turning_point
 from geocluster.models.effects_context import EffectsContext, group_label
@@ -65,8 +65,7 @@ def predicted(
     alpha = check_alpha(alpha, where=_WHERE)
     if multiplier not in ("total", "none"):
         raise InputError(f"multiplier must be 'total' or 'none', got {multiplier!r}.")
-    if isinstance(n_points, bool) or not isinstance(n_points, int | np.integer) or n_points < 2:
-        raise InputError(f"n_points must be an integer >= 2, got {n_points!r}.")
+    n_points = check_positive_int(n_points, where=_WHERE, name="n_points", minimum=2)
     if n_points > MAX_POINTS:
         raise InputError(
             f"n_points={n_points:,} is more points than a curve needs (each one evaluates "

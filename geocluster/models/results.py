@@ -87,6 +87,29 @@ class RegressionResult(ModelResult):
         approximation in ``z``), LM lag, LM error, their robust forms and SARMA; for ML
         spatial models also the likelihood-ratio test of the spatial parameter against
         that OLS.
+    bse, tvalues, pvalues : pandas.Series
+        Standard errors (``"std_error"``), ``params / bse`` (``"t"`` for OLS, whose
+        inference is Student t with ``df_resid`` degrees of freedom; ``"z"`` for the
+        spatial models) and two-sided p-values (``"p_value"``); ``params`` is named
+        ``"estimate"``. ``conf_int(alpha)`` has columns ``ci_low``, ``ci_high``;
+        ``to_frame(alpha)`` is the coefficient table (index ``term``, columns
+        ``estimate, std_error, statistic, p_value, ci_low, ci_high``); ``summary()``
+        the shared :class:`~geocluster._base.summary.Summary`.
+    X, y
+        The regressors (Durbin: with the ``W_x`` columns) and the outcome of the fit.
+    seed
+        The seed given to :func:`geocluster.regress`, as recorded (int, None,
+        ``"Generator"`` or ``"SeedSequence"``).
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> res = gc.regress("CRIME ~ INC + HOVAL", gc.datasets.load_columbus(),
+    ...                  model="error", weights="queen")
+    >>> res
+    <RegressionResult error (ml) of 'CRIME': n=49, weights='queen', lambda=0.5468, loglik=-183.749>
+    >>> res.to_frame().loc["lambda", ["estimate", "p_value"]].round(4).tolist()
+    [0.5468, 0.0]
     """
 
     def __init__(
