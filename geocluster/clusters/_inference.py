@@ -41,6 +41,7 @@ __all__ = [
     "check_values", "permutation_seed", "policy_attrs", "esda_moran", "quiet_esda",
     "finish_p", "normal_p", "p_label", "cutoff", "warn_unreachable", "warn_fdr_resolution",
     "significance", "full_length", "Prepared", "prepare", "check_seed", "seed_label",
+    "make_rng",
 ]
 
 Correction = Literal["fdr", "bonferroni"] | None
@@ -183,13 +184,18 @@ def check_values(y: np.ndarray, column: str, n_min: int = 3) -> None:
         )
 
 
-def permutation_seed(seed: int | np.random.Generator | None) -> int:
-    """One integer seed for the permutation table, drawn from ``default_rng(seed)``.
+def permutation_seed(seed: int | np.random.Generator | None, where: str = "") -> int:
+    """One integer seed for the permutation table, drawn from ``make_rng(seed)``.
 
     ``seed=7`` and ``seed=np.random.default_rng(7)`` give the same integer (recorded in
-    ``attrs["permutation_seed"]``).
+    ``attrs["permutation_seed"]``); ``where`` names the caller in the error for a bad seed.
+
+    Examples
+    --------
+    >>> permutation_seed(7) == permutation_seed(np.random.default_rng(7))
+    True
     """
-    return int(make_rng(seed).integers(1, 2**31 - 1))
+    return int(make_rng(seed, where).integers(1, 2**31 - 1))
 
 
 def policy_attrs(prep: Prepared, isolates: str, examples: int = 20) -> dict:

@@ -128,7 +128,7 @@ def getis_ord(
         )
     if not isinstance(star, bool | np.bool_):
         raise InputError(f"star={star!r} must be True (G*) or False (G).")
-    perm_seed = inf.permutation_seed(seed)
+    perm_seed = inf.permutation_seed(seed, "getis_ord")
     prep = inf.prepare(gdf, column, weights, isolates=isolates, missing=missing, what="getis_ord")
     if prep.y.sum() == 0:
         raise InputError(
@@ -157,7 +157,7 @@ def getis_ord(
             graph.sparse,
             coef,
             permutations,
-            np.random.default_rng(perm_seed),
+            inf.make_rng(perm_seed),
             units=np.flatnonzero(has),
             n_jobs=n_jobs,
         )

@@ -190,7 +190,7 @@ def local_moran(
     )
     if scaling not in ("esda", "spdep"):
         raise InputError(f"scaling={scaling!r} must be 'esda' or 'spdep' (R's localmoran).")
-    perm_seed = inf.permutation_seed(seed)
+    perm_seed = inf.permutation_seed(seed, "local_moran")
     prep = inf.prepare(gdf, column, weights, isolates=isolates, missing=missing, what="local_moran")
     graph = prep.graph.transform("R")
     if permutations:
@@ -276,7 +276,7 @@ def _lisa_columns(stat, graph, prep, permutations, alternative, scaling, perm_se
             graph.sparse,
             np.asarray(stat.z, dtype=float),
             permutations,
-            np.random.default_rng(perm_seed),
+            inf.make_rng(perm_seed),
             units=np.flatnonzero(has),
             n_jobs=n_jobs,
         )
@@ -458,7 +458,7 @@ def global_moran(
         missing=missing,
         where="global_moran",
     )
-    inf.check_seed(seed, "global_moran")
+    rng = inf.make_rng(seed, "global_moran")
     prep = inf.prepare(
         gdf, column, weights, isolates=isolates, missing=missing, what="global_moran"
     )
@@ -470,7 +470,7 @@ def global_moran(
         _perm.check_size(
             permutations, 1, what="global_moran", bytes_each=8, kind="simulated statistics"
         )
-        sims = _permuted_moran(prep.y, graph, permutations, np.random.default_rng(seed))
+        sims = _permuted_moran(prep.y, graph, permutations, rng)
         # |I| <= max row sum of |W| (= 1, row-standardised) times n / S0: scale of I
         ge, le = _perm.count_ties(sims, float(mi.I), scale=max(1.0, abs(float(mi.I))))
         p_sim = float(_perm.pseudo_p(ge, le, permutations, "folded"))
