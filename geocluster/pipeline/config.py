@@ -5,7 +5,7 @@ type, allowed values and default; :func:`validate_config` checks a raw table aga
 ONCE and returns frozen sections, so the steps read ``config.model.weights``, never a
 string lookup. A typo or a bad value becomes a :class:`~geocluster.errors.ConfigError`
 that names the file, the key, the value given and what is allowed. Spec strings are
-checked by their one parser: weights specs by :func:`geocluster.weights.check_spec`,
+checked by their one parser: weights specs by :func:`geocluster.weights.spec.parse_weights_spec`,
 units and exposure specs by :mod:`geocluster.robustness.specs` (their ``InputError`` or
 ``WeightsError`` becomes a ``ConfigError`` naming the key). The defaults make a minimal
 config (a ``[firms]`` path) a complete study.
@@ -42,7 +42,7 @@ from geocluster.pipeline.schema import (
     example_config,
 )
 from geocluster.robustness.specs import EXPOSURE_FORMS, parse_exposure_spec, parse_units_spec
-from geocluster.weights import VALID_SPECS, check_spec
+from geocluster.weights.spec import VALID_SPECS, parse_weights_spec
 
 __all__ = ["StudyConfig", "SCHEMA", "load_config", "validate_config", "example_config",
            "DEMO_FORMULA", "DEMO_COLUMNS", "NAME_COLUMNS", "BUILT_IN_UNITS"]
@@ -288,7 +288,7 @@ def _spec_problem(spec: str, value: Any, where: str) -> str | None:
     """What ``value`` should be, by the spec's one parser, or None if it parses."""
     try:
         if spec == "weights":
-            check_spec(value)
+            parse_weights_spec(value)
         elif spec == "exposure":
             parse_exposure_spec(value, where=where)
     except GeoclusterError:

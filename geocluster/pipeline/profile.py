@@ -332,16 +332,7 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
     it, else absolute.
     """
     reasons: list[str] = []
-    firm_path = profile.path.resolve()
-    if config_path is not None:
-        folder = Path(config_path).resolve().parent
-        try:
-            shown = firm_path.relative_to(folder).as_posix()
-        except ValueError:
-            shown = str(firm_path)
-    else:
-        shown = str(firm_path)
-    firms_cfg: dict[str, Any] = {"path": shown}
+    firms_cfg: dict[str, Any] = {"path": _shown_path(profile.path, config_path)}
     if layer is not None:
         firms_cfg["layer"] = layer
     if encoding is not None:
@@ -351,15 +342,7 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
     firms_cfg["crs"] = crs if isinstance(crs, int) else str(crs)
     if not isinstance(crs, int) and str(crs).upper() != "EPSG:4326":
         reasons.append(f"crs = {crs!r}: as given to validate with --crs.")
-    if id is not None:
-        firms_cfg["id"] = id
-    elif profile.id_candidates:
-        obvious = [c for c in profile.id_candidates if _obvious_id(c)]
-        if obvious:
-            firms_cfg["id"] = obvious[0]
-            reasons.append(f"id = {obvious[0]!r}: every firm has a different value.")
-    for name, info in profile.id_duplicates.items():
-        reasons.append(f"{name!r} is not used as id: {info['duplicated']} firms share an id.")
+    _suggest_id(profile, id, firms_cfg, reasons)
     if profile.n_dropped:
         firms_cfg["on_invalid"] = "drop"
         reasons.append(f"on_invalid = \"drop\": {profile.n_dropped} of {profile.n_rows} rows "
@@ -372,9 +355,56 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
         reasons.append(f"na_values = {na_values}: codes that registers use for 'missing', found in "
                        f"{', '.join(repr(c) for c in profile.sentinels)}; they are read as "
                        "missing (remove any that is a real value).")
+    firms_cfg.update(_suggest_columns(profile, na_values, reasons))
+    config: dict[str, Any] = {
+        "study": {"name": f"firms of {profile.path.name}", "seed": 2026},
+        "firms": firms_cfg,
+    }
+    if profile.shared_firms:
+        config["weights"] = {"coincident": "jitter"}
+        reasons.append(f"[weights] coincident = \"jitter\": {profile.shared_firms} firms share "
+                       f"{_count(profile.shared_locations, 'location')}; jitter (seeded) separates them "
+                       "for distance and knn weights.")
+    if not profile.in_us:
+        config["areal"] = {"units": "grid"}
+        reasons.append("[areal] units = \"grid\": the firms are not in the contiguous US, so "
+                       "the default US counties do not fit.")
+    elif profile.outside_counties:
+        reasons.append(f"{profile.outside_counties} firms lie outside every contiguous-US county: "
+                       "the areal step leaves them out (a warning); the point steps use them.")
+    return config, reasons
+
+
+def _shown_path(path: Path, config_path: str | os.PathLike | None) -> str:
+    """The firm path relative to the config's folder when it lies under it, else absolute."""
+    firm_path = path.resolve()
+    if config_path is None:
+        return str(firm_path)
+    try:
+        return firm_path.relative_to(Path(config_path).resolve().parent).as_posix()
+    except ValueError:
+        return str(firm_path)
+
+
+def _suggest_id(profile: FirmProfile, id: str | None, firms_cfg: dict,  # noqa: A002
+                reasons: list[str]) -> None:
+    if id is not None:
+        firms_cfg["id"] = id
+    elif profile.id_candidates:
+        obvious = [c for c in profile.id_candidates if _obvious_id(c)]
+        if obvious:
+            firms_cfg["id"] = obvious[0]
+            reasons.append(f"id = {obvious[0]!r}: every firm has a different value.")
+    for name, info in profile.id_duplicates.items():
+        reasons.append(f"{name!r} is not used as id: {info['duplicated']} firms share an id.")
+
+
+def _suggest_columns(profile: FirmProfile, na_values: list, reasons: list[str]) -> dict:
+    """``[firms]`` industry/employees/patents/age for columns whose names say so."""
     table = profile.firms
     columns = {str(c).casefold(): str(c) for c in table.columns
                if c != table.geometry.name and c not in (profile.coordinates or ())}
+    found = {}
     for key, names in _GUESSES.items():
         column = next((columns[n] for n in names if n in columns), None)
         if column is None:
@@ -393,24 +423,8 @@ def suggest_config(profile: FirmProfile, config_path: str | os.PathLike | None =
                                + "; recode unknowns as empty cells (or list them in [firms] "
                                f"na_values), then set [firms] {key} = {column!r}.")
                 continue
-        firms_cfg[key] = column
-    config: dict[str, Any] = {
-        "study": {"name": f"firms of {profile.path.name}", "seed": 2026},
-        "firms": firms_cfg,
-    }
-    if profile.shared_firms:
-        config["weights"] = {"coincident": "jitter"}
-        reasons.append(f"[weights] coincident = \"jitter\": {profile.shared_firms} firms share "
-                       f"{_count(profile.shared_locations, 'location')}; jitter (seeded) separates them "
-                       "for distance and knn weights.")
-    if not profile.in_us:
-        config["areal"] = {"units": "grid"}
-        reasons.append("[areal] units = \"grid\": the firms are not in the contiguous US, so "
-                       "the default US counties do not fit.")
-    elif profile.outside_counties:
-        reasons.append(f"{profile.outside_counties} firms lie outside every contiguous-US county: "
-                       "the areal step leaves them out (a warning); the point steps use them.")
-    return config, reasons
+        found[key] = column
+    return found
 
 
 def _count(n: int, noun: str) -> str:

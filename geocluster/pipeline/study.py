@@ -55,9 +55,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from geocluster._base.jsonable import dumps
+from geocluster._base.validate import make_rng, spawn_seeds
 from geocluster.errors import ConfigError, GeoclusterError
 from geocluster.pipeline import steps
 from geocluster.pipeline.config import DEMO_FORMULA, StudyConfig, load_config, validate_config
@@ -295,13 +294,13 @@ class _Runner:
 
     def __init__(self, config: StudyConfig, progress: Progress, log: WarningLog):
         self.progress, self.log = progress, log
-        self.seeds = np.random.SeedSequence(config.study.seed).spawn(6)
+        self.seeds = spawn_seeds(config.study.seed, 6, where="[study] seed")
         self.index = {key: i for i, (key, *_) in enumerate(STEPS)}
         self.names = {key: (name, label) for key, name, label in STEPS}
 
     def __call__(self, key: str, function: Callable, *args: Any) -> Any:
         name, label = self.names[key]
-        seed = np.random.default_rng(self.seeds[min(self.index[key], len(self.seeds) - 1)])
+        seed = make_rng(self.seeds[min(self.index[key], len(self.seeds) - 1)])
         self.log.step = name
         with self.progress.step(key, label), self.log.capture():
             try:

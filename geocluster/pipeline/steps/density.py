@@ -138,7 +138,7 @@ def _plot_surface(context: StepContext, surface, clusters, areal: ArealData | No
 
 def _cluster_places(clusters: gpd.GeoDataFrame, units: StudyUnits) -> list[str]:
     """The county ("Montgomery, MD") at each cluster's representative point, when in the US."""
-    counties = units.counted if "counted" in vars(units) else None
+    counties = units.counted if units.is_read else None
     if counties is None or "place" not in counties.columns:
         counties = with_places(load_counties("conus"))
     points = clusters.geometry.representative_point().to_crs(counties.crs)

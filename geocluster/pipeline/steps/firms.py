@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.datasets import make_firms
+from geocluster.datasets.synthetic import simulate_firms
 from geocluster.errors import ConfigError, GeoclusterError
 from geocluster.io import read_firms
 from geocluster.models.matching import classify_innovators
@@ -40,11 +40,11 @@ def load_firms(context: StepContext, *, seed: np.random.Generator) -> FirmsData:
     config = context.config
     truth = None
     if config.firms.synthetic is not None:
-        firms = make_firms(config.firms.synthetic, seed=config.study.seed)
-        truth = firms.attrs.get("truth")
+        synthetic = simulate_firms(config.firms.synthetic, seed=config.study.seed)
+        firms, truth = synthetic.firms, synthetic.truth
     else:
         firms = _read(config)
-    firms.attrs = {}
+    firms.attrs = {}  # nothing downstream reads them; the written files carry none
     columns = _columns(config, firms)
     _note_sentinels(firms)
     if "innovator_type" not in firms.columns and columns.patents and columns.employees:

@@ -24,8 +24,7 @@ from geocluster.pipeline.steps.common import (
 from geocluster.pipeline.steps.data import ArealData, Columns, ModelData, RobustnessData
 from geocluster.robustness.sensitivity import cluster_sensitivity
 from geocluster.robustness.sweep import robustness as sweep_specifications
-from geocluster.units import parse_distance
-from geocluster.weights import check_spec
+from geocluster.weights.spec import parse_weights_spec
 
 __all__ = ["robustness"]
 
@@ -105,15 +104,14 @@ def _with_first(values, first) -> list:
 
 def _weights_alternatives(spec: str) -> list[str]:
     """The model's weights and two neighbours of it: K/2 and 2K, or D/2 and 2D."""
-    text = check_spec(spec)
-    knn = re.fullmatch(r"knn:(\d+)", text)
-    if knn:
-        k = int(knn.group(1))
+    parsed = parse_weights_spec(spec)
+    if parsed.kind == "knn" and parsed.k is not None:
+        k = parsed.k
         return list(dict.fromkeys([spec, f"knn:{max(1, k // 2)}", f"knn:{2 * k}"]))
-    dist = re.fullmatch(r"(distance|kernel:\w+):(.+)", text)
-    if dist:
-        metres = parse_distance(dist.group(2))
-        return [spec, f"{dist.group(1)}:{metres / 2:g}m", f"{dist.group(1)}:{metres * 2:g}m"]
+    if parsed.needs_metres and parsed.distance is not None:
+        head = "distance" if parsed.kind == "distance" else f"kernel:{parsed.kernel}"
+        metres = parsed.distance
+        return [spec, f"{head}:{metres / 2:g}m", f"{head}:{metres * 2:g}m"]
     return [spec, "knn:4", "knn:16"]
 
 

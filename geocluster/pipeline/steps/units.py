@@ -142,6 +142,11 @@ class StudyUnits:
         counted.attrs = {}
         return counted
 
+    @property
+    def is_read(self) -> bool:
+        """Whether the units have been read and counted already (nothing is read to ask)."""
+        return "counted" in vars(self)
+
     def outside_of(self, counted: gpd.GeoDataFrame) -> int:
         """Firms counted in no unit (each firm counts in at most one)."""
         return int(len(self.firms) - counted["n_firms"].sum())
