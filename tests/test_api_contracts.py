@@ -600,7 +600,6 @@ BAD_INPUT = [
     ("aggregate-list", lambda: gc.aggregate([1], d_().cells), "list", None),
     ("aggregate-nocrs",
      lambda: gc.aggregate(d_().pts.set_crs(None, allow_override=True), d_().cells), "CRS", None),
-    ("aggregate-unit_id", lambda: gc.aggregate(d_().pts, d_().cells, unit_id="nope"), "nope", None),
     ("lq-missing", lambda: gc.location_quotient(d_().cbp, unit="nope", by="naics_code",
                                                 weight="emp", total="00"), "nope", None),
     ("lq-text", lambda: gc.location_quotient(d_().cbp, unit="cbsa_code", by="naics_code",

@@ -60,6 +60,7 @@ def format_number(value: object) -> str:
         return str(value)
     if not isinstance(value, float | np.floating):
         return str(value)
+    value = float(value)
     if not np.isfinite(value):
         return "nan" if np.isnan(value) else ("inf" if value > 0 else "-inf")
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):

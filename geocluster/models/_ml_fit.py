@@ -111,7 +111,7 @@ class SparseMLFit:
             f"loglik={self.loglik:.3f}, logdet={self.logdet_method}, "
             f"traces={self.trace_method}"
             + (
-                f" ({self.se_probes} probes, SE rel. error <= {np.nanmax(self.se_rel_error):.1g})"
+                f" ({self.se_probes} probes, SE rel. error <= {np.nanmax(np.asarray(self.se_rel_error, dtype=float)):.1g})"
                 if self.trace_method == "hutchinson"
                 else ""
             )

@@ -217,6 +217,7 @@ def _se_relative_error(se_of, traces: InformationTraces) -> np.ndarray:
         up[j] += step
         down[j] -= step
         grad[:, j] = (se_of(*up) - se_of(*down)) / (2 * step)
+    assert traces.cov is not None  # Monte Carlo traces carry their covariance
     var = np.einsum("ij,jk,ik->i", grad, traces.cov, grad)
     return np.sqrt(np.maximum(var, 0.0)) / base
 

@@ -207,6 +207,7 @@ def _maximise(setup: _Setup, negll, tol: float, label: str):
     )
     iterations = int(res.nfev)
     if isinstance(setup.logdet, SeriesLogDet):
+        assert setup.powers is not None  # the series log-determinant has its traces
         for _ in range(10):
             need = _series_powers(setup.powers, res.x * setup.scale, 1e-9)
             if need <= setup.logdet.m or setup.logdet.m >= MAX_POWERS:
@@ -555,7 +556,7 @@ def _result(
         message=message,
         n=setup.n,
         seconds=time.perf_counter() - t0,
-        bounds=tuple(float(b) for b in setup.bounds),
+        bounds=(float(setup.bounds[0]), float(setup.bounds[1])),
         n_vectors=setup.p if uses_mc else 0,
         n_powers=powers.m if powers is not None else 0,
         se_probes=tr.probes if tr is not None else 0,

@@ -124,18 +124,18 @@ def marginal_effects(
     alpha = check_alpha(alpha, where=_WHERE)
     effects = _check_effects(effects)
     ctx = EffectsContext(results, variable, by, covariates)
-    at = _check_at(ctx, at)
+    levels = _check_at(ctx, at)
     dist = ctx.reference_dist()
     rows = []
     for g, mask in ctx.groups:
         base = ctx.reference(mask, g)
         if ctx.model == "glm":
-            glm = ctx.glm_slope(base, at)
+            glm = ctx.glm_slope(base, levels)
         else:
-            Lb, Lt = ctx.full(ctx.slope_rows(base, at))
+            Lb, Lt = ctx.full(ctx.slope_rows(base, levels))
         for kind in effects:
             est, G = glm if ctx.model == "glm" else ctx.combine(Lb, Lt, kind)
-            rows += _effect_rows(g, at, kind, est, ctx.se(G), dist, alpha)
+            rows += _effect_rows(g, levels, kind, est, ctx.se(G), dist, alpha)
     out = pd.DataFrame(rows)
     m = ctx.multipliers()
     out.attrs.update(

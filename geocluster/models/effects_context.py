@@ -324,6 +324,7 @@ class EffectsContext:
             return self._multipliers
         rho = self.rho
         at = self.inputs.multipliers
+        assert at is not None  # checked in _positions for lag and Durbin models
 
         def get(r: float) -> tuple[float, float, float]:
             mm = at(r)

@@ -81,13 +81,14 @@ class Multipliers:
         if self.eigenvalues is not None:
             lam = self.eigenvalues
             flat = r.ravel()
-            out = np.empty(flat.shape, dtype=float)
+            out: np.ndarray = np.empty(flat.shape, dtype=float)
             for start in range(0, len(flat), 256):
                 chunk = flat[start : start + 256, None]
                 vals = lam**shift / (1.0 - chunk * lam[None, :])
                 out[start : start + 256] = vals.mean(axis=1).real
             out = out.reshape(r.shape)
         else:
+            assert self.traces is not None  # one of eigenvalues / traces is set
             t = self.traces[shift:]
             powers = r[..., None] ** np.arange(len(t))
             out = powers @ t
@@ -222,6 +223,7 @@ def impacts_table(
                 out[:, v, 2] = b[:, i]
             return out
         rho = b[:, names.index("rho")]
+        assert mult is not None  # lag and Durbin models come with their multipliers
         m_d = np.atleast_1d(mult.direct(rho))
         m_dw = np.atleast_1d(mult.direct_wx(rho)) if theta else 0.0
         m_t = mult.total(rho)

@@ -136,7 +136,7 @@ def _greedy(
     pairs = []
     available = np.ones(len(controls), dtype=bool)
     tie_c = tie_key[controls]
-    used_by = [set() for _ in treated]
+    used_by: list[set[int]] = [set() for _ in treated]
     for _ in range(ratio):
         for i, tp in enumerate(treated):
             d = dist_fn(tp)
@@ -261,7 +261,8 @@ def match(
     need_ps = (opt.distance == "propensity" or opt.caliper is not None
                or opt.order in ("largest", "smallest"))
     lp = _logit_propensity(X, t, opt.on) if need_ps else None
-    cal = None if opt.caliper is None else float(opt.caliper) * float(np.std(lp, ddof=1))
+    cal = None if lp is None or opt.caliper is None else (
+        float(opt.caliper) * float(np.std(lp, ddof=1)))
     make_dist = _distance_maker(opt, X, lp, cal)
     n = len(data)
     tie_key = rng.random(n)

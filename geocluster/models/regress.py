@@ -157,7 +157,9 @@ def regress(
     _check_options(data, model, method, robust, missing, isolates, logdet, weights)
     # independent children for the fit, the trace multipliers and the impacts, spawned
     # from the generator's SeedSequence: an int and default_rng(int) give the same ones
-    fit_seed, trace_seed, impacts_seed = make_rng(seed, "regress").bit_generator.seed_seq.spawn(3)
+    root = make_rng(seed, "regress").bit_generator.seed_seq
+    assert isinstance(root, np.random.SeedSequence)  # numpy's generators are seeded so
+    fit_seed, trace_seed, impacts_seed = root.spawn(3)
     design, graph, label, n_isolated = _design_and_graph(
         formula,
         data,
@@ -428,7 +430,8 @@ def _fit_ml_sparse(model, y, X, W, logdet, seed) -> dict:
         + ", information-matrix traces "
         + (
             f"Monte Carlo with {fit.se_probes} probe vectors: estimated relative error "
-            f"of the standard errors at most {np.nanmax(fit.se_rel_error):.1g}, see "
+            f"of the standard errors at most "
+            f"{np.nanmax(np.asarray(fit.se_rel_error, dtype=float)):.1g}, see "
             "results.extra['se_rel_error'])"
             if fit.trace_method == "hutchinson"
             else f"{fit.trace_method})"

@@ -508,7 +508,7 @@ class RegressionResult(ModelResult):
         elif kind == "signal":
             out = trend + self.rho * (W @ y)
         else:
-            out = _solve_lag(W, self.rho, trend)
+            out = _solve_lag(W, float(self.params["rho"]), trend)
         return pd.Series(out, index=index, name="predicted")
 
     def _new_design(self, data, weights):
