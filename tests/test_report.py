@@ -160,3 +160,28 @@ def test_payloads_in_data_are_literal_in_report_and_map(tmp_path):
     assert "<script>alert(1)</script>" not in mapped
     assert "firm 17" in mapped  # the names are in the popups
     assert "49 firm" not in mapped and "x firm 1" not in mapped
+
+
+def test_report_is_rendered_from_the_packaged_template():
+    from importlib import resources
+
+    template = resources.files("geocluster.viz").joinpath("templates/report.html.j2")
+    assert template.is_file() and "{{ data.title }}" in template.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_every_text_of_the_report_is_escaped(tmp_path, payload):
+    data = ReportData(
+        title=payload, description=payload, folder=tmp_path,
+        settings={"study": {"name": payload}},
+        warnings=[{"step": payload, "category": "GeoclusterWarning", "message": payload,
+                   "count": 2}],
+        summary={"firms": 3, "industries": {payload: 3}}, columns={"industry": payload},
+    )
+    page = build_report(data)
+    body = page.split("</style>", 1)[1]
+    assert not set("{}") & set(body)  # braces only in the template's own CSS
+    assert "<script>" not in page
+    assert "{{" not in page and "{%" not in page
+    text = _text(body)
+    assert text.count(payload) >= 4  # title, description, warning, industry (and settings)

@@ -15,6 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import geocluster as gc
@@ -372,3 +373,29 @@ def test_exit_codes_are_distinct_and_listed_in_help(capsys):
     for code, meaning in EXIT_CODES.items():
         assert f"{code} {meaning}" in text
     assert main(["run"]) == 2  # usage error: the config is missing
+
+
+def test_steps_take_and_return_typed_frozen_values(tmp_path):
+    import dataclasses
+
+    from geocluster.pipeline import steps
+    from geocluster.pipeline.config import DEMO_FORMULA, validate_config
+
+    config = validate_config({"firms": {"synthetic": 300},
+                              "exposure": {"method": "count", "radius": "20km"}})
+    context = steps.StepContext(config=config, folder=tmp_path)
+    rng = np.random.default_rng(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoclusterWarning)
+        firms = steps.load_firms(context, seed=rng)
+        exposure = steps.exposure(context, firms.firms, firms.columns, None, None, seed=rng)
+    assert isinstance(firms, steps.FirmsData) and firms.columns.industry == "industry"
+    assert firms.truth is not None and firms.summary["firms"] == 300
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        firms.truth = None  # type: ignore[misc]
+    assert isinstance(exposure, steps.ExposureData) and exposure.name == "cluster"
+    assert {"cluster", "cluster_input"} <= set(exposure.firms.columns)  # make_firms' own kept
+    plan = steps.model_plan(config, exposure.firms)
+    assert plan == steps.ModelPlan(formula=DEMO_FORMULA, by="serial", variable="cluster",
+                                   user_formula=False, outcome="intl", innovators=True,
+                                   internationalization=True)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geocluster.errors import ConfigError, GeoclusterError
-from geocluster.models._design import parse_formula
+from geocluster.models._design import formula_variables
 from geocluster.models.regress import regress
 from geocluster.pipeline.config import DEMO_FORMULA, StudyConfig
 from geocluster.pipeline.steps.common import (
@@ -39,19 +39,7 @@ from geocluster.pipeline.steps.common import (
 from geocluster.pipeline.steps.data import ModelData, ModelPlan
 from geocluster.viz.report import model_title
 
-__all__ = ["model", "model_plan", "formula_variables"]
-
-
-def formula_variables(formula: str) -> set[str]:
-    """The data columns a formula uses (its value variables, both sides)."""
-    parsed = parse_formula(formula)
-    return {str(v) for part in (parsed.lhs, parsed.rhs) for v in part.required_variables
-            if _is_value(v)}
-
-
-def _is_value(variable) -> bool:
-    roles = {str(r).lower() for r in getattr(variable, "roles", ())}
-    return not roles or any("value" in r for r in roles)
+__all__ = ["model", "model_plan"]
 
 
 def _outcome_label(formula: str) -> str:
