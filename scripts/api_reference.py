@@ -25,6 +25,8 @@ import geocluster as gc
 
 API = Path(__file__).resolve().parent.parent / "docs" / "api"
 MARKER = re.compile(r"^<!--\s*api:\s*([\w.\s]+?)\s*-->\s*$", flags=re.MULTILINE)
+#: A Sphinx role as mkdocstrings renders it from a numpydoc docstring, ``:func:`~a.b```.
+ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|attr|data|exc|obj|const):<code>(~?)([^<]+)</code>")
 log = logging.getLogger("mkdocs.hooks.api_reference")
 
 
@@ -84,6 +86,16 @@ def unplaced(names: dict[str, str], pages: dict[str, list[str]]) -> list[str]:
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 - hook signature
     return MARKER.sub(lambda m: directives(m.group(1).split()), markdown)
+
+
+def _role(match: re.Match) -> str:
+    tilde, target = match.groups()
+    return f"<code>{target.rsplit('.', 1)[-1] if tilde else target}</code>"
+
+
+def on_page_content(html: str, page, config, files) -> str:  # noqa: ARG001 - hook signature
+    # the docstrings' Sphinx roles (:func:`~geocluster.x.f`) are shown as code (`f`)
+    return ROLE.sub(_role, html)
 
 
 def on_post_build(config) -> None:  # noqa: ARG001 - hook signature
