@@ -290,7 +290,8 @@ def test_aggregate_bad_input(small_units):
         gc.aggregate(firms, small_units, by="industry")
     with pytest.raises(InputError, match="1 firms have no 'ind'"):
         gc.aggregate(firms, small_units, by="ind")
-    with pytest.raises(InputError, match="'emp' has 1 missing or infinite"):
+    with pytest.raises(InputError,
+                       match=r"aggregate: weight column 'emp' has 1 missing \(NaN\) values"):
         gc.aggregate(firms, small_units, weight="emp")
     with pytest.raises(InputError, match="'emp' has 1 negative"):
         gc.aggregate(firms.assign(emp=[1.0, -2.0]), small_units, weight="emp")

@@ -10,10 +10,10 @@ import pandas as pd
 import pyproj
 import shapely
 
-from geocluster._base.validate import check_points
+from geocluster._base.validate import check_points, check_weight_column
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
 
-__all__ = ["aggregate", "check_nonnegative", "AGGREGATE_ATTR"]
+__all__ = ["aggregate", "locate_firms", "warn_outside", "AGGREGATE_ATTR"]
 
 #: Key under which :func:`aggregate` records what it did in ``result.attrs`` (information
 #: only: no geocluster function reads it back).
@@ -239,35 +239,8 @@ def _check_firms(firms, by, weight, where: str) -> gpd.GeoSeries:
             f"(e.g. firms[{by!r}].fillna('unknown')) or drop them."
         )
     if weight is not None:
-        check_nonnegative(firms[weight], weight, where)
+        check_weight_column(firms, weight, where=where, what="firms")
     return firms.geometry
-
-
-def check_nonnegative(series: pd.Series, name: str, where: str) -> None:
-    """Raise :class:`InputError` unless ``series`` is numeric, finite and >= 0 (a size column).
-
-    Examples
-    --------
-    >>> check_nonnegative(pd.Series([0, 2.5]), "emp", "aggregate")
-    >>> check_nonnegative(pd.Series([1.0, -1.0]), "emp", "aggregate")
-    Traceback (most recent call last):
-    ...
-    geocluster.errors.InputError: aggregate: column 'emp' has 1 negative values; ...
-    """
-    if not (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
-        raise InputError(f"{where}: column {name!r} must be numeric, got dtype {series.dtype}.")
-    values = series.to_numpy(dtype=float, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        raise InputError(
-            f"{where}: column {name!r} has {int(bad.sum())} missing or infinite values; "
-            "fill or drop them."
-        )
-    if (values < 0).any():
-        raise InputError(
-            f"{where}: column {name!r} has {int((values < 0).sum())} negative values; counts "
-            "and employment must be >= 0."
-        )
 
 
 def _locate(points, polygons) -> np.ndarray:

@@ -15,7 +15,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geocluster.areal.aggregate import check_nonnegative, locate_firms, warn_outside
+from geocluster._base.validate import check_weight_column
+from geocluster.areal.aggregate import locate_firms, warn_outside
 from geocluster.errors import GeoclusterWarning, InputError
 
 __all__ = ["location_quotient", "lq_table", "LQ_COLUMNS"]
@@ -186,8 +187,7 @@ def _long_from_table(data, unit, by, weight) -> pd.DataFrame:
     if weight is None:
         long["value"] = 1.0
         return long
-    check_nonnegative(data[weight], weight, "location_quotient")
-    long["value"] = data[weight].to_numpy(dtype=float)
+    long["value"] = check_weight_column(data, weight, where="location_quotient", what="data")
     return long
 
 
