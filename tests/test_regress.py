@@ -690,3 +690,18 @@ def test_predict_on_data_without_a_formula_column(columbus):
                        r"is not present.*The new data need every column the formula uses") as info:
         res.predict(columbus.drop(columns="HOVAL"))
     assert "\x1b" not in str(info.value)
+
+
+def test_options_that_do_not_apply_are_errors_naming_them(columbus):
+    with pytest.raises(ModelError, match=r"logdet='mc' applies to maximum likelihood spatial "
+                       r"models only; model='ols'.*drop logdet="):
+        gc.regress("CRIME ~ INC", columbus, model="ols", weights="queen", logdet="mc")
+    with pytest.raises(ModelError, match=r"logdet='lu' applies.*method='gmm'"):
+        gc.regress("CRIME ~ INC", columbus, model="lag", method="gmm", weights="queen",
+                   logdet="lu")
+    graph = gc.weights(columbus, "queen")
+    with pytest.raises(InputError, match=r"crs=3857 applies only to weights built from a spec "
+                       r"string.*a ready Graph.*drop crs="):
+        gc.regress("CRIME ~ INC", columbus, weights=graph, crs=3857)
+    with pytest.raises(InputError, match=r"crs=3857 applies only.*weights=None"):
+        gc.regress("CRIME ~ INC", columbus, model="ols", weights=None, crs=3857)

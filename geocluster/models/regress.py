@@ -110,7 +110,8 @@ def regress(
         n/(n-k) factor, as spreg and Stata; GMM lag: White; GMM error: the
         heteroskedasticity-robust GM estimator). Not available for ML spatial models.
     logdet
-        ML only: ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` = 1000 rows, the sparse
+        ML spatial models only (another value with ``model="ols"`` or ``method="gmm"`` is
+        an error naming it): ``"auto"`` (exact spreg up to ``ML_EXACT_MAX_N`` = 1000 rows, the sparse
         estimator beyond: exact LU and exact traces to 20,000 rows, Monte Carlo above),
         ``"spreg"`` (force
         spreg), or a log-determinant method of the sparse estimator, which forces it:
@@ -124,7 +125,8 @@ def regress(
         Units without neighbours under ``weights``: ``"raise"`` (default), ``"drop"``
         them (with a warning) or ``"keep"`` them (their spatial lag is 0).
     crs
-        Metric CRS for distance-based weights (default: automatic).
+        Metric CRS for weights built from a spec string (default: automatic); with a
+        ready Graph or ``weights=None`` it is an error naming ``crs``.
     seed
         Seed (int, numpy Generator or SeedSequence; None: fresh entropy) of every random
         draw on this fit, through independent children of it: the probe vectors of the
@@ -154,7 +156,7 @@ def regress(
     >>> round(float(res.diagnostics.loc["lm_lag", "statistic"]), 3)
     8.898
     """
-    _check_options(data, model, method, robust, missing, isolates, logdet, weights)
+    _check_options(data, model, method, robust, missing, isolates, logdet, weights, crs)
     # independent children for the fit, the trace multipliers and the impacts, spawned
     # from the generator's SeedSequence: an int and default_rng(int) give the same ones
     root = make_rng(seed, "regress").bit_generator.seed_seq
@@ -277,7 +279,8 @@ def _check_design(X: pd.DataFrame, design, model: str) -> None:
 # ---------------------------------------------------------------------------------------
 # validation and weights
 # ---------------------------------------------------------------------------------------
-def _check_options(data, model, method, robust, missing, isolates, logdet, weights) -> None:
+def _check_options(data, model, method, robust, missing, isolates, logdet, weights,
+                   crs) -> None:
     if not isinstance(data, pd.DataFrame):
         raise InputError(
             f"data must be a (Geo)DataFrame, got {type(data).__name__}; "
@@ -319,6 +322,24 @@ def _check_options(data, model, method, robust, missing, isolates, logdet, weigh
         raise ModelError(f"isolates={isolates!r} must be 'raise', 'drop' or 'keep'.")
     if not isinstance(logdet, str):
         raise ModelError(f"logdet={logdet!r} must be a string such as 'auto', 'spreg' or 'mc'.")
+    _check_applicable(model, method, logdet, weights, crs)
+
+
+def _check_applicable(model, method, logdet, weights, crs) -> None:
+    """An option that does not apply to the chosen model, method or weights is an error."""
+    if logdet != "auto" and (model == "ols" or method == "gmm"):
+        raise ModelError(
+            f"logdet={logdet!r} applies to maximum likelihood spatial models only; "
+            f"model={model!r} with method={method!r} has no log-determinant: drop logdet=."
+        )
+    if crs is not None and not isinstance(weights, str):
+        raise InputError(
+            f"crs={crs!r} applies only to weights built from a spec string (e.g. "
+            "'distance:25km'); with "
+            + ("weights=None" if weights is None else "a ready Graph")
+            + " nothing is projected: drop crs= (or build the Graph with gc.weights(data, "
+            "spec, crs=...))."
+        )
 
 
 # ---------------------------------------------------------------------------------------
