@@ -317,9 +317,6 @@ def _is_public(module: str, qualname: str) -> bool:
                    if not part.startswith("__"))
 
 
-@pytest.mark.xfail(strict=True, reason="work in progress of other helpers at the time of writing: "
-                   "geocluster/pipeline/profile.py suggest_config() (62 statements); remove the "
-                   "mark after integration")
 def test_no_public_function_body_over_the_statement_limit():
     found = []
     for module in _modules():
