@@ -44,11 +44,7 @@ def _module_name(path: Path) -> str:
 
 @cache
 def _modules() -> dict[str, Path]:
-    return {
-        _module_name(path): path
-        for path in sorted(ROOT.rglob("*.py"))
-        if "_vendor" not in path.parts
-    }
+    return {_module_name(path): path for path in sorted(ROOT.rglob("*.py"))}
 
 
 @cache
