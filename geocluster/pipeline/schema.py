@@ -16,7 +16,7 @@ import dataclasses
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 
@@ -176,7 +176,7 @@ class FirmsSection:
     crs: str | int = _key((str, int), "EPSG:4326",
                           doc="CRS of the coordinate columns, e.g. 'EPSG:4326' (degrees) or "
                               "'EPSG:5070' (metres).")
-    on_invalid: str = _key((str,), "raise", choices=("raise", "drop"),
+    on_invalid: Literal["raise", "drop"] = _key((str,), "raise", choices=("raise", "drop"),
                            doc="Rows with missing or out-of-range coordinates: 'raise' stops, "
                                "'drop' drops them with a warning giving their count.")
     name: str | None = _key(
@@ -198,12 +198,12 @@ class FirmsSection:
 class WeightsSection:
     """``[weights]``: policies for every weights spec the study builds."""
 
-    coincident: str = _key(
+    coincident: Literal["raise", "jitter"] = _key(
         (str,), "raise", choices=("raise", "jitter"),
         doc="Firms sharing a location in distance/knn weights: 'raise' stops with their count, "
             "'jitter' moves them apart by a tiny random offset (seeded by [study] seed). "
             "Applies to every weights spec of the study.")
-    isolates: str = _key(
+    isolates: Literal["keep", "drop", "raise"] = _key(
         (str,), "keep", choices=("keep", "drop", "raise"),
         doc="Units or firms without neighbours: 'keep' them (statistics that cannot use them "
             "say so), 'drop' them with a warning, or 'raise'.")
@@ -214,7 +214,7 @@ class ArealSection:
     """``[areal]``: location quotients, local Moran's I and Gi* on areal units."""
 
     enabled: bool = _key((bool,), True, doc="Areal clusters: LQs, local Moran's I and Gi*.")
-    data: str = _key((str,), "firms", choices=("firms", "us_patents"),
+    data: Literal["firms", "us_patents"] = _key((str,), "firms", choices=("firms", "us_patents"),
                      doc="'firms': aggregate the study's firms; 'us_patents': bundled USPTO "
                          "patents by county and CBP technology employment.")
     units: str = _key((str,), "counties", spec="units",
@@ -227,14 +227,16 @@ class ArealSection:
     permutations: int = _key((int,), 999, check=_positive_int,
                              doc="Permutations for the pseudo p-values.")
     alpha: float = _key((float,), 0.05, check=_probability, doc="Significance level.")
-    correction: str = _key((str,), "fdr", choices=("none", "fdr", "bonferroni"),
+    correction: Literal["none", "fdr", "bonferroni"] = _key(
+        (str,), "fdr", choices=("none", "fdr", "bonferroni"),
                            doc="Multiple-testing correction of the local p-values.")
     getis_ord: bool = _key((bool,), True, doc="Also compute Getis-Ord Gi* hot spots.")
-    years: tuple[int, ...] = _key((list,), [2011, 2015],
+    years: tuple[int, int] = _key((list,), [2011, 2015],
                                   doc="Patent years (first, last) for 'us_patents'.")
     min_firms: int = _key((int,), 30, doc="Minimum firms in a unit for its LQ (smaller units "
                           "get no LQ, with a warning giving their count).")
-    missing: str = _key((str,), "raise", choices=("raise", "drop"),
+    missing: Literal["raise", "drop"] = _key(
+        (str,), "raise", choices=("raise", "drop"),
                         doc="Units with a missing value of the analysed column: 'raise' stops, "
                             "'drop' leaves them out with a warning.")
 
@@ -250,7 +252,7 @@ class DensitySection:
     alpha: float = _key((float,), 0.05, check=_probability,
                         doc="Significance of the density threshold: the (1 - alpha) quantile "
                             "of the simulated maxima under the null.")
-    null: str = _key((str,), "firms", choices=("csr", "firms"),
+    null: Literal["csr", "firms"] = _key((str,), "firms", choices=("csr", "firms"),
                      doc="Null model: 'firms' (all firms' locations) or 'csr' (complete spatial "
                          "randomness).")
     simulations: int = _key((int,), 99, check=_positive_int, doc="Monte Carlo simulations.")
@@ -269,7 +271,8 @@ class DensitySection:
 class ExposureSection:
     """``[exposure]``: the clustering measure written for every firm."""
 
-    method: str = _key((str,), "kde", choices=("kde", "count", "lq", "region"),
+    method: Literal["kde", "count", "lq", "region"] = _key(
+        (str,), "kde", choices=("kde", "count", "lq", "region"),
                        doc="Clustering measure per firm: density at the firm, same-industry "
                            "neighbours within radius, LQ of its unit, or density-cluster "
                            "membership.")
@@ -296,15 +299,16 @@ class ModelSection:
         (str,), None, doc="Model formula, e.g. 'y ~ cluster + np.log(employees)'. Default: the "
         f"demo's formula '{DEMO_FORMULA}' when the data has its variables, else the model "
         "step is skipped with a note.")
-    model: str = _key((str,), "lag", choices=MODELS, doc="Spatial model.")
+    model: Literal["ols", "lag", "error", "durbin"] = _key((str,), "lag", choices=MODELS,
+                                                           doc="Spatial model.")
     weights: str = _key((str,), "knn:8", spec="weights", doc="Weights between firms.")
-    method: str = _key((str,), "ml", choices=("ml", "gmm"), doc="Estimator.")
+    method: Literal["ml", "gmm"] = _key((str,), "ml", choices=("ml", "gmm"), doc="Estimator.")
     variable: str | None = _key((str,), None, doc="The clustering term whose effects are "
                                 "reported. Default: the [exposure] name column.")
     by: str | None = _key((str,), None, doc="Group column for effects (innovator type). "
                           "Default: 'serial' if the data has (or the study derives) it, else "
                           "none.")
-    missing: str = _key((str,), "drop", choices=("drop", "raise"),
+    missing: Literal["drop", "raise"] = _key((str,), "drop", choices=("drop", "raise"),
                         doc="Firms with a missing model variable: 'drop' them with a warning, "
                             "or 'raise'.")
     impacts_simulations: int = _key((int,), 1000, check=_positive_int,

@@ -202,7 +202,7 @@ def run_study(
     log = WarningLog(echo=True)
     config_path = Path(config).resolve() if isinstance(config, (str, Path)) else None
     with log.capture():
-        if config_path is not None:
+        if isinstance(config, str | Path):
             config = load_config(config)
         elif not isinstance(config, StudyConfig):
             config = validate_config(config)

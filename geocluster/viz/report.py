@@ -169,11 +169,12 @@ def _cell(value, digits: int) -> tuple[str, bool]:
     if isinstance(value, int | np.integer):
         return f"{int(value):,}", True
     if isinstance(value, float | np.floating):
-        if not np.isfinite(value):
+        number = float(value)
+        if not np.isfinite(number):
             return "", True
-        if float(value).is_integer() and abs(value) < 1e12:
-            return f"{int(value):,}", True
-        if abs(value) < 1e-3 or abs(value) >= 1e5:
+        if number.is_integer() and abs(number) < 1e12:
+            return f"{int(number):,}", True
+        if abs(number) < 1e-3 or abs(number) >= 1e5:
             return f"{value:.{digits}g}", True
         return f"{value:.{digits}f}", True
     if isinstance(value, list | tuple):
@@ -244,10 +245,11 @@ def build_report(data: ReportData) -> str:
     view = {
         "data": data, "links": links, "warnings": _warnings_view(data.warnings),
         "firms": _firms_view(data),
-        "areal": _areal_view(data) if data.areal is not None else None,
-        "density": _density_view(data) if data.density is not None else None,
-        "model": _model_view(data) if data.model is not None else None,
-        "robustness": _robustness_view(data) if data.robustness is not None else None,
+        "areal": _areal_view(data, data.areal) if data.areal is not None else None,
+        "density": _density_view(data, data.density) if data.density is not None else None,
+        "model": _model_view(data, data.model) if data.model is not None else None,
+        "robustness": (_robustness_view(data, data.robustness)
+                       if data.robustness is not None else None),
         "settings": json.dumps(data.settings, indent=2, default=str),
     }
     return _ENVIRONMENT.get_template("report.html.j2").render(**view)
@@ -289,8 +291,7 @@ def _cutoff_text(cutoff, areal: ArealReport) -> str:
     return f"effective p cut-off {round(float(cutoff), 5)}"
 
 
-def _areal_view(data: ReportData) -> dict:
-    areal = data.areal
+def _areal_view(data: ReportData, areal: ArealReport) -> dict:
     info = data.summary.get("areal", {})
     counts = areal.units["lisa_cluster"].astype(str).value_counts().sort_index()
     regions = areal.regions
@@ -331,8 +332,7 @@ _NULLS = {"firms": "the group's firms relabelled at random among all firm sites"
           "csr": "complete spatial randomness over the study area"}
 
 
-def _density_view(data: ReportData) -> dict:
-    density = data.density
+def _density_view(data: ReportData, density: DensityReport) -> dict:
     info = data.summary.get("density", {})
     clusters = density.clusters
     rows = []
@@ -373,8 +373,7 @@ def _density_view(data: ReportData) -> dict:
     return view
 
 
-def _model_view(data: ReportData) -> dict:
-    m = data.model
+def _model_view(data: ReportData, m: ModelReport) -> dict:
     group = "innovator type" if m.innovators else f"{m.by}"
     outcome = "internationalization" if m.internationalization else m.outcome
     return {
@@ -396,8 +395,7 @@ _SWEEP_COLUMNS = ["specifications", "failed", "other_samples", "left_out_other_s
                   "share_residual_autocorrelation"]
 
 
-def _robustness_view(data: ReportData) -> dict:
-    r = data.robustness
+def _robustness_view(data: ReportData, r: RobustnessReport) -> dict:
     view: dict[str, Any] = {"sweep": None, "sensitivity": None}
     sweep = r.sweep
     if sweep is not None:

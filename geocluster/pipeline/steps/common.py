@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import matplotlib.pyplot as plt
@@ -178,7 +178,7 @@ def study_graph(config: StudyConfig, frame: gpd.GeoDataFrame, spec: str, section
     ``report=False``: no warning about isolates and components (the caller, e.g.
     ``regress``, reports the isolates it keeps or drops itself).
     """
-    policy = "raise" if config.weights.isolates == "raise" else "keep"
+    policy: Literal["keep", "raise"] = "raise" if config.weights.isolates == "raise" else "keep"
     with warnings.catch_warnings(record=True) as caught, config_key(section, key, spec):
         warnings.simplefilter("always")
         graph = build_weights(frame, spec, coincident=config.weights.coincident,

@@ -133,6 +133,8 @@ def _name_column(config: StudyConfig, firms: pd.DataFrame) -> str | None:
 def named_focus(config: StudyConfig, firms: pd.DataFrame, industry: str | None) -> list[str]:
     """The industries ``[firms] focus_industry`` names, checked against the data."""
     given = config.firms.focus_industry
+    if given is None:
+        return []
     shown = _listed(given)
     if industry is None:
         raise ConfigError(

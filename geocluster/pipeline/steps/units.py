@@ -82,10 +82,10 @@ def read_units(spec: str, firms: gpd.GeoDataFrame, cell_size) -> gpd.GeoDataFram
     return build_units(parsed, firms, where="")
 
 
-def us_patent_units(years: tuple[int, ...]) -> gpd.GeoDataFrame:
+def us_patent_units(years: tuple[int, int]) -> gpd.GeoDataFrame:
     """Counties with their USPTO patents and their metro's technology-employment LQ."""
     counties = with_places(load_counties("conus"))
-    per_county = load_patents(years=tuple(years)).groupby("fips")["patents"].sum()
+    per_county = load_patents(years=years).groupby("fips")["patents"].sum()
     units = counties.assign(
         patents=per_county.reindex(counties.index).fillna(0).astype(int).to_numpy()
     )
