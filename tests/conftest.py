@@ -19,6 +19,7 @@ TEST_DATA = Path(__file__).parent / "data"
 #: ``pytest --durations=0`` log with ``scripts/slow_tests.py``.
 SLOW_TESTS = Path(__file__).parent / "slow_tests.txt"
 PARAMETERS = re.compile(r"\[.*\]$")
+STALE = pytest.StashKey[list]()
 
 
 def read_slow_tests(path: Path = SLOW_TESTS) -> frozenset[str]:
@@ -37,12 +38,32 @@ def slow_keys(nodeid: str) -> tuple[str, str]:
     return path, f"{path}::{PARAMETERS.sub('', rest)}" if rest else path
 
 
+def stale_entries(slow: frozenset[str], nodeids: list[str], root: Path) -> list[str]:
+    """Entries that match no test: their file is gone, or it was collected without them."""
+    collected = {key for nodeid in nodeids for key in slow_keys(nodeid)}
+    files = {nodeid.partition("::")[0] for nodeid in nodeids}
+    return sorted(
+        entry for entry in slow
+        if entry not in collected
+        and (entry.partition("::")[0] in files or not (root / entry.partition("::")[0]).exists())
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     # node ids are relative to the rootdir, the folder of pyproject.toml (for doctests too)
     slow = read_slow_tests()
     for item in items:
         if not slow.isdisjoint(slow_keys(item.nodeid)):
             item.add_marker(pytest.mark.slow)
+    config.stash[STALE] = stale_entries(slow, [item.nodeid for item in items], config.rootpath)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    stale = config.stash.get(STALE, [])
+    if stale:
+        terminalreporter.write_line(
+            f"tests/slow_tests.txt: {len(stale)} entries match no test (renamed or removed? "
+            "regenerate with scripts/slow_tests.py): " + ", ".join(stale), yellow=True)
 
 
 @pytest.fixture(scope="session")
