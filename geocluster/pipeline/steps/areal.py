@@ -69,6 +69,7 @@ def areal_clusters(context: StepContext, units: StudyUnits, *,
 def _summary(context: StepContext, lisa, regions, column: str, weight: str) -> dict:
     cfg = context.config.areal
     counts = lisa["lisa_cluster"].value_counts(dropna=False)
+    # local_moran gives its effective p cut-off only in .attrs (read here, once, for the summary)
     return {
         "units": int(len(lisa)),
         "column": column,

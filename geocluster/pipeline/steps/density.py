@@ -49,14 +49,15 @@ def density(context: StepContext, firms: gpd.GeoDataFrame, units: StudyUnits,
     # CSR places firms in the study's units (not the convex hull of the firms, which for a
     # national file with a Hawaiian or Alaskan firm spans the ocean)
     study_area = units.study_area() if null == "csr" else None
-    frames, surfaces, kds = [], {}, {}
+    frames, surfaces, kds, thresholds = [], {}, {}, []
     member = pd.Series(0, index=firms.index, dtype=int)
     member_id = pd.Series(np.nan, index=firms.index, dtype=float)
     next_id = 1
     for number, (label, subset) in enumerate(groups, start=1):
         chosen = firms if subset is None else firms[subset]
-        clusters, surface = _clusters(context, firms, chosen, subset, null, study_area,
-                                      seed_clusters)
+        clusters, surface, threshold = _clusters(context, firms, chosen, subset, null,
+                                                 study_area, seed_clusters)
+        thresholds.append(threshold)
         if len(clusters):
             clusters["cluster_id"] = np.arange(next_id, next_id + len(clusters))
             next_id += len(clusters)
@@ -78,8 +79,9 @@ def density(context: StepContext, firms: gpd.GeoDataFrame, units: StudyUnits,
             context.save_figure(kds[label].plot(), f"k_density{suffix}")
     combined = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True),
                                 geometry=frames[0].geometry.name, crs=frames[0].crs)
-    summary = _summary(context, firms, industry, groups, combined, member, kds, units,
-                       frames[0].attrs)
+    summary = _summary(firms, industry, groups, combined, member, kds, units)
+    summary["threshold_per_km2"] = finite_or_none(thresholds[0])
+    summary["bandwidth_m"] = finite_or_none(next(iter(surfaces.values())).bandwidth)
     return DensityData(
         clusters=combined, surfaces=surfaces, groups=tuple(label for label, _ in groups),
         null=null, firms=firms.assign(density_cluster=member, density_cluster_id=member_id),
@@ -98,7 +100,8 @@ def _groups(firms, industry: str | None, focus: tuple[str, ...]) -> list[tuple[s
 
 
 def _clusters(context: StepContext, firms, chosen, subset, null: str, study_area,
-              seed: int) -> tuple[gpd.GeoDataFrame, Any]:
+              seed: int) -> tuple[gpd.GeoDataFrame, Any, float]:
+    """The group's density clusters, its surface and the clusters' density threshold."""
     cfg = context.config.density
     with config_key("density", "bandwidth", cfg.bandwidth,
                     args=arguments(cfg, "bandwidth", "alpha", "simulations", "min_firms",
@@ -109,10 +112,11 @@ def _clusters(context: StepContext, firms, chosen, subset, null: str, study_area
             subset=subset, cell_size=cfg.cell_size, study_area=study_area,
         )
         surface = kde(chosen, bandwidth=cfg.bandwidth, cell_size=cfg.cell_size)
-    attrs = dict(clusters.attrs)
+    # density_clusters gives its threshold only in .attrs (read here, once, for the summary)
+    threshold = float(clusters.attrs.get("threshold", float("nan")))
     clusters = clusters.copy()
-    clusters.attrs = attrs
-    return clusters, surface
+    clusters.attrs = {}
+    return clusters, surface, threshold
 
 
 def _k_density(context: StepContext, firms, subset, seed: int):
@@ -149,8 +153,7 @@ def _cluster_places(clusters: gpd.GeoDataFrame, units: StudyUnits) -> list[str]:
     return joined["place"].fillna("").astype(str).tolist()
 
 
-def _summary(context, firms, industry, groups, combined, member, kds, units: StudyUnits,
-             attrs: dict) -> dict:
+def _summary(firms, industry, groups, combined, member, kds, units: StudyUnits) -> dict:
     per = []
     for label, _ in groups:
         part = combined[combined["industry"] == label] if len(combined) else combined
@@ -167,8 +170,6 @@ def _summary(context, firms, industry, groups, combined, member, kds, units: Stu
         "industry": ", ".join(label for label, _ in groups),
         "clusters": int(len(combined)),
         "firms_in_clusters": int(sum(p["firms_in_clusters"] for p in per)),
-        "threshold_per_km2": finite_or_none(attrs.get("threshold", float("nan"))),
-        "bandwidth_m": finite_or_none(attrs.get("bandwidth_m", float("nan"))),
         "by_industry": per,
         "focus_rule": units.focus.rule,
     }
