@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import pdist, squareform
 
 import geocluster as gc
+from geocluster._base.summary import Summary
 from geocluster.clusters import _kde
 from geocluster.errors import ConfigError, CRSError, InputError, MissingDependencyError
 
@@ -651,3 +652,19 @@ def test_mass_is_kept_on_a_coarse_default_grid(kernel, span):
     assert surface.cell_size > 300
     assert surface.mass == pytest.approx(50, rel=1e-4)  # was 4-7x off (Gaussian), +3%
     assert _kde.kernel_grid(kernel, 1000.0, 250.0).sum() * 250.0**2 == pytest.approx(1.0)
+
+
+def test_density_surface_summary_and_to_frame():
+    pts = _frame(np.array([[0.0, 0.0], [1000.0, 500.0], [4000.0, 0.0]]))
+    s = gc.kde(pts, bandwidth="1km")
+    summary = s.summary()
+    assert isinstance(summary, Summary)
+    top = dict(summary.top)
+    assert top["kernel"] == "gaussian" and top["points"] == "3"
+    assert summary.to_frame().loc["max", "density"] == pytest.approx(s.peak)
+    frame = s.to_frame()
+    assert frame.columns.tolist() == ["x", "y", "density"] and len(frame) == s.values.size
+    assert frame["density"].sum() * s.cell_area_km2 == pytest.approx(s.mass)
+    # row-major from the south-west cell: (x[0], y[0]) first, then along x
+    assert (frame["x"].iloc[1], frame["y"].iloc[1]) == (s.x[1], s.y[0])
+    assert "Kernel density surface" in str(summary) and "<table" in summary._repr_html_()

@@ -16,6 +16,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 import geocluster as gc
+from geocluster._base.summary import Summary
 from geocluster.clusters import _inference as inf
 from geocluster.clusters.lisa import LISA_COLUMNS
 from geocluster.clusters.lisa_plots import plot_lisa_map, plot_moran_scatter
@@ -578,3 +579,20 @@ def test_zero_variance_unit_has_no_z_and_is_not_significant():
     with pytest.warns(GeoclusterWarning, match="35 of 36 units"):
         perm = gc.local_moran(grid, "n", weights="queen", permutations=199, seed=1)
     assert perm.loc["r2c3", "lisa_p"] == 1.0  # every draw ties
+
+
+def test_global_moran_result_speaks_the_results_protocol(col):
+    mi = gc.global_moran(col, "CRIME", seed=1, permutations=99)
+    table = mi.to_frame()
+    assert table.columns.tolist() == ["I", "expected", "variance", "z", "p_value"]
+    assert table.loc["randomisation", "p_value"] == mi.p_rand
+    assert table.loc["permutation", "p_value"] == mi.p_sim == mi.p_value
+    assert table.loc["normality", "z"] == mi.z_norm
+    summary = mi.summary()
+    assert isinstance(summary, Summary)
+    text = str(summary)
+    assert "Global Moran's I of 'CRIME'" in text and "p_value" in text
+    assert "<h4>" in summary._repr_html_()
+    pd.testing.assert_frame_equal(summary.to_frame(), table)
+    analytic = gc.global_moran(col, "CRIME", permutations=0)
+    assert analytic.p_value == analytic.p_rand and np.isnan(analytic.to_frame().iloc[2, -1])

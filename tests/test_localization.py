@@ -13,6 +13,7 @@ from scipy.stats import norm
 import geocluster as gc
 import geocluster.clusters._pairs as pairs
 import geocluster.clusters.localization as loc
+from geocluster._base.summary import Summary
 from geocluster.errors import CRSError, InputError
 
 UTM = "EPSG:32610"
@@ -325,3 +326,18 @@ def test_rounding_noise_above_the_band_is_a_tie_not_localisation():
     # a real excess of 0.01 per km over 10 km is Gamma = 0.1
     gamma, psi = loc._indices(distance, upper + 0.01, lower, upper, 99, tol=1e-10 * 0.2)
     assert gamma == pytest.approx(0.1) and psi == 0.0
+
+
+def test_k_density_summary_and_seed_label(planted):
+    res = gc.k_density(planted, subset=("industry", "biotech"), simulations=19,
+                       seed=np.random.default_rng(3), bandwidth="10km")
+    assert res.seed == "Generator"  # recorded the one way (it was None)
+    summary = res.summary()
+    assert isinstance(summary, Summary)
+    top = dict(summary.top)
+    assert top["verdict"] == ("localised" if res.is_localised else top["verdict"])
+    assert top["simulations"] == "19" and top["seed"] == "Generator"
+    table = summary.to_frame()
+    assert table.columns.tolist() == ["kind", "from_km", "to_km"]
+    assert len(table) == len(res.localised_ranges()) + len(res.dispersed_ranges())
+    assert "Duranton-Overman K-density test" in str(summary)
