@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ import jinja2
 import markupsafe
 import numpy as np
 import pandas as pd
+
+from geocluster._base.jsonable import dumps
 
 __all__ = ["build_report", "escape", "model_title", "ReportData", "ArealReport",
            "DensityReport", "ModelReport", "RobustnessReport", "Table", "Figure"]
@@ -250,7 +251,7 @@ def build_report(data: ReportData) -> str:
         "model": _model_view(data, data.model) if data.model is not None else None,
         "robustness": (_robustness_view(data, data.robustness)
                        if data.robustness is not None else None),
-        "settings": json.dumps(data.settings, indent=2, default=str),
+        "settings": dumps(data.settings, indent=2),
     }
     return _ENVIRONMENT.get_template("report.html.j2").render(**view)
 
