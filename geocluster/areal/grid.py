@@ -16,6 +16,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geocluster._base.validate import check_positive_int
 from geocluster.errors import CRSError, InputError
 from geocluster.units import metric_crs, parse_distance, to_metric
 
@@ -87,8 +88,7 @@ def grid(
     size = parse_distance(cell_size, name="cell_size")
     if shape not in ("square", "hex"):
         raise InputError(f"shape={shape!r} must be 'square' or 'hex'.")
-    if not isinstance(max_cells, (int, np.integer)) or max_cells < 1:
-        raise InputError(f"max_cells={max_cells!r} must be a positive integer.")
+    max_cells = check_positive_int(max_cells, where="grid", name="max_cells")
     bounds, target_crs, data = _grid_extent(extent_or_gdf, crs, clip)
     minx, miny, maxx, maxy = bounds
     if shape == "square":
