@@ -113,7 +113,16 @@ def _warn_large_clusters(records, study, h: float) -> None:
 
 
 def label_points(x: np.ndarray, y: np.ndarray, polygons, ids) -> np.ndarray:
-    """Id of the polygon each point falls in (boundary included), or -1; first match wins."""
+    """Id of the polygon each point falls in (boundary included), or -1; first match wins.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> squares = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
+    >>> label_points(np.array([0.5, 1.0, 5.0]), np.array([0.5, 0.5, 0.5]), squares,
+    ...              [10, 20]).tolist()
+    [10, 10, -1]
+    """
     out = np.full(len(x), -1, dtype=np.int64)
     if len(polygons) == 0 or len(x) == 0:
         return out

@@ -63,6 +63,15 @@ def resolve_bandwidth(bandwidth, kernel: str, pts: PointData) -> tuple[float, st
 
     ``bandwidth`` is a distance or ``"scott"``, ``"silverman"``, ``"cv"`` applied to
     ``pts`` (see :func:`kde`); a scale over 10 times the points' extent is refused.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from geocluster._base.validate import read_points
+    >>> pts = read_points(gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 3000], [0, 0]),
+    ...                                    crs=3857), where="example")
+    >>> resolve_bandwidth("2km", "gaussian", pts)
+    (2000.0, 'fixed')
     """
     if isinstance(bandwidth, str) and bandwidth.lower() in ("scott", "silverman", "cv"):
         method = bandwidth.lower()
@@ -145,7 +154,13 @@ def _round_km(metres: float) -> str:
 
 
 def check_kernel(kernel: str) -> str:
-    """``kernel`` if it is one of :data:`geocluster.clusters._kde.KERNELS`, else :class:`InputError`."""
+    """``kernel`` if it is one of :data:`geocluster.clusters._kde.KERNELS`, else :class:`InputError`.
+
+    Examples
+    --------
+    >>> check_kernel("quartic")
+    'quartic'
+    """
     if kernel not in _kde.KERNELS:
         raise InputError(f"kernel={kernel!r} is not supported; choose one of {_kde.KERNELS}.")
     return kernel
@@ -177,6 +192,11 @@ def grid_for(
 
     The default cell is a quarter of the kernel's standard deviation (an eighth for the
     compact kernels), coarsened to at most :data:`DEFAULT_MAX_SIDE` cells a side.
+
+    Examples
+    --------
+    >>> grid_for((0.0, 0.0, 10_000.0, 5_000.0), 2000.0, None, "gaussian")
+    (0.0, 0.0, 500.0, 20, 10)
     """
     xmin, ymin, xmax, ymax = bounds
     width, height = xmax - xmin, ymax - ymin

@@ -20,7 +20,19 @@ __all__ = ["cluster_regions", "region_labels"]
 
 
 def region_labels(graph: Graph, cluster: np.ndarray, analysed: np.ndarray) -> np.ndarray:
-    """Connected significant HH (LL) units -> ids 'HH-1', ... by size, over all rows."""
+    """Connected significant HH (LL) units -> ids 'HH-1', ... by size, over all rows.
+
+    ``cluster`` holds the analysed units' clusters (in Graph order), ``analysed`` marks
+    them among all rows; other rows get None.
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> g = gc.weights(gc.grid((0, 0, 4000, 1000), "1km", crs=32610), "rook")
+    >>> region_labels(g, np.array(["HH", "HH", "ns", "HH"], dtype=object),
+    ...               np.ones(4, dtype=bool)).tolist()
+    ['HH-1', 'HH-1', None, 'HH-2']
+    """
     labels = np.full(len(cluster), None, dtype=object)
     adjacency = sparse.csr_array(graph.sparse)
     for kind in ("HH", "LL"):
