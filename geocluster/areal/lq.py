@@ -308,7 +308,7 @@ def _compute_lq(
         "min_count": min_count,
         "total": total,
         "unit": unit,
-        "industry": industry,
+        "by": industry,
         "n_small_units": int(out.loc[small, unit].nunique()),
     }
     return out
