@@ -146,22 +146,8 @@ def getis_ord(
     has = prep.tested_in_graph
     z = np.where(has, _ord_getis_z(prep.y, graph.sparse, bool(star)), np.nan)
     if permutations:
-        # G_i = (self part + sum_j w_ij y_j) / (sum y [- y_i for G]); the self part and
-        # the denominator are fixed under conditional permutation
-        denom = prep.y.sum() - (0.0 if star else prep.y)
-        with np.errstate(divide="ignore"):
-            coef = np.where(denom != 0, 1.0 / np.where(denom != 0, denom, 1.0), 0.0)
-        coef = np.broadcast_to(coef, prep.y.shape)
-        ge, le = _perm.conditional_counts(
-            prep.y,
-            graph.sparse,
-            coef,
-            permutations,
-            inf.make_rng(perm_seed),
-            units=np.flatnonzero(has),
-            n_jobs=n_jobs,
-        )
-        p = _perm.pseudo_p(ge, le, permutations, alternative)
+        p = _permutation_p(prep.y, graph, star, permutations, perm_seed, has, alternative,
+                           n_jobs)
     else:
         p = inf.normal_p(z, alternative)
     p = np.where(has, p, np.nan)
@@ -169,20 +155,10 @@ def getis_ord(
     z_all = inf.full_length(z, prep.analysed)
     g_all = inf.full_length(np.where(has, stat.Gs, np.nan), prep.analysed)
 
-    hot = z_all > 0
-    bins = np.full(len(p_all), "ns", dtype=object)
-    cutoffs = {}
-    for suffix, level in reversed(HOTSPOT_LEVELS):  # 90%, then overwrite with 95%, 99%
-        sig, cut = inf.significance(p_all, level, correction)
-        cutoffs[suffix] = cut
-        inf.warn_fdr_resolution(
-            p_all, cut, level, permutations, correction, f"getis_ord, {suffix} bins"
-        )
-        bins[sig & hot] = f"hot {suffix}"
-        bins[sig & ~hot] = f"cold {suffix}"
+    bins, cutoffs = _hotspot_bins(p_all, z_all > 0, correction, permutations)
     sig, cut = inf.significance(p_all, alpha, correction)
     inf.warn_unreachable(cut, permutations, correction)
-    cluster = np.where(sig, np.where(hot, "hot", "cold"), "ns").astype(object)
+    cluster = np.where(sig, np.where(z_all > 0, "hot", "cold"), "ns").astype(object)
 
     out = gdf.copy()
     out["gi_G"] = g_all
@@ -210,6 +186,42 @@ def getis_ord(
         **inf.policy_attrs(prep, isolates),
     )
     return out
+
+
+def _permutation_p(y, graph, star, permutations, perm_seed, has, alternative, n_jobs):
+    """Conditional-permutation pseudo p of G_i (ties counted on both sides)."""
+    # G_i = (self part + sum_j w_ij y_j) / (sum y [- y_i for G]); the self part and
+    # the denominator are fixed under conditional permutation
+    denom = y.sum() - (0.0 if star else y)
+    with np.errstate(divide="ignore"):
+        coef = np.where(denom != 0, 1.0 / np.where(denom != 0, denom, 1.0), 0.0)
+    coef = np.broadcast_to(coef, y.shape)
+    ge, le = _perm.conditional_counts(
+        y,
+        graph.sparse,
+        coef,
+        permutations,
+        inf.make_rng(perm_seed),
+        units=np.flatnonzero(has),
+        n_jobs=n_jobs,
+    )
+    return _perm.pseudo_p(ge, le, permutations, alternative)
+
+
+def _hotspot_bins(p_all, hot, correction, permutations) -> tuple[np.ndarray, dict]:
+    """ArcGIS-style bins (hot/cold 99%, 95%, 90%, ns) and the cut-off of each level."""
+    bins = np.full(len(p_all), "ns", dtype=object)
+    cutoffs = {}
+    for suffix, level in reversed(HOTSPOT_LEVELS):  # 90%, then overwrite with 95%, 99%
+        sig, cut = inf.significance(p_all, level, correction)
+        cutoffs[suffix] = cut
+        inf.warn_fdr_resolution(
+            p_all, cut, level, permutations, correction, f"getis_ord, {suffix} bins",
+            stacklevel=4,
+        )
+        bins[sig & hot] = f"hot {suffix}"
+        bins[sig & ~hot] = f"cold {suffix}"
+    return bins, cutoffs
 
 
 def _ord_getis_z(y: np.ndarray, w, star: bool) -> np.ndarray:
