@@ -40,34 +40,47 @@ _LAZY = {
     "auto_metric_crs": "geocluster.units",
     "parse_distance": "geocluster._distance",
     "weights": "geocluster.weights",
-    "check_spec": "geocluster.weights",
+    "check_spec": "geocluster.weights.spec",
     # areal units
-    "grid": "geocluster.areal",
-    "aggregate": "geocluster.areal",
-    "location_quotient": "geocluster.areal",
+    "grid": "geocluster.areal.grid",
+    "aggregate": "geocluster.areal.aggregate",
+    "location_quotient": "geocluster.areal.lq",
     # clusters
     "local_moran": "geocluster.clusters.lisa",
     "global_moran": "geocluster.clusters.lisa",
-    "cluster_regions": "geocluster.clusters.lisa",
+    "GlobalMoranResult": "geocluster.clusters.lisa",
+    "cluster_regions": "geocluster.clusters.regions",
     "getis_ord": "geocluster.clusters.hotspots",
-    "kde": "geocluster.clusters.density",
-    "DensitySurface": "geocluster.clusters.density",
+    "kde": "geocluster.clusters.kde",
+    "DensitySurface": "geocluster.clusters.surface",
     "density_clusters": "geocluster.clusters.density",
     "k_density": "geocluster.clusters.localization",
+    "KDensityResult": "geocluster.clusters.localization",
     "exposure": "geocluster.exposure",
     # models
     "regress": "geocluster.models.regress",
-    "classify_innovators": "geocluster.models.matching",
+    "RegressionResult": "geocluster.models.results",
+    "classify_innovators": "geocluster.models.innovators",
     "match": "geocluster.models.matching",
+    "MatchResult": "geocluster.models.match_result",
     "count_model": "geocluster.models.outcomes",
     "share_model": "geocluster.models.outcomes",
+    "OutcomeResult": "geocluster.models.outcomes",
     # robustness
-    "robustness": "geocluster.robustness",
-    "cluster_sensitivity": "geocluster.robustness",
+    "robustness": "geocluster.robustness.sweep",
+    "RobustnessResult": "geocluster.robustness.result",
+    "cluster_sensitivity": "geocluster.robustness.sensitivity",
+    "SensitivityResult": "geocluster.robustness.result",
     # maps
     "map": "geocluster.viz.maps",
     "make_map": "geocluster.viz.maps",
     "save_map": "geocluster.viz.maps",
+    # the study pipeline
+    "load_config": "geocluster.pipeline.config",
+    "run_study": "geocluster.pipeline.study",
+    "StudyResult": "geocluster.pipeline.study",
+    # the one summary type every result's summary() returns
+    "Summary": "geocluster._base.summary",
 }
 
 __all__ = [
@@ -118,18 +131,32 @@ sys.modules[__name__].__class__ = _Facade
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from geocluster import datasets  # noqa: F401
+    from geocluster._base.summary import Summary  # noqa: F401
     from geocluster._distance import parse_distance  # noqa: F401
-    from geocluster.areal import aggregate, grid, location_quotient  # noqa: F401
-    from geocluster.clusters.density import DensitySurface, density_clusters, kde  # noqa: F401
+    from geocluster.areal.aggregate import aggregate  # noqa: F401
+    from geocluster.areal.grid import grid  # noqa: F401
+    from geocluster.areal.lq import location_quotient  # noqa: F401
+    from geocluster.clusters.density import density_clusters  # noqa: F401
     from geocluster.clusters.hotspots import getis_ord  # noqa: F401
-    from geocluster.clusters.lisa import cluster_regions, global_moran, local_moran  # noqa: F401
-    from geocluster.clusters.localization import k_density  # noqa: F401
+    from geocluster.clusters.kde import kde  # noqa: F401
+    from geocluster.clusters.lisa import GlobalMoranResult, global_moran, local_moran  # noqa: F401
+    from geocluster.clusters.localization import KDensityResult, k_density  # noqa: F401
+    from geocluster.clusters.regions import cluster_regions  # noqa: F401
+    from geocluster.clusters.surface import DensitySurface  # noqa: F401
     from geocluster.exposure import exposure  # noqa: F401
     from geocluster.io import read_firms  # noqa: F401
-    from geocluster.models.matching import classify_innovators, match  # noqa: F401
-    from geocluster.models.outcomes import count_model, share_model  # noqa: F401
+    from geocluster.models.innovators import classify_innovators  # noqa: F401
+    from geocluster.models.match_result import MatchResult  # noqa: F401
+    from geocluster.models.matching import match  # noqa: F401
+    from geocluster.models.outcomes import OutcomeResult, count_model, share_model  # noqa: F401
     from geocluster.models.regress import regress  # noqa: F401
-    from geocluster.robustness import cluster_sensitivity, robustness  # noqa: F401
+    from geocluster.models.results import RegressionResult  # noqa: F401
+    from geocluster.pipeline.config import load_config  # noqa: F401
+    from geocluster.pipeline.study import StudyResult, run_study  # noqa: F401
+    from geocluster.robustness.result import RobustnessResult, SensitivityResult  # noqa: F401
+    from geocluster.robustness.sensitivity import cluster_sensitivity  # noqa: F401
+    from geocluster.robustness.sweep import robustness  # noqa: F401
     from geocluster.units import auto_metric_crs, to_metric  # noqa: F401
     from geocluster.viz.maps import make_map, map, save_map  # noqa: F401
-    from geocluster.weights import check_spec, weights  # noqa: F401
+    from geocluster.weights import weights  # noqa: F401
+    from geocluster.weights.spec import check_spec  # noqa: F401
