@@ -47,6 +47,9 @@ def test_example_config_is_valid_toml_and_complete():
          r"\[density\] alpha = 1.5 is not allowed; expected a number between 0 and 1"),
         ({"firms": {"path": "f.csv"}, "density": {"level": 0.95}},
          r"unknown key \[density\] level; allowed keys are"),
+        ({"firms": {"path": "f.csv"}, "robustness": {"focus": ["cluster", "slope:cluster"]}},
+         r"\[robustness\] focus = .* is not allowed; expected a list of a coefficient name.*"
+         r"\(bad item 'slope:cluster'\)"),
         ({"firms": {"path": "f.csv"}, "exposure": {"column": "cluster"}},
          r"unknown key \[exposure\] column; allowed keys are .*name"),
         ({"firms": {"path": "f.csv"}, "robustness": {"exposure": ["kde25"]}},

@@ -6,7 +6,7 @@ ONCE and returns frozen sections, so the steps read ``config.model.weights``, ne
 string lookup. A typo or a bad value becomes a :class:`~geocluster.errors.ConfigError`
 that names the file, the key, the value given and what is allowed. Spec strings are
 checked by their one parser: weights specs by :func:`geocluster.weights.spec.parse_weights_spec`,
-units and exposure specs by :mod:`geocluster.robustness.specs` (their ``InputError`` or
+units, exposure specs and focus terms by :mod:`geocluster.robustness.specs` (their ``InputError`` or
 ``WeightsError`` becomes a ``ConfigError`` naming the key). The defaults make a minimal
 config (a ``[firms]`` path) a complete study.
 """
@@ -41,7 +41,13 @@ from geocluster.pipeline.schema import (
     WeightsSection,
     example_config,
 )
-from geocluster.robustness.specs import EXPOSURE_FORMS, parse_exposure_spec, parse_units_spec
+from geocluster.robustness.specs import (
+    EXPOSURE_FORMS,
+    FOCUS_FORMS,
+    parse_exposure_spec,
+    parse_focus_term,
+    parse_units_spec,
+)
 from geocluster.weights.spec import VALID_SPECS, parse_weights_spec
 
 __all__ = ["StudyConfig", "SCHEMA", "load_config", "validate_config", "example_config",
@@ -291,8 +297,10 @@ def _spec_problem(spec: str, value: Any, where: str) -> str | None:
             parse_weights_spec(value)
         elif spec == "exposure":
             parse_exposure_spec(value, where=where)
+        elif spec == "focus":
+            parse_focus_term(value, where=where)
     except GeoclusterError:
-        return VALID_SPECS if spec == "weights" else EXPOSURE_FORMS
+        return {"weights": VALID_SPECS, "exposure": EXPOSURE_FORMS, "focus": FOCUS_FORMS}[spec]
     return None
 
 

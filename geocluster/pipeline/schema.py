@@ -35,7 +35,7 @@ class Key:
 
     ``check`` returns an error text (what is expected) or None. ``spec`` names the parser
     that :mod:`geocluster.pipeline.config` applies to the value (``"weights"``,
-    ``"exposure"``, ``"units"``); ``each=True`` applies it to every item of a list.
+    ``"exposure"``, ``"units"``, ``"focus"``); ``each=True`` applies it to every item of a list.
     """
 
     types: tuple[type, ...]
@@ -330,7 +330,7 @@ class RobustnessSection:
                                      each=True,
                                      doc="Alternative clustering measures besides [exposure].")
     focus: tuple[str, ...] | None = _key(
-        (list,), None, doc="Terms or effects tracked (see geocluster.robustness). Default: the "
+        (list,), None, spec="focus", each=True, doc="Terms or effects tracked (see geocluster.robustness). Default: the "
         "terms of the study's model that hold the exposure column.")
     lisa_weights: tuple[str, ...] | None = _key(
         (list,), None, spec="weights", each=True,
