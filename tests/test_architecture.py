@@ -281,9 +281,6 @@ def function_code_lines(module: str, function: ast.FunctionDef | ast.AsyncFuncti
     return len(_code_lines(module).intersection(span))
 
 
-@pytest.mark.xfail(strict=True, reason="work in progress of other helpers at the time of writing: "
-                   "geocluster/clusters/hotspots.py getis_ord() (110 code lines); remove the "
-                   "mark after integration")
 def test_no_function_over_the_code_line_limit():
     found = []
     for module in _modules():
