@@ -930,6 +930,13 @@ BAD_INPUT += [
     ("map-tiles", lambda: gc.map(firms=d_().firms, tiles="bogus"), "bogus", None),
     ("map-lisa", lambda: gc.map(lisa=d_().cells, tiles=None), "lisa_cluster", None),
     ("save_map-list", lambda: gc.save_map([1], "unused.html"), "list", None),
+    # the study pipeline
+    ("load_config-missing", lambda: gc.load_config("/nonexistent/study.toml"), "study.toml", None),
+    ("run_study-key", lambda: gc.run_study({"firms": {"synthetic": 50}, "bogus": {}},
+                                           "/nonexistent/out"), "bogus", None),
+    ("run_study-value", lambda: gc.run_study({"firms": {"synthetic": 50},
+                                              "model": {"weights": "knn:0"}},
+                                             "/nonexistent/out"), "weights", None),
 ]
 
 

@@ -85,6 +85,18 @@ class Summary:
     statistic : str
         What the ``statistic`` column of a coefficient table holds (``"z"`` or ``"t"``);
         used as its printed heading.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"estimate": [0.5], "std_error": [0.1], "statistic": [5.0],
+    ...                       "p_value": [1e-6], "ci_low": [0.3], "ci_high": [0.7]},
+    ...                      index=["x"])
+    >>> s = Summary("A model", top=[("n", "100")], table=table)
+    >>> s.to_frame().columns.tolist() == list(COEF_COLUMNS)
+    True
+    >>> "<h4>A model</h4>" in s._repr_html_()
+    True
     """
 
     title: str

@@ -310,6 +310,18 @@ class GlobalMoranResult:
     (``p_sim`` with permutations, else ``p_rand``); :meth:`to_frame` gives all three in
     one table with a ``p_value`` column.
 
+    Attributes
+    ----------
+    I : float
+        Moran's I.
+    expected, variance, z : float
+        Its expectation under the null, variance and z-score (randomisation).
+    p_norm, p_rand, p_sim : float
+        Two-sided p-values under normality and randomisation, and the permutation
+        pseudo p-value (NaN without permutations).
+    p_value : float
+        The headline p-value (``p_sim`` with permutations, else ``p_rand``).
+
     Examples
     --------
     >>> import geocluster as gc

@@ -104,6 +104,15 @@ class KDensityResult:
         ``localisation_index > 0`` and ``dispersion_index > 0``.
     simulated
         The simulated K-densities (simulations x distances), per km.
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> firms = gc.datasets.make_firms(300, seed=1)
+    >>> res = gc.k_density(firms, subset=("industry", firms["industry"].iloc[0]),
+    ...                    max_distance="50km", simulations=19, seed=1)
+    >>> type(res).__name__, res.distance[0]
+    ('KDensityResult', 0.0)
     """
 
     distance: np.ndarray

@@ -255,6 +255,12 @@ class SyntheticFirms:
     truth
         The true parameters (a JSON-serialisable dict; the same content as
         ``firms.attrs["truth"]``, which pandas does not promise to keep).
+
+    Examples
+    --------
+    >>> sim = simulate_firms(200, seed=2)
+    >>> sorted(sim.truth)[:3], len(sim.firms)
+    (['background_share', 'beta', 'cluster'], 200)
     """
 
     firms: gpd.GeoDataFrame
@@ -281,6 +287,17 @@ def simulate_firms(
 
     Takes the same arguments as :func:`make_firms` and draws the same firms for the
     same seed.
+
+    Parameters
+    ----------
+    n, seed, industries, rho, weights, cluster_radius, hub_share, beta, sigma
+        As in :func:`make_firms`.
+
+    Returns
+    -------
+    SyntheticFirms
+        ``.firms`` (the frame :func:`make_firms` returns) and ``.truth`` (the true
+        parameters).
 
     Examples
     --------

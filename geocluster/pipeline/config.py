@@ -115,10 +115,30 @@ def _frozen(value: Any) -> Any:
 def load_config(path: str | Path) -> StudyConfig:
     """Read and validate a TOML study file; relative paths are resolved from its folder.
 
+    Parameters
+    ----------
+    path
+        The study file (``geocluster config`` writes a commented example).
+
+    Returns
+    -------
+    StudyConfig
+        One frozen, validated section per config table, defaults filled in.
+
     Raises
     ------
     ConfigError
         The file does not exist, is a folder, is not UTF-8 TOML, or has a bad key or value.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "study.toml").write_text("[firms]" + chr(10) + "path = 'firms.csv'")
+    >>> config = load_config(folder / "study.toml")
+    >>> Path(config.firms.path) == folder / "firms.csv", config.model.weights
+    (True, 'knn:8')
     """
     path = Path(path)
     raw = _read_toml(path)

@@ -88,6 +88,17 @@ _PACKAGES = ("geocluster", "geopandas", "shapely", "pyproj", "libpysal", "esda",
 class StudyResult:
     """What a study run produced: the output folder, files, timings and a summary.
 
+    Attributes
+    ----------
+    out : pathlib.Path
+        The output folder.
+    files : list of str
+        The files written, relative to ``out``.
+    timings : dict
+        Seconds per step.
+    summary : dict
+        The run's summary (warnings, sizes, the model's headline numbers).
+
     Examples
     --------
     >>> StudyResult(Path("results"), ["report.html"], {"firms": 0.5})
@@ -198,6 +209,20 @@ def run_study(
         An unexpected failure inside a step (a bug).
     KeyboardInterrupt
         Ctrl-C or SIGTERM (:class:`StudyInterrupted`); nothing is left behind.
+
+    Examples
+    --------
+    A small synthetic study with only the model step:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> out = Path(tempfile.mkdtemp()) / "run"
+    >>> config = {"study": {"seed": 1}, "firms": {"synthetic": 300},
+    ...           "areal": {"enabled": False}, "density": {"enabled": False},
+    ...           "robustness": {"enabled": False}, "maps": {"enabled": False}}
+    >>> result = run_study(config, out, quiet=True)  # doctest: +ELLIPSIS
+    >>> (out / "report.html").is_file(), "model.json" in result.files
+    (True, True)
     """
     log = WarningLog(echo=True)
     config_path = Path(config).resolve() if isinstance(config, (str, Path)) else None

@@ -138,7 +138,7 @@ def parse_weights_spec(spec) -> WeightsSpec:
     )
 
 
-def check_spec(spec) -> str:
+def check_spec(spec: object) -> str:
     """Check a weights specification string and return it normalised.
 
     Parameters
