@@ -18,7 +18,7 @@ from geocluster.errors import InputError
 from geocluster.units import parse_distance
 
 __all__ = ["BLOCK_PAIRS", "pair_blocks", "diameter_bound", "median_distance",
-           "pair_bandwidth", "Smoother"]
+           "pair_bandwidth", "Smoother", "distance_bands", "global_level"]
 
 #: Distances computed per block (rows x columns); 4M float64 = 32 MB.
 BLOCK_PAIRS = 4_000_000
@@ -191,3 +191,54 @@ class Smoother:
             return np.full(len(self.grid), np.nan)
         return self.kernel @ hist / total * 1000.0
 
+
+def distance_bands(simulated: np.ndarray, alpha: float, n_grid: int):
+    """Pointwise (``alpha``, ``1 - alpha``) and global bands of simulated curves.
+
+    Returns ``(local_lower, local_upper, global_lower, global_upper, q_lo, q_hi)``; the
+    global bands are the pointwise quantiles at the levels ``q_lo``, ``q_hi`` of
+    :func:`global_level` (each side crossed anywhere by at most ``alpha`` of the curves).
+    NaN everywhere without simulations.
+    """
+    sims = simulated.shape[0]
+    if sims == 0:
+        nan = np.full(n_grid, np.nan)
+        return nan, nan, nan, nan, math.nan, math.nan
+    local_lower = np.quantile(simulated, alpha, axis=0)
+    local_upper = np.quantile(simulated, 1 - alpha, axis=0)
+    q_hi = global_level(simulated, alpha, upper=True)
+    q_lo = global_level(simulated, alpha, upper=False)
+    global_upper = np.quantile(simulated, q_hi, axis=0)
+    global_lower = np.quantile(simulated, q_lo, axis=0)
+    return local_lower, local_upper, global_lower, global_upper, q_lo, q_hi
+
+
+def global_level(simulated: np.ndarray, alpha: float, *, upper: bool) -> float:
+    """The pointwise quantile level whose band at most ``alpha`` of the simulations cross.
+
+    D-O (2005, section 4): the global upper band is the local quantile band, with the
+    same level at every distance, that is exceeded somewhere over the whole range by
+    only ``alpha`` of the simulated K-densities (the lower band likewise from below).
+    The crossing share falls in steps as the level moves to the extreme, so the level
+    is found by bisection (linear interpolation between order statistics).
+    """
+
+    def crossing(q: float) -> float:
+        band = np.quantile(simulated, q, axis=0)
+        hits = simulated > band if upper else simulated < band
+        return float(hits.any(axis=1).mean())
+
+    # upper: find the smallest q in [1 - alpha, 1] with crossing(q) <= alpha.
+    # lower: find the largest q in [0, alpha] with crossing(q) <= alpha.
+    good, bad = (1.0, 1.0 - alpha) if upper else (0.0, alpha)
+    if crossing(bad) <= alpha:
+        return bad
+    for _ in range(40):
+        mid = 0.5 * (good + bad)
+        if crossing(mid) <= alpha:
+            good = mid
+        else:
+            bad = mid
+        if abs(good - bad) < 1e-6:
+            break
+    return good

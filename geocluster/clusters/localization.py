@@ -65,7 +65,13 @@ from geocluster._base.validate import (
     subset_mask,
 )
 from geocluster.clusters import _permutation as _perm
-from geocluster.clusters._pairs import Smoother, diameter_bound, median_distance, pair_bandwidth
+from geocluster.clusters._pairs import (
+    Smoother,
+    diameter_bound,
+    distance_bands,
+    median_distance,
+    pair_bandwidth,
+)
 from geocluster.errors import InputError
 from geocluster.units import parse_distance, to_metric
 
@@ -111,7 +117,7 @@ class KDensityResult:
     >>> firms = gc.datasets.make_firms(300, seed=1)
     >>> res = gc.k_density(firms, subset=("industry", firms["industry"].iloc[0]),
     ...                    max_distance="50km", simulations=19, seed=1)
-    >>> type(res).__name__, res.distance[0]
+    >>> type(res).__name__, float(res.distance[0])
     ('KDensityResult', 0.0)
     """
 
@@ -459,48 +465,8 @@ def _check_sizes(n_firms: int, n_sites: int, sims: int) -> int:
 
 
 def _bands(simulated: np.ndarray, alpha: float, n_grid: int):
-    sims = simulated.shape[0]
-    if sims == 0:
-        nan = np.full(n_grid, np.nan)
-        return nan, nan, nan, nan, math.nan, math.nan
-    local_lower = np.quantile(simulated, alpha, axis=0)
-    local_upper = np.quantile(simulated, 1 - alpha, axis=0)
-    q_hi = _global_level(simulated, alpha, upper=True)
-    q_lo = _global_level(simulated, alpha, upper=False)
-    global_upper = np.quantile(simulated, q_hi, axis=0)
-    global_lower = np.quantile(simulated, q_lo, axis=0)
-    return local_lower, local_upper, global_lower, global_upper, q_lo, q_hi
-
-
-def _global_level(simulated: np.ndarray, alpha: float, *, upper: bool) -> float:
-    """The pointwise quantile level whose band at most ``alpha`` of the simulations cross.
-
-    D-O (2005, section 4): the global upper band is the local quantile band, with the
-    same level at every distance, that is exceeded somewhere over the whole range by
-    only ``alpha`` of the simulated K-densities (the lower band likewise from below).
-    The crossing share falls in steps as the level moves to the extreme, so the level
-    is found by bisection (linear interpolation between order statistics).
-    """
-
-    def crossing(q: float) -> float:
-        band = np.quantile(simulated, q, axis=0)
-        hits = simulated > band if upper else simulated < band
-        return float(hits.any(axis=1).mean())
-
-    # upper: find the smallest q in [1 - alpha, 1] with crossing(q) <= alpha.
-    # lower: find the largest q in [0, alpha] with crossing(q) <= alpha.
-    good, bad = (1.0, 1.0 - alpha) if upper else (0.0, alpha)
-    if crossing(bad) <= alpha:
-        return bad
-    for _ in range(40):
-        mid = 0.5 * (good + bad)
-        if crossing(mid) <= alpha:
-            good = mid
-        else:
-            bad = mid
-        if abs(good - bad) < 1e-6:
-            break
-    return good
+    """Local and global bands of the simulated K-densities (:func:`_pairs.distance_bands`)."""
+    return distance_bands(simulated, alpha, n_grid)
 
 
 def _tie_tolerance(k: np.ndarray, simulated: np.ndarray) -> float:
