@@ -125,18 +125,20 @@ from geocluster.datasets.truth import (
     BETA_PHI,
     DEFAULT_BETA,
     DELTA,
+    EXPORT_THRESHOLD,
     GAMMA,
     NB_ALPHA,
     SERIAL_MAX_EMPLOYEES,
     SERIAL_MIN_PATENTS,
     TERMS,
+    export_truth,
     truth_record,
 )
 from geocluster.errors import InputError
 from geocluster.weights import weights as build_weights
 
 __all__ = ["make_firms", "simulate_firms", "SyntheticFirms", "INDUSTRIES", "DEFAULT_BETA",
-           "JITTER_SD_M"]
+           "JITTER_SD_M", "export_outcomes"]
 
 # firm attributes
 _AGE_GAMMA = (2.0, 7.0)
@@ -312,6 +314,49 @@ def simulate_firms(
         cluster_radius=cluster_radius, hub_share=hub_share, beta=beta, sigma=sigma,
     )
     return SyntheticFirms(firms=frame, truth=copy.deepcopy(internals["truth"]))
+
+
+def export_outcomes(sim: SyntheticFirms, threshold: float = EXPORT_THRESHOLD
+                    ) -> SyntheticFirms:
+    """Add the binary ``exports`` and the censored ``sales_abroad`` with their truth.
+
+    ``exports = 1[intl > threshold]`` (a SAR probit) and ``sales_abroad = max(intl -
+    threshold, 0)`` (a SAR tobit), with the exact true parameters of
+    :func:`geocluster.datasets.truth.export_truth` under ``truth["exports"]`` and
+    ``truth["sales_abroad"]``. The input is not modified.
+
+    Parameters
+    ----------
+    sim
+        The result of :func:`simulate_firms`.
+    threshold
+        The level of ``intl`` above which a firm exports.
+
+    Returns
+    -------
+    SyntheticFirms
+        The firms with the two columns added and the truth extended.
+
+    Examples
+    --------
+    >>> sim = export_outcomes(simulate_firms(300, seed=1))
+    >>> sorted(set(sim.firms["exports"])), bool((sim.firms["sales_abroad"] >= 0).all())
+    ([0, 1], True)
+    >>> sim.truth["exports"]["model"]
+    'SAR probit'
+    """
+    if not isinstance(sim, SyntheticFirms):
+        raise InputError(f"export_outcomes: sim must be a SyntheticFirms (from "
+                         f"simulate_firms), got {type(sim).__name__}.")
+    if not np.isfinite(threshold):
+        raise InputError(f"export_outcomes: threshold={threshold!r} must be a finite number.")
+    firms = sim.firms.copy()
+    intl = firms["intl"].to_numpy(dtype=float)
+    firms["exports"] = (intl > threshold).astype(np.int64)
+    firms["sales_abroad"] = np.maximum(intl - threshold, 0.0)
+    truth = {**copy.deepcopy(sim.truth), **export_truth(sim.truth, float(threshold))}
+    firms.attrs["truth"] = copy.deepcopy(truth)
+    return SyntheticFirms(firms=firms, truth=truth)
 
 
 # ----------------------------------------------------------------------------- weights, DGP

@@ -168,3 +168,39 @@ def truth_record(
             "turning_point_serial": turning_point(DELTA, serial=True),
         },
     }
+
+
+#: ``exports = 1[intl > EXPORT_THRESHOLD]`` (about half of the firms at the defaults).
+EXPORT_THRESHOLD = 2.5
+
+
+def export_truth(truth: dict, threshold: float = EXPORT_THRESHOLD) -> dict:
+    """True parameters of ``exports`` (SAR probit) and ``sales_abroad`` (SAR tobit).
+
+    ``intl = (I - rho W)^-1 (X beta + eps)`` and ``W`` is row-stochastic, so
+    ``(I - rho W)^-1 1 = 1 / (1 - rho)`` and ``intl - c = (I - rho W)^-1 (X beta' + eps)``
+    with ``beta'`` = ``beta`` but the intercept lowered by ``c (1 - rho)``. Hence
+    ``exports = 1[intl > c]`` is exactly a SAR probit with coefficients ``beta' / sigma``
+    (a probit identifies them up to the scale of ``eps``) and ``rho``, and
+    ``sales_abroad = max(intl - c, 0)`` exactly a SAR tobit with ``beta'``, ``rho`` and
+    ``sigma2 = sigma^2``: no further random draws, so the firms are unchanged.
+
+    Examples
+    --------
+    >>> t = export_truth({"beta": dict(DEFAULT_BETA), "rho": 0.4, "sigma": 1.0,
+    ...                   "formula": FORMULA})
+    >>> t["exports"]["params"]["Intercept"], t["exports"]["rho"]
+    (-1.0, 0.4)
+    """
+    rho, sigma = float(truth["rho"]), float(truth["sigma"])
+    shifted = dict(truth["beta"])
+    shifted["Intercept"] = shifted["Intercept"] - threshold * (1 - rho)
+    rhs = truth["formula"].split("~", 1)[1].strip()
+    return {
+        "exports": {"formula": f"exports ~ {rhs}", "model": "SAR probit",
+                    "definition": f"1[intl > {threshold:g}]", "rho": rho,
+                    "params": {k: v / sigma for k, v in shifted.items()}},
+        "sales_abroad": {"formula": f"sales_abroad ~ {rhs}", "model": "SAR tobit",
+                         "definition": f"max(intl - {threshold:g}, 0)", "rho": rho,
+                         "params": shifted, "sigma2": sigma**2},
+    }

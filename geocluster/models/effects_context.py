@@ -22,7 +22,7 @@ from geocluster.models.protocol import EffectsInputs
 __all__ = ["EffectsContext", "effects_inputs_of", "group_label", "MAX_GROUPS"]
 
 MODELS = ("ols", "lag", "error", "durbin", "glm")
-LINKS = ("identity", "log", "logit")
+LINKS = ("identity", "log", "logit", "probit")
 #: Most groups of ``by`` (effects by group need a categorical column).
 MAX_GROUPS = 20
 
@@ -280,6 +280,9 @@ class EffectsContext:
             mu = 1 / (1 + np.exp(-eta))
             d1 = mu * (1 - mu)
             return mu, d1, d1 * (1 - 2 * mu)
+        if self.link == "probit":  # spatial_probit / probit baselines
+            d1 = stats.norm.pdf(eta)
+            return stats.norm.cdf(eta), d1, -eta * d1
         return eta, np.ones_like(eta), np.zeros_like(eta)
 
     def glm_slope(self, base: pd.DataFrame, at: np.ndarray):
