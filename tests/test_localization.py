@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import cdist, pdist
 from scipy.stats import norm
 
 import geocluster as gc
 import geocluster.clusters._pairs as pairs
+import geocluster.clusters.colocalization as colocal
 import geocluster.clusters.localization as loc
 from geocluster._base.summary import Summary
 from geocluster.errors import CRSError, InputError
@@ -341,3 +342,99 @@ def test_k_density_summary_and_seed_label(planted):
     assert table.columns.tolist() == ["kind", "from_km", "to_km"]
     assert len(table) == len(res.localised_ranges()) + len(res.dispersed_ranges())
     assert "Duranton-Overman K-density test" in str(summary)
+
+
+# --------------------------------------------------------------------------------------
+# co-localisation: the cross K-density of two industries (clusters.colocalization)
+# --------------------------------------------------------------------------------------
+
+
+def _exact_cross_k(xa, xb, h, grid, wa=None, wb=None):
+    """Cross K-density per km by brute force over all n_a x n_b pairs (cdist)."""
+    d = cdist(xa, xb).ravel()
+    pw = np.ones_like(d) if wa is None else np.multiply.outer(wa, wb).ravel()
+    dens = norm.pdf((grid[:, None] - d) / h) + norm.pdf((grid[:, None] + d) / h)
+    return (dens * pw).sum(axis=1) / (h * pw.sum()) * 1000.0
+
+
+def _two_hubs(seed=0, same_hub=True, n_other=400):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(30_000, 2_000, (40, 2))
+    b = rng.normal(30_000 if same_hub else 70_000, 2_000, (40, 2))
+    xy = np.vstack([a, b, rng.uniform(0, 100_000, (n_other, 2))])
+    ind = np.r_[np.full(40, "a"), np.full(40, "b"), np.full(n_other, "o")]
+    emp = rng.integers(1, 100, len(ind)).astype(float)
+    return _sites(xy, ind=ind, emp=emp), xy
+
+
+@pytest.mark.parametrize("block", [500, pairs.BLOCK_PAIRS])
+def test_cross_k_equals_brute_force(monkeypatch, block):
+    monkeypatch.setattr(pairs, "BLOCK_PAIRS", block)
+    sites, xy = _two_hubs(1, same_hub=False)
+    before = sites.copy()
+    res = colocal.k_density_pair(sites, by="ind", pair=("a", "b"), simulations=0)
+    pd.testing.assert_frame_equal(sites, before)
+    exact = _exact_cross_k(xy[:40], xy[40:80], res.bandwidth, res.distance)
+    np.testing.assert_allclose(res.k, exact, atol=1e-4 * exact.max())
+    # Silverman's rule on the 1600 cross distances
+    d = cdist(xy[:40], xy[40:80]).ravel()
+    iqr = np.subtract(*np.percentile(d, [75, 25]))
+    assert res.bandwidth == pytest.approx(0.9 * min(d.std(), iqr / 1.34) * len(d) ** -0.2,
+                                          rel=2e-3)
+    emp = sites["emp"].to_numpy()
+    resw = colocal.k_density_pair(sites, by="ind", pair=("a", "b"), weight="emp",
+                                  bandwidth="3km", simulations=0)
+    exact_w = _exact_cross_k(xy[:40], xy[40:80], 3000.0, resw.distance, emp[:40], emp[40:80])
+    np.testing.assert_allclose(resw.k, exact_w, atol=1e-4 * exact_w.max())
+    assert resw.weighted and "no test" in repr(resw)
+
+
+def test_pair_in_one_hub_is_colocalised_under_relocation_not_labelling():
+    sites, _ = _two_hubs(2, same_hub=True)
+    reloc = colocal.k_density_pair(sites, by="ind", pair=("a", "b"), simulations=49, seed=1,
+                                   max_distance="40km")
+    assert reloc.is_localised and reloc.localised_ranges()[0][0] == 0.0
+    # A and B share the hub: given where they are, the labels are as good as random
+    label = colocal.k_density_pair(sites, by="ind", pair=("a", "b"), simulations=49, seed=1,
+                                   max_distance="40km", null="labelling")
+    assert not label.is_localised and label.null == "labelling"
+    again = colocal.k_density_pair(sites, by="ind", pair=("a", "b"), simulations=49, seed=1,
+                                   max_distance="40km")
+    np.testing.assert_array_equal(reloc.simulated, again.simulated)
+    assert reloc.seed == 1 and reloc.n_a == 40 and reloc.n_b == 40 and reloc.n_sites == 480
+    assert "co-localised" in repr(reloc) and "'a' x 'b'" in repr(reloc)
+    s = reloc.summary()
+    assert isinstance(s, Summary) and dict(s.top)["verdict"] == "co-localised"
+    assert set(s.to_frame()["kind"]) <= {"co-localised", "co-dispersed"}
+    fig = reloc.plot()
+    assert "Cross K-density a x b" in fig.axes[0].get_title()
+    assert "K_AB(d), observed" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_segregated_pair_is_codispersed_under_labelling():
+    sites, _ = _two_hubs(3, same_hub=False)
+    res = colocal.k_density_pair(sites, by="ind", pair=("a", "b"), simulations=49, seed=2,
+                                 max_distance="30km", null="labelling", weight="emp")
+    assert not res.is_localised and res.is_dispersed
+    assert (res.k[:20] < res.global_lower[:20]).all()
+
+
+def test_k_density_pair_bad_input(planted):
+    with pytest.raises(InputError, match="points must be a GeoDataFrame"):
+        colocal.k_density_pair(pd.DataFrame({"a": [1]}), by="a", pair=(1, 2))
+    with pytest.raises(InputError, match="by='sector' is not a column"):
+        colocal.k_density_pair(planted, by="sector", pair=("a", "b"))
+    with pytest.raises(InputError, match="two different industries"):
+        colocal.k_density_pair(planted, by="industry", pair=("biotech", "biotech"))
+    with pytest.raises(InputError, match="no firm has industry == 'toys'"):
+        colocal.k_density_pair(planted, by="industry", pair=("biotech", "toys"))
+    with pytest.raises(InputError, match="null='random'"):
+        colocal.k_density_pair(planted, by="industry", pair=("biotech", "other"), null="random")
+    with pytest.raises(InputError, match="hold all 1000 sites"):
+        colocal.k_density_pair(planted, by="industry", pair=("biotech", "other"))
+    with pytest.raises(InputError, match="simulations=-1"):
+        colocal.k_density_pair(planted, by="industry", pair=("biotech", "other"),
+                               simulations=-1)
+    two = _sites([[0, 0], [1, 0], [5, 5], [9, 9]], ind=["a", "b", "c", "c"])
+    with pytest.raises(InputError, match="gives 1 cross pairs"):
+        colocal.k_density_pair(two, by="ind", pair=("a", "b"))

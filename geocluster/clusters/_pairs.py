@@ -17,7 +17,7 @@ from scipy.spatial.distance import cdist, pdist
 from geocluster.errors import InputError
 from geocluster.units import parse_distance
 
-__all__ = ["BLOCK_PAIRS", "pair_blocks", "diameter_bound", "median_distance",
+__all__ = ["BLOCK_PAIRS", "pair_blocks", "cross_blocks", "diameter_bound", "median_distance",
            "pair_bandwidth", "Smoother", "distance_bands", "global_level"]
 
 #: Distances computed per block (rows x columns); 4M float64 = 32 MB.
@@ -58,17 +58,39 @@ def _triu(m: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(m, k=1)
 
 
+def cross_blocks(xy_a: np.ndarray, w_a: np.ndarray | None, xy_b: np.ndarray,
+                 w_b: np.ndarray | None):
+    """Yield (distances, pair weights or None) for all pairs (i in a, j in b), in blocks of rows.
+
+    The co-localisation counterpart of :func:`pair_blocks` (two different sets of points,
+    every one of the ``len(a) x len(b)`` pairs once); ``w_a`` and ``w_b`` are both None or
+    both given.
+    """
+    n_b = len(xy_b)
+    rows = max(1, min(len(xy_a), BLOCK_PAIRS // max(n_b, 1)))
+    for start in range(0, len(xy_a), rows):
+        stop = min(len(xy_a), start + rows)
+        d = cdist(xy_a[start:stop], xy_b).ravel()
+        if w_a is None or w_b is None:
+            yield d, None
+        else:
+            yield d, np.multiply.outer(w_a[start:stop], w_b).ravel()
+
+
 def diameter_bound(xy: np.ndarray) -> float:
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     return float(np.hypot(*(hi - lo)))
 
 
-def _coarse_histogram(xy, w, span, *, moments: bool = True):
-    """Histogram of all pair distances over [0, span] with moments (for quantiles, sd)."""
+def _coarse_histogram(xy, w, span, *, moments: bool = True, blocks=None):
+    """Histogram of all pair distances over [0, span] with moments (for quantiles, sd).
+
+    ``blocks`` (an iterable of (distances, weights)) replaces ``pair_blocks(xy, w)``.
+    """
     width = span / _COARSE_BINS
     hist = np.zeros(_COARSE_BINS)
     s0 = s1 = s2 = 0.0
-    for d, pw in pair_blocks(xy, w):
+    for d, pw in (pair_blocks(xy, w) if blocks is None else blocks):
         if d.size == 0:
             continue
         t = np.multiply(d, 1.0 / width)
@@ -103,21 +125,26 @@ def median_distance(xy, w, span) -> float:
     return float(_hist_quantile(hist, width, 0.5))
 
 
-def pair_bandwidth(bandwidth, xy, w, span) -> float:
-    """Silverman's rule on the pair distances, or the distance given (metres)."""
+def pair_bandwidth(bandwidth, xy, w, span, *, blocks=None, n_pairs: float | None = None,
+                   where: str = "k_density") -> float:
+    """Silverman's rule on the pair distances, or the distance given (metres).
+
+    ``blocks`` and ``n_pairs`` give other pairs than those of ``xy`` (the cross pairs of
+    two industries); ``where`` names the caller in the messages.
+    """
     if isinstance(bandwidth, str) and bandwidth.strip().lower() == "silverman":
-        hist, width, (s0, s1, s2) = _coarse_histogram(xy, w, span)
+        hist, width, (s0, s1, s2) = _coarse_histogram(xy, w, span, blocks=blocks)
         if s0 <= 0:
-            raise InputError("k_density: the weights of the subset's firms sum to 0.")
+            raise InputError(f"{where}: the weights of the subset's firms sum to 0.")
         mean = s1 / s0
         sd = math.sqrt(max(s2 / s0 - mean * mean, 0.0))
         iqr = _hist_quantile(hist, width, 0.75) - _hist_quantile(hist, width, 0.25)
         spread = min(sd, iqr / 1.34) if iqr > 0 else sd
-        m = len(xy) * (len(xy) - 1) / 2
+        m = len(xy) * (len(xy) - 1) / 2 if n_pairs is None else n_pairs
         h = 0.9 * spread * m ** (-0.2)
         if not h > 0:
             raise InputError(
-                "k_density: Silverman's bandwidth is 0 (the subset's firms share one "
+                f"{where}: Silverman's bandwidth is 0 (the subset's firms share one "
                 "location); give bandwidth= as a distance."
             )
         return float(h)
@@ -125,7 +152,7 @@ def pair_bandwidth(bandwidth, xy, w, span) -> float:
         return parse_distance(bandwidth, name="bandwidth")
     except InputError:
         raise InputError(
-            f"k_density: bandwidth={bandwidth!r} must be 'silverman' or a distance such as "
+            f"{where}: bandwidth={bandwidth!r} must be 'silverman' or a distance such as "
             "'5km' (a number means metres)."
         ) from None
 
@@ -155,7 +182,8 @@ class Smoother:
         values = (np.exp(-0.5 * u * u) + np.exp(-0.5 * v * v)) / (h * math.sqrt(2 * math.pi))
         self.kernel = sparse.csr_matrix((values, (rows, cols)), shape=(n_grid, self.nbins + 1))
 
-    def histogram(self, xy, w):
+    def histogram(self, xy, w, blocks=None):
+        # ``blocks`` (an iterable of (distances, weights)) replaces pair_blocks(xy, w).
         # Linear binning (Wand 1994): a distance between nodes k and k + 1 (nodes at
         # multiples of the bin width) gives each a share by proximity, which makes the
         # smoothing error second order in width / bandwidth. Distances beyond the last
@@ -165,7 +193,7 @@ class Smoother:
         ahead = np.zeros(size)  # the share of them that goes to node k + 1
         total = 0.0
         inv = 1.0 / self.width
-        for d, pw in pair_blocks(xy, w):
+        for d, pw in (pair_blocks(xy, w) if blocks is None else blocks):
             if d.size == 0:
                 continue
             t = np.multiply(d, inv, out=d)
@@ -184,9 +212,12 @@ class Smoother:
         hist[1:] += ahead[:-1]
         return hist[: self.nbins + 1], total
 
-    def density(self, xy, w) -> np.ndarray:
-        """K-density per km at the grid: all pairs (also beyond the range) in the denominator."""
-        hist, total = self.histogram(xy, w)
+    def density(self, xy, w, blocks=None) -> np.ndarray:
+        """K-density per km at the grid: all pairs (also beyond the range) in the denominator.
+
+        ``blocks`` (e.g. :func:`cross_blocks`) replaces the pairs of ``xy``.
+        """
+        hist, total = self.histogram(xy, w, blocks)
         if total <= 0:
             return np.full(len(self.grid), np.nan)
         return self.kernel @ hist / total * 1000.0

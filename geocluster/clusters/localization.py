@@ -151,12 +151,12 @@ class KDensityResult:
 
     def localised_ranges(self) -> list[tuple[float, float]]:
         """Distance intervals (metres) where ``k`` is above the global upper band."""
-        tol = _tie_tolerance(self.k, self.simulated)
+        tol = tie_tolerance(self.k, self.simulated)
         return _ranges(self.distance, self.k - self.global_upper > tol)
 
     def dispersed_ranges(self) -> list[tuple[float, float]]:
         """Distance intervals (metres) where ``k`` is below the global lower band."""
-        tol = _tie_tolerance(self.k, self.simulated)
+        tol = tie_tolerance(self.k, self.simulated)
         return _ranges(self.distance, self.global_lower - self.k > tol)
 
     def to_frame(self) -> pd.DataFrame:
@@ -403,8 +403,8 @@ def k_density(
         simulated[r] = smoother.density(xy_all[idx], w)
     local_lower, local_upper, global_lower, global_upper, q_lo, q_hi = _bands(
         simulated, alpha, k_obs.shape[0])
-    gamma, psi = _indices(smoother.grid, k_obs, global_lower, global_upper, sims,
-                          _tie_tolerance(k_obs, simulated))
+    gamma, psi = indices(smoother.grid, k_obs, global_lower, global_upper, sims,
+                         tie_tolerance(k_obs, simulated))
     return KDensityResult(
         distance=smoother.grid,
         k=k_obs,
@@ -469,14 +469,14 @@ def _bands(simulated: np.ndarray, alpha: float, n_grid: int):
     return distance_bands(simulated, alpha, n_grid)
 
 
-def _tie_tolerance(k: np.ndarray, simulated: np.ndarray) -> float:
+def tie_tolerance(k: np.ndarray, simulated: np.ndarray) -> float:
     """K-densities within ``1e-10`` of their scale of a band are ties (not outside it)."""
     scale = max(float(np.nanmax(np.abs(k))), float(np.nanmax(np.abs(simulated))) if
                 simulated.size else 0.0)
     return _perm.RTOL * scale
 
 
-def _indices(distance, k, lower, upper, sims, tol: float = 0.0):
+def indices(distance, k, lower, upper, sims, tol: float = 0.0):
     """Localisation (Gamma) and dispersion (Psi) indices; a tie with a band is inside it."""
     if sims == 0:
         return math.nan, math.nan
@@ -488,3 +488,8 @@ def _indices(distance, k, lower, upper, sims, tol: float = 0.0):
         return gamma, 0.0
     psi = float(np.trapezoid(below, km)) if below.any() else 0.0
     return gamma, psi
+
+
+# the names the tests and older callers use
+_tie_tolerance = tie_tolerance
+_indices = indices
