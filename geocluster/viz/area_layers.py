@@ -1,4 +1,5 @@
-"""Areal layers of a map: LISA, Gi*, choropleth and cluster outlines (internal API).
+"""Areal layers of a map: LISA, Gi*, bivariate LISA, local Geary, local join counts,
+choropleth and cluster outlines (internal API).
 
 Each is a :class:`~geocluster.viz.layers.GeoclusterLayer` of kind ``"features"``: GeoJSON
 with a colour code per feature, drawn by the runtime on the map's shared canvas.
@@ -15,6 +16,13 @@ import numpy as np
 import pandas as pd
 
 from geocluster._base import plotting
+from geocluster.clusters.local_plots import (
+    GEARY_COLORS,
+    GEARY_LABELS,
+    JOIN_COUNT_COLORS,
+    JOIN_COUNT_LABELS,
+    join_count_classes,
+)
 from geocluster.errors import InputError
 from geocluster.viz.frames import check_frame, frame_bounds, index_label, name_column
 from geocluster.viz.layers import (
@@ -97,6 +105,46 @@ def hotspot_layer(hotspots) -> GeoclusterLayer:
         lambda k: {"ns": "Not significant"}.get(k, k.replace("%", "% confidence")),
         arg="hotspots", producer="gc.getis_ord()", name="Gi* hot and cold spots",
         title="Getis-Ord Gi* hot and cold spots", extra=("gi_hotspot", "gi_z", "gi_p"),
+    )
+
+
+def bivariate_layer(bv) -> GeoclusterLayer:
+    """The ``bivariate=`` layer: bivariate LISA clusters of ``bilisa_cluster``, GeoDa's colours."""
+    return _category_layer(
+        bv, "bilisa_cluster", plotting.LISA_COLORS,
+        lambda k: f"{plotting.LISA_LABELS[k]} ({k})" if k != "ns" else plotting.LISA_LABELS[k],
+        arg="bivariate", producer="local_moran_bv()", name="Bivariate LISA clusters",
+        title="Bivariate local Moran clusters (x, lag of y)",
+        extra=("bilisa_cluster", "bilisa_I", "bilisa_p", "bilisa_q"),
+    )
+
+
+def geary_layer(lg) -> GeoclusterLayer:
+    """The ``geary=`` layer: local Geary classes of ``geary_cluster`` (GeoDa's colours)."""
+    gdf = check_frame(lg, "geary")
+    values = set(gdf["geary_cluster"].dropna()) if "geary_cluster" in gdf.columns else set()
+    keys = ("POS", "NEG", "ns") if "POS" in values else ("HH", "LL", "OP", "NEG", "ns")
+    return _category_layer(
+        gdf, "geary_cluster", {k: GEARY_COLORS[k] for k in keys}, GEARY_LABELS.__getitem__,
+        arg="geary", producer="local_geary()", name="Local Geary clusters",
+        title="Local Geary clusters", extra=("geary_cluster", "geary_C", "geary_p"),
+    )
+
+
+def join_count_layer(jc) -> GeoclusterLayer:
+    """The ``join_counts=`` layer: significant join-count cores, other event units, the rest."""
+    gdf = check_frame(jc, "join_counts")
+    missing = [c for c in ("jc_cluster", "jc_event") if c not in gdf.columns]
+    if missing:
+        raise InputError(
+            f"join_counts= needs the columns {missing}: pass the frame returned by "
+            "local_join_counts()."
+        )
+    gdf = gdf.assign(jc_class=join_count_classes(gdf))
+    return _category_layer(
+        gdf, "jc_class", JOIN_COUNT_COLORS, JOIN_COUNT_LABELS.__getitem__,
+        arg="join_counts", producer="local_join_counts()", name="Local join counts",
+        title="Local join counts", extra=("jc_class", "jc_count", "jc_p"),
     )
 
 

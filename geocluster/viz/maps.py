@@ -12,8 +12,10 @@ How the layers are drawn
   writes 50 MB. Canvas rendering was chosen over marker clustering (which hides where the
   firms are, the point of a cluster map) and over aggregation (which the LISA, Gi*,
   choropleth and KDE layers already provide).
-* **LISA**, **Gi*** and **choropleth** layers are filled polygons (or points), with GeoDa's
-  LISA colours and ArcGIS-style hot/cold spot colours from :mod:`geocluster._base.plotting`.
+* **LISA**, **Gi***, **bivariate LISA**, **local Geary**, **local join count** and
+  **choropleth** layers are filled polygons (or points), with GeoDa's LISA and local Geary
+  colours and ArcGIS-style hot/cold spot colours (:mod:`geocluster._base.plotting`,
+  :mod:`geocluster.clusters.local_plots`).
   Only the first of them is switched on at the start: they cover each other.
 * The **KDE** surface is resampled onto a Web Mercator grid and inlined as a PNG image,
   translucent, drawn above the areas and outlines and below the firms.
@@ -85,7 +87,15 @@ import geopandas as gpd
 import numpy as np
 
 from geocluster.errors import InputError
-from geocluster.viz.area_layers import choropleth_layer, cluster_layers, hotspot_layer, lisa_layer
+from geocluster.viz.area_layers import (
+    bivariate_layer,
+    choropleth_layer,
+    cluster_layers,
+    geary_layer,
+    hotspot_layer,
+    join_count_layer,
+    lisa_layer,
+)
 from geocluster.viz.assets import inline_assets
 from geocluster.viz.firm_layer import firm_layer
 from geocluster.viz.layers import (
@@ -125,6 +135,9 @@ def make_map(
     tooltip: str | Sequence[str] | bool | None = None,
     lisa: gpd.GeoDataFrame | None = None,
     hotspots: gpd.GeoDataFrame | None = None,
+    bivariate: gpd.GeoDataFrame | None = None,
+    geary: gpd.GeoDataFrame | None = None,
+    join_counts: gpd.GeoDataFrame | None = None,
     density: Any = None,
     clusters: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
     choropleth: tuple[gpd.GeoDataFrame, str] | Mapping[str, Any] | None = None,
@@ -160,6 +173,14 @@ def make_map(
         drawn in GeoDa's colours.
     hotspots
         Frame from :func:`geocluster.getis_ord` (``gi_hotspot``), hot and cold spots.
+    bivariate
+        Frame from the bivariate local Moran (``local_moran_bv``, ``bilisa_cluster``),
+        in GeoDa's LISA colours.
+    geary
+        Frame from ``local_geary`` (``geary_cluster``), GeoDa's local Geary classes.
+    join_counts
+        Frame from ``local_join_counts`` (``jc_cluster``, ``jc_event``): significant
+        join-count cluster cores, other units with the event, the rest.
     density
         A ``DensitySurface`` from :func:`geocluster.kde`, or any object with a 2-D
         ``values`` array (density per km², first row at the lowest y unless it has
@@ -211,6 +232,7 @@ def make_map(
     layers = _build_layers(
         firms=firms, color=color, size=size, popup=popup, tooltip=tooltip, lisa=lisa,
         hotspots=hotspots, density=density, clusters=clusters, choropleth=choropleth,
+        local={"bivariate": bivariate, "geary": geary, "join_counts": join_counts},
     )
     if m is None:
         m = _new_map(tiles, seed)
@@ -446,7 +468,7 @@ def _fit(m: folium.Map) -> None:
 
 
 def _build_layers(*, firms, color, size, popup, tooltip, lisa, hotspots, density, clusters,
-                  choropleth) -> list[GeoclusterLayer]:
+                  choropleth, local=None) -> list[GeoclusterLayer]:
     """Validate every input and build the layers, bottom to top."""
     if firms is None:
         for arg, value in (("color", color), ("size", size), ("popup", popup),
@@ -461,6 +483,11 @@ def _build_layers(*, firms, color, size, popup, tooltip, lisa, hotspots, density
         areal.append(lisa_layer(lisa))
     if hotspots is not None:
         areal.append(hotspot_layer(hotspots))
+    builders = {"bivariate": bivariate_layer, "geary": geary_layer,
+                "join_counts": join_count_layer}
+    for key, frame in (local or {}).items():
+        if frame is not None:
+            areal.append(builders[key](frame))
     if choropleth is not None:
         areal.append(choropleth_layer(choropleth))
     for k, layer in enumerate(areal):
