@@ -157,3 +157,57 @@ def test_ignored_options_are_warned_about():
     with pytest.warns(GeoclusterWarning, match=r"\[model\] formula ignored: \[model\] enabled = false"):
         validate_config({"firms": {"path": "f.csv"},
                          "model": {"enabled": False, "formula": "y ~ x"}})
+
+
+def test_engine_section_defaults_and_values():
+    config = validate_config({"firms": {"path": "f.csv"}})
+    assert dataclasses.asdict(config.engine) == {"kind": "local", "workers": None,
+                                                 "memory_limit": None, "scheduler": None,
+                                                 "partitions": None}
+    config = validate_config({"firms": {"path": "f.csv"},
+                              "engine": {"kind": "dask", "workers": 2, "memory_limit": "3.5GiB",
+                                         "partitions": 8}})
+    assert (config.engine.kind, config.engine.workers, config.engine.memory_limit,
+            config.engine.partitions) == ("dask", 2, "3.5GiB", 8)
+    joined = validate_config({"firms": {"path": "f.csv"},
+                              "engine": {"kind": "dask", "scheduler": "tcp://10.0.0.5:8786"}})
+    assert joined.engine.scheduler == "tcp://10.0.0.5:8786"
+    assert joined.to_dict()["engine"]["scheduler"] == "tcp://10.0.0.5:8786"
+    assert validate_config({"firms": {"path": "f"}, "engine": {"memory_limit": "auto",
+                                                               "kind": "dask"}})
+
+
+@pytest.mark.parametrize(
+    "engine, message",
+    [
+        ({"kind": "spark"}, r"\[engine\] kind = 'spark' is not allowed; choose one of "
+                            r"\['local', 'dask'\]"),
+        ({"kind": "dask", "workers": 0}, r"\[engine\] workers = 0 is not allowed; expected a "
+                                         "positive whole number"),
+        ({"kind": "dask", "workers": "2"}, r"\[engine\] workers = '2' has the wrong type"),
+        ({"kind": "dask", "memory_limit": "lots"},
+         r"\[engine\] memory_limit = 'lots' is not allowed; expected memory per worker such as"),
+        ({"kind": "dask", "memory_limit": 4}, r"\[engine\] memory_limit = 4 has the wrong type"),
+        ({"kind": "dask", "scheduler": "localhost:8786"},
+         r"\[engine\] scheduler = 'localhost:8786' is not allowed; expected a scheduler "
+         r"address such as 'tcp://"),
+        ({"kind": "dask", "scheduler": "tcp://:8786"}, r"scheduler = 'tcp://:8786' is not"),
+        ({"kind": "dask", "scheduler": "tcp://h:8786", "workers": 2, "memory_limit": "1GB"},
+         r"joins an existing cluster, whose workers are its own; remove \[engine\] workers, "
+         "memory_limit"),
+        ({"kind": "dask", "partitons": 2}, r"unknown key \[engine\] partitons; allowed keys "
+                                           "are kind, workers, memory_limit, scheduler"),
+    ],
+)
+def test_bad_engine_sections_name_the_key(engine, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config({"firms": {"path": "f.csv"}, "engine": engine})
+
+
+def test_engine_options_of_a_local_engine_are_warned_about():
+    from geocluster.errors import GeoclusterWarning
+
+    with pytest.warns(GeoclusterWarning, match=r"\[engine\] memory_limit, workers ignored: "
+                                               r"\[engine\] kind = 'local'"):
+        validate_config({"firms": {"path": "f.csv"},
+                         "engine": {"workers": 2, "memory_limit": "1GB"}})

@@ -31,6 +31,7 @@ from geocluster.pipeline.schema import (
     SECTIONS,
     ArealSection,
     DensitySection,
+    EngineSection,
     ExposureSection,
     FirmsSection,
     Key,
@@ -82,6 +83,7 @@ class StudyConfig:
     model: ModelSection
     robustness: RobustnessSection
     maps: MapsSection
+    engine: EngineSection
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The config as plain TOML-like tables (lists for tuples): run.json, the report.
@@ -248,6 +250,15 @@ def _check_across_keys(config: StudyConfig, source: str) -> None:
         )
     areal = config.areal
     _check_spec(source, "areal", "units", areal.units, "units", cell_size=areal.cell_size)
+    engine = config.engine
+    if engine.scheduler is not None:
+        given = [k for k in ("workers", "memory_limit") if getattr(engine, k) is not None]
+        if given:
+            raise ConfigError(
+                f"{source}: [engine] scheduler = {engine.scheduler!r} joins an existing "
+                f"cluster, whose workers are its own; remove [engine] {', '.join(given)} "
+                "(they size the LocalCluster started when no scheduler is given)."
+            )
 
 
 def _ignored_options(raw: Mapping[str, Any], config: StudyConfig) -> list[str]:
@@ -276,6 +287,10 @@ def _ignored_options(raw: Mapping[str, Any], config: StudyConfig) -> list[str]:
         if keys and not getattr(config, section).enabled:
             notes.append(f"[{section}] {', '.join(sorted(keys))} ignored: [{section}] enabled = "
                          "false.")
+    unused = sorted(given.get("engine", set()) - {"kind"})
+    if unused and config.engine.kind == "local":
+        notes.append(f"[engine] {', '.join(unused)} ignored: [engine] kind = 'local' runs "
+                     "every step in this process; set kind = \"dask\" to use them.")
     if not config.model.enabled and config.robustness.enabled and given.get("robustness"):
         notes.append("[robustness] ignored: the robustness sweep needs the model ([model] "
                      "enabled = false).")

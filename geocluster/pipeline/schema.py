@@ -13,6 +13,7 @@ once; the spec parsers (weights, exposure, units) run in :mod:`geocluster.pipeli
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from geocluster.errors import InputError
 __all__ = ["Key", "SCHEMA", "SECTIONS", "StudySection", "FirmsSection", "WeightsSection",
            "ArealSection", "DensitySection", "ExposureSection", "ModelSection",
            "RobustnessSection", "MapsSection", "example_config", "toml_value", "DEMO_FORMULA",
-           "DEMO_COLUMNS", "NAME_COLUMNS", "MODELS", "GRID_UNITS"]
+           "DEMO_COLUMNS", "NAME_COLUMNS", "MODELS", "GRID_UNITS", "EngineSection",
+           "ENGINES"]
 
 
 @dataclass(frozen=True)
@@ -358,11 +360,60 @@ class MapsSection:
                           doc="Firms drawn at most (a seeded sample beyond that).")
 
 
+#: ``[engine] kind``: the study in this process, or its point-heavy steps on dask.
+ENGINES = ("local", "dask")
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*([kMGT]i?B|B)", re.IGNORECASE)
+
+
+def _memory_limit(value) -> str | None:
+    if value == "auto" or _MEMORY.fullmatch(value.strip()):
+        return None
+    return "memory per worker such as '4GB', '3.5GiB' or '500MB', or 'auto'"
+
+
+def _scheduler(value) -> str | None:
+    host = value.partition("://")[2]
+    if value.startswith(("tcp://", "tls://")) and host and not host.startswith(":"):
+        return None
+    return "a scheduler address such as 'tcp://10.0.0.5:8786' (tcp:// or tls://, host and port)"
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    """``[engine]``: where the point-heavy steps run (this process, or dask)."""
+
+    kind: Literal["local", "dask"] = _key(
+        (str,), "local", choices=ENGINES,
+        doc="'local': every step in this process (pandas/geopandas). 'dask': the firms are "
+            "read as a partitioned dask GeoDataFrame and the point-heavy steps (aggregation, "
+            "KDE, count/kde exposure) run on a dask cluster: a LocalCluster started for the "
+            "run (workers, memory_limit) or the scheduler named by scheduler. Needs pip "
+            "install 'geocluster[dask]'.")
+    workers: int | None = _key(
+        (int,), None, check=_positive_int,
+        doc="kind = 'dask': worker processes of the LocalCluster started for the run. "
+            "Default: one per core.")
+    memory_limit: str | None = _key(
+        (str,), None, check=_memory_limit,
+        doc="kind = 'dask': memory per worker of the LocalCluster, e.g. '4GB'. Default: "
+            "the machine's memory shared among the workers.")
+    scheduler: str | None = _key(
+        (str,), None, check=_scheduler,
+        doc="kind = 'dask': join an existing cluster at this address (e.g. "
+            "'tcp://10.0.0.5:8786') instead of starting a LocalCluster; then workers and "
+            "memory_limit are the cluster's own and may not be given.")
+    partitions: int | None = _key(
+        (int,), None, check=_positive_int,
+        doc="kind = 'dask': partitions of firms that do not come partitioned (synthetic "
+            "firms, a single file). Default: 2 per worker.")
+
+
 #: The sections in file order: ``{name: dataclass}``.
 SECTIONS: dict[str, type] = {
     "study": StudySection, "firms": FirmsSection, "weights": WeightsSection,
     "areal": ArealSection, "density": DensitySection, "exposure": ExposureSection,
     "model": ModelSection, "robustness": RobustnessSection, "maps": MapsSection,
+    "engine": EngineSection,
 }
 
 #: Every section and key: ``{section: {key: Key}}`` (the same declaration as the dataclasses).
