@@ -14,6 +14,7 @@ from geocluster.clusters.colocation import (
     colocation_quotient,
     local_colocation_quotient,
     neighbour_weights,
+    plot_local_colocation,
 )
 from geocluster.errors import CRSError, InputError
 
@@ -160,6 +161,14 @@ def test_local_p_value_matches_the_exact_conditional_distribution():
     fdr = local_colocation_quotient(pts, by="t", reference="A", neighbor="B", permutations=99,
                                     seed=2, correction="fdr")
     assert fdr["clq_significant"].dtype == bool
+    fig = plot_local_colocation(loc)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    n_sig = int(loc["clq_significant"].sum())
+    assert labels[3] == "other points (50)" and sum(
+        int(lab.rsplit("(", 1)[1].rstrip(")")) for lab in labels[:3]) == 10
+    assert n_sig == sum(int(lab.rsplit("(", 1)[1].rstrip(")")) for lab in labels[:2])
+    with pytest.raises(InputError, match="local_colocation_quotient"):
+        plot_local_colocation(pts)
 
 
 def test_bad_input():

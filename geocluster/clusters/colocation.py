@@ -45,8 +45,8 @@ from geocluster.clusters import _inference as _inf
 from geocluster.clusters import _permutation as _perm
 from geocluster.errors import InputError
 
-__all__ = ["colocation_quotient", "local_colocation_quotient", "ColocationResult",
-           "neighbour_weights"]
+__all__ = ["colocation_quotient", "local_colocation_quotient", "plot_local_colocation",
+           "ColocationResult", "neighbour_weights"]
 
 #: Distances closer than this (metres) to the k-th distance are ties.
 TIE_DISTANCE = 1e-6
@@ -283,6 +283,47 @@ def local_colocation_quotient(
     out["clq_p"] = p
     out["clq_significant"] = sig
     return out
+
+
+def plot_local_colocation(result: gpd.GeoDataFrame, *, title: str | None = None,
+                          width: float = 7.0, height: float = 6.0):
+    """Map of :func:`local_colocation_quotient`: significant co-location and isolation.
+
+    Reference points with ``clq_significant`` are red (``clq_local > 1``, co-located with
+    B) or blue (``< 1``, isolated from B); the other reference points are grey, all other
+    points small light dots. Returns a matplotlib ``Figure``.
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> firms = gc.datasets.make_firms(500, seed=2)
+    >>> out = local_colocation_quotient(firms, by="industry", reference="pharma",
+    ...                                 neighbor="software", permutations=99, seed=1)
+    >>> fig = plot_local_colocation(out)
+    >>> fig.axes[0].get_legend().get_texts()[0].get_text().startswith("co-located (CLQ > 1)")
+    True
+    """
+    needed = {"clq_local", "clq_p", "clq_significant"}
+    if not isinstance(result, gpd.GeoDataFrame) or not needed <= set(result.columns):
+        raise InputError("plot_local_colocation: give the GeoDataFrame returned by "
+                         f"local_colocation_quotient (with columns {sorted(needed)}).")
+    fig, ax = new_figure(width=width, height=height)
+    xy = result.geometry
+    ref = result["clq_local"].notna().to_numpy()
+    sig = result["clq_significant"].to_numpy(dtype=bool) & ref
+    val = result["clq_local"].to_numpy(dtype=float)
+    groups = [("co-located (CLQ > 1)", sig & (val > 1), "#d7191c", 18),
+              ("isolated (CLQ < 1)", sig & (val < 1), "#2c7bb6", 18),
+              ("not significant", ref & ~sig, "#969696", 10),
+              ("other points", ~ref, "#d9d9d9", 3)]
+    for label, mask, color, size in groups:
+        ax.scatter(xy.x.to_numpy()[mask], xy.y.to_numpy()[mask], s=size, c=color,
+                   label=f"{label} ({int(mask.sum()):,})", linewidths=0)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_axis_off()
+    ax.legend(loc="lower left", frameon=False, fontsize=8)
+    ax.set_title(title or "Local co-location quotient")
+    return fig
 
 
 # --------------------------------------------------------------------------------------
