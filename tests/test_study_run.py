@@ -399,3 +399,63 @@ def test_steps_take_and_return_typed_frozen_values(tmp_path):
     assert plan == steps.ModelPlan(formula=DEMO_FORMULA, by="serial", variable="cluster",
                                    user_formula=False, outcome="intl", innovators=True,
                                    internationalization=True)
+
+
+# --- the demo with a binary "exports" outcome (issue 16) ---------------------------------
+
+BINARY_DEMO = """
+[study]
+seed = 5
+[firms]
+synthetic = 400
+[areal]
+enabled = false
+[density]
+enabled = false
+[model]
+family = "probit"
+draws = 200
+burn_in = 100
+[robustness]
+enabled = false
+[maps]
+enabled = false
+"""
+
+
+def test_the_probit_family_plans_the_exports_model():
+    from geocluster.datasets.synthetic import export_outcomes
+    from geocluster.pipeline.config import validate_config
+    from geocluster.pipeline.steps.model import model_plan
+
+    config = validate_config({"firms": {"synthetic": 100}, "model": {"family": "probit"}})
+    firms = export_outcomes(gc.datasets.simulate_firms(100, seed=1)).firms
+    plan = model_plan(config, firms)
+    assert plan.formula == "exports ~ serial * (cluster + I(cluster**2)) + np.log(employees) + age"
+    assert plan.by == "serial" and plan.internationalization
+    with pytest.raises(ConfigError, match="family"):
+        validate_config({"firms": {"synthetic": 100}, "model": {"family": "logit"}})
+
+
+@pytest.mark.slow
+def test_demo_switches_to_the_binary_exports_outcome(tmp_path):
+    """[model] family = "probit": the SAR probit of exports, effects by innovator type."""
+    config = tmp_path / "study.toml"
+    config.write_text(BINARY_DEMO)
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoclusterWarning)
+        result = run_study(config, out=out, quiet=True)
+    record = json.loads((out / "model.json").read_text())
+    assert record["formula"].startswith("exports ~ serial * (cluster")
+    assert record["family"] == "probit" and record["method"] == "mcmc"
+    terms = [row["term"] for row in record["table"]]
+    assert terms[-1] == "rho" and "serial:cluster" in terms
+    assert {"ess", "rhat"} <= set(record["diagnostics"][0])
+    assert {row["effect"] for row in record["impacts"]} == {"direct", "indirect", "total"}
+    groups = {row["group"] for row in record["marginal_effects"]}
+    assert groups == {0, 1}  # serial innovators vs the others
+    assert record["truth"]["exports"]["model"] == "SAR probit"
+    assert (out / "figures" / "effects_by_type.png").stat().st_size > 0
+    assert "SAR probit" in (out / "model.txt").read_text()
+    assert result is not None

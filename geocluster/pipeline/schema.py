@@ -117,6 +117,9 @@ def _focus_industries(value) -> str | None:
 
 #: The spatial models a study fits.
 MODELS = ("ols", "lag", "error", "durbin")
+#: ``[model] family``: a linear outcome (gc.regress), a binary one (spatial probit) or one
+#: censored at zero (spatial tobit); the demo's outcomes are intl, exports, sales_abroad.
+FAMILIES = ("linear", "probit", "tobit")
 
 #: ``[areal] units`` words that build a grid over the firms (``[areal] cell_size`` applies).
 GRID_UNITS = ("grid", "hex")
@@ -315,6 +318,16 @@ class ModelSection:
                             "or 'raise'.")
     impacts_simulations: int = _key((int,), 1000, check=_positive_int,
                                     doc="Simulations for the impacts' standard errors.")
+    family: Literal["linear", "probit", "tobit"] = _key(
+        (str,), "linear", choices=FAMILIES,
+        doc="'linear' (gc.regress), 'probit' (binary outcome: spatial_probit, the demo's "
+            "'exports') or 'tobit' (censored at 0: spatial_tobit, the demo's 'sales_abroad'). "
+            "Probit and tobit are Bayesian (MCMC): model = 'lag' or 'durbin' fits the SAR, "
+            "'error' the SEM, 'ols' the non-spatial model.")
+    draws: int = _key((int,), 2000, check=_positive_int,
+                      doc="Probit/tobit: posterior draws kept per chain (2 chains).")
+    burn_in: int = _key((int,), 500, check=_positive_int,
+                        doc="Probit/tobit: iterations discarded before the kept draws.")
 
 
 @dataclass(frozen=True)

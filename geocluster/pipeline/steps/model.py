@@ -21,9 +21,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geocluster.datasets.synthetic import SyntheticFirms, export_outcomes
 from geocluster.errors import ConfigError, GeoclusterError
 from geocluster.models._design import formula_variables
+from geocluster.models.probit import spatial_probit
 from geocluster.models.regress import regress
+from geocluster.models.tobit import spatial_tobit
 from geocluster.pipeline.config import DEMO_FORMULA, StudyConfig
 from geocluster.pipeline.steps.common import (
     StepContext,
@@ -41,6 +44,11 @@ from geocluster.viz.report import model_title
 
 __all__ = ["model", "model_plan"]
 
+#: ``[model] family`` -> the demo's outcome of that family (``datasets.export_outcomes``).
+FAMILY_OUTCOMES = {"linear": "intl", "probit": "exports", "tobit": "sales_abroad"}
+#: ``[model] model`` -> the spatial structure of the probit / tobit.
+LIMITED_SPATIAL = {"lag": "lag", "durbin": "lag", "error": "error", "ols": None}
+
 
 def _outcome_label(formula: str) -> str:
     lhs = formula.split("~", 1)[0].strip()
@@ -57,6 +65,7 @@ def model_plan(config: StudyConfig, firms: pd.DataFrame) -> ModelPlan | None:
     if formula is None:
         formula = DEMO_FORMULA.replace("cluster", exposure_name) \
             if exposure_name != "cluster" else DEMO_FORMULA
+        formula = f"{FAMILY_OUTCOMES[cfg.family]} ~ {formula.split('~', 1)[1].strip()}"
     with config_key("model", "formula", formula):
         variables = formula_variables(formula)
     lacking = sorted(variables - columns)
@@ -90,7 +99,8 @@ def model_plan(config: StudyConfig, firms: pd.DataFrame) -> ModelPlan | None:
     return ModelPlan(formula=formula, by=by, variable=variable, user_formula=user_formula,
                      outcome=_outcome_label(formula),
                      innovators=by == "serial" and "innovator_type" in columns,
-                     internationalization=formula.split("~", 1)[0].strip() == "intl")
+                     internationalization=formula.split("~", 1)[0].strip()
+                     in FAMILY_OUTCOMES.values())
 
 
 def model(context: StepContext, firms: gpd.GeoDataFrame, truth: dict | None = None, *,
@@ -99,6 +109,7 @@ def model(context: StepContext, firms: gpd.GeoDataFrame, truth: dict | None = No
     U-test. None (with a note) when there is no model to fit."""
     config = context.config
     cfg = config.model
+    firms, truth = _with_export_outcomes(cfg.family, firms, truth)
     plan = model_plan(config, firms)
     if plan is None:
         return None
@@ -106,13 +117,14 @@ def model(context: StepContext, firms: gpd.GeoDataFrame, truth: dict | None = No
     graph = study_graph(config, firms, cfg.weights, "model", "weights", report=False)
     with config_key("model", "formula" if plan.user_formula else "weights",
                     plan.formula if plan.user_formula else cfg.weights,
-                    args=arguments(cfg, "model", "method", "missing")):
-        results = regress(plan.formula, firms, model=cfg.model, weights=graph,
-                          method=cfg.method, missing=cfg.missing,
-                          isolates=config.weights.isolates, seed=seed_int(seed))
+                    args=arguments(cfg, "model", "method", "missing", "family")):
+        results = _fit(config, plan, firms, graph, seed_int(seed))
     record = _record(config, plan, results)
     extra: dict[str, Any] = {}
-    if cfg.model in ("lag", "durbin"):
+    if cfg.model in ("lag", "durbin") and cfg.family != "linear":
+        extra["impacts"] = results.impacts()
+        record["impacts"] = extra["impacts"].reset_index().to_dict(orient="records")
+    elif cfg.model in ("lag", "durbin"):
         with config_key("model", "impacts_simulations", cfg.impacts_simulations):
             extra["impacts"] = results.impacts(simulations=cfg.impacts_simulations,
                                                seed=seed_int(seed))
@@ -122,7 +134,7 @@ def model(context: StepContext, firms: gpd.GeoDataFrame, truth: dict | None = No
     if truth:
         record["truth"] = truth
     summary = {
-        "model": cfg.model, "nobs": int(results.nobs), "formula": plan.formula,
+        "model": cfg.model, "family": cfg.family, "nobs": int(results.nobs), "formula": plan.formula,
         "title": model_title(plan.outcome, internationalization=plan.internationalization),
         "variable": plan.variable,
         "rho": finite_or_none(results.params.get("rho", np.nan)),
@@ -132,15 +144,43 @@ def model(context: StepContext, firms: gpd.GeoDataFrame, truth: dict | None = No
                      **extra)
 
 
+def _with_export_outcomes(family: str, firms, truth: dict | None):
+    """Synthetic firms get the demo's ``exports`` / ``sales_abroad`` (with their truth)
+    when the family needs them and the firm table lacks them."""
+    outcome = FAMILY_OUTCOMES[family]
+    if family == "linear" or outcome in firms.columns or not truth or "intl" not in firms:
+        return firms, truth
+    sim = export_outcomes(SyntheticFirms(firms=firms, truth=truth))
+    return sim.firms, sim.truth
+
+
+def _fit(config: StudyConfig, plan: ModelPlan, firms, graph, seed: int):
+    """``gc.regress`` for the linear family, the Bayesian spatial probit / tobit else."""
+    cfg = config.model
+    if cfg.family == "linear":
+        return regress(plan.formula, firms, model=cfg.model, weights=graph,
+                       method=cfg.method, missing=cfg.missing,
+                       isolates=config.weights.isolates, seed=seed)
+    fit = spatial_probit if cfg.family == "probit" else spatial_tobit
+    return fit(plan.formula, firms, spatial=LIMITED_SPATIAL[cfg.model], weights=graph,
+               draws=cfg.draws, burn_in=cfg.burn_in, missing=cfg.missing,
+               isolates=config.weights.isolates, seed=seed, progress=False)
+
+
 def _record(config: StudyConfig, plan: ModelPlan, results) -> dict[str, Any]:
     """``model.json``: the fit, its coefficient table and diagnostics."""
     cfg = config.model
     record: dict[str, Any] = {
         "formula": plan.formula, "model": cfg.model, "weights": cfg.weights,
-        "method": cfg.method, "nobs": int(results.nobs),
-        "loglik": finite_or_none(results.loglik), "aic": finite_or_none(results.aic),
+        "method": cfg.method if cfg.family == "linear" else "mcmc", "family": cfg.family,
+        "nobs": int(results.nobs),
+        "loglik": finite_or_none(getattr(results, "loglik", np.nan)),
+        "aic": finite_or_none(getattr(results, "aic", np.nan)),
         "table": results.to_frame().reset_index().to_dict(orient="records"),
     }
+    if cfg.family != "linear":  # convergence: ESS and R-hat per parameter
+        record["diagnostics"] = results.diagnostics().reset_index().to_dict(orient="records")
+        return record
     try:
         record["diagnostics"] = results.diagnostics.reset_index().to_dict(orient="records")
     except Exception:  # noqa: BLE001 - diagnostics are optional for some models
