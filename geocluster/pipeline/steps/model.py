@@ -15,7 +15,7 @@ complete rows and says so).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -47,7 +47,8 @@ __all__ = ["model", "model_plan"]
 #: ``[model] family`` -> the demo's outcome of that family (``datasets.export_outcomes``).
 FAMILY_OUTCOMES = {"linear": "intl", "probit": "exports", "tobit": "sales_abroad"}
 #: ``[model] model`` -> the spatial structure of the probit / tobit.
-LIMITED_SPATIAL = {"lag": "lag", "durbin": "lag", "error": "error", "ols": None}
+LIMITED_SPATIAL: dict[str, Literal["lag", "error"] | None] = {
+    "lag": "lag", "durbin": "lag", "error": "error", "ols": None}
 
 
 def _outcome_label(formula: str) -> str:
