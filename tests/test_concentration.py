@@ -1,7 +1,7 @@
 """Ellison-Glaeser agglomeration and co-agglomeration (geocluster.clusters.concentration).
 
-References: Ellison and Glaeser (1997) eqs. 4-5 (gamma) and 7 (co-agglomeration of a
-group), computed here independently with exact fractions on hand examples.
+References: Ellison and Glaeser (1997): gamma and the co-agglomeration index of a
+group, computed here independently with exact fractions on hand examples.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def test_coagglomeration_equals_eg_1997_group_formula(hand):
     eg = ellison_glaeser(hand, by="ind", units="county", weight="emp", simulations=0)
     units_emp = hand.groupby("county")["emp"].sum().to_dict()
     for a, b in [("a", "b"), ("a", "c"), ("b", "c")]:
-        # EG (1997) eq. 7 for the group {a, b}, with exact fractions
+        # EG (1997) co-agglomeration of the group {a, b}, with exact fractions
         group = [tuple(p) for p in hand.loc[hand["ind"].isin([a, b]), ["county", "emp"]]
                  .itertuples(index=False)]
         g_grp, h_grp_plants, _, _, x = _eg_exact(units_emp, group)

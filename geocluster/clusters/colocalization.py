@@ -2,7 +2,7 @@
 
 The cross K-density of industries A and B is the kernel-smoothed density of the
 ``n_A x n_B`` bilateral distances between a firm of A and a firm of B (Duranton and
-Overman 2005, section 6; weighted: each pair counts ``w_i w_j``)::
+Overman 2005, their test of co-localisation; weighted: each pair counts ``w_i w_j``)::
 
     K_AB(d) = 1 / (h sum w_i w_j) sum_{i in A} sum_{j in B} w_i w_j f((d - d_ij) / h)
 

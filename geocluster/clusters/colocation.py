@@ -8,7 +8,7 @@ rule for equidistant nearest neighbours). With ``N'_B = N_B - 1`` if A is B, els
 ``N_B``:
 
 * global ``CLQ_{A->B} = (N_{A->B} / N_A) / (N'_B / (N - 1))``, with
-  ``N_{A->B} = sum_{i in A} sum_j w_ij [j in B]`` (L&K 2011, eq. 2);
+  ``N_{A->B} = sum_{i in A} sum_j w_ij [j in B]`` (L&K 2011);
 * local ``LCLQ_{A_i->B} = sum_j w_ij [j in B] / (N'_B / (N - 1))`` (Cromley, Hanink and
   Bentley 2014; Wang et al. 2017); the mean of ``LCLQ`` over the A points is the global CLQ.
 

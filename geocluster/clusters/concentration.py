@@ -1,6 +1,6 @@
 """Ellison-Glaeser (1997) indices of agglomeration and co-agglomeration by areal unit.
 
-Notation (Ellison and Glaeser 1997, J. Political Economy 105(5), eqs. 4-5 and 7):
+Notation (Ellison and Glaeser 1997, J. Political Economy 105(5), 889-927):
 ``M`` areal units; ``x_k`` the share of *all* firms' employment (or of all firms, without
 ``weight=``) in unit ``k``; for an industry with ``N`` plants of employment shares
 ``z_j``, ``s_k`` its share of employment in unit ``k``.
@@ -13,9 +13,9 @@ Under EG's null of random location (each plant independently in unit ``k`` with
 probability ``x_k``) ``E[G] = (1 - sum x_k^2) H``, so ``E[gamma] = 0`` exactly; EG call
 ``gamma > 0.05`` highly and ``gamma < 0.02`` not very concentrated.
 
-Co-agglomeration of a pair ``(a, b)`` (EG 1997 eq. 7 for a group of two industries with
+Co-agglomeration of a pair ``(a, b)`` (EG 1997's index for a group, with two industries of
 employment weights ``w_a, w_b``) reduces exactly to the form Ellison, Glaeser and Kerr
-(2010, AER, eq. 1) use::
+(2010, AER 100(3)) use::
 
     gamma_c = sum_k (s_ka - x_k)(s_kb - x_k) / (1 - sum_k x_k^2)
 
@@ -212,9 +212,9 @@ class CoagglomerationResult:
             ("alternative", self.alternative),
             ("seed", str(self.seed)),
         ]
-        notes = ["gamma_c = sum_k (s_ka - x_k)(s_kb - x_k) / (1 - sum x_k^2) (EG 1997 eq. 7 "
-                 "for two industries; Ellison, Glaeser and Kerr 2010); E[gamma_c] = 0 when "
-                 "the two locate independently at random."]
+        notes = ["gamma_c = sum_k (s_ka - x_k)(s_kb - x_k) / (1 - sum x_k^2) (EG 1997's "
+                 "group index for two industries; Ellison, Glaeser and Kerr 2010); "
+                 "E[gamma_c] = 0 when the two locate independently at random."]
         return Summary("Ellison-Glaeser co-agglomeration index", top=top,
                        table=self.to_frame(), notes=notes)
 
