@@ -80,7 +80,9 @@ class MFunctionResult:
         Global envelope: each side crossed anywhere by at most ``alpha/2`` of the
         simulations.
     p_value
-        Pointwise Monte Carlo p-value of M(r) against the simulations.
+        Pointwise Monte Carlo p-value of M(r) against the simulations. Envelopes and
+        p-values are NaN at distances where M or a simulated M is undefined (no
+        reference point with a neighbour within r, usually only the smallest r).
     simulated
         Simulated M (simulations x distances).
 
