@@ -132,6 +132,18 @@ def plot_bivariate_scatter(bv: gpd.GeoDataFrame, *, title: str | None = None):
 def plot_bivariate_map(bv: gpd.GeoDataFrame, *, title: str | None = None):
     """Bivariate LISA cluster map in GeoDa's colours.
 
+    Parameters
+    ----------
+    bv
+        The frame returned by :func:`geocluster.clusters.bivariate.local_moran_bv`.
+    title
+        Figure title (default names the analysed columns recorded in ``attrs``, labels
+        only, and the significance level and correction).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Examples
     --------
     >>> import geocluster as gc
@@ -152,6 +164,18 @@ def plot_bivariate_map(bv: gpd.GeoDataFrame, *, title: str | None = None):
 def plot_geary_map(lg: gpd.GeoDataFrame, *, title: str | None = None):
     """Local Geary cluster map (GeoDa's classes and colours).
 
+    Parameters
+    ----------
+    lg
+        The frame returned by :func:`geocluster.clusters.geary.local_geary`.
+    title
+        Figure title (default names the analysed columns recorded in ``attrs``, labels
+        only, and the significance level and correction).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
     Examples
     --------
     >>> import geocluster as gc
@@ -171,6 +195,18 @@ def plot_geary_map(lg: gpd.GeoDataFrame, *, title: str | None = None):
 
 def plot_join_count_map(jc: gpd.GeoDataFrame, *, title: str | None = None):
     """Local join count map: significant cluster cores, other event units, the rest.
+
+    Parameters
+    ----------
+    jc
+        The frame returned by :func:`geocluster.clusters.joincounts.local_join_counts`.
+    title
+        Figure title (default names the analysed columns recorded in ``attrs``, labels
+        only, and the significance level and correction).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Examples
     --------
