@@ -4,7 +4,9 @@
 (``data/SOURCES.md`` gives their provenance); :mod:`geocluster.datasets.synthetic` draws
 synthetic firms (:func:`make_firms`; :func:`simulate_firms` also returns the truth) from a known data-generating process, placed on that
 geography by :mod:`geocluster.datasets.geography` (ZIP areas, technology hubs, jitter),
-with the true parameters in :mod:`geocluster.datasets.truth`.
+with the true parameters in :mod:`geocluster.datasets.truth`;
+:func:`write_firms_dataset` (:mod:`geocluster.datasets.register`) writes large partitioned
+GeoParquet registers of that process, partition by partition.
 
 Examples
 --------
@@ -27,6 +29,7 @@ from geocluster.datasets.bundled import (
     load_states,
     load_zcta,
 )
+from geocluster.datasets.register import write_firms_dataset
 from geocluster.datasets.synthetic import SyntheticFirms, make_firms, simulate_firms
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "make_firms",
     "simulate_firms",
     "SyntheticFirms",
+    "write_firms_dataset",
     "NAICS_TITLES",
     "CONUS_EXCLUDED_STATES",
 ]
