@@ -219,12 +219,15 @@ def geary_counts(z: np.ndarray, w: sparse.csr_array, observed: np.ndarray, permu
         return ge, le
     table = _perm.permutation_table(n, int(card[units].max()), permutations, rng)
     tol = rtol * max(float(np.abs(observed[units]).max()), 1e-300)
+    columns = [np.ascontiguousarray(z[:, v]) for v in range(k)]  # 1-D gathers are fast
     for i in units:
         ki = card[i]
         t = table[:, :ki]
-        draws = z[t + (t >= i)]  # S x k_i x k
-        d = ((draws - z[i]) ** 2).sum(axis=2) / k
-        sims = d @ w.data[w.indptr[i] : w.indptr[i + 1]]
+        m = t + (t >= i)  # S x k_i units drawn
+        d = (columns[0][m] - z[i, 0]) ** 2
+        for v in range(1, k):
+            d += (columns[v][m] - z[i, v]) ** 2
+        sims = (d / k) @ w.data[w.indptr[i] : w.indptr[i + 1]]
         diff = sims - observed[i]
         ge[i] = np.count_nonzero(diff >= -tol)
         le[i] = np.count_nonzero(diff <= tol)
