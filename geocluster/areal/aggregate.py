@@ -10,10 +10,13 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geocluster._base.engine import is_dask_frame
 from geocluster._base.validate import check_points, check_weight_column
+from geocluster.areal import partitioned
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
 
-__all__ = ["aggregate", "locate_firms", "warn_outside", "AGGREGATE_ATTR"]
+__all__ = ["aggregate", "locate_firms", "warn_outside", "unit_tally", "dask_tally",
+           "AGGREGATE_ATTR"]
 
 #: Key under which :func:`aggregate` records what it did in ``result.attrs`` (information
 #: only: no geocluster function reads it back).
@@ -75,10 +78,13 @@ def aggregate(
     0        1  10.0           1           0    10.0
     1        2   7.0           1           1     5.0
     """
-    position = locate_firms(firms, units, by=by, weight=weight, crs=crs, where="aggregate")
-    inside = position >= 0
-    n_outside = int((~inside).sum())
-    columns, categories = _count_columns(firms, position, len(units), by, weight)
+    if is_dask_frame(firms):
+        tally = dask_tally(firms, units, by=by, weight=weight, crs=crs, where="aggregate")
+        n_firms, n_outside, columns, categories = _tally_columns(tally, len(units), by, weight)
+    else:
+        position = locate_firms(firms, units, by=by, weight=weight, crs=crs, where="aggregate")
+        n_firms, n_outside = len(firms), int((position < 0).sum())
+        columns, categories = _count_columns(firms, position, len(units), by, weight)
     new_cols = list(columns)
     clash = sorted(set(new_cols) & set(map(str, units.columns)))
     if clash:
@@ -102,12 +108,97 @@ def aggregate(
             "by": by,
             "weight": weight,
             "categories": categories,
-            "n_firms": int(len(firms)),
+            "n_firms": int(n_firms),
             "n_outside": n_outside,
         },
     }
-    warn_outside(n_outside, len(firms), "aggregate", " (see result.attrs['n_outside'])")
+    warn_outside(n_outside, n_firms, "aggregate", " (see result.attrs['n_outside'])")
     return result
+
+
+def unit_tally(part: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, by: str | None,
+               weight: str | None, crs, where: str) -> pd.DataFrame:
+    """Firms (and summed weight) of one frame (a partition) per (unit position, category).
+
+    Columns ``position`` (-1: outside every unit), ``category`` (with ``by``), ``n`` and
+    ``w`` (with ``weight``); the firms are checked and located by :func:`locate_firms`.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> import geocluster as gc
+    >>> cells = gc.grid((0, 0, 2000, 1000), "1km", crs="EPSG:32610")
+    >>> firms = gpd.GeoDataFrame({"k": ["a", "b", "a"]}, crs="EPSG:32610",
+    ...     geometry=gpd.points_from_xy([100, 1500, 1800], [500, 500, 200]))
+    >>> unit_tally(firms, cells, by="k", weight=None, crs=None, where="example")
+       position category  n
+    0         0        a  1
+    1         1        a  1
+    2         1        b  1
+    """
+    keys = ["position"] + (["category"] if by is not None else [])
+    if len(part) == 0:
+        return pd.DataFrame(columns=[*keys, "n"] + (["w"] if weight is not None else []))
+    position = locate_firms(part, units, by=by, weight=weight, crs=crs, where=where)
+    data: dict[str, object] = {"position": position}
+    if by is not None:
+        data["category"] = part[by].array
+    data["n"] = np.ones(len(part), dtype=np.int64)
+    if weight is not None:
+        data["w"] = part[weight].to_numpy(dtype=float)
+    frame = pd.DataFrame(data)
+    return frame.groupby(keys, sort=True, observed=True).sum().reset_index()
+
+
+def dask_tally(firms, units: gpd.GeoDataFrame, *, by: str | None, weight: str | None,
+               crs, where: str) -> pd.DataFrame:
+    """:func:`unit_tally` of a dask frame of firms: per partition, then summed.
+
+    The units are checked here once, then sent to every partition's task
+    (:func:`geocluster.areal.partitioned.map_partitions_with`).
+    """
+    _check_units(units, where)
+    if crs is not None:
+        _as_crs(crs)
+    tallies = partitioned.map_partitions_with(firms, units, unit_tally, where=where, by=by,
+                                              weight=weight, crs=crs)
+    tallies = [t for t in tallies if len(t)]
+    if not tallies:
+        raise InputError(f"{where}: firms is empty; there is nothing to analyse.")
+    keys = ["position"] + (["category"] if by is not None else [])
+    both = pd.concat(tallies, ignore_index=True)
+    return both.groupby(keys, sort=True, observed=True).sum().reset_index()
+
+
+def _tally_columns(tally: pd.DataFrame, n_units: int, by, weight):
+    """``(n_firms, n_outside, columns, categories)`` from a summed :func:`unit_tally`,
+    the same columns as :func:`_count_columns` makes from the firms."""
+    n = tally["n"].to_numpy(dtype=np.int64)
+    pos = tally["position"].to_numpy(dtype=np.int64)
+    inside = pos >= 0
+    n_firms = int(n.sum())
+    n_outside = int(n[~inside].sum())
+    sums = np.zeros(len(n)) if weight is None else tally["w"].to_numpy(dtype=float)
+    columns: dict[str, np.ndarray] = {
+        "n_firms": np.bincount(pos[inside], weights=n[inside], minlength=n_units)
+        .astype(np.int64)}
+    if weight is not None:
+        columns[weight] = np.bincount(pos[inside], weights=sums[inside], minlength=n_units)
+    if by is None:
+        return n_firms, n_outside, columns, []
+    codes, uniques = pd.factorize(tally["category"], sort=True)
+    categories = list(uniques)
+    n_cat = len(categories)
+    flat = pos[inside] * n_cat + codes[inside]
+    counts = np.bincount(flat, weights=n[inside], minlength=n_units * n_cat)
+    counts = counts.astype(np.int64).reshape(n_units, n_cat)
+    wsum = np.bincount(flat, weights=sums[inside], minlength=n_units * n_cat)
+    wsum = wsum.reshape(n_units, n_cat)
+    for j, cat in enumerate(categories):
+        columns[f"n_firms__{cat}"] = counts[:, j]
+        if weight is not None:
+            columns[f"{weight}__{cat}"] = wsum[:, j]
+    return n_firms, n_outside, columns, categories
 
 
 def _count_columns(firms, position, n_units, by, weight) -> tuple[dict[str, np.ndarray], list]:

@@ -15,8 +15,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geocluster._base.engine import is_dask_frame
 from geocluster._base.validate import check_weight_column
-from geocluster.areal.aggregate import locate_firms, warn_outside
+from geocluster.areal.aggregate import dask_tally, locate_firms, warn_outside
 from geocluster.errors import GeoclusterWarning, InputError
 
 __all__ = ["location_quotient", "lq_table", "LQ_COLUMNS"]
@@ -140,7 +141,12 @@ def location_quotient(
             raise InputError(f"location_quotient: {name}={x!r} must be a finite number.")
         if x < 0:
             raise InputError(f"location_quotient: {name}={x!r} must be >= 0.")
-    if not isinstance(data, pd.DataFrame):
+    if is_dask_frame(data) and units is None:
+        raise InputError(
+            "location_quotient: a dask frame of firms needs units= polygons to count them in "
+            "(a long table is small: .compute() it first)."
+        )
+    if not isinstance(data, pd.DataFrame) and not is_dask_frame(data):
         raise InputError(f"location_quotient: data must be a DataFrame, got {type(data).__name__}.")
     unit_totals = None
     if units is not None:
@@ -207,20 +213,32 @@ def _long_from_units(firms, units, unit, by, weight, total) -> tuple[pd.DataFram
         raise InputError(
             "location_quotient: with units= name the firms' industry column with by=."
         )
-    positions = locate_firms(firms, units, by=by, weight=weight, where="location_quotient")
+    if is_dask_frame(firms):  # one row per (unit, industry) and partition-summed sizes
+        tally = dask_tally(firms, units, by=by, weight=weight, crs=None,
+                           where="location_quotient")
+        counts = tally["n"].to_numpy(dtype=np.int64)
+        positions = tally["position"].to_numpy(dtype=np.int64)
+        values = counts.astype(float) if weight is None else tally["w"].to_numpy(dtype=float)
+        industry = tally["category"].to_numpy()
+    else:  # one row per firm
+        positions = locate_firms(firms, units, by=by, weight=weight, where="location_quotient")
+        counts = np.ones(len(firms), dtype=np.int64)
+        values = (np.ones(len(firms)) if weight is None
+                  else firms[weight].to_numpy(dtype=float))
+        industry = firms[by].to_numpy()
     inside = positions >= 0
+    n_firms = int(counts.sum())
     if not inside.any():
         raise InputError(
-            f"location_quotient: none of the {len(firms):,} firms falls inside the units, so "
+            f"location_quotient: none of the {n_firms:,} firms falls inside the units, so "
             "there is nothing to compute LQs of; check that the units cover the firms (and "
             "their CRS)."
         )
-    warn_outside(int((~inside).sum()), len(firms), "location_quotient")
-    sizes = (np.ones(len(firms)) if weight is None
-             else firms[weight].to_numpy(dtype=float))[inside]
+    warn_outside(int(counts[~inside].sum()), n_firms, "location_quotient")
+    sizes = values[inside]
     long = pd.DataFrame(
         {"unit": units.index.to_numpy()[positions[inside]],
-         by: firms[by].to_numpy()[inside], "value": sizes}
+         by: industry[inside], "value": sizes}
     )
     totals = np.bincount(positions[inside], weights=sizes, minlength=len(units))
     unit_totals = pd.Series(totals, index=pd.Index(units.index.to_numpy(), name="unit"))

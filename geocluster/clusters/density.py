@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 
 import geopandas as gpd
@@ -17,6 +18,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geocluster._base.engine import is_dask_frame
 from geocluster._base.validate import (
     PointData,
     check_alpha,
@@ -26,7 +28,7 @@ from geocluster._base.validate import (
     seed_label,
     subset_mask,
 )
-from geocluster.clusters import _kde
+from geocluster.clusters import _kde, partitioned
 from geocluster.clusters import _permutation as _perm
 from geocluster.clusters.kde import (
     M2_PER_KM2,
@@ -35,26 +37,43 @@ from geocluster.clusters.kde import (
     grid_for,
     kde,  # noqa: F401 - transitional re-export, to drop once geocluster/__init__ names kde.py
     resolve_bandwidth,
+    resolve_bandwidth_dask,
     surface_from,
+    surface_of,
+    warn_coarse_grid,
 )
 from geocluster.errors import ConfigError, CRSError, GeoclusterWarning, InputError
 
-__all__ = ["density_clusters", "label_points", "MAX_CLUSTER_SHARE"]
+__all__ = ["density_clusters", "label_points", "polygon_tally", "study_polygon",
+           "MAX_CLUSTER_SHARE"]
 
 
 def _study_polygon(study_area, pts: PointData):
+    return study_polygon(
+        study_area, pts.crs,
+        lambda: shapely.convex_hull(shapely.multipoints(np.column_stack([pts.x, pts.y]))))
+
+
+def study_polygon(study_area, crs, hull: Callable[[], shapely.Geometry]) -> shapely.Geometry:
+    """The CSR null's study area in ``crs``: ``study_area``, or ``hull()`` of the points.
+
+    Examples
+    --------
+    >>> study_polygon(None, None, lambda: shapely.box(0, 0, 1, 1)).area
+    1.0
+    """
     if study_area is None:
-        hull = shapely.convex_hull(shapely.multipoints(np.column_stack([pts.x, pts.y])))
-        if not isinstance(hull, shapely.Polygon) or hull.area <= 0:
+        hull_polygon = hull()
+        if not isinstance(hull_polygon, shapely.Polygon) or hull_polygon.area <= 0:
             raise InputError(
                 "density_clusters: the points' convex hull has no area (all points on a line "
                 "or at one location), so CSR has nowhere to place points; give study_area=."
             )
-        return hull
+        return hull_polygon
     if isinstance(study_area, gpd.GeoDataFrame | gpd.GeoSeries):
         if study_area.crs is None:
             raise CRSError("density_clusters: study_area has no CRS; set it first.")
-        geom = shapely.union_all(study_area.to_crs(pts.crs).geometry.values)
+        geom = shapely.union_all(study_area.to_crs(crs).geometry.values)
     elif isinstance(study_area, shapely.Geometry):
         geom = study_area
     else:
@@ -129,6 +148,8 @@ def label_points(x: np.ndarray, y: np.ndarray, polygons, ids) -> np.ndarray:
     tree = shapely.STRtree(polygons)
     pts = shapely.points(x, y)
     p_idx, g_idx = tree.query(pts, predicate="intersects")
+    if len(p_idx) == 0:  # no point in any polygon
+        return out
     order = np.lexsort((g_idx, p_idx))
     p_idx, g_idx = p_idx[order], g_idx[order]
     first = np.r_[True, p_idx[1:] != p_idx[:-1]]
@@ -242,6 +263,11 @@ def density_clusters(
     kernel, k, simulations, min_firms, rng = _check_options(
         kernel, alpha, null, simulations, min_firms, seed
     )
+    if is_dask_frame(points):
+        return _density_dask(
+            points, bandwidth=bandwidth, k=k, alpha=alpha, null=null, simulations=simulations,
+            seed=seed, rng=rng, min_firms=min_firms, subset=subset, weight=weight,
+            study_area=study_area, cell_size=cell_size, kernel=kernel, crs=crs)
     every, pts = _read_input(points, subset, weight, crs, null)
     h, method = resolve_bandwidth(bandwidth, kernel, pts)
     area = _study_polygon(study_area, every) if null == "csr" else None
@@ -252,11 +278,19 @@ def density_clusters(
     observed = surface_from(pts, h, method, kernel, grid)
     base = _null_base(every, pts, h, kernel, grid) if null == "firms" else 0.0
     statistic = observed.values - base
-    maxima = _simulated_maxima(every, pts, area, base, h, kernel, grid, simulations, rng)
+    maxima = _simulated_maxima(every, len(pts.x), pts.w, area, base, h, kernel, grid,
+                               simulations, rng)
     threshold, p_value = _envelope(statistic, maxima, k)
-    records = _cluster_records(observed, statistic, threshold, pts, min_firms)
+    records = _cluster_records(observed, statistic, threshold, min_firms,
+                               lambda shapes: polygon_tally(pts.x, pts.y, pts.w, shapes))
     _warn_large_clusters(records, area if area is not None else _study_polygon(None, every), h)
-    out = _clusters_frame(records, pts.crs)
+    return _finish(records, pts.crs, threshold=threshold, p_value=p_value, alpha=alpha,
+                   null=null, simulations=simulations, seed=seed, h=h, kernel=kernel)
+
+
+def _finish(records, crs, *, threshold, p_value, alpha, null, simulations, seed, h,
+            kernel) -> gpd.GeoDataFrame:
+    out = _clusters_frame(records, crs)
     out.attrs.update(
         threshold=threshold, p_value=p_value, alpha=float(alpha), null=null,
         statistic="density" if null == "csr" else "excess density",
@@ -318,12 +352,13 @@ def _null_base(every: PointData, pts: PointData, h, kernel, grid) -> np.ndarray:
         pts.total_weight / len(every.x))
 
 
-def _simulated_maxima(every, pts, area, base, h, kernel, grid, simulations, rng) -> np.ndarray:
-    """The grid maximum of the statistic in each draw from the null."""
-    m = len(pts.x)
+def _simulated_maxima(every, m, w, area, base, h, kernel, grid, simulations,
+                      rng) -> np.ndarray:
+    """The grid maximum of the statistic in each draw from the null (``m`` points of
+    weights ``w``; ``every`` site is only used by the relabelling null)."""
     maxima = np.empty(simulations)
     for s in range(simulations):
-        w_sim = None if pts.w is None else rng.permutation(pts.w)
+        w_sim = None if w is None else rng.permutation(w)
         if area is not None:
             xs, ys = _uniform_in(area, m, rng)
         else:
@@ -344,19 +379,35 @@ def _envelope(statistic: np.ndarray, maxima: np.ndarray, k: int) -> tuple[float,
     return threshold, float((1 + ge) / (len(maxima) + 1))
 
 
-def _cluster_records(observed, statistic, threshold, pts: PointData, min_firms: int) -> list:
+def polygon_tally(x: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+                  shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Number and total weight of the points in each polygon (first match wins).
+
+    Examples
+    --------
+    >>> squares = np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+    >>> n, w = polygon_tally(np.array([0.5, 1.5, 1.6, 9.0]), np.full(4, 0.5), None, squares)
+    >>> n.tolist(), w.tolist()
+    ([1, 2], [1.0, 2.0])
+    """
+    lab = label_points(x, y, shapes, np.arange(len(shapes)))
+    w = np.ones(len(x)) if w is None else w
+    n_in = np.bincount(lab[lab >= 0], minlength=len(shapes))
+    w_in = np.bincount(lab[lab >= 0], weights=w[lab >= 0], minlength=len(shapes))
+    return n_in, w_in
+
+
+def _cluster_records(observed, statistic, threshold, min_firms: int,
+                     tally: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> list:
     """(polygon, firms, weight, peak) of each cluster with at least ``min_firms`` firms,
-    largest total weight first."""
+    largest total weight first; ``tally(shapes)`` counts the (subset) firms in each."""
     stat_surface = replace(observed, values=statistic)
     polys = list(shapely.get_parts(stat_surface.contour_polygon(threshold)))
     records = []
     if polys:
         ids = np.arange(len(polys))
         shapes = np.array(polys, dtype=object)
-        lab = label_points(pts.x, pts.y, shapes, ids)
-        w = np.ones(len(pts.x)) if pts.w is None else pts.w
-        n_in = np.bincount(lab[lab >= 0], minlength=len(polys))
-        w_in = np.bincount(lab[lab >= 0], weights=w[lab >= 0], minlength=len(polys))
+        n_in, w_in = tally(shapes)
         cx, cy = np.meshgrid(observed.x, observed.y)
         hot = statistic > threshold
         cell_lab = label_points(cx[hot], cy[hot], shapes, ids)
@@ -367,6 +418,49 @@ def _cluster_records(observed, statistic, threshold, pts: PointData, min_firms: 
                 records.append((poly, int(n_in[i]), float(w_in[i]), float(peak[i])))
     records.sort(key=lambda r: (-r[2], -r[3]))
     return records
+
+
+def _dask_tally(points, info, subset, weight):
+    def tally(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = partitioned.map_points(points, info, polygon_tally, shapes,
+                                       where="density_clusters", weight=weight,
+                                       subset=subset, label="density_clusters: clusters")
+        return (sum(p[0] for p in parts), sum(p[1] for p in parts))
+    return tally
+
+
+def _density_dask(points, *, bandwidth, k, alpha, null, simulations, seed, rng, min_firms,
+                  subset, weight, study_area, cell_size, kernel, crs) -> gpd.GeoDataFrame:
+    """:func:`density_clusters` of a dask frame (CSR null): the simulations are drawn and
+    binned here, never touching the points; two passes read them (summary, binning) and
+    one counts the firms in the clusters (and one gathers the weights when weighted)."""
+    where = "density_clusters"
+    if null != "csr":
+        partitioned.refuse_option(
+            where, "null", null, "relabelling draws sites from every point in each "
+            "simulation. Use null='csr', or .compute() the frame if it fits in memory.")
+    every = partitioned.summarize(points, where=where, weight=weight, crs=crs)
+    info = every if subset is None else partitioned.summarize(
+        points, where=where, weight=weight, crs=every.crs, subset=subset)
+    h, method = resolve_bandwidth_dask(bandwidth, kernel, info, where=where)
+    area = study_polygon(study_area, every.crs,
+                         lambda: partitioned.convex_hull(points, every, where=where))
+    b = area.bounds
+    pad = 4.0 * h if kernel == "gaussian" else h
+    grid = grid_for((b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad), h, cell_size, kernel)
+    warn_coarse_grid(grid, h, kernel)
+    values = partitioned.binned_surface(points, info, grid, h, kernel, where=where,
+                                        weight=weight, subset=subset)
+    observed = surface_of(values, grid, h, method, kernel, info.crs, info.total_weight, info.n)
+    w = None if weight is None else partitioned.gather_weights(
+        points, info, where=where, weight=weight, subset=subset)
+    maxima = _simulated_maxima(None, info.n, w, area, 0.0, h, kernel, grid, simulations, rng)
+    threshold, p_value = _envelope(observed.values, maxima, k)
+    records = _cluster_records(observed, observed.values, threshold, min_firms,
+                               _dask_tally(points, info, subset, weight))
+    _warn_large_clusters(records, area, h)
+    return _finish(records, info.crs, threshold=threshold, p_value=p_value, alpha=alpha,
+                   null=null, simulations=simulations, seed=seed, h=h, kernel=kernel)
 
 
 def _clusters_frame(records: list, crs) -> gpd.GeoDataFrame:

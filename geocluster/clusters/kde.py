@@ -25,9 +25,11 @@ import numpy as np
 import pyproj
 import shapely
 
+from geocluster._base.engine import is_dask_frame
 from geocluster._base.validate import PointData, read_points
-from geocluster.clusters import _kde
+from geocluster.clusters import _kde, partitioned
 from geocluster.clusters._kde import leave_one_out_density
+from geocluster.clusters.partitioned import DaskPoints, refuse_option
 from geocluster.clusters.surface import DensitySurface
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
 from geocluster.units import parse_distance
@@ -38,7 +40,12 @@ __all__ = [
     "leave_one_out_density",
     "check_kernel",
     "resolve_bandwidth",
+    "resolve_bandwidth_dask",
     "check_scale",
+    "check_scale_diagonal",
+    "warn_coarse_grid",
+    "surface_of",
+    "pad_bounds",
     "grid_for",
     "surface_from",
     "MAX_CELLS",
@@ -73,17 +80,10 @@ def resolve_bandwidth(bandwidth, kernel: str, pts: PointData) -> tuple[float, st
     >>> resolve_bandwidth("2km", "gaussian", pts)
     (2000.0, 'fixed')
     """
-    if isinstance(bandwidth, str) and bandwidth.lower() in ("scott", "silverman", "cv"):
+    if _is_rule(bandwidth):
         method = bandwidth.lower()
         n = len(pts.x)
-        spread = 0.0 if n < 2 else max(np.ptp(pts.x), np.ptp(pts.y))
-        if n < 2 or spread == 0.0:
-            what = "a single point" if n < 2 else f"{n} points that are all identical"
-            raise InputError(
-                f"bandwidth={bandwidth!r} estimates the bandwidth from the spread of the "
-                f"points, but the input has {what}; give a bandwidth with a unit instead, "
-                "e.g. bandwidth='5km'."
-            )
+        _check_rule_input(bandwidth, n, 0.0 if n < 2 else max(np.ptp(pts.x), np.ptp(pts.y)))
         if method == "cv":
             h_ref = _kde.rule_bandwidth("silverman", pts.x, pts.y, pts.w)
             if h_ref <= 0:
@@ -99,27 +99,86 @@ def resolve_bandwidth(bandwidth, kernel: str, pts: PointData) -> tuple[float, st
                 )
         else:
             h = _kde.rule_bandwidth(method, pts.x, pts.y, pts.w)
-        if h <= 0:
-            raise InputError(
-                f"bandwidth={bandwidth!r} gave zero: most points share one location. "
-                "Give a bandwidth with a unit instead, e.g. bandwidth='5km'."
-            )
-        h = h * _kde.EQUIVALENT_RADIUS[kernel]
+        h = _rule_scale(h, bandwidth, kernel)
         check_scale(h, pts, f"bandwidth={bandwidth!r}")
         return h, method
+    h = _fixed_bandwidth(bandwidth)
+    check_scale(h, pts, f"bandwidth={bandwidth!r}")
+    return h, "fixed"
+
+
+def resolve_bandwidth_dask(bandwidth, kernel: str, info: DaskPoints,
+                           where: str = "kde") -> tuple[float, str]:
+    """:func:`resolve_bandwidth` for a dask frame, from its one-pass summary.
+
+    A distance, or ``"scott"`` from the partitions' combined moments; ``"silverman"``
+    (quantiles) and ``"cv"`` (every point, many times) are refused with an
+    :class:`InputError`.
+
+    Examples
+    --------
+    >>> import dask_geopandas, geopandas as gpd
+    >>> from geocluster.clusters.partitioned import summarize
+    >>> gdf = gpd.GeoDataFrame(geometry=gpd.points_from_xy([0, 3000], [0, 0]), crs=3857)
+    >>> info = summarize(dask_geopandas.from_geopandas(gdf, npartitions=1), where="kde")
+    >>> resolve_bandwidth_dask("2km", "gaussian", info)
+    (2000.0, 'fixed')
+    """
+    if _is_rule(bandwidth):
+        method = bandwidth.lower()
+        if method != "scott":
+            why = ("it needs the quantiles of all coordinates" if method == "silverman"
+                   else "cross-validation evaluates every point many times")
+            refuse_option(where, "bandwidth", bandwidth,
+                          f"{why}. Use bandwidth='scott' (from the partitions' moments) or "
+                          "a distance such as '5km'; or .compute() the frame if it fits "
+                          "in memory.")
+        xmin, ymin, xmax, ymax = info.bounds
+        _check_rule_input(bandwidth, info.n, 0.0 if info.n < 2 else max(xmax - xmin,
+                                                                         ymax - ymin))
+        h = _rule_scale(info.scott_sigma(), bandwidth, kernel)
+        check_scale_diagonal(h, info.n, info.diagonal, f"bandwidth={bandwidth!r}")
+        return h, method
+    h = _fixed_bandwidth(bandwidth)
+    check_scale_diagonal(h, info.n, info.diagonal, f"bandwidth={bandwidth!r}")
+    return h, "fixed"
+
+
+def _is_rule(bandwidth) -> bool:
+    return isinstance(bandwidth, str) and bandwidth.lower() in ("scott", "silverman", "cv")
+
+
+def _check_rule_input(bandwidth, n: int, spread: float) -> None:
+    if n < 2 or spread == 0.0:
+        what = "a single point" if n < 2 else f"{n} points that are all identical"
+        raise InputError(
+            f"bandwidth={bandwidth!r} estimates the bandwidth from the spread of the "
+            f"points, but the input has {what}; give a bandwidth with a unit instead, "
+            "e.g. bandwidth='5km'."
+        )
+
+
+def _rule_scale(h: float, bandwidth, kernel: str) -> float:
+    if h <= 0:
+        raise InputError(
+            f"bandwidth={bandwidth!r} gave zero: most points share one location. "
+            "Give a bandwidth with a unit instead, e.g. bandwidth='5km'."
+        )
+    return h * _kde.EQUIVALENT_RADIUS[kernel]
+
+
+def _fixed_bandwidth(bandwidth) -> float:
     if isinstance(bandwidth, str) and not any(ch.isdigit() for ch in bandwidth):
         raise InputError(
             f"bandwidth={bandwidth!r} is not understood; use 'scott', 'silverman', 'cv' "
             "(likelihood cross-validation) or a distance such as '5km' or 2500 (metres)."
         )
     try:
-        h = parse_distance(bandwidth, name="bandwidth")
+        return parse_distance(bandwidth, name="bandwidth")
     except InputError as exc:
         raise InputError(
             f"{exc} Use 'scott', 'silverman', 'cv' or a positive distance such as '5km'."
         ) from None
-    check_scale(h, pts, f"bandwidth={bandwidth!r}")
-    return h, "fixed"
 
 
 #: A bandwidth or radius more than this many times the diagonal of the points' extent
@@ -134,7 +193,18 @@ def check_scale(h: float, pts: PointData, what: str) -> None:
     """
     if len(pts.x) < 2:
         return
-    diag = float(np.hypot(np.ptp(pts.x), np.ptp(pts.y)))
+    check_scale_diagonal(h, len(pts.x), float(np.hypot(np.ptp(pts.x), np.ptp(pts.y))), what)
+
+
+def check_scale_diagonal(h: float, n: int, diag: float, what: str) -> None:
+    """:func:`check_scale` for ``n`` points whose extent has diagonal ``diag`` (metres).
+
+    Examples
+    --------
+    >>> check_scale_diagonal(500.0, 10, 1000.0, "radius=500")
+    """
+    if n < 2:
+        return
     if diag > 0 and h > MAX_SCALE_TO_EXTENT * diag:
         suggest = diag / 50.0
         raise InputError(
@@ -237,6 +307,16 @@ def grid_for(
 
 def surface_from(pts: PointData, h: float, method: str, kernel: str, grid) -> DensitySurface:
     """The binned KDE of ``pts`` on ``grid`` (from :func:`grid_for`) as a :class:`DensitySurface`."""
+    warn_coarse_grid(grid, h, kernel)
+    x0, y0, cell, nx, ny = grid
+    values = _kde.binned_density(
+        pts.x, pts.y, pts.w, x0=x0, y0=y0, cell=cell, nx=nx, ny=ny, h=h, kernel=kernel
+    )
+    return surface_of(values, grid, h, method, kernel, pts.crs, pts.total_weight, len(pts.x))
+
+
+def warn_coarse_grid(grid, h: float, kernel: str) -> None:
+    """Warn when the grid's cells are larger than the kernel's standard deviation."""
     x0, y0, cell, nx, ny = grid
     if cell > (h / _kde.EQUIVALENT_RADIUS[kernel]):
         warnings.warn(
@@ -246,22 +326,43 @@ def surface_from(pts: PointData, h: float, method: str, kernel: str, grid) -> De
             "undersamples the kernel and the surface is inaccurate. Pass a smaller extent= "
             "or cell_size <= bandwidth / 4 (the grid may then be large).",
             GeoclusterWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
-    values = _kde.binned_density(
-        pts.x, pts.y, pts.w, x0=x0, y0=y0, cell=cell, nx=nx, ny=ny, h=h, kernel=kernel
-    )
+
+
+def surface_of(values: np.ndarray, grid, h: float, method: str, kernel: str, crs,
+               total_weight: float, n_points: int) -> DensitySurface:
+    """A :class:`DensitySurface` of binned-density ``values`` (weight per m^2, modified)."""
+    x0, y0, cell, nx, ny = grid
     values *= M2_PER_KM2
     return DensitySurface(
-        values=values, x0=x0, y0=y0, cell_size=cell, crs=pts.crs, bandwidth=h,
-        bandwidth_method=method, kernel=kernel, total_weight=pts.total_weight,
-        n_points=len(pts.x),
+        values=values, x0=x0, y0=y0, cell_size=cell, crs=crs, bandwidth=h,
+        bandwidth_method=method, kernel=kernel, total_weight=total_weight,
+        n_points=n_points,
     )
+
+
+def pad_bounds(bounds, h: float, kernel: str) -> tuple[float, float, float, float]:
+    """``bounds`` padded by 4 bandwidths (Gaussian) or one support radius."""
+    pad = 4.0 * h if kernel == "gaussian" else h
+    return (bounds[0] - pad, bounds[1] - pad, bounds[2] + pad, bounds[3] + pad)
 
 
 def _default_bounds(pts: PointData, h: float, kernel: str) -> tuple[float, float, float, float]:
-    pad = 4.0 * h if kernel == "gaussian" else h
-    return (pts.x.min() - pad, pts.y.min() - pad, pts.x.max() + pad, pts.y.max() + pad)
+    return pad_bounds((pts.x.min(), pts.y.min(), pts.x.max(), pts.y.max()), h, kernel)
+
+
+def _kde_dask(points, bandwidth, cell_size, weight, extent, kernel, crs) -> DensitySurface:
+    """:func:`kde` of a dask frame: one pass for the extent (and moments), one to bin."""
+    info = partitioned.summarize(points, where="kde", weight=weight, crs=crs)
+    h, method = resolve_bandwidth_dask(bandwidth, kernel, info)
+    bounds = (pad_bounds(info.bounds, h, kernel) if extent is None
+              else _extent_bounds(extent, info.crs))
+    grid = grid_for(bounds, h, cell_size, kernel)
+    warn_coarse_grid(grid, h, kernel)
+    values = partitioned.binned_surface(points, info, grid, h, kernel, where="kde",
+                                        weight=weight)
+    return surface_of(values, grid, h, method, kernel, info.crs, info.total_weight, info.n)
 
 
 def kde(
@@ -344,6 +445,8 @@ def kde(
     500
     """
     kernel = check_kernel(kernel)
+    if is_dask_frame(points):
+        return _kde_dask(points, bandwidth, cell_size, weight, extent, kernel, crs)
     pts = read_points(points, where="kde", weight=weight, crs=crs)
     h, method = resolve_bandwidth(bandwidth, kernel, pts)
     bounds = _default_bounds(pts, h, kernel) if extent is None else _extent_bounds(extent, pts.crs)

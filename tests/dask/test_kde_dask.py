@@ -1,0 +1,131 @@
+"""kde on a dask GeoDataFrame: one grid from the global extent, binned per partition, summed,
+convolved once: the in-memory surface."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+
+import geocluster as gc
+from geocluster.errors import CRSError, InputError
+
+dask = pytest.importorskip("dask")
+pytest.importorskip("dask.dataframe")
+dask_geopandas = pytest.importorskip("dask_geopandas")
+
+# The partitions' binned grids are added after each partition has summed its own points,
+# while np.bincount in memory adds all points of a node in one sequence: each node differs
+# by rounding of the summation order (a few ulps of the largest sum into it), the surface
+# by at most a few 1e-16 of its peak. 1e-13 of the peak holds with a wide margin.
+PEAK_RTOL = 1e-13
+
+
+def partitioned(gdf: gpd.GeoDataFrame, sizes: list[int]):
+    cuts = np.cumsum([0, *sizes])
+    parts = [dask.delayed(gdf.iloc[a:b].copy()) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return dask.dataframe.from_delayed(parts, meta=gdf.iloc[:0], verify_meta=False)
+
+
+@pytest.fixture(scope="module")
+def points():
+    rng = np.random.default_rng(3)
+    xy = np.vstack([rng.normal(0, 8000, (900, 2)), rng.normal(20_000, 1500, (300, 2))])
+    return gpd.GeoDataFrame(
+        {"emp": rng.integers(0, 300, len(xy)).astype(float) + rng.random(len(xy)),
+         "kind": np.where(np.arange(len(xy)) < 900, "a", "b")},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs="EPSG:32633",
+    )
+
+
+SIZES = [1, 0, 500, 0, 699]
+
+
+def assert_same_surface(got, expected, rtol=PEAK_RTOL, exact_grid=True):
+    assert got.shape == expected.shape
+    grid, grid_expected = (got.x0, got.y0, got.cell_size), (
+        expected.x0, expected.y0, expected.cell_size)
+    if exact_grid:
+        assert grid == grid_expected
+    else:  # a rule bandwidth: the cell is a quarter of it, equal to a few ulps
+        np.testing.assert_allclose(grid, grid_expected, rtol=1e-14, atol=0)
+    assert got.crs.equals(expected.crs)
+    assert (got.kernel, got.bandwidth_method, got.n_points) == (
+        expected.kernel, expected.bandwidth_method, expected.n_points)
+    np.testing.assert_allclose(got.bandwidth, expected.bandwidth, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(got.total_weight, expected.total_weight, rtol=1e-14)
+    np.testing.assert_allclose(got.values, expected.values, rtol=0,
+                               atol=rtol * float(expected.values.max()))
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "quartic"])
+@pytest.mark.parametrize("weight", [None, "emp"])
+def test_fixed_bandwidth_equals_in_memory(dask_client, points, kernel, weight):
+    expected = gc.kde(points, bandwidth="2km", weight=weight, kernel=kernel)
+    got = gc.kde(partitioned(points, SIZES), bandwidth="2km", weight=weight, kernel=kernel)
+    assert got.bandwidth == expected.bandwidth  # a distance: the grid is exactly the same
+    assert_same_surface(got, expected)
+
+
+def test_long_gaussian_takes_the_fft_path(dask_client, points):
+    # 2 * half + 1 > SEPARABLE_MAX_TAPS: the 2-D FFT convolution, as in memory
+    kw = {"bandwidth": "6km", "cell_size": 300}
+    assert_same_surface(gc.kde(partitioned(points, SIZES), **kw), gc.kde(points, **kw))
+
+
+@pytest.mark.parametrize("weight", [None, "emp"])
+def test_scott_from_partition_moments_equals_in_memory(dask_client, points, weight):
+    expected = gc.kde(points, bandwidth="scott", weight=weight)
+    got = gc.kde(partitioned(points, SIZES), bandwidth="scott", weight=weight)
+    # Chan's pairwise combination of the partitions' moments vs np.var: equal to 1e-15
+    assert abs(got.bandwidth / expected.bandwidth - 1) < 1e-14
+    # the grid (a quarter bandwidth) follows the bandwidth to a few ulps
+    assert_same_surface(got, expected, rtol=1e-12, exact_grid=False)
+
+
+def test_extent_and_geographic_input_with_automatic_crs(dask_client, points):
+    ll = points.to_crs(4326)
+    expected = gc.kde(ll, bandwidth="3km", extent=(-20_000, -20_000, 30_000, 30_000))
+    got = gc.kde(partitioned(ll, SIZES), bandwidth="3km",
+                 extent=(-20_000, -20_000, 30_000, 30_000))
+    assert got.crs.equals(expected.crs)
+    assert_same_surface(got, expected)
+
+
+def test_one_partition_is_bit_identical(dask_client, points):
+    # one partition: the same bincount sequence as in memory, so exact equality
+    expected = gc.kde(points, bandwidth="2km", weight="emp")
+    got = gc.kde(partitioned(points, [len(points)]), bandwidth="2km", weight="emp")
+    np.testing.assert_array_equal(got.values, expected.values)
+
+
+def test_rules_that_need_all_points_are_refused(dask_client, points):
+    frame = partitioned(points, SIZES)
+    with pytest.raises(InputError, match=r"kde: bandwidth='cv' is not available for a dask "
+                                         r"GeoDataFrame.*bandwidth='scott'"):
+        gc.kde(frame)  # the default is cv
+    with pytest.raises(InputError, match=r"bandwidth='silverman' is not available.*quantiles"):
+        gc.kde(frame, bandwidth="silverman")
+
+
+def test_bad_input_is_named(dask_client, points):
+    with pytest.raises(InputError, match=r"kde: points is empty"):
+        gc.kde(partitioned(points.iloc[:0], [0, 0]), bandwidth="1km")
+    with pytest.raises(CRSError, match=r"kde: points has no CRS"):
+        gc.kde(partitioned(points.set_crs(None, allow_override=True), SIZES), bandwidth="1km")
+    bad = points.assign(emp=points["emp"].where(points.index != 700, np.nan))
+    with pytest.raises(InputError, match=r"missing \(NaN\) values \(e.g. rows \[700\]\)"):
+        gc.kde(partitioned(bad, SIZES), bandwidth="1km", weight="emp")
+    with pytest.raises(InputError, match=r"sums to zero"):
+        gc.kde(partitioned(points.assign(emp=0.0), SIZES), bandwidth="1km", weight="emp")
+    with pytest.raises(InputError, match=r"times the diagonal"):
+        gc.kde(partitioned(points, SIZES), bandwidth="5000km")
+    with pytest.raises(InputError, match=r"single point"):
+        gc.kde(partitioned(points.iloc[:1], [1, 0]), bandwidth="scott")
+
+
+def test_input_frame_is_not_modified(dask_client, points):
+    frame = partitioned(points, SIZES)
+    gc.kde(frame, bandwidth="2km", weight="emp")
+    pd.testing.assert_frame_equal(frame.compute(), points)
