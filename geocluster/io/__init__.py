@@ -39,6 +39,7 @@ from geocluster.io.load import (
     load_source,
     parse_missing_codes,
 )
+from geocluster.io.partitioned import DEFAULT_BLOCKSIZE, read_firms_dask
 
 __all__ = ["read_firms", "LON_NAMES", "LAT_NAMES", "ID_NAMES", "SUPPORTED_SUFFIXES"]
 
@@ -54,6 +55,10 @@ def read_firms(
     layer: str | None = None,
     encoding: str | None = None,
     na_values: Sequence[str | float] | None = None,
+    engine: Literal["local", "dask"] = "local",
+    spatial_partitions: bool = False,
+    partition: Literal["hilbert"] | None = None,
+    blocksize: int = DEFAULT_BLOCKSIZE,
 ) -> gpd.GeoDataFrame:
     """Read and validate firm locations.
 
@@ -94,11 +99,34 @@ def read_firms(
         text) become missing in every column, coordinates included (which then count as
         missing coordinates). A column that held numbers and such text codes becomes
         numeric. Empty cells are always missing.
+    engine
+        ``"local"`` (default): read into memory. ``"dask"``: ``source`` is a folder or a
+        glob (``"firms/*.parquet"``) of (Geo)Parquet files, or one or more CSV/TSV files
+        (large uncompressed ones are split into blocks of ``blocksize`` bytes at line
+        breaks, so values must not contain line breaks); the result is a lazy
+        ``dask_geopandas.GeoDataFrame`` with one partition per file or block. Every
+        partition gets the checks above, with its rows named as the user counts them
+        (file rows, CSV lines); reading runs them once over all partitions, on the active
+        ``distributed.Client`` if there is one, and raises (or, for warnings and
+        ``on_invalid="drop"``, warns once) with counts over the partitions; duplicate ids
+        are found across partitions too. Without ``id=`` the index is the row number over
+        the whole register (files in sorted order; the partitions then have known
+        divisions). Far-from-the-others and constant-coordinate warnings are judged per
+        partition. Needs the ``dask`` extra.
+    spatial_partitions, partition
+        ``engine="dask"`` only: ``spatial_partitions=True`` (or ``partition="hilbert"``)
+        sorts the firms into spatially compact partitions along a Hilbert curve
+        (``dask_geopandas.GeoDataFrame.spatial_shuffle``), keeping the firm index, and sets
+        the frame's ``spatial_partitions``.
+    blocksize
+        ``engine="dask"`` only: bytes per partition of a large uncompressed CSV
+        (default 128 MiB).
 
     Returns
     -------
     GeoDataFrame
-        A new frame of points with a unique index, in ``crs`` (or the input's CRS).
+        A new frame of points with a unique index, in ``crs`` (or the input's CRS); a lazy
+        ``dask_geopandas.GeoDataFrame`` with ``engine="dask"``.
 
     Raises
     ------
@@ -140,6 +168,21 @@ def read_firms(
                 "'latin-1' or 'cp1252'."
             ) from None
     missing_codes = parse_missing_codes(na_values)
+    if engine not in ("local", "dask"):
+        raise InputError(f"engine={engine!r} is not an option; pass 'local' or 'dask'.")
+    if partition not in (None, "hilbert"):
+        raise InputError(f"partition={partition!r} is not an option; pass 'hilbert' or None.")
+    if engine == "dask":
+        return _read_dask(source, lon=lon, lat=lat, id=id, crs=crs, on_invalid=on_invalid,
+                          layer=layer, encoding=encoding, missing_codes=missing_codes,
+                          spatial=bool(spatial_partitions) or partition == "hilbert",
+                          blocksize=blocksize)
+    for name, value, default in (("spatial_partitions", spatial_partitions, False),
+                                 ("partition", partition, None),
+                                 ("blocksize", blocksize, DEFAULT_BLOCKSIZE)):
+        if value != default:
+            raise InputError(f"{name}={value!r} applies to engine='dask' only; remove it or "
+                             "pass engine='dask'.")
     frame, origin = load_source(source, layer=layer, encoding=encoding, crs=crs, id_col=id,
                           lon=lon, lat=lat)
     if missing_codes is not None:
@@ -169,3 +212,22 @@ def read_firms(
         "n": int(len(firms)),
     }
     return firms
+
+
+def _read_dask(source, *, lon, lat, id, crs, on_invalid, layer, encoding,  # noqa: A002
+               missing_codes, spatial, blocksize):
+    """``read_firms(engine="dask")``: the options checked, then :func:`read_firms_dask`."""
+    if not isinstance(source, (str, Path)):
+        raise InputError(
+            f"read_firms(engine='dask') reads a folder, a glob or files; got a "
+            f"{type(source).__name__}. For a frame in memory use engine='local', or "
+            "dask_geopandas.from_geopandas(gc.read_firms(frame), npartitions=...).")
+    if layer is not None:
+        raise InputError(f"layer={layer!r} does not apply to engine='dask', which reads "
+                         "Parquet and CSV files; remove layer=.")
+    if isinstance(blocksize, bool) or not isinstance(blocksize, int) or blocksize < 1:
+        raise InputError(f"blocksize={blocksize!r} must be a positive number of bytes, e.g. "
+                         "64 * 2**20.")
+    return read_firms_dask(source, lon=lon, lat=lat, id=id, crs=crs, on_invalid=on_invalid,
+                           encoding=encoding, missing_codes=missing_codes,
+                           spatial_partitions=spatial, blocksize=blocksize)
