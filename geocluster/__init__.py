@@ -56,6 +56,23 @@ _LAZY = {
     "density_clusters": "geocluster.clusters.density",
     "k_density": "geocluster.clusters.localization",
     "KDensityResult": "geocluster.clusters.localization",
+    "local_moran_bv": "geocluster.clusters.bivariate",
+    "local_geary": "geocluster.clusters.geary",
+    "local_join_counts": "geocluster.clusters.joincounts",
+    "join_counts": "geocluster.clusters.joincounts",
+    "JoinCountResult": "geocluster.clusters.joincounts",
+    # concentration and co-agglomeration of industries
+    "ellison_glaeser": "geocluster.clusters.concentration",
+    "EllisonGlaeserResult": "geocluster.clusters.concentration",
+    "coagglomeration": "geocluster.clusters.concentration",
+    "CoagglomerationResult": "geocluster.clusters.concentration",
+    "m_function": "geocluster.clusters.mfunction",
+    "MFunctionResult": "geocluster.clusters.mfunction",
+    "colocation_quotient": "geocluster.clusters.colocation",
+    "local_colocation_quotient": "geocluster.clusters.colocation",
+    "ColocationResult": "geocluster.clusters.colocation",
+    "k_density_pair": "geocluster.clusters.colocalization",
+    "KDensityPairResult": "geocluster.clusters.colocalization",
     "exposure": "geocluster.exposure",
     # models
     "regress": "geocluster.models.regress",
@@ -136,11 +153,27 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from geocluster.areal.aggregate import aggregate  # noqa: F401
     from geocluster.areal.grid import grid  # noqa: F401
     from geocluster.areal.lq import location_quotient  # noqa: F401
+    from geocluster.clusters.bivariate import local_moran_bv  # noqa: F401
+    from geocluster.clusters.colocalization import KDensityPairResult, k_density_pair  # noqa: F401
+    from geocluster.clusters.colocation import (  # noqa: F401
+        ColocationResult,
+        colocation_quotient,
+        local_colocation_quotient,
+    )
+    from geocluster.clusters.concentration import (  # noqa: F401
+        CoagglomerationResult,
+        EllisonGlaeserResult,
+        coagglomeration,
+        ellison_glaeser,
+    )
     from geocluster.clusters.density import density_clusters  # noqa: F401
+    from geocluster.clusters.geary import local_geary  # noqa: F401
     from geocluster.clusters.hotspots import getis_ord  # noqa: F401
+    from geocluster.clusters.joincounts import JoinCountResult, join_counts, local_join_counts  # noqa: F401,E501
     from geocluster.clusters.kde import kde  # noqa: F401
     from geocluster.clusters.lisa import GlobalMoranResult, global_moran, local_moran  # noqa: F401
     from geocluster.clusters.localization import KDensityResult, k_density  # noqa: F401
+    from geocluster.clusters.mfunction import MFunctionResult, m_function  # noqa: F401
     from geocluster.clusters.regions import cluster_regions  # noqa: F401
     from geocluster.clusters.surface import DensitySurface  # noqa: F401
     from geocluster.exposure import exposure  # noqa: F401
