@@ -34,6 +34,7 @@ and divides by the population standard deviation (``ddof=0``); neither applies t
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -41,8 +42,11 @@ import pandas as pd
 import pyproj
 from scipy.spatial import cKDTree
 
-from geocluster._base.validate import read_points
+from geocluster._base.engine import dask_progress, is_dask_frame
+from geocluster._base.optional import import_optional
+from geocluster._base.validate import PointData, check_weight_column, read_points
 from geocluster.areal.lq import location_quotient
+from geocluster.clusters._kde import kernel_support, kernel_values
 from geocluster.clusters.density import label_points
 from geocluster.clusters.kde import (
     M2_PER_KM2,
@@ -53,10 +57,14 @@ from geocluster.clusters.kde import (
 )
 from geocluster.errors import GeoclusterWarning, InputError
 from geocluster.units import parse_distance
+from geocluster.weights.halo import BlockSet, dask_blocks, map_halo_delayed, with_column
+from geocluster.weights.partitioned import neighbour_sums, pair_sums
 
-__all__ = ["exposure", "METHODS", "METHOD_OPTIONS"]
+__all__ = ["exposure", "DASK_METHODS", "METHODS", "METHOD_OPTIONS"]
 
 METHODS = ("kde", "count", "lq", "region")
+#: The methods that run on a ``dask_geopandas.GeoDataFrame`` (by partition halos).
+DASK_METHODS = ("count", "kde")
 
 #: The options each method takes (besides ``name``, ``log`` and ``standardize``).
 METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -163,6 +171,8 @@ def exposure(
     options = {"bandwidth": bandwidth, "kernel": kernel, "radius": radius, "by": by,
                "weight": weight, "units": units, "lq": lq, "min_total": min_total,
                "regions": regions, "region_id": region_id, "crs": crs}
+    if is_dask_frame(firms):
+        return _dask_exposure(firms, method, name, log, standardize, options)
     _check_call(firms, method, name, log, standardize, options)
     if method == "region":
         member, ids, extra = _region_exposure(firms, regions, region_id)
@@ -192,6 +202,11 @@ def _check_call(firms, method, name, log, standardize, options: dict) -> None:
             f"exposure: firms must be a GeoDataFrame of points, got {type(firms).__name__}; "
             "build one with geocluster.read_firms or geopandas.points_from_xy."
         )
+    _check_options(firms.columns, method, name, log, standardize, options)
+
+
+def _check_options(columns, method, name, log, standardize, options: dict) -> None:
+    """Validate the method, the output name and which options were given."""
     if method not in METHODS:
         raise InputError(f"exposure: method={method!r} is not supported; choose one of {METHODS}.")
     if not isinstance(name, str) or not name:
@@ -213,10 +228,10 @@ def _check_call(firms, method, name, log, standardize, options: dict) -> None:
             "remove it or choose the method it belongs to."
         )
     by = options["by"]
-    if by is not None and by not in firms.columns:
+    if by is not None and by not in columns:
         raise InputError(f"exposure: by={by!r} is not a column of firms.")
     taken = [c for c in (name, f"{name}_id" if method == "region" else None)
-             if c is not None and c in firms.columns]
+             if c is not None and c in columns]
     if taken:
         one = len(taken) == 1
         names = " and ".join(repr(c) for c in taken)
@@ -225,7 +240,7 @@ def _check_call(firms, method, name, log, standardize, options: dict) -> None:
             f"replaces {'it' if one else 'them'} (the input is unchanged). Pass name= to "
             "choose another name.",
             GeoclusterWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
@@ -449,3 +464,110 @@ def _region_exposure(firms, regions, region_id):
     if pd.api.types.is_integer_dtype(np.asarray(ids).dtype):
         region = region.astype("Int64")
     return member, region, {"n_regions": len(use), "region_id": region_id or "index"}
+
+
+# ----------------------------------------------------------------------------- dask
+
+
+def _dask_exposure(firms, method, name, log, standardize, options: dict):
+    """``count`` / ``kde`` exposure of a dask GeoDataFrame by partition halos.
+
+    The coordinates (and ``weight``/``by``) are read once and persisted; the values are
+    computed (one float per firm, on the client, so ``log``/``standardize`` see them
+    all); the returned dask GeoDataFrame adds them to each partition lazily.
+    """
+    if method not in DASK_METHODS:
+        raise InputError(
+            f"exposure: method={method!r} does not run on a dask GeoDataFrame; dask frames "
+            f"take method='count' or 'kde' (by partition halos). For {method!r}, compute the "
+            "frame first (firms.compute()) or aggregate to units with gc.aggregate."
+        )
+    _check_options(firms.columns, method, name, log, standardize, options)
+    by, weight = options["by"], options["weight"]
+    if weight is not None and weight not in firms.columns:
+        raise InputError(f"exposure: weight={weight!r} is not a column of firms.")
+    columns = [c for c in (weight, by) if c is not None]
+    bs = dask_blocks(firms, columns, crs=options["crs"], where="exposure",
+                     prepare=partial(_check_partition, weight=weight, by=by))
+    if bs.n == 0:
+        raise InputError("exposure: firms is empty; there is nothing to analyse.")
+    extent = _extent_points(bs)
+    if method == "count":
+        if options["radius"] is None:
+            raise InputError("exposure: method='count' needs radius=, e.g. radius='10km'.")
+        r = parse_distance(options["radius"], name="radius")
+        check_scale(r, extent, f"radius={options['radius']!r}")
+        values = neighbour_sums(bs, r, weight=weight, group=by)
+    else:
+        values = _dask_kde(bs, extent, options["bandwidth"], options["kernel"] or "gaussian",
+                           by, weight)
+    values = _transform(np.asarray(values, dtype=float), method, name, log, standardize)
+    return with_column(firms, name, values, bs.lengths)
+
+
+def _check_partition(part, *, weight, by):
+    """The per-partition checks of the in-memory path (weights, industry codes)."""
+    if weight is not None:
+        check_weight_column(part, weight, where="exposure", what="firms")
+    if by is not None and part[by].isna().any():
+        raise InputError(
+            f"exposure: by column {by!r} has {int(part[by].isna().sum())} missing values in "
+            "a partition; fill them (e.g. 'unknown') or drop those firms."
+        )
+    return part
+
+
+def _extent_points(bs: BlockSet) -> PointData:
+    """Two points spanning the firms' extent: what :func:`check_scale` looks at."""
+    box = bs.bounds[np.isfinite(bs.bounds).all(axis=1)]
+    xs = np.array([box[:, 0].min(), box[:, 2].max()])
+    ys = np.array([box[:, 1].min(), box[:, 3].max()])
+    assert bs.crs is not None  # exposure always asks dask_blocks for a metric CRS
+    return PointData(xs, ys, None, bs.crs, pd.RangeIndex(2))
+
+
+#: Pairs within the kernel support above which the in-memory ``kde`` exposure switches
+#: to the binned estimate (``leave_one_out_density``'s ``max_pairs``).
+EXACT_MAX_PAIRS = 20_000_000
+
+
+def _dask_kde(bs: BlockSet, extent: PointData, bandwidth, kernel: str, by, weight):
+    if bandwidth is None:
+        raise InputError(
+            "exposure: method='kde' needs bandwidth=, e.g. bandwidth='10km'."
+        )
+    if isinstance(bandwidth, str) and bandwidth.lower() in ("scott", "silverman", "cv"):
+        raise InputError(
+            f"exposure: bandwidth={bandwidth!r} is estimated from all firms at once, which a "
+            "dask frame does not do; give a distance, e.g. bandwidth='10km'."
+        )
+    kernel = check_kernel(kernel)
+    h, _ = resolve_bandwidth(bandwidth, kernel, extent)
+    support = kernel_support(kernel, h)
+    totals = _compute_sum(map_halo_delayed(bs, support, _pair_totals, by))
+    crowded = totals[totals / 2 > EXACT_MAX_PAIRS]
+    if len(crowded):
+        raise InputError(
+            f"exposure: method='kde' on a dask frame sums the kernel over every pair of firms "
+            f"within its support ({support / 1000:g} km); {crowded.index[0]!r} has "
+            f"{int(crowded.iloc[0] / 2):,} pairs, over the {EXACT_MAX_PAIRS:,} where the "
+            "in-memory path switches to a binned estimate, which the dask path does not "
+            "compute. Use a smaller bandwidth, by= industries, or method='count'."
+        )
+    values = neighbour_sums(bs, support, weight=weight, group=by,
+                            kernel=partial(kernel_values, kernel, h=h))
+    return values * M2_PER_KM2
+
+
+def _pair_totals(block, n_core: int, support: float, by) -> pd.Series:
+    """Ordered pairs within ``support`` of the core points, summed per industry."""
+    counts = pair_sums(block, n_core, support, group=by)
+    keys = np.zeros(n_core, dtype=int) if by is None else block.values[by][:n_core]
+    return pd.Series(counts).groupby(keys).sum()
+
+
+def _compute_sum(parts: list) -> pd.Series:
+    dask = import_optional("dask", "dask", "exposure on a dask frame")
+    dask_progress(parts, label="exposure: pairs within the kernel support")
+    series = [s for s in dask.compute(*parts) if len(s)]
+    return pd.concat(series).groupby(level=0).sum() if series else pd.Series(dtype=float)

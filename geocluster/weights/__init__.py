@@ -40,8 +40,10 @@ import numpy as np
 import pyproj
 from libpysal.graph import Graph
 
+from geocluster._base.engine import is_dask_frame
 from geocluster._base.validate import check_seed
 from geocluster.errors import InputError, WeightsError
+from geocluster.weights.partitioned import dask_tree_graph
 from geocluster.weights.points import kernel_points, tree_graph
 from geocluster.weights.spec import (
     KERNELS,
@@ -154,8 +156,11 @@ def weights(
     [4]
     """
     policy = check_isolates_policy(isolates)
-    built = build_graph(gdf, spec, transform=transform, coincident=coincident, crs=crs,
-                        seed=seed, workers=workers)
+    if is_dask_frame(gdf):
+        built = _dask_graph(gdf, spec, transform, coincident, crs, seed, workers)
+    else:
+        built = build_graph(gdf, spec, transform=transform, coincident=coincident, crs=crs,
+                            seed=seed, workers=workers)
     label = "the given Graph" if isinstance(spec, Graph) else repr(spec)
     report_structure(built.summary, built.isolate_ids, label, policy)
     return built.graph
@@ -205,6 +210,24 @@ def build_graph(
     if transformation is not None:
         graph = transform_graph(graph, transformation, repr(spec))
     return BuiltGraph(graph, graph_summary(graph), list(graph.isolates[:5]))
+
+
+def _dask_graph(ddf, spec, transform, coincident, crs, seed, workers) -> BuiltGraph:
+    """``knn`` / ``distance`` weights of a dask GeoDataFrame, by partition halos
+    (:mod:`geocluster.weights.partitioned`): the in-memory Graph of the computed frame."""
+    check_seed(seed, "weights")
+    transformation = _check_options(transform, coincident, workers)
+    parsed = None if isinstance(spec, Graph) else parse_weights_spec(spec)
+    if parsed is None or parsed.kind not in ("knn", "distance"):
+        what = "a ready Graph" if parsed is None else f"weights spec {spec!r}"
+        raise WeightsError(
+            f"{what} does not run on a dask GeoDataFrame; dask frames take 'knn:K' or "
+            "'distance:D' (built by partition halos). Compute the frame first "
+            "(ddf.compute()) for the other specs."
+        )
+    return BuiltGraph(*dask_tree_graph(
+        ddf, parsed, spec=spec, transformation=transformation, coincident=coincident,
+        crs=crs, seed=seed, workers=workers))
 
 
 def _check_options(transform, coincident, workers) -> str | None:
