@@ -102,11 +102,11 @@ def test_sar_tobit_recovers_the_truth_fast(sim500):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [41, 42, 43])
+@pytest.mark.parametrize("seed", [41, 42])
 def test_sar_tobit_recovers_the_truth_at_2000(seed):
     sim = export_outcomes(simulate_firms(2000, seed=seed))
-    res = spatial_tobit(sim.truth["sales_abroad"]["formula"], sim.firms, draws=1000,
-                        burn_in=300, seed=seed, progress=False)
+    res = spatial_tobit(sim.truth["sales_abroad"]["formula"], sim.firms, draws=800,
+                        burn_in=200, seed=seed, progress=False)
     z = _z_scores(res, _truth(sim))
     assert z.abs().max() < 3, z
     assert (res.diagnostics()["rhat"] < 1.1).all()
@@ -115,8 +115,8 @@ def test_sar_tobit_recovers_the_truth_at_2000(seed):
 @pytest.mark.slow
 def test_sar_tobit_recovers_the_truth_at_20000():
     sim = export_outcomes(simulate_firms(20_000, seed=51))
-    res = spatial_tobit(sim.truth["sales_abroad"]["formula"], sim.firms, draws=1000,
-                        burn_in=200, chains=1, seed=51, progress=False)
+    res = spatial_tobit(sim.truth["sales_abroad"]["formula"], sim.firms, draws=400,
+                        burn_in=100, chains=1, seed=51, progress=False)
     z = _z_scores(res, _truth(sim))
     assert z.abs().max() < 3, z
 
@@ -125,16 +125,17 @@ def test_sar_tobit_recovers_the_truth_at_20000():
 def test_tobit_credible_intervals_cover_at_the_nominal_rate():
     hits = []
     for rep in range(50):
-        sim = export_outcomes(simulate_firms(250, seed=2000 + rep,
+        sim = export_outcomes(simulate_firms(150, seed=2000 + rep,
                                              beta={"serial": 0.0, "serial:cluster": 0.0,
                                                    "serial:I(cluster ** 2)": 0.0,
                                                    "I(cluster ** 2)": 0.0}))
         res = spatial_tobit("sales_abroad ~ cluster + np.log(employees) + age", sim.firms,
-                            draws=500, burn_in=150, chains=1, seed=rep, progress=False)
+                            draws=300, burn_in=100, chains=1, seed=rep, progress=False)
         truth = pd.Series(_truth(sim))[res.params.index]
         ci = res.conf_int()
         hits.append(((ci["ci_low"] <= truth) & (truth <= ci["ci_high"])).to_numpy())
     rate = np.mean(hits, axis=0)
+    print("coverage of the 95% intervals:", dict(zip(res.params.index, rate, strict=True)))
     assert 0.88 <= rate.mean() <= 0.99, rate
     assert rate.min() >= 0.82, rate
 

@@ -17,6 +17,7 @@ from scipy import stats
 
 from geocluster._base.summary import CI_HIGH, CI_LOW, P_VALUE, Summary, format_number
 from geocluster._base.validate import check_alpha
+from geocluster.errors import ModelError
 from geocluster.models import _mcmc
 from geocluster.models.base import ModelResult
 from geocluster.models.impacts import trace_powers
@@ -80,7 +81,8 @@ class LimitedDependentResult(ModelResult):
     def sample(self) -> pd.DataFrame:
         """Every kept draw of every chain: one row per draw, one column per parameter."""
         if self.draws is None:
-            raise ValueError("the ML baseline has no posterior draws; use method='mcmc'.")
+            raise ModelError("the ML baseline has no posterior draws; fit with "
+                             "method='mcmc' for a sample and diagnostics.")
         parts = [self.draws["beta"].reshape(-1, self.k)]
         if self.spatial is not None:
             parts.append(self.draws["rho"].reshape(-1, 1))
@@ -126,7 +128,8 @@ class LimitedDependentResult(ModelResult):
             sequence), ``rhat`` (split-R-hat, BDA3; near 1 when the chains agree).
         """
         if self.draws is None:
-            raise ValueError("the ML baseline has no posterior draws; use method='mcmc'.")
+            raise ModelError("the ML baseline has no posterior draws; fit with "
+                             "method='mcmc' for a sample and diagnostics.")
         rows = [(_mcmc.effective_sample_size(c), _mcmc.split_rhat(c)) for c in self._chains()]
         return pd.DataFrame(rows, index=pd.Index(self.params.index, name="term"),
                             columns=["ess", "rhat"])
@@ -138,7 +141,8 @@ class LimitedDependentResult(ModelResult):
         spatialprobit's ``marginal.effects``; tobit: on the latent outcome. Lag model:
         direct ``beta tr((I - rho W)^-1) / n``, total ``beta / (1 - rho)``; error model
         and non-spatial fits: direct = total = ``beta``. One value per posterior draw;
-        the table gives the posterior mean, sd and the equal-tailed interval.
+        the table gives the posterior mean, sd and the equal-tailed interval (for the ML
+        baselines: 2,000 draws of the asymptotic normal of the estimates, seed 0).
 
         Returns
         -------
