@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 
 import geocluster as gc
 from geocluster._base.summary import Summary
+from geocluster.clusters.hdbscan import hdbscan_clusters
 from geocluster.errors import InputError
 from geocluster.robustness import sweep as sweep_module
 from geocluster.robustness.fit import sample_key
@@ -669,3 +670,69 @@ def test_exposure_mapping_passes_its_arguments_to_exposure(firms):
     with pytest.raises(InputError, match=r"robustness: exposure\['k'\] sets name=; leave it out"):
         gc.robustness("intl ~ cluster + age", firms, **options,
                       exposure={"k": {"method": "kde", "bandwidth": "20km", "name": "x"}})
+
+
+# --------------------------------------------------------------------- HDBSCAN definition
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Three planted blobs of 60 firms (sd 700 m) in 250 uniform firms, in metres."""
+    rng = np.random.default_rng(12)
+    xy = np.vstack([rng.uniform(0, 80_000, (250, 2))]
+                   + [rng.normal(c, 700.0, (60, 2)) for c in [(15e3, 15e3), (60e3, 20e3),
+                                                              (40e3, 65e3)]])
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0] + 4e5, xy[:, 1] + 5e6),
+                            crs="EPSG:32632")
+
+
+def test_hdbscan_sensitivity_matches_hand_computed_overlaps(blobs):
+    sens = gc.cluster_sensitivity(blobs, method="hdbscan", min_firms=[10, 40], reference=25,
+                                  hull="convex")
+    assert sens.method == "hdbscan"
+    assert sens.table["label"].tolist() == ["min_firms 25", "min_firms 10", "min_firms 40"]
+    assert sens.table["reference"].tolist() == [True, False, False]
+    direct = {m: hdbscan_clusters(blobs, min_firms=m, hull="convex") for m in (25, 10, 40)}
+    ref_union = shapely.union_all(direct[25].clusters.geometry.values)
+    ref_firms = set(direct[25].membership.index[direct[25].membership["hdbscan_cluster"] >= 0])
+    for (_, row), m in zip(sens.table.iterrows(), (25, 10, 40), strict=True):
+        union = shapely.union_all(direct[m].clusters.geometry.values)
+        expected = ref_union.intersection(union).area / ref_union.union(union).area
+        assert row["jaccard_vs_reference"] == pytest.approx(expected, rel=1e-12)
+        assert row["clusters"] == direct[m].n_clusters
+        firms = set(direct[m].membership.index[direct[m].membership["hdbscan_cluster"] >= 0])
+        assert row["clustered_firms"] == len(firms)
+        assert row["firm_jaccard_vs_reference"] == pytest.approx(
+            len(ref_firms & firms) / len(ref_firms | firms))
+        assert row["area_km2"] == pytest.approx(direct[m].clusters.area.sum() / 1e6)
+    assert sens.overlap.iloc[0, 0] == 1.0
+    assert (sens.table["clusters"] >= 3).all()  # the planted blobs at every size
+    assert sens.summary().title == "Cluster-map sensitivity (hdbscan): 3 definitions"
+    assert isinstance(sens.plot(), Figure) and isinstance(sens.plot_overlap(), Figure)
+    assert repr(sens).startswith("<SensitivityResult (hdbscan): 3 definitions, reference "
+                                 "min_firms 25")
+
+
+def test_hdbscan_sensitivity_refuses_other_options(blobs, columbus):
+    with pytest.raises(InputError, match=r"cluster_sensitivity\(method='hdbscan'\): option\(s\) "
+                       r"\['bandwidths', 'correction'\] do not apply to this method; HDBSCAN "
+                       r"clusters take min_firms="):
+        gc.cluster_sensitivity(blobs, method="hdbscan", bandwidths=["5km"], correction=None)
+    with pytest.raises(InputError, match=r"cluster_sensitivity\(method='lisa'\): option\(s\) "
+                       r"\['min_firms'\] do not apply"):
+        gc.cluster_sensitivity(columbus, "CRIME", min_firms=[10])
+    with pytest.raises(InputError, match=r"method='hdbscan'\) clusters firm points and takes "
+                       r"no column"):
+        gc.cluster_sensitivity(blobs, "CRIME", method="hdbscan")
+    with pytest.raises(InputError, match=r"cluster_sensitivity: min_firms item=1 must be an "
+                       r"integer"):
+        gc.cluster_sensitivity(blobs, method="hdbscan", min_firms=[1, 10])
+    with pytest.raises(InputError, match=r"unknown option\(s\) \['bandwidth'\]; "
+                       r"hdbscan_clusters options passed on are"):
+        gc.cluster_sensitivity(blobs, method="hdbscan", bandwidth="5km")
+
+
+def test_density_sensitivity_still_passes_min_firms_on(blobs):
+    with pytest.raises(InputError, match=r"density_clusters: min_firms=0 must be"):
+        gc.cluster_sensitivity(blobs, method="density", bandwidths=["2km"], simulations=19,
+                               min_firms=0)

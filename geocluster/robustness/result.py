@@ -255,20 +255,22 @@ class SensitivityResult:
     Attributes
     ----------
     method : str
-        ``"lisa"`` or ``"density"``.
+        ``"lisa"``, ``"density"`` or ``"hdbscan"``.
     table : DataFrame
         One row per definition (the reference first): ``label``, its settings
-        (``weights``; or ``bandwidth`` and ``alpha``), ``reference`` (True for the
-        reference definition), the number of HH units ``hh_units`` (or ``clusters`` and
-        their ``area_km2``), and ``jaccard_vs_reference``, the Jaccard overlap with the
-        reference definition. The overlap of two empty maps is undefined: NaN (shown as
+        (``weights``; or ``bandwidth`` and ``alpha``; or ``min_firms``), ``reference``
+        (True for the reference definition), the number of HH units ``hh_units`` (or
+        ``clusters`` and their ``area_km2``; HDBSCAN also ``clustered_firms``,
+        ``noise_share`` and ``firm_jaccard_vs_reference``, the Jaccard overlap of the
+        sets of clustered firms), and ``jaccard_vs_reference``, the Jaccard overlap with
+        the reference definition. The overlap of two empty maps is undefined: NaN (shown as
         "n/a" by :meth:`summary` and :meth:`plot`), not 1.
     overlap : DataFrame
         Pairwise Jaccard overlap (shared HH units over units HH in either; or shared
         cluster area over the area of the union), labels on both axes; NaN where both
         maps are empty (also on the diagonal for an empty map).
     maps : dict
-        Label -> the LISA result frame or the density-cluster polygons.
+        Label -> the LISA result frame, or the density-cluster or HDBSCAN polygons.
     seed : int, str or None
         The seed given, as :func:`geocluster._base.validate.seed_label` records it.
     reference : str
@@ -324,7 +326,7 @@ class SensitivityResult:
         """
         out = self.table.set_index("label").copy()
         what = ("no HH units in either map" if self.method == "lisa"
-                else "no clusters in either map")
+                else "no clusters in either map")  # density and hdbscan: polygons
         out["overlap_with_reference"] = [
             jaccard_text(v) if np.isfinite(v) else f"n/a ({what})"
             for v in out["jaccard_vs_reference"].astype(float)

@@ -1,8 +1,9 @@
 """Cluster-map sensitivity: how much do the clusters change with their definition?
 
 :func:`cluster_sensitivity` draws the high-high units of local Moran's I under several
-weights specs, or the density-cluster polygons under several bandwidths and envelope
-significance levels, and compares every pair of maps by their Jaccard overlap
+weights specs, the density-cluster polygons under several bandwidths and envelope
+significance levels, or the HDBSCAN cluster outlines under several minimum cluster sizes,
+and compares every pair of maps by their Jaccard overlap
 (:class:`~geocluster.robustness.result.SensitivityResult`). The overlap of two empty maps
 is undefined (NaN), not 1.
 """
@@ -20,6 +21,7 @@ import pandas as pd
 
 from geocluster._base.validate import check_alpha, check_positive_int, make_rng, seed_label
 from geocluster.clusters.density import density_clusters
+from geocluster.clusters.hdbscan import hdbscan_clusters
 from geocluster.clusters.lisa import local_moran
 from geocluster.errors import InputError
 from geocluster.robustness.result import SensitivityResult
@@ -30,12 +32,20 @@ _WHERE = "cluster_sensitivity"
 _DEFAULT_WEIGHTS = ("queen", "knn:6", "knn:10")
 _DEFAULT_PERMUTATIONS, _DEFAULT_ALPHA = 999, 0.05
 _DEFAULT_BANDWIDTHS, _DEFAULT_ALPHAS, _DEFAULT_SIMULATIONS = ("cv",), (0.05,), 99
-#: The options of each method (the other method's are refused by name).
+_DEFAULT_MIN_FIRMS = (10, 20, 40)
+#: The options of each method (the other methods' are refused by name).
 _OPTIONS = {"lisa": ("weights", "permutations", "alpha"),
-            "density": ("bandwidths", "alphas", "simulations")}
+            "density": ("bandwidths", "alphas", "simulations"),
+            "hdbscan": ("min_firms",)}
 #: Arguments set by cluster_sensitivity itself, not passed through ``**options``.
 _MANAGED = {"lisa": {"gdf", "column", "weights", "permutations", "alpha", "correction", "seed"},
-            "density": {"points", "bandwidth", "alpha", "simulations", "seed"}}
+            "density": {"points", "bandwidth", "alpha", "simulations", "seed", "min_firms"},
+            "hdbscan": {"firms", "min_firms"}}
+_FUNCTIONS: dict[str, Callable] = {"lisa": local_moran, "density": density_clusters,
+                                   "hdbscan": hdbscan_clusters}
+_TAKES = {"lisa": "LISA maps take weights=, permutations=, alpha= and correction=.",
+          "density": "density clusters take bandwidths=, alphas= and simulations=.",
+          "hdbscan": "HDBSCAN clusters take min_firms= (a list of minimum cluster sizes)."}
 
 
 def cluster_sensitivity(
@@ -50,21 +60,26 @@ def cluster_sensitivity(
     permutations: int | None = None,
     simulations: int | None = None,
     alpha: float | None = None,
+    min_firms: Sequence[int] | int | None = None,
     correction: str | None = "fdr",
     seed: int | np.random.Generator | np.random.SeedSequence | None = None,
     **options: Any,
 ) -> SensitivityResult:
-    """Overlap of cluster maps across weights specs (LISA) or bandwidths and alphas (KDE).
+    """Overlap of cluster maps across weights (LISA), bandwidths and alphas (KDE), or sizes.
 
     Parameters
     ----------
     data
-        Areal units with ``column`` (``method="lisa"``) or firm points (``"density"``).
+        Areal units with ``column`` (``method="lisa"``) or firm points (``"density"``,
+        ``"hdbscan"``).
     column
         The variable for :func:`geocluster.local_moran` (LISA only).
     method
         ``"lisa"``: the HH units of ``local_moran`` under each ``weights`` spec.
         ``"density"``: the polygons of ``density_clusters`` for each bandwidth x alpha.
+        ``"hdbscan"``: the outlines of :func:`geocluster.clusters.hdbscan.hdbscan_clusters`
+        for each ``min_firms``, an alternative density-based definition beside the KDE
+        clusters (no bandwidth, no envelope; deterministic, so ``seed`` plays no part).
     weights, permutations, alpha, correction
         LISA only: the weights specs compared (default ``("queen", "knn:6", "knn:10")``),
         the permutations (999), the significance of the HH units (0.05) and the
@@ -72,11 +87,16 @@ def cluster_sensitivity(
     bandwidths, alphas, simulations
         Density clusters only: the bandwidths compared (default ``("cv",)``), the
         significance levels of the Monte Carlo envelope (``(0.05,)``) and the
-        simulations (99). An option of the other method is an error naming it.
+        simulations (99). An option of another method is an error naming it.
+    min_firms
+        HDBSCAN: the minimum cluster sizes compared, in firms (default ``(10, 20, 40)``).
+        Density clusters: one value, passed on to ``density_clusters`` (its smallest
+        cluster polygon).
     reference
         The definition the others are compared with, normally the study's own: a
         weights spec for LISA (e.g. ``"queen"``), ``{"bandwidth": ..., "alpha": ...}``
-        or a ``(bandwidth, alpha)`` pair for density clusters. Added to the
+        or a ``(bandwidth, alpha)`` pair for density clusters, a ``min_firms`` for
+        HDBSCAN. Added to the
         alternatives when it is not among them; it comes first in the table. ``None``:
         the first definition.
     seed
@@ -84,7 +104,8 @@ def cluster_sensitivity(
         recorded as :func:`~geocluster._base.validate.seed_label` says.
     **options
         Passed on (e.g. ``isolates="drop"`` to ``local_moran``; ``subset=``,
-        ``null=``, ``cell_size=`` to ``density_clusters``).
+        ``null=``, ``cell_size=`` to ``density_clusters``; ``subset=``, ``min_samples=``,
+        ``hull=`` to ``hdbscan_clusters``).
 
     Returns
     -------
@@ -102,12 +123,17 @@ def cluster_sensitivity(
     """
     seed_int = int(make_rng(seed, _WHERE).integers(0, 2**31 - 1))
     given = {"weights": weights, "permutations": permutations, "alpha": alpha,
-             "bandwidths": bandwidths, "alphas": alphas, "simulations": simulations}
+             "bandwidths": bandwidths, "alphas": alphas, "simulations": simulations,
+             "min_firms": min_firms}
     _check_method_options(method, given, correction, options)
     if method == "lisa":
         maps, rows, overlap = _lisa_maps(data, column, weights, reference, seed_int, permutations,
                                          alpha, correction, options)
+    elif method == "hdbscan":
+        maps, rows, overlap = _hdbscan_maps(data, column, min_firms, reference, options)
     else:
+        if min_firms is not None:
+            options = {**options, "min_firms": min_firms}
         maps, rows, overlap = _density_maps(data, bandwidths, alphas, reference, seed_int,
                                             simulations, options)
     table = pd.DataFrame(rows)
@@ -118,21 +144,21 @@ def cluster_sensitivity(
 
 
 def _check_method_options(method: str, given: dict, correction, options: Mapping) -> None:
-    """Refuse an unknown method, the other method's options and unknown ``**options``."""
+    """Refuse an unknown method, the other methods' options and unknown ``**options``."""
     if method not in _MANAGED:
-        raise InputError(f"cluster_sensitivity: method={method!r} must be 'lisa' or 'density'.")
-    other = _OPTIONS["density" if method == "lisa" else "lisa"]
+        raise InputError(f"cluster_sensitivity: method={method!r} must be 'lisa' or 'density' "
+                         "(KDE density clusters) or 'hdbscan'.")
+    other = [name for m in _OPTIONS if m != method for name in _OPTIONS[m]
+             if not (method == "density" and name == "min_firms")]
     wrong = [name for name in other if given[name] is not None]
-    if method == "density" and correction != "fdr":
+    if method != "lisa" and correction != "fdr":
         wrong.append("correction")
     if wrong:
         raise InputError(
             f"cluster_sensitivity(method={method!r}): option(s) {wrong} do not apply to this "
-            "method; " + ("LISA maps take weights=, permutations=, alpha= and correction=."
-                          if method == "lisa" else
-                          "density clusters take bandwidths=, alphas= and simulations=.")
+            "method; " + _TAKES[method]
         )
-    func: Callable = local_moran if method == "lisa" else density_clusters
+    func = _FUNCTIONS[method]
     allowed = sorted(set(inspect.signature(func).parameters) - _MANAGED[method])
     bad = sorted(set(options) - set(allowed))
     if bad:
@@ -199,6 +225,36 @@ def _density_maps(data, bandwidths, alphas, reference, seed_int, simulations,
         maps[label] = polys
         rows.append({"label": label, "bandwidth": bw, "alpha": a, "clusters": len(polys),
                      "area_km2": float(polys.geometry.area.sum() / 1e6) if len(polys) else 0.0})
+    crs = next(iter(maps.values())).crs
+    return maps, rows, _pairwise(list(maps), lambda a, b: jaccard_area(maps[a], maps[b], crs))
+
+
+def _hdbscan_maps(data, column, min_firms, reference,
+                  options) -> tuple[dict, list, pd.DataFrame]:
+    if column is not None:
+        raise InputError("cluster_sensitivity(method='hdbscan') clusters firm points and "
+                         f"takes no column (got column={column!r}).")
+    sizes = _as_list(min_firms, _DEFAULT_MIN_FIRMS, (int, np.integer))
+    if not sizes:
+        raise InputError("cluster_sensitivity: min_firms= is empty; give at least one "
+                         "minimum cluster size, e.g. [10, 20, 40].")
+    sizes = [check_positive_int(m, where=_WHERE, name="min_firms item", minimum=2)
+             for m in sizes]
+    if reference is not None:
+        ref = check_positive_int(reference, where=_WHERE, name="reference", minimum=2)
+        sizes = [ref] + [m for m in sizes if m != ref]
+    maps, rows, firm_sets = {}, [], []
+    for size in dict.fromkeys(sizes):
+        label = f"min_firms {size}"
+        result = hdbscan_clusters(data, min_firms=size, **options)
+        maps[label] = result.clusters
+        member = result.membership["hdbscan_cluster"] >= 0
+        firm_sets.append(set(result.membership.index[member.to_numpy()]))
+        rows.append({"label": label, "min_firms": size, "clusters": result.n_clusters,
+                     "clustered_firms": int(member.sum()), "noise_share": result.noise_share,
+                     "area_km2": float(result.clusters["area_km2"].sum())})
+    for row, firms in zip(rows, firm_sets, strict=True):
+        row["firm_jaccard_vs_reference"] = jaccard_sets(firm_sets[0], firms)
     crs = next(iter(maps.values())).crs
     return maps, rows, _pairwise(list(maps), lambda a, b: jaccard_area(maps[a], maps[b], crs))
 
