@@ -99,9 +99,10 @@ def make_rng(seed, where: str = "") -> np.random.Generator:
 def spawn_seeds(seed, n: int, where: str = "") -> list[np.random.SeedSequence]:
     """``n`` independent child seeds of ``seed``, one per task of a sweep.
 
-    The same int (or SeedSequence state) gives the same children; a Generator gives
-    children drawn from its stream (so they depend on what it drew before); None gives
-    fresh entropy.
+    The same int (or SeedSequence state) gives the same children; a Generator gives the
+    children of the SeedSequence it was made from (``Generator.spawn``'s convention), so
+    ``seed=default_rng(7)`` and ``seed=7`` give the same children the first time, and a
+    second call on the same Generator gives new ones; None gives fresh entropy.
 
     Examples
     --------
@@ -111,6 +112,8 @@ def spawn_seeds(seed, n: int, where: str = "") -> list[np.random.SeedSequence]:
     True
     >>> len(spawn_seeds(None, 4)), spawn_seeds(3, 0)
     (4, [])
+    >>> spawn_seeds(np.random.default_rng(3), 1)[0].spawn_key == spawn_seeds(3, 1)[0].spawn_key
+    True
     """
     check_seed(seed, where)
     n = check_positive_int(n, where=where, name="n", minimum=0)
@@ -118,6 +121,9 @@ def spawn_seeds(seed, n: int, where: str = "") -> list[np.random.SeedSequence]:
         root = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key,
                                       pool_size=seed.pool_size)
     elif isinstance(seed, np.random.Generator):
+        seed_seq = getattr(seed.bit_generator, "seed_seq", None)
+        if isinstance(seed_seq, np.random.SeedSequence):
+            return seed_seq.spawn(n)  # advances its spawn counter, like Generator.spawn
         root = np.random.SeedSequence(seed.integers(0, 2**63 - 1, size=4).tolist())
     else:
         root = np.random.SeedSequence(None if seed is None else int(seed))
