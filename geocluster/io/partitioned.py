@@ -209,9 +209,9 @@ def _block_frame(piece: Piece, opts: ReadOptions) -> tuple[pd.DataFrame, Origin]
                          f"({str(exc).strip()[:200]}); with engine='dask' a CSV is split at line "
                          "breaks, so values may not contain line breaks.") from None
     lines = piece.first_line + np.arange(len(frame))
-    frame.index = piece.offset + np.arange(len(frame))
     blank = frame.isna().all(axis=1).to_numpy()
     frame, lines = frame.loc[~blank], lines[~blank]
+    frame.index = piece.offset + np.arange(len(frame))
     origin = Origin(where, "line", lines, True)
     for column, kind in piece.dtypes:
         if kind == "text" or column not in frame.columns:
@@ -245,24 +245,30 @@ def piece_firms(piece: Piece, opts: ReadOptions) -> gpd.GeoDataFrame:
 
     Raises the in-memory reader's :class:`~geocluster.errors.InputError` (naming the file
     and its rows) and emits its warnings; an empty piece gives an empty frame of points.
+    The index is ``piece.offset`` + the row's position in the piece.
     """
+    return _piece(piece, opts)[0]
+
+
+def _piece(piece: Piece, opts: ReadOptions) -> tuple[gpd.GeoDataFrame, int]:
+    """The validated firms of one piece and the number of (non-blank) rows read."""
     frame, origin = _raw_piece(piece, opts)
+    rows = len(frame)
     if opts.missing_codes is not None:
         frame = blank_missing_codes(frame, *opts.missing_codes)
     if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns and (
             opts.lon is None and opts.lat is None):
-        if len(frame) == 0:
-            return frame
+        if rows == 0:
+            return frame, 0
         firms, origin = from_geometry(frame, origin, opts.on_invalid)
     else:
         crs = parse_crs(opts.crs)
         if isinstance(frame, gpd.GeoDataFrame):
             frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-        if len(frame) == 0:
-            firms = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
-            return firms
+        if rows == 0:
+            return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=crs), crs=crs), 0
         firms, origin, _ = from_columns(frame, origin, opts.lon, opts.lat, crs, opts.on_invalid)
-    return set_id(firms, origin, opts.id)
+    return set_id(firms, origin, opts.id), rows
 
 
 def _quiet_firms(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -285,17 +291,12 @@ def _report(piece: Piece, opts: ReadOptions) -> dict:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GeoclusterWarning)
         try:
-            firms = piece_firms(piece, opts)
+            firms, rows = _piece(piece, opts)
         except InputError as exc:
             return {"error": str(exc), "rows": 0, "kept": 0, "warnings": []}
-    raw_rows = _raw_rows(piece, opts)
-    return {"error": None, "rows": raw_rows, "kept": int(len(firms)),
+    return {"error": None, "rows": rows, "kept": int(len(firms)),
             "warnings": [str(w.message) for w in caught
                          if issubclass(w.category, GeoclusterWarning)]}
-
-
-def _raw_rows(piece: Piece, opts: ReadOptions) -> int:
-    return int(len(_raw_piece(piece, opts)[0]))
 
 
 def _first_meta(pieces: Sequence[Piece], opts: ReadOptions) -> gpd.GeoDataFrame:
@@ -384,12 +385,10 @@ def read_firms_dask(
     dask_geopandas = import_optional("dask_geopandas", "dask", "read_firms(engine='dask')")
     opts = ReadOptions(lon, lat, id, crs, on_invalid, encoding, missing_codes)
     pieces = plan_pieces(source, opts, blocksize)
-    offsets = np.zeros(len(pieces), dtype=int)
-    if not any(p.is_block for p in pieces):  # whole files: number the rows across files
-        rows = dask.compute(*[dask.delayed(_raw_rows)(p, opts) for p in pieces])
-        offsets = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(int)
-        pieces = [replace(p, offset=int(o)) for p, o in zip(pieces, offsets, strict=True)]
     reports = _validate(pieces, opts, dask)
+    # number the rows over the register, in file order, as the in-memory reader numbers a file
+    offsets = np.concatenate([[0], np.cumsum([r["rows"] for r in reports])[:-1]]).astype(int)
+    pieces = [replace(p, offset=int(o)) for p, o in zip(pieces, offsets, strict=True)]
     meta = _first_meta(pieces, opts)
     kept = [r["kept"] for r in reports]
     divisions = None
