@@ -43,6 +43,8 @@ __all__ = [
     "summarize",
     "map_points",
     "binned_surface",
+    "sparse_bin",
+    "dense_bins",
     "convolve_binned",
     "gather_weights",
     "convex_hull",
@@ -314,8 +316,75 @@ def map_points(points, info: DaskPoints, func: Callable[..., Any], *args, where:
     return _compute(tasks, label or where)
 
 
-def _bin(x, y, w, gx0, gy0, cell, nx, ny):
-    return _kde.linear_bin(x, y, w, gx0, gy0, cell, nx, ny)
+def sparse_bin(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, gx0: float, gy0: float,
+               cell: float, nx: int, ny: int) -> tuple[np.ndarray, ...]:
+    """The four per-node sums of :func:`geocluster.clusters._kde.linear_bin`, sparse.
+
+    Returns ``(nodes, c, sx, sy, sxy)``: the occupied lower-left nodes (flat indices of
+    the ``(ny + 1) x (nx + 1)`` grid ``linear_bin`` accumulates on) and, per node, the
+    sums of ``w``, ``w tx``, ``w ty`` and ``w tx ty``, computed with the same operations
+    in the same order as ``linear_bin`` (so one partition gives its exact numbers).
+    A partition sends ``5 x`` its occupied nodes instead of the whole grid.
+
+    Examples
+    --------
+    >>> nodes, c, sx, sy, sxy = sparse_bin(np.array([0.5, 0.5]), np.array([0.0, 0.0]), None,
+    ...                                    0.0, 0.0, 1.0, 3, 2)
+    >>> nodes.tolist(), c.tolist(), sx.tolist(), sy.tolist()
+    ([0], [2.0], [1.0], [0.0])
+    """
+    inv = 1.0 / cell
+    fx = np.subtract(x, gx0)
+    fx *= inv
+    fy = np.subtract(y, gy0)
+    fy *= inv
+    if len(fx) and (fx.min() < 0 or fy.min() < 0 or fx.max() > nx - 1 or fy.max() > ny - 1):
+        keep = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
+        fx, fy = fx[keep], fy[keep]
+        if w is not None:
+            w = w[keep]
+    mx = nx + 1
+    idx = fy.astype(np.intp)
+    fy -= idx
+    j0 = fx.astype(np.intp)
+    fx -= j0
+    idx *= mx
+    idx += j0
+    tx, ty = fx, fy
+    nodes, local = np.unique(idx, return_inverse=True)
+    size = len(nodes)
+    if w is None:
+        c = np.bincount(local, minlength=size).astype(float)
+        txy = tx * ty
+    else:
+        c = np.bincount(local, w, minlength=size)
+        tx *= w
+        txy = tx * ty
+    sx = np.bincount(local, tx, minlength=size)
+    sy = np.bincount(local, ty if w is None else ty * w, minlength=size)
+    sxy = np.bincount(local, txy, minlength=size)
+    return nodes, c, sx, sy, sxy
+
+
+def dense_bins(parts: Sequence[tuple[np.ndarray, ...]], nx: int, ny: int) -> np.ndarray:
+    """The ``(ny, nx)`` linearly binned grid from the :func:`sparse_bin` of every partition.
+
+    The partitions' sums are added node by node (in partition order), then combined into
+    the four bilinear shares as :func:`geocluster.clusters._kde.linear_bin` does.
+    """
+    mx, my = nx + 1, ny + 1
+    sums = [np.zeros(mx * my) for _ in range(4)]
+    for nodes, *values in parts:
+        for total, value in zip(sums, values, strict=True):
+            total[nodes] += value  # nodes are unique within a partition (np.unique)
+    c, sx, sy, sxy = sums
+    out = c - sx - sy + sxy
+    sx -= sxy
+    sy -= sxy
+    out[1:] += sx[:-1]
+    out[mx:] += sy[:-mx]
+    out[mx + 1:] += sxy[: -(mx + 1)]
+    return out.reshape(my, mx)[:ny, :nx].copy()
 
 
 def binning_layout(grid, h: float, kernel: str) -> tuple[float, float, float, int, int, int]:
@@ -350,20 +419,17 @@ def binned_surface(points, info: DaskPoints, grid, h: float, kernel: str, *, whe
                    weight: str | None = None, subset=None) -> np.ndarray:
     """The binned KDE (weight per m^2) of a dask frame on ``grid``, as ``binned_density``.
 
-    Each partition is linearly binned onto the one padded grid; the grids are summed
-    (on the workers, pairwise) and convolved once here.
+    Each partition is linearly binned onto the one padded grid and sends its occupied
+    nodes (:func:`sparse_bin`); their sums are added here (:func:`dense_bins`) and
+    convolved once.
     """
     dask = _dask(where)
     gx0, gy0, hk, half, nxp, nyp = binning_layout(grid, h, kernel)
     cell, nx, ny = grid[2], grid[3], grid[4]
-    tasks = [dask.delayed(_apply)(p, _bin, (gx0, gy0, cell, nxp, nyp), where, weight,
+    tasks = [dask.delayed(_apply)(p, sparse_bin, (gx0, gy0, cell, nxp, nyp), where, weight,
                                   info.crs, subset)
              for p in points.to_delayed()]
-    while len(tasks) > 1:  # a tree of sums: partitions' grids never all sit in one place
-        pairs = [dask.delayed(np.add)(a, b) for a, b in zip(tasks[::2], tasks[1::2],
-                                                               strict=False)]
-        tasks = pairs + ([tasks[-1]] if len(tasks) % 2 else [])
-    (binned,) = _compute(tasks, f"{where}: binning")
+    binned = dense_bins(_compute(tasks, f"{where}: binning"), nxp, nyp)
     return convolve_binned(binned, cell=cell, hk=hk, half=half, nx=nx, ny=ny, kernel=kernel)
 
 
