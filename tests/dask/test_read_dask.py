@@ -34,8 +34,26 @@ def same(left, right):
 
 @pytest.fixture(scope="module")
 def register(tmp_path_factory):
+    """Three GeoParquet files as write_firms_dataset writes them (cheap columns, no DGP)."""
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(-124, -67, N), rng.uniform(25, 49, N)
+    frame = gpd.GeoDataFrame(
+        {
+            "firm_id": pd.array([f"F{i:06d}" for i in range(1, N + 1)], dtype="str"),
+            "industry": pd.array(rng.choice(["software", "pharma"], N), dtype="str"),
+            "naics": pd.array(rng.choice(["0511", "3254"], N), dtype="str"),
+            "lon": lon,
+            "lat": lat,
+            "employees": rng.integers(1, 900, N),
+            "planted_hub": pd.array(np.where(rng.random(N) < 0.5, "Austin", None), dtype="str"),
+        },
+        geometry=gpd.points_from_xy(lon, lat, crs="EPSG:4326"),
+    )
     folder = tmp_path_factory.mktemp("read") / "register"
-    return gc.datasets.write_firms_dataset(folder, N, partitions=PARTS, seed=3)
+    folder.mkdir()
+    for i in range(PARTS):
+        frame.iloc[30 * i:30 * (i + 1)].to_parquet(folder / f"part.{i:05d}.parquet", index=False)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +111,10 @@ def test_hilbert_partitions_keep_the_firms_and_their_index(dask_client, register
 def test_a_large_csv_is_split_at_line_breaks_with_the_same_answer(dask_client, tmp_path, table):
     path = tmp_path / "firms.csv"
     table.to_csv(path, index=False)
-    firms = gc.read_firms(path, engine="dask", id="firm_id", blocksize=2000)
+    firms = gc.read_firms(path, engine="dask", id="firm_id", blocksize=600)
     assert firms.npartitions > 3
     same(firms.compute(), gc.read_firms(path, id="firm_id"))
-    by_row = gc.read_firms(path, engine="dask", blocksize=2000).compute()
+    by_row = gc.read_firms(path, engine="dask", blocksize=600).compute()
     same(by_row, gc.read_firms(path))
 
 
@@ -133,7 +151,7 @@ def test_csv_block_errors_name_the_file_line(dask_client, tmp_path, table):
     path = tmp_path / "big.csv"
     bad.to_csv(path, index=False)
     with pytest.raises(InputError, match=r"(?s)1 of \d+ partitions.*outside latitude.*\(line 72\)"):
-        gc.read_firms(path, engine="dask", id="firm_id", blocksize=2000)
+        gc.read_firms(path, engine="dask", id="firm_id", blocksize=600)
 
 
 def test_swapped_coordinates_are_named(dask_client, tmp_path, table):
