@@ -250,6 +250,16 @@ def test_same_seed_same_draws_and_input_untouched(sim500):
     assert np.array_equal(a.sample(), b.sample())
     pd.testing.assert_frame_equal(sim500.firms, before)
     assert a.extra["seed"] == 3
+    thinned = spatial_probit("exports ~ cluster", sim500.firms, seed=3, draws=20, thin=3,
+                             burn_in=5, chains=2, progress=False)
+    assert thinned.draws["beta"].shape == (2, 20, 2) and len(thinned.sample()) == 40
+
+
+def test_regress_points_to_the_probit_function(sim500):
+    from geocluster.models.regress import regress
+
+    with pytest.raises(GeoclusterError, match="spatial_probit"):
+        regress("exports ~ cluster", sim500.firms, model="probit")
 
 
 # -- bad input ----------------------------------------------------------------------------

@@ -293,6 +293,13 @@ def _check_options(data, model, method, robust, missing, isolates, logdet, weigh
             "data's index has duplicate labels; the weights use it as unit ids. "
             "Use reset_index() or set_index() on a unique id column."
         )
+    if model in ("probit", "tobit"):
+        raise ModelError(
+            f"model={model!r}: binary and censored outcomes have their own functions, "
+            f"geocluster.models.{model}.spatial_{model}(formula, data, spatial='lag' | "
+            "'error' | None) (Bayesian SAR/SEM by MCMC, or method='ml' without spatial "
+            "dependence)."
+        )
     if not isinstance(model, str) or model not in MODELS:
         raise ModelError(
             f"model={model!r} is not a model geocluster fits; choose one of {MODELS} "
