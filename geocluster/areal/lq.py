@@ -53,6 +53,8 @@ def location_quotient(
         A long table with one row per (unit, industry) or per firm (name its columns
         with ``unit`` and ``by``); or, with ``units=``, a GeoDataFrame of firm points
         that are located in the unit polygons (as :func:`geocluster.aggregate` does).
+        With ``units=`` the firms may be a ``dask_geopandas.GeoDataFrame`` (tallied by
+        partition as in :func:`geocluster.aggregate`).
     unit
         Column of the long table naming the unit (not with ``units=``: there the unit
         is the polygons' index).

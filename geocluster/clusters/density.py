@@ -202,6 +202,13 @@ def density_clusters(
         For ``null="csr"`` the clusters are of the ``subset`` of points (default all);
         for ``null="firms"`` ``points`` must be *all* firm sites and ``subset`` the
         industry.
+        A ``dask_geopandas.GeoDataFrame`` works with ``null="csr"``: the observed surface
+        is binned by partition (as :func:`kde`), the simulations are drawn in the study
+        area and binned here without touching the points again, and one more pass
+        counts the firms in the clusters; same clusters and p-value as in memory for
+        the same seed. ``subset`` is then a query string or a ``(column, value)`` pair,
+        the bandwidth a distance or ``"scott"``; with ``weight`` the weights (8 bytes a
+        firm) are collected for the shuffles.
     bandwidth
         As in :func:`kde` (default ``"cv"``, likelihood cross-validation); a rule is
         applied to the (subset) points and the same bandwidth is used for every

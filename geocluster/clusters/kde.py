@@ -383,6 +383,12 @@ def kde(
     points
         GeoDataFrame (or GeoSeries) of points. A geographic CRS is projected
         automatically (see :func:`geocluster.units.to_metric`) or into ``crs``.
+        A ``dask_geopandas.GeoDataFrame`` is binned partition by partition onto one grid
+        (chosen from the global extent), the partitions' bins summed and convolved once
+        (:mod:`geocluster.clusters.partitioned`): the in-memory surface to about 1e-15
+        of its peak. Its bandwidth is a distance or ``"scott"`` (``"cv"`` and
+        ``"silverman"`` need all points and are refused); name ``crs=`` to spare the
+        pass that collects the coordinates for the automatic metric CRS.
     bandwidth
         The kernel's scale: a distance (``"5km"``, or a number of metres), or a rule:
         ``"cv"`` (default: likelihood cross-validation, maximising the leave-one-out log

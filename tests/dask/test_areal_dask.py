@@ -92,6 +92,7 @@ def test_aggregate_warns_about_firms_outside_with_counts(dask_client, firms, cel
         gc.aggregate(partitioned(firms, SIZES), cells)
 
 
+@pytest.mark.slow
 def test_location_quotient_equals_in_memory(dask_client, firms, cells):
     for weight in (None, "emp"):
         expected = quiet(gc.location_quotient, firms, units=cells, by="industry",
@@ -102,6 +103,7 @@ def test_location_quotient_equals_in_memory(dask_client, firms, cells):
         assert got.attrs == expected.attrs
 
 
+@pytest.mark.slow
 def test_dask_input_is_not_modified_and_bad_input_is_named(dask_client, firms, cells):
     frame = partitioned(firms, SIZES)
     before = frame.compute()

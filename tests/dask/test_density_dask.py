@@ -62,6 +62,7 @@ def test_csr_clusters_equal_in_memory(dask_client, firms, weight):
     assert_same_clusters(got, expected)
 
 
+@pytest.mark.slow
 def test_subset_and_study_area_equal_in_memory(dask_client, firms):
     area = gpd.GeoDataFrame(geometry=[shapely.box(-5000, -5000, 105_000, 105_000)], crs=3857)
     kw = {"bandwidth": "4km", "simulations": 19, "seed": 2, "subset": ("industry", "it"),
@@ -81,6 +82,7 @@ def test_default_study_area_is_the_hull_of_all_points(dask_client, firms):
     assert shapely.equals_exact(hull, expected, tolerance=0)
 
 
+@pytest.mark.slow
 def test_options_that_need_the_points_are_refused(dask_client, firms):
     frame = partitioned(firms, SIZES)
     with pytest.raises(InputError, match=r"null='firms' is not available for a dask"):

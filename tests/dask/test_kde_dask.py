@@ -68,6 +68,7 @@ def test_fixed_bandwidth_equals_in_memory(dask_client, points, kernel, weight):
     assert_same_surface(got, expected)
 
 
+@pytest.mark.slow
 def test_long_gaussian_takes_the_fft_path(dask_client, points):
     # 2 * half + 1 > SEPARABLE_MAX_TAPS: the 2-D FFT convolution, as in memory
     kw = {"bandwidth": "6km", "cell_size": 300}
@@ -84,6 +85,7 @@ def test_scott_from_partition_moments_equals_in_memory(dask_client, points, weig
     assert_same_surface(got, expected, rtol=1e-12, exact_grid=False)
 
 
+@pytest.mark.slow
 def test_extent_and_geographic_input_with_automatic_crs(dask_client, points):
     ll = points.to_crs(4326)
     expected = gc.kde(ll, bandwidth="3km", extent=(-20_000, -20_000, 30_000, 30_000))
@@ -125,6 +127,7 @@ def test_bad_input_is_named(dask_client, points):
         gc.kde(partitioned(points.iloc[:1], [1, 0]), bandwidth="scott")
 
 
+@pytest.mark.slow
 def test_input_frame_is_not_modified(dask_client, points):
     frame = partitioned(points, SIZES)
     gc.kde(frame, bandwidth="2km", weight="emp")
