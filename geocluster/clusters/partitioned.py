@@ -240,6 +240,13 @@ def _combine(a: tuple, b: tuple) -> tuple:
 def _check_frame(points, where: str) -> None:
     if not is_dask_frame(points):
         raise InputError(f"{where}: expected a dask GeoDataFrame, got {type(points).__name__}.")
+    if not hasattr(points, "crs") or not hasattr(points, "geometry"):
+        raise InputError(
+            f"{where}: points must be a dask_geopandas.GeoDataFrame of points, got a dask "
+            f"{type(points).__name__} without geometry; build one with "
+            "dask_geopandas.from_dask_dataframe(frame, geometry=...) or "
+            "geocluster.read_firms(path, engine='dask')."
+        )
 
 
 def summarize(points, *, where: str, weight: str | None = None, crs=None,

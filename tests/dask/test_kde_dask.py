@@ -112,6 +112,9 @@ def test_rules_that_need_all_points_are_refused(dask_client, points):
 
 
 def test_bad_input_is_named(dask_client, points):
+    plain = dask.dataframe.from_pandas(pd.DataFrame({"x": [0.0, 1.0]}), npartitions=1)
+    with pytest.raises(InputError, match=r"kde: points must be a dask_geopandas.GeoDataFrame"):
+        gc.kde(plain, bandwidth="1km")
     with pytest.raises(InputError, match=r"kde: points is empty"):
         gc.kde(partitioned(points.iloc[:0], [0, 0]), bandwidth="1km")
     with pytest.raises(CRSError, match=r"kde: points has no CRS"):
