@@ -255,6 +255,12 @@ def hdbscan_clusters(
         -1 for noise, and ``hdbscan_probability``); ``summary()``, ``to_frame()``,
         ``plot()``. Without ``by`` the cluster ids are scikit-learn's labels.
 
+    Notes
+    -----
+    The time is scikit-learn's and grows faster than linearly: about 4 s for 20,000
+    firms and 2 minutes for 100,000 in one group (``min_firms=25``, synthetic firms, one
+    core); ``by=`` splits the work (100,000 firms in 5 industries: 23 s).
+
     Examples
     --------
     >>> import geopandas as gpd, numpy as np
