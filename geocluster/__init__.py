@@ -72,6 +72,8 @@ _LAZY = {
     "local_colocation_quotient": "geocluster.clusters.colocation",
     "ColocationResult": "geocluster.clusters.colocation",
     "k_density_pair": "geocluster.clusters.colocalization",
+    "hdbscan_clusters": "geocluster.clusters.hdbscan",
+    "HDBSCANResult": "geocluster.clusters.hdbscan",
     "KDensityPairResult": "geocluster.clusters.colocalization",
     "exposure": "geocluster.exposure",
     # models
@@ -168,6 +170,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     )
     from geocluster.clusters.density import density_clusters  # noqa: F401
     from geocluster.clusters.geary import local_geary  # noqa: F401
+    from geocluster.clusters.hdbscan import HDBSCANResult, hdbscan_clusters  # noqa: F401
     from geocluster.clusters.hotspots import getis_ord  # noqa: F401
     from geocluster.clusters.joincounts import JoinCountResult, join_counts, local_join_counts  # noqa: F401,E501
     from geocluster.clusters.kde import kde  # noqa: F401

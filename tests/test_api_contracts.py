@@ -950,6 +950,8 @@ BAD_INPUT += [
                                           neighbor="nope"), "nope", None),
     ("k_density_pair-pair", lambda: gc.k_density_pair(d_().firms, by="industry",
                                                       pair=("pharma", "nope")), "nope", None),
+    ("hdbscan_clusters-min_firms", lambda: gc.hdbscan_clusters(d_().firms, min_firms=1),
+     "min_firms", None),
     # the study pipeline
     ("load_config-missing", lambda: gc.load_config("/nonexistent/study.toml"), "study.toml", None),
     ("run_study-key", lambda: gc.run_study({"firms": {"synthetic": 50}, "bogus": {}},

@@ -25,6 +25,8 @@ module                    holds
 ``concentration``         :func:`ellison_glaeser`, :func:`coagglomeration` (EG 1997)
 ``mfunction``             :func:`m_function` (Marcon-Puech M, intertype M)
 ``colocation``            :func:`colocation_quotient`, :func:`local_colocation_quotient`
+``hdbscan``               :func:`hdbscan_clusters`, :class:`HDBSCANResult` (density-based
+                          firm clusters, scikit-learn's HDBSCAN)
 ``_inference``            options, isolates/missing policies, p-value conventions and
                           multiple-testing cut-offs of the areal statistics
 ``_permutation``          the tie-aware conditional permutation engine
