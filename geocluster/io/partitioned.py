@@ -294,21 +294,30 @@ def _report(piece: Piece, opts: ReadOptions) -> dict:
             firms, rows = _piece(piece, opts)
         except InputError as exc:
             return {"error": str(exc), "rows": 0, "kept": 0, "warnings": []}
-    return {"error": None, "rows": rows, "kept": int(len(firms)),
+    return {"error": None, "rows": rows, "kept": int(len(firms)), "meta": firms.iloc[:0],
             "warnings": [str(w.message) for w in caught
                          if issubclass(w.category, GeoclusterWarning)]}
 
 
-def _first_meta(pieces: Sequence[Piece], opts: ReadOptions) -> gpd.GeoDataFrame:
-    """The empty frame with the columns and types of the register (from its first piece)."""
-    for piece in pieces:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", GeoclusterWarning)
-            firms = piece_firms(piece, opts)
-        if len(firms):
-            return firms.iloc[:0]
-    raise InputError("read_firms(engine='dask'): every file of the register is empty; there "
-                     "are no firms to read.")
+def _register_meta(reports: Sequence[dict]) -> gpd.GeoDataFrame:
+    """The empty frame with the columns and types of the register (its first non-empty piece)."""
+    for report in reports:
+        if report["kept"]:
+            return report["meta"]
+    raise InputError("read_firms(engine='dask'): no partition of the register has a firm; "
+                     "every file is empty (or every row was dropped).")
+
+
+def _piece_ids(piece: Piece, opts: ReadOptions, column: str) -> pd.Series:
+    """The ids of the firms a piece keeps; of a Parquet file just that column when no row
+    can be dropped (``on_invalid="raise"`` and the validation pass raised nothing)."""
+    if not piece.is_block and Path(piece.path).suffix.lower() in PARQUET_SUFFIXES and (
+            opts.on_invalid == "raise"):
+        values = pd.read_parquet(piece.path, columns=[column])[column]
+        return values.set_axis(piece.offset + np.arange(len(values)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoclusterWarning)
+        return pd.Series(piece_firms(piece, opts)[column].to_numpy(), name=column)
 
 
 def _validate(pieces: list[Piece], opts: ReadOptions, dask) -> list[dict]:
@@ -336,9 +345,11 @@ def _validate(pieces: list[Piece], opts: ReadOptions, dask) -> list[dict]:
     return reports
 
 
-def _check_duplicates(frame, column, explicit: bool, nparts: int, dask) -> None:
+def _check_duplicates(pieces, opts, meta, column, explicit: bool, dd, dask) -> None:
     """Duplicate values of the id column over the whole register (hash-partitioned)."""
-    values = frame[column]
+    nparts = len(pieces)
+    values = dd.from_map(_piece_ids, pieces, args=(opts, column), meta=meta[column],
+                         label="read-firms-ids", enforce_metadata=False)
     unique = values.dropna().drop_duplicates(split_out=max(nparts, 1))
     present, distinct = dask.compute(values.count(), unique.size)
     if present == distinct:
@@ -389,7 +400,7 @@ def read_firms_dask(
     # number the rows over the register, in file order, as the in-memory reader numbers a file
     offsets = np.concatenate([[0], np.cumsum([r["rows"] for r in reports])[:-1]]).astype(int)
     pieces = [replace(p, offset=int(o)) for p, o in zip(pieces, offsets, strict=True)]
-    meta = _first_meta(pieces, opts)
+    meta = _register_meta(reports)
     kept = [r["kept"] for r in reports]
     divisions = None
     if id is None and all(kept):
@@ -402,5 +413,5 @@ def read_firms_dask(
     check = id if id is not None else next(
         (c for c in meta.columns if str(c).lower() in ID_NAMES and c != meta.geometry.name), None)
     if check is not None:
-        _check_duplicates(frame, check, id is not None, len(pieces), dask)
+        _check_duplicates(pieces, opts, meta, check, id is not None, dd, dask)
     return _spatial(frame, dask_geopandas) if spatial_partitions else frame
