@@ -207,7 +207,7 @@ def density_clusters(
         area and binned here without touching the points again, and one more pass
         counts the firms in the clusters; same clusters and p-value as in memory for
         the same seed. ``subset`` is then a query string or a ``(column, value)`` pair,
-        the bandwidth a distance or ``"scott"``; with ``weight`` the weights (8 bytes a
+        the bandwidth a distance, ``"scott"`` or (unweighted) ``"silverman"``; with ``weight`` the weights (8 bytes a
         firm) are collected for the shuffles.
     bandwidth
         As in :func:`kde` (default ``"cv"``, likelihood cross-validation); a rule is
@@ -449,7 +449,8 @@ def _density_dask(points, *, bandwidth, k, alpha, null, simulations, seed, rng, 
     every = partitioned.summarize(points, where=where, weight=weight, crs=crs)
     info = every if subset is None else partitioned.summarize(
         points, where=where, weight=weight, crs=every.crs, subset=subset)
-    h, method = resolve_bandwidth_dask(bandwidth, kernel, info, where=where)
+    h, method = resolve_bandwidth_dask(bandwidth, kernel, info, where=where, points=points,
+                                       subset=subset)
     area = study_polygon(study_area, every.crs,
                          lambda: partitioned.convex_hull(points, every, where=where))
     b = area.bounds

@@ -107,13 +107,14 @@ def resolve_bandwidth(bandwidth, kernel: str, pts: PointData) -> tuple[float, st
     return h, "fixed"
 
 
-def resolve_bandwidth_dask(bandwidth, kernel: str, info: DaskPoints,
-                           where: str = "kde") -> tuple[float, str]:
+def resolve_bandwidth_dask(bandwidth, kernel: str, info: DaskPoints, where: str = "kde",
+                           points=None, subset=None) -> tuple[float, str]:
     """:func:`resolve_bandwidth` for a dask frame, from its one-pass summary.
 
-    A distance, or ``"scott"`` from the partitions' combined moments; ``"silverman"``
-    (quantiles) and ``"cv"`` (every point, many times) are refused with an
-    :class:`InputError`.
+    A distance; ``"scott"`` from the partitions' combined moments; ``"silverman"``
+    (unweighted) with the exact quartiles of ``points`` (two more passes,
+    :func:`geocluster.clusters.partitioned.quartile_spread`). ``"cv"`` (every point,
+    many times) and a weighted ``"silverman"`` are refused with an :class:`InputError`.
 
     Examples
     --------
@@ -126,17 +127,20 @@ def resolve_bandwidth_dask(bandwidth, kernel: str, info: DaskPoints,
     """
     if _is_rule(bandwidth):
         method = bandwidth.lower()
-        if method != "scott":
-            why = ("it needs the quantiles of all coordinates" if method == "silverman"
-                   else "cross-validation evaluates every point many times")
+        if method == "cv" or (method == "silverman" and (info.weighted or points is None)):
+            why = ("cross-validation evaluates every point many times" if method == "cv"
+                   else "its weighted quantiles need all weights in sorted order")
             refuse_option(where, "bandwidth", bandwidth,
-                          f"{why}. Use bandwidth='scott' (from the partitions' moments) or "
-                          "a distance such as '5km'; or .compute() the frame if it fits "
-                          "in memory.")
+                          f"{why}. Use bandwidth='scott' (from the partitions' moments)"
+                          + (", 'silverman' without weight=" if method == "cv" else "")
+                          + " or a distance such as '5km'; or .compute() the frame if it "
+                          "fits in memory.")
         xmin, ymin, xmax, ymax = info.bounds
         _check_rule_input(bandwidth, info.n, 0.0 if info.n < 2 else max(xmax - xmin,
                                                                          ymax - ymin))
-        h = _rule_scale(info.scott_sigma(), bandwidth, kernel)
+        iqr = (None if method == "scott"
+               else partitioned.quartile_spread(points, info, where=where, subset=subset))
+        h = _rule_scale(info.rule_sigma(iqr), bandwidth, kernel)
         check_scale_diagonal(h, info.n, info.diagonal, f"bandwidth={bandwidth!r}")
         return h, method
     h = _fixed_bandwidth(bandwidth)
@@ -355,7 +359,7 @@ def _default_bounds(pts: PointData, h: float, kernel: str) -> tuple[float, float
 def _kde_dask(points, bandwidth, cell_size, weight, extent, kernel, crs) -> DensitySurface:
     """:func:`kde` of a dask frame: one pass for the extent (and moments), one to bin."""
     info = partitioned.summarize(points, where="kde", weight=weight, crs=crs)
-    h, method = resolve_bandwidth_dask(bandwidth, kernel, info)
+    h, method = resolve_bandwidth_dask(bandwidth, kernel, info, points=points)
     bounds = (pad_bounds(info.bounds, h, kernel) if extent is None
               else _extent_bounds(extent, info.crs))
     grid = grid_for(bounds, h, cell_size, kernel)
@@ -386,9 +390,10 @@ def kde(
         A ``dask_geopandas.GeoDataFrame`` is binned partition by partition onto one grid
         (chosen from the global extent), the partitions' bins summed and convolved once
         (:mod:`geocluster.clusters.partitioned`): the in-memory surface to about 1e-15
-        of its peak. Its bandwidth is a distance or ``"scott"`` (``"cv"`` and
-        ``"silverman"`` need all points and are refused); name ``crs=`` to spare the
-        pass that collects the coordinates for the automatic metric CRS.
+        of its peak. Its bandwidth is a distance, ``"scott"`` (from the partitions'
+        moments) or, unweighted, ``"silverman"`` (exact quartiles in two more passes);
+        ``"cv"`` needs all points and is refused. Name ``crs=`` to spare the pass that
+        collects the coordinates for the automatic metric CRS.
     bandwidth
         The kernel's scale: a distance (``"5km"``, or a number of metres), or a rule:
         ``"cv"`` (default: likelihood cross-validation, maximising the leave-one-out log

@@ -47,6 +47,7 @@ __all__ = [
     "dense_bins",
     "convolve_binned",
     "gather_weights",
+    "quartile_spread",
     "convex_hull",
     "refuse_option",
 ]
@@ -101,9 +102,16 @@ class DaskPoints:
         Returns ``sigma * n_eff**(-1/6)``, as :func:`geocluster.clusters._kde.rule_bandwidth`
         with ``"scott"`` on all points.
         """
+        return self.rule_sigma(None)
+
+    def rule_sigma(self, iqr: float | None) -> float:
+        """Scott's rule (``iqr`` None) or Silverman's with the pooled ``iqr``
+        (:func:`quartile_spread`): as :func:`geocluster.clusters._kde.rule_bandwidth`."""
         var = 0.5 * (self.m2[0] + self.m2[1]) / self.total_weight
         n_eff = float(self.n) if not self.weighted else self.total_weight**2 / self.sum_w2
-        return float(np.sqrt(var) * n_eff ** (-1.0 / 6.0))
+        sd = float(np.sqrt(var))
+        sigma = sd if iqr is None else (min(sd, iqr / 1.349) if iqr > 0 else sd)
+        return float(sigma * n_eff ** (-1.0 / 6.0))
 
 
 def _dask(purpose: str):
@@ -438,6 +446,76 @@ def binned_surface(points, info: DaskPoints, grid, h: float, kernel: str, *, whe
              for p in points.to_delayed()]
     binned = dense_bins(_compute(tasks, f"{where}: binning"), nxp, nyp)
     return convolve_binned(binned, cell=cell, hk=hk, half=half, nx=nx, ny=ny, kernel=kernel)
+
+
+#: Bins of the histogram pass that brackets the quartiles (:func:`quartile_spread`).
+QUARTILE_BINS = 4096
+
+
+def _quartile_ranks(n: int) -> list[tuple[int, int, float]]:
+    """``(k, k + 1, gamma)`` of numpy's linear percentile at 75 and 25 for ``n`` values."""
+    out = []
+    for q in (0.75, 0.25):
+        virtual = (n - 1) * q
+        k = int(np.floor(virtual))
+        out.append((k, min(k + 1, n - 1), virtual - k))
+    return out
+
+
+def _bins_of(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    edges = np.linspace(lo, hi, QUARTILE_BINS + 1)
+    return np.clip(np.searchsorted(edges, v, side="right") - 1, 0, QUARTILE_BINS - 1)
+
+
+def _histograms(x, y, w, bounds):
+    return (np.bincount(_bins_of(x, bounds[0], bounds[2]), minlength=QUARTILE_BINS),
+            np.bincount(_bins_of(y, bounds[1], bounds[3]), minlength=QUARTILE_BINS))
+
+
+def _in_bins(x, y, w, bounds, keep_x, keep_y):
+    return (x[np.isin(_bins_of(x, bounds[0], bounds[2]), keep_x)],
+            y[np.isin(_bins_of(y, bounds[1], bounds[3]), keep_y)])
+
+
+def _lerp(a: float, b: float, t: float) -> float:
+    """numpy's linear interpolation of percentiles (``numpy.percentile``, ``"linear"``)."""
+    d = b - a
+    return b - d * (1 - t) if t >= 0.5 else a + d * t
+
+
+def quartile_spread(points, info: DaskPoints, *, where: str, subset=None) -> float:
+    """``0.5 * (IQR(x) + IQR(y))`` of all points, exactly as ``numpy.percentile`` gives it.
+
+    Two passes: a histogram of each axis (:data:`QUARTILE_BINS` bins over the exact
+    extent) finds the bins holding the order statistics either side of each quartile;
+    the second collects only the values in those bins, whose sorted ranks give them.
+    """
+    parts = map_points(points, info, _histograms, info.bounds, where=where, subset=subset,
+                       label=f"{where}: quartiles")
+    cums = [np.cumsum(sum(p[axis] for p in parts)) for axis in (0, 1)]
+    ranks = _quartile_ranks(info.n)
+    # per axis and quartile the bins [b(k), b(k + 1)]: consecutive ranks, so the values
+    # in that range of bins are the ranks from (points in lower bins) on
+    spans = [[(int(np.searchsorted(cum, k, side="right")),
+               int(np.searchsorted(cum, k1, side="right"))) for k, k1, _ in ranks]
+             for cum in cums]
+    keep = [np.unique(np.concatenate([np.arange(a, b + 1) for a, b in axis]))
+            for axis in spans]
+    got = map_points(points, info, _in_bins, info.bounds, keep[0], keep[1], where=where,
+                     subset=subset, label=f"{where}: quartiles")
+    iqr = []
+    for axis in (0, 1):
+        values = np.concatenate([g[axis] for g in got])
+        lo, hi = (info.bounds[0], info.bounds[2]) if axis == 0 else (info.bounds[1],
+                                                                     info.bounds[3])
+        bins = _bins_of(values, lo, hi)
+        quartiles = []
+        for (a, b), (k, k1, t) in zip(spans[axis], ranks, strict=True):
+            span = np.sort(values[(bins >= a) & (bins <= b)])
+            before = 0 if a == 0 else int(cums[axis][a - 1])
+            quartiles.append(_lerp(span[k - before], span[k1 - before], t))
+        iqr.append(quartiles[0] - quartiles[1])
+    return 0.5 * (iqr[0] + iqr[1])
 
 
 def _weights_of(x, y, w):

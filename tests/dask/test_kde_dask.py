@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import geocluster as gc
+from geocluster.clusters.partitioned import quartile_spread, summarize
 from geocluster.errors import CRSError, InputError
 
 dask = pytest.importorskip("dask")
@@ -102,13 +103,26 @@ def test_one_partition_is_bit_identical(dask_client, points):
     np.testing.assert_array_equal(got.values, expected.values)
 
 
+def test_silverman_from_exact_quartiles_equals_in_memory(dask_client, points):
+    # ties at the quartiles and duplicated coordinates: rounded to 100 m
+    rounded = points.set_geometry(gpd.points_from_xy(
+        (points.geometry.x / 100).round() * 100, (points.geometry.y / 100).round() * 100),
+        crs=points.crs)
+    for pts in (points, rounded):
+        expected = gc.kde(pts, bandwidth="silverman")
+        got = gc.kde(partitioned(pts, SIZES), bandwidth="silverman")
+        # the quartiles are exact; only the moments (sd) carry rounding of the order
+        assert abs(got.bandwidth / expected.bandwidth - 1) < 1e-14
+        assert_same_surface(got, expected, rtol=1e-12, exact_grid=False)
+
+
 def test_rules_that_need_all_points_are_refused(dask_client, points):
     frame = partitioned(points, SIZES)
     with pytest.raises(InputError, match=r"kde: bandwidth='cv' is not available for a dask "
                                          r"GeoDataFrame.*bandwidth='scott'"):
         gc.kde(frame)  # the default is cv
-    with pytest.raises(InputError, match=r"bandwidth='silverman' is not available.*quantiles"):
-        gc.kde(frame, bandwidth="silverman")
+    with pytest.raises(InputError, match=r"bandwidth='silverman' is not available.*weighted"):
+        gc.kde(frame, bandwidth="silverman", weight="emp")
 
 
 def test_bad_input_is_named(dask_client, points):
@@ -135,3 +149,18 @@ def test_input_frame_is_not_modified(dask_client, points):
     frame = partitioned(points, SIZES)
     gc.kde(frame, bandwidth="2km", weight="emp")
     pd.testing.assert_frame_equal(frame.compute(), points)
+
+
+def test_quartile_spread_is_numpys_exactly(dask_client, points):
+    rng = np.random.default_rng(5)
+    for n, sizes in ((2, [1, 0, 1]), (7, [3, 4]), (1200, SIZES)):
+        pts = points.iloc[:n]
+        if n == 7:  # heavy ties
+            pts = pts.set_geometry(gpd.points_from_xy(rng.integers(0, 3, n) * 1.0,
+                                                      rng.integers(0, 2, n) * 1.0), crs=3857)
+        frame = partitioned(pts, sizes)
+        info = summarize(frame, where="test")
+        x, y = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+        expected = 0.5 * (np.subtract(*np.percentile(x, [75, 25]))
+                          + np.subtract(*np.percentile(y, [75, 25])))
+        assert quartile_spread(frame, info, where="test") == expected
