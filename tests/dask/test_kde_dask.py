@@ -103,6 +103,7 @@ def test_one_partition_is_bit_identical(dask_client, points):
     np.testing.assert_array_equal(got.values, expected.values)
 
 
+@pytest.mark.slow
 def test_silverman_from_exact_quartiles_equals_in_memory(dask_client, points):
     # ties at the quartiles and duplicated coordinates: rounded to 100 m
     rounded = points.set_geometry(gpd.points_from_xy(
