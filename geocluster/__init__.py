@@ -79,6 +79,9 @@ _LAZY = {
     # models
     "regress": "geocluster.models.regress",
     "RegressionResult": "geocluster.models.results",
+    "spatial_probit": "geocluster.models.probit",
+    "spatial_tobit": "geocluster.models.tobit",
+    "LimitedDependentResult": "geocluster.models.bayes_result",
     "classify_innovators": "geocluster.models.innovators",
     "match": "geocluster.models.matching",
     "MatchResult": "geocluster.models.match_result",
@@ -181,12 +184,15 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the eager imports
     from geocluster.clusters.surface import DensitySurface  # noqa: F401
     from geocluster.exposure import exposure  # noqa: F401
     from geocluster.io import read_firms  # noqa: F401
+    from geocluster.models.bayes_result import LimitedDependentResult  # noqa: F401
     from geocluster.models.innovators import classify_innovators  # noqa: F401
     from geocluster.models.match_result import MatchResult  # noqa: F401
     from geocluster.models.matching import match  # noqa: F401
     from geocluster.models.outcomes import OutcomeResult, count_model, share_model  # noqa: F401
+    from geocluster.models.probit import spatial_probit  # noqa: F401
     from geocluster.models.regress import regress  # noqa: F401
     from geocluster.models.results import RegressionResult  # noqa: F401
+    from geocluster.models.tobit import spatial_tobit  # noqa: F401
     from geocluster.pipeline.config import load_config  # noqa: F401
     from geocluster.pipeline.study import StudyResult, run_study  # noqa: F401
     from geocluster.robustness.result import RobustnessResult, SensitivityResult  # noqa: F401

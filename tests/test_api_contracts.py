@@ -952,6 +952,11 @@ BAD_INPUT += [
                                                       pair=("pharma", "nope")), "nope", None),
     ("hdbscan_clusters-min_firms", lambda: gc.hdbscan_clusters(d_().firms, min_firms=1),
      "min_firms", None),
+    ("spatial_probit-missing", lambda: gc.spatial_probit("nope ~ age", d_().firms, draws=10,
+                                                         burn_in=5, progress=False), "nope", None),
+    ("spatial_tobit-thin", lambda: gc.spatial_tobit("intl ~ age", d_().firms, draws=10,
+                                                    burn_in=5, thin=0, progress=False), "thin",
+     None),
     # the study pipeline
     ("load_config-missing", lambda: gc.load_config("/nonexistent/study.toml"), "study.toml", None),
     ("run_study-key", lambda: gc.run_study({"firms": {"synthetic": 50}, "bogus": {}},
@@ -1056,10 +1061,14 @@ def _model_results() -> dict:
         "ols": gc.regress(f"intl ~ {rhs}", d.firms, model="ols", weights="knn:4"),
         "count": gc.count_model(f"foreign_markets ~ {rhs}", d.table),
         "share": gc.share_model(f"export_share ~ {rhs}", d.table),
+        "probit": gc.spatial_probit(f"exports ~ {rhs}",
+                                    d.firms.assign(exports=(d.firms["intl"] > 2.5).astype(int)),
+                                    weights="knn:4", draws=200, burn_in=50, progress=False,
+                                    seed=1),
     }
 
 
-@pytest.mark.parametrize("name", ["lag", "ols", "count", "share"])
+@pytest.mark.parametrize("name", ["lag", "ols", "count", "share", "probit"])
 def test_model_results_share_one_coefficient_protocol(name):
     res = _model_results()[name]
     terms = list(res.params.index)
