@@ -459,3 +459,18 @@ def test_demo_switches_to_the_binary_exports_outcome(tmp_path):
     assert (out / "figures" / "effects_by_type.png").stat().st_size > 0
     assert "SAR probit" in (out / "model.txt").read_text()
     assert result is not None
+
+
+@pytest.mark.slow
+def test_binary_family_skips_the_linear_sweep_with_a_note(tmp_path):
+    """The sweep fits linear models: with family = "probit" it is skipped, and says so."""
+    config = tmp_path / "study.toml"
+    config.write_text(BINARY_DEMO.replace("[robustness]\nenabled = false",
+                                          "[robustness]\nenabled = true"))
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GeoclusterWarning)
+        run_study(config, out=out, quiet=True)
+    assert not (out / "robustness.csv").exists()
+    run = (out / "run.json").read_text()
+    assert "robustness sweep skipped: [model] family = 'probit'" in run

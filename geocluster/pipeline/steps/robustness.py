@@ -36,6 +36,12 @@ def robustness(context: StepContext, model: ModelData | None, columns: Columns,
         note("robustness sweep skipped: there is no model to vary (see the model step's "
              "note); the cluster-map sensitivity still runs.")
         return RobustnessData(sensitivity=_lisa_sensitivity(context, areal, seed))
+    family = context.config.model.family
+    if family != "linear":
+        note(f"robustness sweep skipped: [model] family = {family!r} is a Bayesian "
+             "limited-dependent-variable model, and the sweep fits linear models only (its "
+             "reference would not be the study's model); the cluster-map sensitivity still runs.")
+        return RobustnessData(sensitivity=_lisa_sensitivity(context, areal, seed))
     sweep = _sweep(context, model, columns, seed)
     context.save_figure(sweep.plot(), "specification_curve")
     for number, term in enumerate(list(sweep.focus)[1:], start=2):
