@@ -23,6 +23,18 @@ step is recorded (deduplicated, with counts), printed once on stderr as it happe
 written to ``run.json`` and handed to the report: a list of
 ``{"step", "category", "message", "count"}`` dicts (:class:`~geocluster.pipeline.progress.WarningLog`).
 
+Engine
+------
+``[engine] kind = "dask"`` runs the steps inside :func:`geocluster.pipeline.engine.study_engine`
+(a LocalCluster started for the run, a joined scheduler, or the active client; closed at the
+end if the study started it). The firms come as a dask GeoDataFrame too
+(:class:`~geocluster.pipeline.steps.firms.PartitionedFirms`), and the point-heavy work runs
+on it: the firms counted in the areal units and the location quotients (which choose the
+focus industries), and the ``count`` / ``kde`` exposure of every firm (by partition halos);
+the density clusters, the areal statistics, the model, the robustness sweep, the map and
+the report run as with ``kind = "local"``, on the aggregated tables and the firms in memory.
+Both engines give the same outputs (``tests/dask/test_study_dask.py``).
+
 Errors
 ------
 A :class:`~geocluster.errors.GeoclusterError` raised inside a step is re-raised as the
@@ -49,17 +61,21 @@ import shutil
 import socket
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from geocluster._base.jsonable import dumps
 from geocluster._base.validate import make_rng, spawn_seeds
+from geocluster.areal import location_quotient
 from geocluster.errors import ConfigError, GeoclusterError
 from geocluster.pipeline import steps
 from geocluster.pipeline.config import DEMO_FORMULA, StudyConfig, load_config, validate_config
+from geocluster.pipeline.engine import Engine, study_engine
 from geocluster.pipeline.progress import (
     Progress,
     StudyInterrupted,
@@ -76,12 +92,17 @@ from geocluster.pipeline.safety import (
     remove_stale_temp_folders,
     umask,
 )
+from geocluster.pipeline.schema import GRID_UNITS
+from geocluster.pipeline.steps.common import config_key, finite_or_none
+from geocluster.pipeline.steps.firms import PartitionedFirms, to_partitioned
+from geocluster.units import to_metric
 
 __all__ = ["run_study", "StudyResult", "StudyStepError", "StudyInterrupted", "demo_config",
            "with_step", "STEPS", "OUTPUT_MARKER", "TEMP_MARKER"]
 
 _PACKAGES = ("geocluster", "geopandas", "shapely", "pyproj", "libpysal", "esda", "spreg",
-             "statsmodels", "numpy", "scipy", "pandas", "folium", "matplotlib")
+             "statsmodels", "numpy", "scipy", "pandas", "folium", "matplotlib", "dask",
+             "distributed", "dask-geopandas")
 
 
 @dataclass(frozen=True)
@@ -349,22 +370,105 @@ def _enabled(config: StudyConfig) -> dict[str, bool]:
     }
 
 
+class PartitionedUnits(steps.StudyUnits):
+    """The study's units whose firm counts and LQs are computed on the dask frame of firms.
+
+    Everything else (focus industries, places) is :class:`~geocluster.pipeline.steps.StudyUnits`'
+    own, on the firms in memory. A grid (``[areal] units = "grid" | "hex"``) is built over
+    the firms in memory and counted there.
+    """
+
+    def __init__(self, config: StudyConfig, firms, columns, partitioned):
+        super().__init__(config, firms, columns)
+        self.partitioned = partitioned
+
+    def _on_partitions(self, prop: cached_property):
+        if self.config.areal.units in GRID_UNITS:
+            return prop.func(self)
+        in_memory, self.firms = self.firms, self.partitioned
+        try:
+            return prop.func(self)
+        finally:
+            self.firms = in_memory
+
+    @cached_property
+    def counted(self):
+        return self._on_partitions(steps.StudyUnits.counted)
+
+    @cached_property
+    def lq(self):
+        industry = self.columns.industry
+        if industry is None or self.config.areal.units in GRID_UNITS:
+            return steps.StudyUnits.lq.func(self)
+        # StudyUnits.lq on the partitions (dask Series have no notna: selected here)
+        firms = self.partitioned[self.partitioned[industry].notnull()]
+        units, min_firms = self.counted, self.config.areal.min_firms
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with config_key("areal", "min_firms", min_firms,
+                            args={"min_total": ("min_firms", min_firms)}):
+                table = location_quotient(firms, units=units[[units.geometry.name]],
+                                          by=industry, min_total=min_firms)
+        for w in caught:  # outside firms: noted once, by ``counted``
+            if "fall outside every unit" not in str(w.message):
+                warnings.warn(w.message, w.category, stacklevel=2)
+        return table.rename(columns={industry: "industry"})
+
+
+def partitioned_exposure(context: steps.StepContext, table, columns, areal, density, *,
+                         partitions: int, seed) -> steps.ExposureData:
+    """The exposure step on the dask engine: ``count`` / ``kde`` on the firms' partitions.
+
+    The table (the firms with their density-cluster columns) is split spatially, the
+    exposure step runs on the partitions (partition halos, the in-memory answer), and the
+    firms come back in memory in the table's order. Other methods run in memory.
+    """
+    if context.config.exposure.method not in ("count", "kde"):
+        return steps.exposure(context, table, columns, areal, density, seed=seed)
+    # the metric CRS the in-memory exposure would choose (a dask frame needs one named)
+    metric = to_metric(table)
+    out = steps.exposure(context, to_partitioned(metric, partitions), columns, areal, density,
+                         seed=seed)
+    values = out.firms[out.name].compute().loc[table.index]
+    # the table as the exposure step leaves it (an input column of that name renamed), in
+    # memory with its own dtypes and coordinates, plus the exposure computed on the partitions
+    name = out.name
+    base = table.rename(columns={name: f"{name}_input"}) if name in table.columns else table
+    firms = base.assign(**{name: values.to_numpy()})
+    summary = {**out.summary, "mean": finite_or_none(values.mean()),
+               "sd": finite_or_none(values.std())}
+    return steps.ExposureData(firms=firms, name=out.name, summary=summary)
+
+
 def _run_steps(config: StudyConfig, folder: Path, progress: Progress, quiet: bool,
                log: WarningLog | None = None) -> dict:
-    """Every enabled step in order, each fed the typed outputs of the ones before it."""
+    """Every enabled step in order on the ``[engine]``, each fed the outputs before it."""
+    with study_engine(config.engine, quiet=quiet) as engine:
+        return _steps_on(engine, config, folder, progress, quiet, log)
+
+
+def _steps_on(engine: Engine, config: StudyConfig, folder: Path, progress: Progress,
+              quiet: bool, log: WarningLog | None = None) -> dict:
     log = log if log is not None else WarningLog(echo=False)
     (folder / "figures").mkdir()
     context = steps.StepContext(config=config, folder=folder, quiet=quiet, warnings=log.records)
     enabled = _enabled(config)
     run = _Runner(config, progress, log)
     progress.start(sum(1 for key, *_ in STEPS if enabled[key]))
-    firms = run("firms", steps.load_firms, context)
-    units = steps.StudyUnits(config, firms.firms, firms.columns)
+    firms = run("firms", steps.load_firms, context,
+                engine.partitions if engine.is_dask else None)
+    exposure_step: Callable = steps.exposure
+    units: steps.StudyUnits
+    if isinstance(firms, PartitionedFirms):
+        units = PartitionedUnits(config, firms.firms, firms.columns, firms.partitioned)
+        exposure_step = partial(partitioned_exposure, partitions=engine.partitions)
+    else:
+        units = steps.StudyUnits(config, firms.firms, firms.columns)
     areal = run("areal", steps.areal_clusters, context, units) if enabled["areal"] else None
     density = (run("density", steps.density, context, firms.firms, units, areal)
                if enabled["density"] else None)
     table = density.firms if density is not None else firms.firms
-    exposure = run("exposure", steps.exposure, context, table, firms.columns, areal, density)
+    exposure = run("exposure", exposure_step, context, table, firms.columns, areal, density)
     model = (run("model", steps.model, context, exposure.firms, firms.truth)
              if enabled["model"] else None)
     robustness = (run("robustness", steps.robustness, context, model, firms.columns, areal)
@@ -372,6 +476,7 @@ def _run_steps(config: StudyConfig, folder: Path, progress: Progress, quiet: boo
     data = steps.StudyData(firms=firms, table=exposure.firms, areal=areal, density=density,
                            exposure=exposure, model=model, robustness=robustness)
     summary = _summary(data)
+    summary["engine"] = engine.summary()
     run("outputs", steps.write_outputs, context, data)
     if enabled["maps"]:
         run("maps", steps.maps, context, data)

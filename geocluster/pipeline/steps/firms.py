@@ -11,16 +11,31 @@ Which columns a study uses is decided once, here, and kept in :class:`Columns`:
 
 Without an industry column the location quotients and the focus-industry steps are
 skipped with a note and the density clusters and the exposure use all firms.
+
+**On dask** (``[engine] kind = "dask"``, ``partitions`` given): a folder or glob of
+(Geo)Parquet files or a CSV is read by ``read_firms(path, engine="dask")`` (validated
+partition by partition), any other file in memory and then split; synthetic firms are made
+in memory (their data-generating process is global) and split. Split frames are cut into
+``partitions`` runs of consecutive firms in Hilbert order, so every partition is compact in
+space (small halos). The result is a :class:`PartitionedFirms`: the dask GeoDataFrame,
+persisted on the cluster, for the point-heavy steps, and the same firms in memory, in the
+order they were read, for the steps that work firm by firm (density-cluster membership,
+the model, the map). With ``kind = "local"`` a folder or glob of Parquet files is read the
+same way (dask's local scheduler) and then held in memory whole.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geocluster._base.engine import DASK_EXTRA, require_dask
+from geocluster._base.optional import import_optional
 from geocluster.datasets.synthetic import simulate_firms
 from geocluster.errors import ConfigError, GeoclusterError
 from geocluster.io import read_firms
@@ -29,19 +44,69 @@ from geocluster.pipeline.config import DEMO_COLUMNS, NAME_COLUMNS, StudyConfig
 from geocluster.pipeline.steps.common import StepContext, column_list, config_key, note
 from geocluster.pipeline.steps.data import Columns, FirmsData
 
-__all__ = ["load_firms", "named_focus", "SENTINELS"]
+__all__ = ["load_firms", "named_focus", "SENTINELS", "PartitionedFirms", "to_partitioned",
+           "DASK_SUFFIXES"]
 
 #: Numbers that registers commonly use for "missing" in numeric columns.
 SENTINELS = (-999, -9999, -99999, -999999)
+#: Files that ``read_firms(engine="dask")`` reads partition by partition (and folders, globs).
+DASK_SUFFIXES = (".parquet", ".geoparquet", ".parq", ".csv")
 
 
-def load_firms(context: StepContext, *, seed: np.random.Generator) -> FirmsData:
-    """Read (or make) the firms, choose their columns, derive innovator types."""
+@dataclass(frozen=True)
+class PartitionedFirms(FirmsData):
+    """:class:`FirmsData` with the firms also as a dask GeoDataFrame (``[engine] kind = "dask"``).
+
+    ``partitioned`` holds the firms as read or made (without the derived innovator types),
+    persisted on the cluster; ``firms`` the same rows in memory, with every derived column.
+    """
+
+    partitioned: Any = None
+
+
+def to_partitioned(frame: gpd.GeoDataFrame, partitions: int) -> Any:
+    """``frame`` as a dask GeoDataFrame of ``partitions`` spatially compact partitions.
+
+    The rows are cut in Hilbert order of their points (index and columns unchanged), so a
+    partition is a compact patch of space; at most one partition per row.
+
+    Examples
+    --------
+    >>> from geocluster.datasets.synthetic import simulate_firms
+    >>> firms = simulate_firms(200, seed=1).firms
+    >>> parts = to_partitioned(firms, 4)
+    >>> parts.npartitions, sorted(parts.compute().index) == sorted(firms.index)
+    (4, True)
+    """
+    require_dask("[engine] kind = 'dask'")
+    dask_geopandas = import_optional("dask_geopandas", DASK_EXTRA, "[engine] kind = 'dask'")
+    if len(frame):
+        order = np.argsort(frame.geometry.hilbert_distance().to_numpy(), kind="stable")
+        frame = frame.iloc[order]
+    count = max(1, min(int(partitions), len(frame)))
+    return dask_geopandas.from_geopandas(frame, npartitions=count, sort=False)
+
+
+def load_firms(context: StepContext, partitions: int | None = None, *,
+               seed: np.random.Generator) -> FirmsData:
+    """Read (or make) the firms, choose their columns, derive innovator types.
+
+    With ``partitions`` (the dask engine's) the firms also come as a dask GeoDataFrame: a
+    :class:`PartitionedFirms` (see the module docstring).
+    """
     config = context.config
     truth = None
+    partitioned = None
     if config.firms.synthetic is not None:
         synthetic = simulate_firms(config.firms.synthetic, seed=config.study.seed)
         firms, truth = synthetic.firms, synthetic.truth
+        if partitions is not None:
+            partitioned = to_partitioned(firms, partitions).persist()
+    elif partitions is not None:
+        partitioned, firms = _read_partitioned(config, partitions)
+    elif config.firms.path is not None and _is_dataset(str(config.firms.path)):
+        # a Parquet folder or glob with the local engine: read by partitions, then whole
+        firms = _read(config, engine="dask").compute()
     else:
         firms = _read(config)
     firms.attrs = {}  # nothing downstream reads them; the written files carry none
@@ -55,15 +120,41 @@ def load_firms(context: StepContext, *, seed: np.random.Generator) -> FirmsData:
         firms = firms.assign(serial=(firms["innovator_type"].astype(str) == "serial").astype(int))
     if config.firms.focus_industry is not None:  # a named focus fails in seconds
         named_focus(config, firms, columns.industry)
-    return FirmsData(firms=firms, columns=columns, truth=truth,
-                     summary=_summary(firms, columns))
+    summary = _summary(firms, columns)
+    if partitioned is None:
+        return FirmsData(firms=firms, columns=columns, truth=truth, summary=summary)
+    summary["partitions"] = int(partitioned.npartitions)
+    return PartitionedFirms(firms=firms, columns=columns, truth=truth, summary=summary,
+                            partitioned=partitioned)
 
 
-def _read(config: StudyConfig) -> gpd.GeoDataFrame:
+def _is_dataset(path: str) -> bool:
+    """A folder or a glob: files only ``read_firms(engine="dask")`` reads."""
+    return any(c in path for c in "*?[") or Path(path).is_dir()
+
+
+def _is_partitioned_input(path: str) -> bool:
+    """A folder, a glob, or a file that ``read_firms(engine="dask")`` reads by partitions."""
+    return _is_dataset(path) or path.lower().endswith(DASK_SUFFIXES)
+
+
+def _read_partitioned(config: StudyConfig, partitions: int) -> tuple[Any, gpd.GeoDataFrame]:
+    """The ``[firms] path`` as a persisted dask GeoDataFrame and the same firms in memory."""
+    path = str(config.firms.path)
+    if _is_partitioned_input(path):
+        partitioned = _read(config, engine="dask").persist()
+        firms = partitioned.compute()
+    else:  # a GeoPackage, Shapefile, ...: read whole, then split
+        firms = _read(config)
+        partitioned = to_partitioned(firms, partitions).persist()
+    return partitioned, firms
+
+
+def _read(config: StudyConfig, **extra: Any) -> Any:
     """``read_firms`` with the ``[firms]`` keys; an error about a key's value names the key."""
     cfg = config.firms
     kwargs: dict[str, Any] = dict(lon=cfg.lon, lat=cfg.lat, id=cfg.id, crs=cfg.crs,
-                                  on_invalid=cfg.on_invalid)
+                                  on_invalid=cfg.on_invalid, **extra)
     for key in ("layer", "encoding", "na_values"):
         value = getattr(cfg, key)
         if value is not None:
