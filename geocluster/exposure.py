@@ -25,6 +25,12 @@
     :func:`geocluster.cluster_regions`), else 0; the region's id goes to a second
     column ``<name>_id`` (missing outside).
 
+A ``dask_geopandas.GeoDataFrame`` (metric CRS, or name ``crs=``) takes ``"count"`` and
+``"kde"``: each partition runs on its firms plus its *halo* (the firms of other partitions
+within the radius or kernel support, :mod:`geocluster.weights.halo`), so every firm gets
+the in-memory value (also the binned one past the exact-pair limit); the values are
+computed, the result is a lazy dask GeoDataFrame. Other methods: an error naming them.
+
 ``log=True`` takes the natural log (all values must be positive; ``log="log1p"``
 takes ``log(1 + x)`` and keeps zeros), then ``standardize=True`` subtracts the mean
 and divides by the population standard deviation (``ddof=0``); neither applies to
@@ -42,10 +48,10 @@ import pandas as pd
 import pyproj
 from scipy.spatial import cKDTree
 
-from geocluster._base.engine import dask_progress, is_dask_frame
-from geocluster._base.optional import import_optional
+from geocluster._base.engine import is_dask_frame
 from geocluster._base.validate import PointData, check_weight_column, read_points
 from geocluster.areal.lq import location_quotient
+from geocluster.clusters import _kde
 from geocluster.clusters._kde import kernel_support, kernel_values
 from geocluster.clusters.density import label_points
 from geocluster.clusters.kde import (
@@ -55,10 +61,11 @@ from geocluster.clusters.kde import (
     leave_one_out_density,
     resolve_bandwidth,
 )
+from geocluster.clusters.partitioned import convolve_binned, dense_bins, sparse_bin
 from geocluster.errors import GeoclusterWarning, InputError
 from geocluster.units import parse_distance
-from geocluster.weights.halo import BlockSet, dask_blocks, map_halo_delayed, with_column
-from geocluster.weights.partitioned import neighbour_sums, pair_sums
+from geocluster.weights.halo import BlockSet, block_bounds, dask_blocks, extent_points, with_column
+from geocluster.weights.partitioned import group_pair_counts, map_blocks, neighbour_sums
 
 __all__ = ["exposure", "DASK_METHODS", "METHODS", "METHOD_OPTIONS"]
 
@@ -150,7 +157,8 @@ def exposure(
     GeoDataFrame
         A copy of ``firms`` (same index and columns) with ``name`` added; the input is
         not modified. ``attrs["exposure"]`` records the method and its options
-        (information only).
+        (information only). For a dask GeoDataFrame: a dask GeoDataFrame (lazy, same
+        partitions) whose values were computed by partition halos (no ``attrs``).
 
     Examples
     --------
@@ -491,7 +499,7 @@ def _dask_exposure(firms, method, name, log, standardize, options: dict):
                      prepare=partial(_check_partition, weight=weight, by=by))
     if bs.n == 0:
         raise InputError("exposure: firms is empty; there is nothing to analyse.")
-    extent = _extent_points(bs)
+    extent = extent_points(bs)
     if method == "count":
         if options["radius"] is None:
             raise InputError("exposure: method='count' needs radius=, e.g. radius='10km'.")
@@ -517,25 +525,16 @@ def _check_partition(part, *, weight, by):
     return part
 
 
-def _extent_points(bs: BlockSet) -> PointData:
-    """Two points spanning the firms' extent: what :func:`check_scale` looks at."""
-    box = bs.bounds[np.isfinite(bs.bounds).all(axis=1)]
-    xs = np.array([box[:, 0].min(), box[:, 2].max()])
-    ys = np.array([box[:, 1].min(), box[:, 3].max()])
-    assert bs.crs is not None  # exposure always asks dask_blocks for a metric CRS
-    return PointData(xs, ys, None, bs.crs, pd.RangeIndex(2))
-
-
 #: Pairs within the kernel support above which the in-memory ``kde`` exposure switches
-#: to the binned estimate (``leave_one_out_density``'s ``max_pairs``).
+#: to the binned estimate (``leave_one_out_density``'s ``max_pairs`` and ``max_side``).
 EXACT_MAX_PAIRS = 20_000_000
+LOO_MAX_SIDE = 4000
 
 
 def _dask_kde(bs: BlockSet, extent: PointData, bandwidth, kernel: str, by, weight):
+    """Leave-one-out kernel sums by halos; binned past the in-memory exact limit."""
     if bandwidth is None:
-        raise InputError(
-            "exposure: method='kde' needs bandwidth=, e.g. bandwidth='10km'."
-        )
+        raise InputError("exposure: method='kde' needs bandwidth=, e.g. bandwidth='10km'.")
     if isinstance(bandwidth, str) and bandwidth.lower() in ("scott", "silverman", "cv"):
         raise InputError(
             f"exposure: bandwidth={bandwidth!r} is estimated from all firms at once, which a "
@@ -544,30 +543,57 @@ def _dask_kde(bs: BlockSet, extent: PointData, bandwidth, kernel: str, by, weigh
     kernel = check_kernel(kernel)
     h, _ = resolve_bandwidth(bandwidth, kernel, extent)
     support = kernel_support(kernel, h)
-    totals = _compute_sum(map_halo_delayed(bs, support, _pair_totals, by))
-    crowded = totals[totals / 2 > EXACT_MAX_PAIRS]
-    if len(crowded):
-        raise InputError(
-            f"exposure: method='kde' on a dask frame sums the kernel over every pair of firms "
-            f"within its support ({support / 1000:g} km); {crowded.index[0]!r} has "
-            f"{int(crowded.iloc[0] / 2):,} pairs, over the {EXACT_MAX_PAIRS:,} where the "
-            "in-memory path switches to a binned estimate, which the dask path does not "
-            "compute. Use a smaller bandwidth, by= industries, or method='count'."
-        )
+    totals = group_pair_counts(bs, support, by)
+    crowded = [g for g, t in totals.items() if t / 2 > EXACT_MAX_PAIRS]
     values = neighbour_sums(bs, support, weight=weight, group=by,
-                            kernel=partial(kernel_values, kernel, h=h))
+                            kernel=partial(kernel_values, kernel, h=h), skip=crowded)
+    for g in crowded:  # as leave_one_out_density beyond max_pairs, on one grid
+        rows, binned = _binned_group(bs, by, g, weight, h, kernel, support)
+        values[rows] = binned
     return values * M2_PER_KM2
 
 
-def _pair_totals(block, n_core: int, support: float, by) -> pd.Series:
-    """Ordered pairs within ``support`` of the core points, summed per industry."""
-    counts = pair_sums(block, n_core, support, group=by)
-    keys = np.zeros(n_core, dtype=int) if by is None else block.values[by][:n_core]
-    return pd.Series(counts).groupby(keys).sum()
+def _binned_group(bs: BlockSet, by, g, weight, h: float, kernel: str, support: float):
+    """Global rows and binned leave-one-out densities of the firms of industry ``g``: the
+    grid of ``leave_one_out_density`` from the industry's extent, each partition binned
+    (``sparse_bin``), summed, convolved once, read back at the firms per partition."""
+    box = np.array(map_blocks(bs, _group_box, by, g, label="exposure: industry extent"))
+    lo, hi = np.nanmin(box[:, :2], axis=0), np.nanmax(box[:, 2:], axis=0)
+    xmin, ymin = lo - support
+    span = max(hi - lo) + 2 * support
+    cell = max(h / _kde.EQUIVALENT_RADIUS[kernel] / 8.0, span / LOO_MAX_SIDE)
+    nx, ny = (int(np.ceil((hi[i] + support - (xmin, ymin)[i]) / cell)) for i in (0, 1))
+    hk = _kde.binning_corrected_scale(kernel, h, cell, True)
+    half = int(np.ceil(kernel_support(kernel, hk) / cell))
+    layout = (xmin + 0.5 * cell - half * cell, ymin + 0.5 * cell - half * cell, cell,
+              nx + 2 * half, ny + 2 * half)
+    bins = map_blocks(bs, _bin_group, by, g, weight, layout, label="exposure: binning")
+    dens = convolve_binned(dense_bins(bins, layout[3], layout[4]), cell=cell, hk=hk,
+                           half=half, nx=nx, ny=ny, kernel=kernel)
+    parts = map_blocks(bs, _read_group, by, g, weight, dens, (xmin, ymin, cell, h, kernel),
+                       label="exposure: binned densities at the firms")
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-def _compute_sum(parts: list) -> pd.Series:
-    dask = import_optional("dask", "dask", "exposure on a dask frame")
-    dask_progress(parts, label="exposure: pairs within the kernel support")
-    series = [s for s in dask.compute(*parts) if len(s)]
-    return pd.concat(series).groupby(level=0).sum() if series else pd.Series(dtype=float)
+def _in_group(block, by, g) -> np.ndarray:
+    return np.ones(len(block), dtype=bool) if by is None else block.values[by] == g
+
+
+def _group_box(block, by, g) -> np.ndarray:
+    return block_bounds(block.take(_in_group(block, by, g)))
+
+
+def _bin_group(block, by, g, weight, layout):
+    sub = block.take(_in_group(block, by, g))
+    w = None if weight is None else np.asarray(sub.values[weight], dtype=float)
+    return sparse_bin(sub.x, sub.y, w, *layout)
+
+
+def _read_group(block, by, g, weight, dens, grid):
+    xmin, ymin, cell, h, kernel = grid
+    sub = block.take(_in_group(block, by, g))
+    w = np.ones(len(sub)) if weight is None else np.asarray(sub.values[weight], dtype=float)
+    fx, fy = (sub.x - xmin) / cell - 0.5, (sub.y - ymin) / cell - 0.5
+    own = w * _kde.binned_self_weight(kernel, h, cell, fx - np.floor(fx), fy - np.floor(fy),
+                                      interpolated=True)
+    return sub.pos, np.maximum(_kde.bilinear(dens, fx, fy) - own, 0.0)

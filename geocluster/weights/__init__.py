@@ -20,6 +20,11 @@ the study configuration); ``knn`` and ``distance`` weights on points are built b
 against a frame and reports its structure.
 
 The Graph's ids are the frame's index, so results align with the input rows.
+
+A ``dask_geopandas.GeoDataFrame`` of points takes ``knn:K`` and ``distance:D``, built by
+partition halos (:mod:`geocluster.weights.partitioned`): the same Graph as in memory on
+the computed frame (neighbours, tie-breaking, weights, ids in partition order). Other
+specs are an error; a geographic frame needs ``crs=``.
 Islands (units with no neighbour) and disconnected components are kept and reported in a
 :class:`~geocluster.errors.GeoclusterWarning` with counts (``isolates="keep"``, the
 default); ``isolates="raise"`` turns isolates into an error. Callers that report the
@@ -105,7 +110,7 @@ def weights(
     ----------
     gdf
         Units (polygons) or points. The index becomes the Graph's ids; it must be
-        unique.
+        unique. A dask GeoDataFrame of points takes ``knn`` and ``distance`` specs.
     spec
         A specification string (see the module docstring) or a ready ``Graph``,
         whose ids must then equal ``gdf.index``.

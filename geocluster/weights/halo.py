@@ -35,6 +35,7 @@ import shapely
 
 from geocluster._base.engine import dask_progress
 from geocluster._base.optional import import_optional
+from geocluster._base.validate import PointData
 from geocluster.errors import CRSError, InputError
 from geocluster.units import is_metric
 
@@ -45,6 +46,7 @@ __all__ = [
     "block_bounds",
     "concat_blocks",
     "dask_blocks",
+    "extent_points",
     "frame_block",
     "halo_of",
     "halo_sources",
@@ -398,3 +400,14 @@ def _assign(part, name: str, values: np.ndarray):
     out = part.copy()
     out[name] = values
     return out
+
+
+def extent_points(bs: BlockSet) -> PointData:
+    """Two points spanning the extent of the block set's points, in its CRS: what the
+    in-memory scale checks (``check_scale``) look at, without the points."""
+    box = bs.bounds[np.isfinite(bs.bounds).all(axis=1)]
+    if bs.crs is None or not len(box):
+        raise InputError("the dask frame has no points with a CRS to measure; check it.")
+    xs = np.array([box[:, 0].min(), box[:, 2].max()])
+    ys = np.array([box[:, 1].min(), box[:, 3].max()])
+    return PointData(xs, ys, None, bs.crs, pd.RangeIndex(2))

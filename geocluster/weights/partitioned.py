@@ -24,7 +24,8 @@ The adjacency is assembled into the same ``libpysal.graph.Graph`` as in memory b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import KDTree, cKDTree
 
-from geocluster._base.engine import dask_progress
+from geocluster._base.engine import active_client, dask_progress
 from geocluster._base.optional import import_optional
 from geocluster._base.validate import make_rng
 from geocluster.errors import WeightsError
@@ -50,9 +51,11 @@ __all__ = [
     "band_block",
     "check_unique",
     "dask_tree_graph",
+    "group_pair_counts",
     "knn_adjacency",
     "knn_block",
     "knn_radius",
+    "map_blocks",
     "neighbour_sums",
     "pair_sums",
     "tie_breaking_query",
@@ -88,12 +91,13 @@ def _groups(block: Block, group: str | None) -> list[np.ndarray]:
 
 def pair_sums(block: Block, n_core: int, radius: float, weight: str | None = None,
               group: str | None = None,
-              kernel: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+              kernel: Callable[[np.ndarray], np.ndarray] | None = None,
+              skip: tuple = ()) -> np.ndarray:
     """For each of the first ``n_core`` points: the sum over the other points within
     ``radius`` (``<=``, of the same ``group``) of ``weight * kernel(d^2)``.
 
     Without ``weight`` every point counts 1, without ``kernel`` the kernel is 1 (a
-    count). A point alone in its group gets 0.
+    count). A point alone in its group, or in a group of ``skip``, gets 0.
 
     Examples
     --------
@@ -106,7 +110,8 @@ def pair_sums(block: Block, n_core: int, radius: float, weight: str | None = Non
     out = np.zeros(n_core)
     for rows in _groups(block, group):
         core = rows[rows < n_core]
-        if len(core) == 0 or len(rows) < 2:
+        if len(core) == 0 or len(rows) < 2 or (
+                group is not None and block.values[group][rows[0]] in skip):
             continue
         tree = cKDTree(xy[rows])
         counts = tree.query_ball_point(xy[core], radius, return_length=True)
@@ -141,11 +146,39 @@ def _chunks(counts: np.ndarray) -> np.ndarray:
 
 def neighbour_sums(bs: BlockSet, radius: float, *, weight: str | None = None,
                    group: str | None = None,
-                   kernel: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
-    """:func:`pair_sums` of every point of the block set (global order), by halos."""
-    parts = map_halo_delayed(bs, radius, pair_sums, weight, group, kernel)
+                   kernel: Callable[[np.ndarray], np.ndarray] | None = None,
+                   skip: Sequence = ()) -> np.ndarray:
+    """:func:`pair_sums` of every point of the block set (global order), by halos; the
+    points of the groups in ``skip`` get 0 (and cost nothing)."""
+    parts = map_halo_delayed(bs, radius, pair_sums, weight, group, kernel, tuple(skip))
     values = _compute(parts, "neighbour sums within a radius (partition halos)")
     return np.concatenate(values) if values else np.zeros(0)
+
+
+def _group_counts(block: Block, n_core: int, radius: float, group: str | None) -> pd.Series:
+    counts = pair_sums(block, n_core, radius, group=group)
+    keys = np.zeros(n_core, dtype=int) if group is None else block.values[group][:n_core]
+    return pd.Series(counts).groupby(keys).sum()
+
+
+def group_pair_counts(bs: BlockSet, radius: float, group: str | None) -> pd.Series:
+    """Ordered pairs of points within ``radius`` (of the same ``group``), per group
+    (index 0 without groups): twice the pairs ``count_neighbors`` counts in memory."""
+    parts = _compute(map_halo_delayed(bs, radius, _group_counts, group),
+                     "pairs within the radius (partition halos)")
+    series = [p for p in parts if len(p)]
+    return pd.concat(series).groupby(level=0).sum() if series else pd.Series(dtype=float)
+
+
+def map_blocks(bs: BlockSet, func: Callable[..., Any], *args, label: str) -> list:
+    """``func(block, *args)`` on every partition's block (no halo), computed, in order."""
+    dask = import_optional("dask", "dask", "partition halos")
+    client = active_client()
+    # a large array (a density grid) goes to the workers once, not in every task
+    shared = [(client.scatter(a, broadcast=True) if client is not None else dask.delayed(a))
+              if isinstance(a, np.ndarray) and a.size > 1000 else a for a in args]
+    call = dask.delayed(func, pure=True)
+    return list(_compute([call(b, *shared) for b in bs.blocks], label))
 
 
 # ----------------------------------------------------------------------------- knn

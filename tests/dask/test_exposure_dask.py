@@ -5,12 +5,16 @@ partitions, a radius wider than a partition)."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pandas as pd
 import pytest
 from halo_layouts import LAYOUTS, partitioned
 
 import geocluster as gc
+from geocluster._base.validate import read_points
+from geocluster.clusters.kde import leave_one_out_density
 from geocluster.errors import CRSError, InputError
 
 dask = pytest.importorskip("dask")
@@ -63,6 +67,7 @@ def test_count_at_partition_edges_equals_in_memory(dask_client, case):
     assert_same(ddf, rtol=RTOL, method="count", radius=radius, weight="emp", by="ind")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(LAYOUTS))
 def test_kde_at_partition_edges_equals_in_memory(dask_client, case):
     make, radius = LAYOUTS[case]
@@ -73,6 +78,7 @@ def test_kde_at_partition_edges_equals_in_memory(dask_client, case):
                 weight="emp", by="ind")
 
 
+@pytest.mark.slow
 def test_count_on_a_spatially_shuffled_register(dask_client, firms_dask):
     assert_same(firms_dask, method="count", radius="10km")
     assert_same(firms_dask, method="count", radius="25km", by="industry")
@@ -80,18 +86,51 @@ def test_count_on_a_spatially_shuffled_register(dask_client, firms_dask):
                 log="log1p", standardize=True, name="near")
 
 
+@pytest.mark.slow
 def test_kde_on_a_spatially_shuffled_register(dask_client, firms_dask):
     assert_same(firms_dask, rtol=RTOL, method="kde", bandwidth="10km", by="industry")
 
 
-def test_the_input_is_not_modified_and_the_result_is_lazy(dask_client, firms_dask):
-    before = list(firms_dask.columns)
-    out = gc.exposure(firms_dask, method="count", radius="5km", name="near")
-    assert list(firms_dask.columns) == before
+@pytest.mark.slow
+@pytest.mark.parametrize(("kernel", "by"), [("gaussian", None), ("epanechnikov", "industry")])
+def test_kde_beyond_the_exact_limit_is_the_in_memory_binned_estimate(
+        dask_client, firms_dask, monkeypatch, kernel, by):
+    # in memory, an industry with more than 20M pairs within the support gets the binned
+    # estimate of leave_one_out_density; a limit of 0 makes every industry take that path
+    # (the module, not the function the facade exports under the same name)
+    monkeypatch.setattr(importlib.import_module("geocluster.exposure"), "EXACT_MAX_PAIRS", 0)
+    got = gc.exposure(firms_dask, method="kde", bandwidth="20km", kernel=kernel, by=by,
+                      weight="employees").compute()
+    frame = firms_dask.compute()
+    pts = read_points(frame, where="test", weight="employees")
+    want = np.zeros(len(frame))
+    groups = np.zeros(len(frame)) if by is None else frame[by].to_numpy()
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        dens, mode = leave_one_out_density(pts.x[rows], pts.y[rows], pts.w[rows], 20_000.0,
+                                           kernel, max_pairs=0)
+        assert mode == "binned"
+        want[rows] = dens * 1e6
+    # the partitions' bins are summed in another order: a few ulps of the peak
+    np.testing.assert_allclose(got["exposure"], want, rtol=0, atol=1e-12 * want.max())
+
+
+@pytest.fixture(scope="module")
+def small():
+    frame, sizes = LAYOUTS["radius_larger_than_partition"][0]()
+    return frame, sizes
+
+
+def test_the_input_is_not_modified_and_the_result_is_lazy(dask_client, small):
+    ddf = partitioned(*small)
+    before = list(ddf.columns)
+    out = gc.exposure(ddf, method="count", radius="5km", name="near")
+    assert list(ddf.columns) == before
     assert list(out.columns) == [*before, "near"]
-    assert out.npartitions == firms_dask.npartitions
+    assert out.npartitions == ddf.npartitions
 
 
+@pytest.mark.slow
 def test_a_named_crs_for_a_geographic_register(dask_client, firms):
     geo = dask_geopandas.from_geopandas(firms.to_crs(4326), npartitions=3)
     got = gc.exposure(geo, method="count", radius="10km", crs="EPSG:5070").compute()
@@ -103,30 +142,32 @@ def test_a_named_crs_for_a_geographic_register(dask_client, firms):
 
 
 @pytest.mark.parametrize("method", ["lq", "region"])
-def test_other_methods_name_themselves(firms_dask, method):
+def test_other_methods_name_themselves(small, method):
     with pytest.raises(InputError, match=rf"method='{method}' does not run on a dask "
                                          r"GeoDataFrame; dask frames take method='count'"):
-        gc.exposure(firms_dask, method=method)
+        gc.exposure(partitioned(*small), method=method)
 
 
-def test_bad_options_on_a_dask_frame(dask_client, firms_dask):
+def test_bad_options_on_a_dask_frame(dask_client, small):
+    ddf = partitioned(*small)
     with pytest.raises(InputError, match="bandwidth= does not apply to method='count'"):
-        gc.exposure(firms_dask, method="count", radius="5km", bandwidth="5km")
+        gc.exposure(ddf, method="count", radius="5km", bandwidth="5km")
     with pytest.raises(InputError, match="needs radius="):
-        gc.exposure(firms_dask, method="count")
+        gc.exposure(ddf, method="count")
     with pytest.raises(InputError, match="bandwidth='scott' is estimated from all firms"):
-        gc.exposure(firms_dask, method="kde", bandwidth="scott")
+        gc.exposure(ddf, method="kde", bandwidth="scott")
     with pytest.raises(InputError, match="by='nope' is not a column"):
-        gc.exposure(firms_dask, method="count", radius="5km", by="nope")
+        gc.exposure(ddf, method="count", radius="5km", by="nope")
     with pytest.raises(InputError, match="weight='nope' is not a column"):
-        gc.exposure(firms_dask, method="count", radius="5km", weight="nope")
+        gc.exposure(ddf, method="count", radius="5km", weight="nope")
     with pytest.raises(InputError, match="times the diagonal"):
-        gc.exposure(firms_dask, method="count", radius="100000km")
+        gc.exposure(ddf, method="count", radius="100000km")
 
 
-def test_bad_weights_are_found_in_their_partition(dask_client, firms):
-    bad = firms.assign(employees=firms["employees"].astype(float))
-    bad.iloc[1500, bad.columns.get_loc("employees")] = -1.0
-    ddf = dask_geopandas.from_geopandas(bad, npartitions=4)
-    with pytest.raises(InputError, match="weight column 'employees' has 1 negative"):
-        gc.exposure(ddf, method="count", radius="5km", weight="employees")
+def test_bad_weights_are_found_in_their_partition(dask_client, small):
+    frame, sizes = small
+    bad = frame.copy()
+    bad.iloc[150, bad.columns.get_loc("emp")] = -1.0
+    with pytest.raises(InputError, match="weight column 'emp' has 1 negative values "
+                                         r"\(e.g. rows \['f150'\]\)"):
+        gc.exposure(partitioned(bad, sizes), method="count", radius="5km", weight="emp")

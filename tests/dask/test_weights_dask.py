@@ -49,7 +49,7 @@ def firms_dask(dask_client, firms):
 
 
 @pytest.mark.parametrize("case", sorted(set(LAYOUTS) - {"duplicates"}))
-@pytest.mark.parametrize("k", [1, 4, 8])
+@pytest.mark.parametrize("k", [1, 4, pytest.param(8, marks=pytest.mark.slow)])
 def test_knn_at_partition_edges_equals_in_memory(dask_client, case, k):
     make, _ = LAYOUTS[case]
     frame, sizes = make()
@@ -70,6 +70,7 @@ def test_distance_band_at_partition_edges_equals_in_memory(dask_client, case):
     assert_same(partitioned(frame, sizes), f"distance:{radius / 3:g}m", transform="b")
 
 
+@pytest.mark.slow
 def test_knn_and_band_on_a_spatially_shuffled_register(dask_client, firms_dask):
     assert_same(firms_dask, "knn:8")
     assert_same(firms_dask, "knn:5", transform=None)
@@ -77,6 +78,7 @@ def test_knn_and_band_on_a_spatially_shuffled_register(dask_client, firms_dask):
     assert_same(firms_dask, "distance:8km")
 
 
+@pytest.mark.slow
 def test_structure_summary_equals_in_memory(dask_client, firms_dask):
     frame = firms_dask.compute()
     for spec in ("knn:4", "distance:3km"):
