@@ -99,7 +99,7 @@ def test_kde_beyond_the_exact_limit_is_the_in_memory_binned_estimate(
     # estimate of leave_one_out_density; a limit of 0 makes every industry take that path
     # (the module, not the function the facade exports under the same name)
     monkeypatch.setattr(importlib.import_module("geocluster.exposure"), "EXACT_MAX_PAIRS", 0)
-    got = gc.exposure(firms_dask, method="kde", bandwidth="20km", kernel=kernel, by=by,
+    got = gc.exposure(firms_dask, method="kde", bandwidth="100km", kernel=kernel, by=by,
                       weight="employees").compute()
     frame = firms_dask.compute()
     pts = read_points(frame, where="test", weight="employees")
@@ -107,7 +107,7 @@ def test_kde_beyond_the_exact_limit_is_the_in_memory_binned_estimate(
     groups = np.zeros(len(frame)) if by is None else frame[by].to_numpy()
     for g in np.unique(groups):
         rows = np.flatnonzero(groups == g)
-        dens, mode = leave_one_out_density(pts.x[rows], pts.y[rows], pts.w[rows], 20_000.0,
+        dens, mode = leave_one_out_density(pts.x[rows], pts.y[rows], pts.w[rows], 100_000.0,
                                            kernel, max_pairs=0)
         assert mode == "binned"
         want[rows] = dens * 1e6
