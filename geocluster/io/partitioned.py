@@ -295,7 +295,8 @@ def _report(piece: Piece, opts: ReadOptions) -> dict:
             firms, rows = _piece(piece, opts)
         except InputError as exc:
             return {"error": str(exc), "rows": 0, "kept": 0, "warnings": []}
-    return {"error": None, "rows": rows, "kept": int(len(firms)), "meta": firms.iloc[:0],
+    # a copy of the empty slice: the slice itself would keep the whole piece alive
+    return {"error": None, "rows": rows, "kept": int(len(firms)), "meta": firms.iloc[:0].copy(),
             "warnings": [str(w.message) for w in caught
                          if issubclass(w.category, GeoclusterWarning)]}
 
