@@ -30,7 +30,12 @@ from geocluster.datasets.bundled import (
     load_zcta,
 )
 from geocluster.datasets.register import write_firms_dataset
-from geocluster.datasets.synthetic import SyntheticFirms, make_firms, simulate_firms
+from geocluster.datasets.synthetic import (
+    SyntheticFirms,
+    export_outcomes,
+    make_firms,
+    simulate_firms,
+)
 
 __all__ = [
     "data_path",
@@ -43,6 +48,7 @@ __all__ = [
     "load_columbus",
     "make_firms",
     "simulate_firms",
+    "export_outcomes",
     "SyntheticFirms",
     "write_firms_dataset",
     "NAICS_TITLES",
