@@ -193,6 +193,11 @@ def _run_child(argv: list[str], timeout: float) -> tuple[list[dict], list[tuple[
         if line.startswith("@@"):
             records.append(json.loads(line[2:]))
             last = time.time()
+            r = records[-1]
+            # each step as it ends (a run stopped later keeps these lines)
+            print(f"    ({argv[1]}) {r['step']}: {r['end'] - r['start']:.1f} s, peak "
+                  f"{_peak(samples, r['start'], r['end']):.2f} GB"
+                  + (f", error {r['error']}" if r.get("error") else ""), flush=True)
         if time.time() > deadline:
             break
     timer = threading.Timer(max(0.0, timeout - (time.time() - last)), proc.kill)
