@@ -25,6 +25,7 @@ import re
 import sys
 import tomllib
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     quiet = getattr(args, "quiet", False)
-    _configure_logging(quiet)
+    restore_logging = _configure_logging(quiet)
     try:
         if args.command == "run":
             return _run(args)
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("GEOCLUSTER_DEBUG"):
             raise
         return EXIT_FAILURE
+    finally:
+        restore_logging()
     parser.print_help()
     return EXIT_USAGE
 
@@ -207,15 +210,26 @@ def _exit_code(exc: GeoclusterError) -> int:
     return EXIT_ERROR
 
 
-def _configure_logging(quiet: bool) -> None:
+def _configure_logging(quiet: bool) -> Callable[[], None]:
+    """Send the "geocluster" logger to stderr for this command; return what undoes it.
+
+    ``main`` may run inside a longer-lived process (tests, a notebook calling it), so the
+    handler (bound to this command's stderr) and the logger's settings do not outlive it.
+    """
     logger = logging.getLogger("geocluster")
-    if not any(getattr(h, "_geocluster", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("[geocluster] %(message)s"))
-        handler._geocluster = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
+    before = (logger.level, logger.propagate)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[geocluster] %(message)s"))
+    logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(before[0])
+        logger.propagate = before[1]
+
+    return restore
 
 
 def _run(args) -> int:
