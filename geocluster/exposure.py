@@ -52,7 +52,7 @@ from geocluster._base.engine import is_dask_frame
 from geocluster._base.validate import PointData, check_weight_column, read_points
 from geocluster.areal.lq import location_quotient
 from geocluster.clusters import _kde
-from geocluster.clusters._kde import kernel_support, kernel_values
+from geocluster.clusters._kde import convolve_binned, kernel_support, kernel_values
 from geocluster.clusters.density import label_points
 from geocluster.clusters.kde import (
     M2_PER_KM2,
@@ -61,7 +61,7 @@ from geocluster.clusters.kde import (
     leave_one_out_density,
     resolve_bandwidth,
 )
-from geocluster.clusters.partitioned import convolve_binned, dense_bins, sparse_bin
+from geocluster.clusters.partitioned import dense_bins, sparse_bin
 from geocluster.errors import GeoclusterWarning, InputError
 from geocluster.units import parse_distance
 from geocluster.weights.halo import BlockSet, block_bounds, dask_blocks, extent_points, with_column

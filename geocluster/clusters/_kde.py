@@ -110,7 +110,7 @@ def kernel_grid(kernel: str, h: float, cell: float) -> np.ndarray:
     return _raw_kernel_grid(kernel, h, cell) * kernel_norm(kernel, h, cell)
 
 
-def linear_bin(
+def node_offsets(
     x: np.ndarray,
     y: np.ndarray,
     w: np.ndarray | None,
@@ -119,14 +119,24 @@ def linear_bin(
     cell: float,
     nx: int,
     ny: int,
-) -> np.ndarray:
-    """Linear binning onto nodes ``(gx0 + j*cell, gy0 + i*cell)``; returns ``(ny, nx)``.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Each point's lower-left node and its fractional offsets, for linear binning.
 
-    Points outside the node range are dropped (callers pad the grid by the kernel
-    support so that dropped points cannot reach the output). Each point's weight is
-    split over the four nodes around it with the bilinear weights; all four sums are
-    accumulated on the lower-left node's index and then shifted into place, which
-    saves three passes over the points.
+    Returns ``(idx, tx, ty, w)``: ``idx`` the flat index of the lower-left node on the
+    ``(ny + 1) x (nx + 1)`` grid (padded by one node on the far sides, so the point at the
+    last node is in range), ``tx``/``ty`` the offsets in [0, 1) and the weights of the
+    points kept. Points outside the node range are dropped (callers pad the grid by the
+    kernel support so that dropped points cannot reach the output).
+
+    Examples
+    --------
+    The second point lies outside the 3 x 2 nodes and is dropped; the first sits half-way
+    along the bottom-left cell, a quarter of the way up, of row 0 (the grid is 4 wide):
+
+    >>> idx, tx, ty, w = node_offsets(np.array([1.5, 9.0]), np.array([0.25, 0.0]), None,
+    ...                               0.0, 0.0, 1.0, 3, 2)
+    >>> idx.tolist(), tx.tolist(), ty.tolist()
+    ([1], [0.5], [0.25])
     """
     inv = 1.0 / cell
     fx = np.subtract(x, gx0)
@@ -139,20 +149,23 @@ def linear_bin(
         fx, fy = fx[keep], fy[keep]
         if w is not None:
             w = w[keep]
-    # pad by one node on the far sides so that the point at the last node is in range
-    mx, my = nx + 1, ny + 1
     idx = fy.astype(np.intp)
     fy -= idx  # fy is now ty, the fractional offset
     j0 = fx.astype(np.intp)
     fx -= j0  # fx is now tx
-    idx *= mx
+    idx *= nx + 1
     idx += j0
-    del j0
-    tx, ty = fx, fy
-    size = mx * my
-    # With c = sum w, sx = sum w tx, sy = sum w ty, sxy = sum w tx ty per lower-left
-    # node, the four bilinear sums are c - sx - sy + sxy, sx - sxy, sy - sxy and sxy:
-    # one product pass instead of four.
+    return idx, fx, fy, w
+
+
+def node_sums(
+    idx: np.ndarray, tx: np.ndarray, ty: np.ndarray, w: np.ndarray | None, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per node: ``c = sum w``, ``sx = sum w tx``, ``sy = sum w ty``, ``sxy = sum w tx ty``.
+
+    ``idx`` indexes ``size`` nodes (the grid's, or a partition's occupied ones); ``tx`` is
+    overwritten. One product pass instead of four bilinear sums.
+    """
     if w is None:
         c = np.bincount(idx, minlength=size).astype(float)
         txy = tx * ty
@@ -163,6 +176,20 @@ def linear_bin(
     sx = np.bincount(idx, tx, minlength=size)
     sy = np.bincount(idx, ty if w is None else ty * w, minlength=size)
     sxy = np.bincount(idx, txy, minlength=size)
+    return c, sx, sy, sxy
+
+
+def combine_node_sums(
+    c: np.ndarray, sx: np.ndarray, sy: np.ndarray, sxy: np.ndarray, nx: int, ny: int
+) -> np.ndarray:
+    """The ``(ny, nx)`` binned grid from the lower-left node sums of :func:`node_sums`.
+
+    The four bilinear shares of a point are ``c - sx - sy + sxy`` (lower left),
+    ``sx - sxy`` (lower right), ``sy - sxy`` (upper left) and ``sxy`` (upper right), all
+    accumulated on the lower-left node and then shifted into place. ``sx`` and ``sy`` are
+    overwritten.
+    """
+    mx, my = nx + 1, ny + 1
     out = c - sx - sy + sxy  # lower-left node
     sx -= sxy  # lower-right
     sy -= sxy  # upper-left
@@ -170,6 +197,45 @@ def linear_bin(
     out[mx:] += sy[:-mx]
     out[mx + 1:] += sxy[: -(mx + 1)]
     return out.reshape(my, mx)[:ny, :nx].copy()
+
+
+def linear_bin(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    gx0: float,
+    gy0: float,
+    cell: float,
+    nx: int,
+    ny: int,
+) -> np.ndarray:
+    """Linear binning onto nodes ``(gx0 + j*cell, gy0 + i*cell)``; returns ``(ny, nx)``.
+
+    Each point's weight is split over the four nodes around it with the bilinear
+    weights (:func:`node_offsets`, :func:`node_sums`, :func:`combine_node_sums`); points
+    outside the node range are dropped.
+    """
+    idx, tx, ty, w = node_offsets(x, y, w, gx0, gy0, cell, nx, ny)
+    sums = node_sums(idx, tx, ty, w, (nx + 1) * (ny + 1))
+    return combine_node_sums(*sums, nx, ny)
+
+
+def convolve_binned(binned: np.ndarray, *, cell: float, hk: float, half: int, nx: int,
+                    ny: int, kernel: str) -> np.ndarray:
+    """The kernel sums at the ``(ny, nx)`` cell centres from a binned grid padded by ``half``.
+
+    ``binned`` is ``(ny + 2 half, nx + 2 half)``. Two 1-D passes for a short Gaussian
+    kernel (it is separable), else an FFT (``scipy.signal.fftconvolve``, ``valid`` part).
+    """
+    if kernel == "gaussian" and 2 * half + 1 <= SEPARABLE_MAX_TAPS:
+        g = np.exp(-0.5 * (np.arange(-half, half + 1) * cell / hk) ** 2)
+        out = ndimage.convolve1d(binned, g, axis=0, mode="constant")[half:half + ny]
+        out = ndimage.convolve1d(out, g, axis=1, mode="constant")[:, half:half + nx]
+        out *= 1.0 / (float(g.sum()) * cell) ** 2  # = kernel_norm / (2 pi hk^2)
+    else:
+        out = fftconvolve(binned, kernel_grid(kernel, hk, cell), mode="valid")
+    np.maximum(out, 0.0, out=out)  # FFT round-off leaves tiny negatives
+    return out
 
 
 def binned_density(
@@ -200,16 +266,7 @@ def binned_density(
     gx0 = x0 + 0.5 * cell - half * cell
     gy0 = y0 + 0.5 * cell - half * cell
     binned = linear_bin(x, y, w, gx0, gy0, cell, nx + 2 * half, ny + 2 * half)
-    if kernel == "gaussian" and 2 * half + 1 <= SEPARABLE_MAX_TAPS:
-        # the Gaussian is separable: two short 1-D passes beat a 2-D FFT
-        g = np.exp(-0.5 * (np.arange(-half, half + 1) * cell / hk) ** 2)
-        out = ndimage.convolve1d(binned, g, axis=0, mode="constant")[half:half + ny]
-        out = ndimage.convolve1d(out, g, axis=1, mode="constant")[:, half:half + nx]
-        out *= 1.0 / (float(g.sum()) * cell) ** 2  # = kernel_norm / (2 pi hk^2)
-    else:
-        out = fftconvolve(binned, kernel_grid(kernel, hk, cell), mode="valid")
-    np.maximum(out, 0.0, out=out)  # FFT round-off leaves tiny negatives
-    return out
+    return convolve_binned(binned, cell=cell, hk=hk, half=half, nx=nx, ny=ny, kernel=kernel)
 
 
 def bilinear(values: np.ndarray, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:

@@ -28,8 +28,6 @@ from typing import Any
 import numpy as np
 import pyproj
 import shapely
-from scipy import ndimage
-from scipy.signal import fftconvolve
 
 from geocluster._base.engine import dask_progress, is_dask_frame, require_dask
 from geocluster._base.optional import import_optional
@@ -45,7 +43,6 @@ __all__ = [
     "binned_surface",
     "sparse_bin",
     "dense_bins",
-    "convolve_binned",
     "gather_weights",
     "quartile_spread",
     "convex_hull",
@@ -348,36 +345,9 @@ def sparse_bin(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, gx0: float, g
     >>> nodes.tolist(), c.tolist(), sx.tolist(), sy.tolist()
     ([0], [2.0], [1.0], [0.0])
     """
-    inv = 1.0 / cell
-    fx = np.subtract(x, gx0)
-    fx *= inv
-    fy = np.subtract(y, gy0)
-    fy *= inv
-    if len(fx) and (fx.min() < 0 or fy.min() < 0 or fx.max() > nx - 1 or fy.max() > ny - 1):
-        keep = (fx >= 0) & (fx <= nx - 1) & (fy >= 0) & (fy <= ny - 1)
-        fx, fy = fx[keep], fy[keep]
-        if w is not None:
-            w = w[keep]
-    mx = nx + 1
-    idx = fy.astype(np.intp)
-    fy -= idx
-    j0 = fx.astype(np.intp)
-    fx -= j0
-    idx *= mx
-    idx += j0
-    tx, ty = fx, fy
+    idx, tx, ty, w = _kde.node_offsets(x, y, w, gx0, gy0, cell, nx, ny)
     nodes, local = np.unique(idx, return_inverse=True)
-    size = len(nodes)
-    if w is None:
-        c = np.bincount(local, minlength=size).astype(float)
-        txy = tx * ty
-    else:
-        c = np.bincount(local, w, minlength=size)
-        tx *= w
-        txy = tx * ty
-    sx = np.bincount(local, tx, minlength=size)
-    sy = np.bincount(local, ty if w is None else ty * w, minlength=size)
-    sxy = np.bincount(local, txy, minlength=size)
+    c, sx, sy, sxy = _kde.node_sums(local, tx, ty, w, len(nodes))
     return nodes, c, sx, sy, sxy
 
 
@@ -387,19 +357,12 @@ def dense_bins(parts: Sequence[tuple[np.ndarray, ...]], nx: int, ny: int) -> np.
     The partitions' sums are added node by node (in partition order), then combined into
     the four bilinear shares as :func:`geocluster.clusters._kde.linear_bin` does.
     """
-    mx, my = nx + 1, ny + 1
-    sums = [np.zeros(mx * my) for _ in range(4)]
+    sums = [np.zeros((nx + 1) * (ny + 1)) for _ in range(4)]
     for nodes, *values in parts:
         for total, value in zip(sums, values, strict=True):
             total[nodes] += value  # nodes are unique within a partition (np.unique)
     c, sx, sy, sxy = sums
-    out = c - sx - sy + sxy
-    sx -= sxy
-    sy -= sxy
-    out[1:] += sx[:-1]
-    out[mx:] += sy[:-mx]
-    out[mx + 1:] += sxy[: -(mx + 1)]
-    return out.reshape(my, mx)[:ny, :nx].copy()
+    return _kde.combine_node_sums(c, sx, sy, sxy, nx, ny)
 
 
 def binning_layout(grid, h: float, kernel: str) -> tuple[float, float, float, int, int, int]:
@@ -410,24 +373,6 @@ def binning_layout(grid, h: float, kernel: str) -> tuple[float, float, float, in
     half = int(np.ceil(_kde.kernel_support(kernel, hk) / cell))
     return (x0 + 0.5 * cell - half * cell, y0 + 0.5 * cell - half * cell, hk, half,
             nx + 2 * half, ny + 2 * half)
-
-
-def convolve_binned(binned: np.ndarray, *, cell: float, hk: float, half: int, nx: int,
-                    ny: int, kernel: str) -> np.ndarray:
-    """The convolution step of :func:`geocluster.clusters._kde.binned_density`.
-
-    ``binned`` is the linearly binned padded grid (``(ny + 2 half, nx + 2 half)``); the
-    same operations as in memory, in the same order, so equal grids give equal surfaces.
-    """
-    if kernel == "gaussian" and 2 * half + 1 <= _kde.SEPARABLE_MAX_TAPS:
-        g = np.exp(-0.5 * (np.arange(-half, half + 1) * cell / hk) ** 2)
-        out = ndimage.convolve1d(binned, g, axis=0, mode="constant")[half:half + ny]
-        out = ndimage.convolve1d(out, g, axis=1, mode="constant")[:, half:half + nx]
-        out *= 1.0 / (float(g.sum()) * cell) ** 2
-    else:
-        out = fftconvolve(binned, _kde.kernel_grid(kernel, hk, cell), mode="valid")
-    np.maximum(out, 0.0, out=out)
-    return out
 
 
 def binned_surface(points, info: DaskPoints, grid, h: float, kernel: str, *, where: str,
@@ -445,7 +390,7 @@ def binned_surface(points, info: DaskPoints, grid, h: float, kernel: str, *, whe
                                   info.crs, subset)
              for p in points.to_delayed()]
     binned = dense_bins(_compute(tasks, f"{where}: binning"), nxp, nyp)
-    return convolve_binned(binned, cell=cell, hk=hk, half=half, nx=nx, ny=ny, kernel=kernel)
+    return _kde.convolve_binned(binned, cell=cell, hk=hk, half=half, nx=nx, ny=ny, kernel=kernel)
 
 
 #: Bins of the histogram pass that brackets the quartiles (:func:`quartile_spread`).
