@@ -27,6 +27,8 @@ A frame already in a projected CRS whose unit is the metre is returned unchanged
 
 from __future__ import annotations
 
+import math
+
 import geopandas as gpd
 import numpy as np
 import pyproj
@@ -50,6 +52,7 @@ __all__ = [
     "to_metric",
     "target_metric_crs",
     "is_metric",
+    "cells_spanning",
 ]
 
 # Contiguous US in lon/lat: EPSG:5070's area of use with a small margin.
@@ -63,6 +66,27 @@ _BULK_MIN_MARGIN_DEG = 1.0
 # Albers parallels this close to symmetric about the equator (lat_1 + lat_2 near 0) make
 # a degenerate cone; such extents get a Lambert azimuthal equal-area projection.
 _EQUATOR_SYMMETRY_DEG = 5.0
+
+
+#: Relative slack of :func:`cells_spanning`: a length within this fraction of a cell of a
+#: whole number of cells is that whole number (round-off in the extent, not a real sliver).
+CELL_RTOL = 1e-9
+
+
+def cells_spanning(length: float, size: float) -> int:
+    """The number of cells of side ``size`` that cover ``length`` (at least 1).
+
+    A length that is a whole number of cells up to round-off gives that number, not one
+    more: ``3 * 333.3`` covers 3 cells of 333.3 even though the sum comes out as
+    ``999.9000000000001``. The grid of :func:`geocluster.grid` and the KDE grid count
+    their cells with this one rule.
+
+    Examples
+    --------
+    >>> cells_spanning(3 * 333.3, 333.3), cells_spanning(1000.0, 333.3), cells_spanning(0.0, 5.0)
+    (3, 4, 1)
+    """
+    return max(1, math.ceil(length / size - CELL_RTOL))
 
 
 def is_metric(crs: pyproj.CRS | None) -> bool:

@@ -18,7 +18,7 @@ import shapely
 
 from geocluster._base.validate import check_positive_int
 from geocluster.errors import CRSError, InputError
-from geocluster.units import metric_crs, parse_distance, to_metric
+from geocluster.units import cells_spanning, metric_crs, parse_distance, to_metric
 
 __all__ = ["grid", "MAX_CELLS"]
 
@@ -92,12 +92,12 @@ def grid(
     bounds, target_crs, data = _grid_extent(extent_or_gdf, crs, clip)
     minx, miny, maxx, maxy = bounds
     if shape == "square":
-        nx = max(1, math.ceil((maxx - minx) / size))
-        ny = max(1, math.ceil((maxy - miny) / size))
+        nx = cells_spanning(maxx - minx, size)
+        ny = cells_spanning(maxy - miny, size)
     else:
         side = size / _SQRT3
-        nx = max(1, math.ceil((maxx - minx) / size)) + 1
-        ny = max(1, math.ceil((maxy - miny) / (1.5 * side))) + 1
+        nx = cells_spanning(maxx - minx, size) + 1
+        ny = cells_spanning(maxy - miny, 1.5 * side) + 1
     n_cells = nx * ny
     if n_cells > max_cells:
         suggested = size * math.sqrt(n_cells / max_cells) * 1.01

@@ -32,7 +32,7 @@ from geocluster.clusters._kde import leave_one_out_density
 from geocluster.clusters.partitioned import DaskPoints, refuse_option
 from geocluster.clusters.surface import DensitySurface
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
-from geocluster.units import parse_distance
+from geocluster.units import cells_spanning, parse_distance
 
 __all__ = [
     "kde",
@@ -287,8 +287,8 @@ def grid_for(
                 f"resolve the kernel and the surface would be wrong. Use cell_size <= "
                 f"bandwidth / 4 (e.g. cell_size={scale / 4:,.0f}, metres) or a larger bandwidth."
             )
-    nx = max(int(math.ceil(width / cell - 1e-9)), 1)
-    ny = max(int(math.ceil(height / cell - 1e-9)), 1)
+    nx = cells_spanning(width, cell)
+    ny = cells_spanning(height, cell)
     half = int(math.ceil(_kde.kernel_support(kernel, h) / cell))
     cells = nx * ny
     work = (nx + 2 * half) * (ny + 2 * half)
