@@ -413,9 +413,12 @@ def kde(
     cell_size
         Grid cell side (distance). Default: a quarter of the kernel's standard
         deviation (an eighth for the compact kernels), coarsened so the longer side has
-        at most 1,000 cells. With the default on 2,000 points the largest error against
-        exact evaluation at the cell centres is about 2e-4 of the peak (Gaussian) and
-        1.2e-3 (compact kernels).
+        at most 1,000 cells. With the default, on 2,000 normal points (sd 5 km,
+        bandwidth 2 km) the largest error against exact evaluation at the cell centres
+        is about 3e-4 of the peak (Gaussian), 5e-4 (quartic) and 2.5e-3 (Epanechnikov,
+        whose kernel has a kink at its edge); with the same 2,000 points at 200
+        addresses (shared locations, as in registers) about 1.2e-3 (Gaussian, quartic)
+        and 7e-3 (Epanechnikov). Halving the cell cuts the error 3-4 times.
     weight
         Column of non-negative point weights (e.g. employment). Default: 1 per point.
     extent
