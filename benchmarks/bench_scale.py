@@ -32,7 +32,9 @@ longer than ``--timeout`` seconds ends the run of that size and path (reported a
 Printed per size and step: seconds and peak GB for dask and in memory, the ratio
 dask / in memory, and microseconds per firm; at the end the growth of time per firm from
 the smallest to the largest size, and the targets (dask peak < 4 GB at 10M, time per firm
-within 1.5x from 1M to 10M, in memory at most 1.3x faster). ``--json`` writes every figure.
+within 1.5x from 1M to 10M, in memory at most 1.3x faster); the row ``all steps`` adds up
+a path's steps (the whole run: in memory one read, on dask each step reads its partitions).
+``--json`` writes every figure.
 
 Run: ``.venv/bin/python benchmarks/bench_scale.py [--sizes 1000000 3000000 10000000]
 [--memory-max 10000000] [--data /tmp/gc_scale] [--timeout 900] [--json scale.json]``
@@ -299,7 +301,20 @@ def _print_size(n: int, result: dict) -> None:
         for path, r in (("dask", d), ("memory", m)):
             if r.get("error"):
                 print(f"      {path} error: {r['error']}")
+    totals = {path: _total(result.get(path, {})) for path in ("dask", "memory")}
+    ratio = (totals["dask"] / totals["memory"] if totals["dask"] and totals["memory"]
+             else None)
+    print(f"  {'all steps':<13} {_fmt(totals['dask'], '9.1f')} {'':>6} "
+          f"{_fmt(totals['memory'], '9.1f')} {'':>6} {_fmt(ratio, '6.2f')}   (the whole run: "
+          "one read in memory, every dask step reading its partitions)")
     sys.stdout.flush()
+
+
+def _total(steps: dict) -> float | None:
+    """Seconds of all steps of one path, or None when a step failed or did not run."""
+    if not steps or any(r.get("error") or r.get("seconds") is None for r in steps.values()):
+        return None
+    return sum(r["seconds"] for r in steps.values())
 
 
 def _print_growth(results: dict) -> None:
