@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -29,15 +30,22 @@ import pandas as pd
 from geocluster._base.engine import dask_progress, require_dask
 from geocluster._base.optional import import_optional
 from geocluster.errors import GeoclusterWarning, InputError
-from geocluster.io.common import ID_NAMES, SEPARATORS, Origin, parse_crs, warn_user
+from geocluster.io.common import (
+    ID_NAMES,
+    SEPARATORS,
+    Origin,
+    parse_crs,
+    short_error,
+    warn_user,
+)
 from geocluster.io.coordinates import from_columns, from_geometry
 from geocluster.io.ids import set_id
 from geocluster.io.load import blank_missing_codes, load_source
 from geocluster.io.spatial import PARQUET_SUFFIXES
 from geocluster.io.text import MAGIC, TABLE_SUFFIXES
 
-__all__ = ["DEFAULT_BLOCKSIZE", "Piece", "ReadOptions", "read_firms_dask", "plan_pieces",
-           "piece_firms"]
+__all__ = ["DEFAULT_BLOCKSIZE", "Piece", "ReadOptions", "firms_columns", "read_firms_dask",
+           "plan_pieces", "piece_firms"]
 
 #: Bytes per partition of a large uncompressed CSV.
 DEFAULT_BLOCKSIZE = 128 * 2**20
@@ -73,6 +81,12 @@ class Piece:
     sep: str = ","
     header: tuple[str, ...] = ()
     dtypes: tuple[tuple[str, str], ...] = ()
+    # what the validation pass found, for the lazy re-read (see :func:`firms_columns`)
+    raw: int = -1  # rows the reader gave (a CSV block's blank lines included)
+    keep: bytes | None = None  # packed mask of the raw rows kept; None: all
+    blank: bytes | None = None  # packed mask of a CSV block's blank lines; None: none
+    coords: tuple[str, str] | None = None  # lon/lat columns made the points; None: a geometry
+    trusted: bool = False  # the re-read may skip the checks (see :func:`firms_columns`)
 
     @property
     def is_block(self) -> bool:
@@ -191,7 +205,10 @@ def plan_pieces(source: str | Path, opts: ReadOptions, blocksize: int) -> list[P
     return pieces
 
 
-def _block_frame(piece: Piece, opts: ReadOptions) -> tuple[pd.DataFrame, Origin]:
+def _block_frame(piece: Piece, opts: ReadOptions, usecols: list[str] | None = None
+                 ) -> tuple[pd.DataFrame, Origin, np.ndarray]:
+    """A CSV block typed as its head, its origin and its blank lines; ``usecols`` only (the
+    blank lines then from the validation pass: they are blank in every column)."""
     where = f"'{piece.path}'"
     with open(piece.path, "rb") as handle:
         handle.seek(piece.start)
@@ -200,7 +217,7 @@ def _block_frame(piece: Piece, opts: ReadOptions) -> tuple[pd.DataFrame, Origin]
     try:
         frame = pd.read_csv(_io.BytesIO(data), sep=piece.sep, header=None,
                             names=list(piece.header), dtype=str, skip_blank_lines=False,
-                            encoding=opts.encoding or "utf-8")
+                            encoding=opts.encoding or "utf-8", usecols=usecols)
     except UnicodeDecodeError:
         raise InputError(f"{where}: lines {piece.first_line}-{last} are not valid "
                          f"{opts.encoding or 'UTF-8'} text; pass the file's encoding, e.g. "
@@ -210,7 +227,11 @@ def _block_frame(piece: Piece, opts: ReadOptions) -> tuple[pd.DataFrame, Origin]
                          f"({str(exc).strip()[:200]}); with engine='dask' a CSV is split at line "
                          "breaks, so values may not contain line breaks.") from None
     lines = piece.first_line + np.arange(len(frame))
-    blank = frame.isna().all(axis=1).to_numpy()
+    if usecols is None:
+        blank = frame.isna().all(axis=1).to_numpy()
+    else:
+        _same_rows(piece, len(frame))
+        blank = _unpack(piece.blank, len(frame), False)
     frame, lines = frame.loc[~blank], lines[~blank]
     frame.index = piece.offset + np.arange(len(frame))
     origin = Origin(where, "line", lines, True)
@@ -229,16 +250,16 @@ def _block_frame(piece: Piece, opts: ReadOptions) -> tuple[pd.DataFrame, Origin]
                 f"text at {origin.at(bad)} (e.g. {text[bad].iloc[0]!r}); fix those values, or "
                 "read the file in memory (engine='local'), which keeps such a column as text.")
         frame[column] = values
-    return frame, origin
+    return frame, origin, blank
 
 
-def _raw_piece(piece: Piece, opts: ReadOptions) -> tuple[pd.DataFrame, Origin]:
+def _raw_piece(piece: Piece, opts: ReadOptions) -> tuple[pd.DataFrame, Origin, np.ndarray]:
     if piece.is_block:
         return _block_frame(piece, opts)
     frame, origin = load_source(Path(piece.path), layer=None, encoding=opts.encoding,
                                 crs=opts.crs, id_col=opts.id, lon=opts.lon, lat=opts.lat)
     frame.index = piece.offset + np.arange(len(frame))
-    return frame, origin
+    return frame, origin, np.zeros(len(frame), dtype=bool)
 
 
 def piece_firms(piece: Piece, opts: ReadOptions) -> gpd.GeoDataFrame:
@@ -251,52 +272,174 @@ def piece_firms(piece: Piece, opts: ReadOptions) -> gpd.GeoDataFrame:
     return _piece(piece, opts)[0]
 
 
-def _piece(piece: Piece, opts: ReadOptions) -> tuple[gpd.GeoDataFrame, int]:
-    """The validated firms of one piece and the number of (non-blank) rows read."""
-    frame, origin = _raw_piece(piece, opts)
+def _pack(mask: np.ndarray) -> bytes | None:
+    return np.packbits(mask).tobytes() if mask.any() else None
+
+
+def _unpack(bits: bytes | None, n: int, default: bool) -> np.ndarray:
+    if bits is None:
+        return np.full(n, default)
+    return np.unpackbits(np.frombuffer(bits, dtype=np.uint8), count=n).astype(bool)
+
+
+def _same_rows(piece: Piece, n: int) -> None:
+    if n != piece.raw:
+        raise InputError(
+            f"'{piece.path}' changed since read_firms(engine='dask') checked it ({piece.raw} "
+            f"rows then, {n} now); the lazy frame reads the files again when it is computed, "
+            "so read the register again with gc.read_firms.")
+
+
+def _obvious_id(columns, geometry: str | None) -> str | None:
+    """The column :func:`~geocluster.io.ids.set_id` checks as an obvious firm id."""
+    return next((c for c in columns if str(c).lower() in ID_NAMES and c != geometry), None)
+
+
+def _piece(piece: Piece, opts: ReadOptions) -> tuple[gpd.GeoDataFrame, dict]:
+    """The validated firms of one piece, and what its re-read needs (the :class:`Piece`
+    fields ``raw``, ``keep``, ``blank``, ``coords``, ``trusted``) with ``rows`` read."""
+    frame, origin, blank = _raw_piece(piece, opts)
     rows = len(frame)
+    info: dict[str, Any] = {"rows": rows, "raw": len(blank), "blank": _pack(blank),
+                            "keep": None, "coords": None, "trusted": False}
+    parquet = not piece.is_block and Path(piece.path).suffix.lower() in PARQUET_SUFFIXES
     if opts.missing_codes is not None:
         frame = blank_missing_codes(frame, *opts.missing_codes)
     if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns and (
             opts.lon is None and opts.lat is None):
         if rows == 0:
-            return frame, 0
+            return frame, info
+        # GeoParquet with one geometry column: a column subset reads the same values
+        info["trusted"] = parquet and not origin.crs_from_argument and int(
+            (frame.dtypes.astype(str) == "geometry").sum()) == 1
         firms, origin = from_geometry(frame, origin, opts.on_invalid)
     else:
         crs = parse_crs(opts.crs)
         if isinstance(frame, gpd.GeoDataFrame):
             frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
         if rows == 0:
-            return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=crs), crs=crs), 0
-        firms, origin, _ = from_columns(frame, origin, opts.lon, opts.lat, crs, opts.on_invalid)
-    return set_id(firms, origin, opts.id), rows
+            return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([], crs=crs), crs=crs), info
+        firms, origin, info["coords"] = from_columns(frame, origin, opts.lon, opts.lat, crs,
+                                                     opts.on_invalid)
+        info["trusted"] = parquet or piece.is_block
+    if len(firms) < info["raw"]:
+        kept = np.zeros(info["raw"], dtype=bool)
+        kept[np.asarray(origin.labels) - (piece.first_line if piece.is_block else 1)] = True
+        info["keep"] = np.packbits(kept).tobytes()
+    return set_id(firms, origin, opts.id), info
 
 
-def _quiet_firms(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """:func:`piece_firms` without warnings (the validation pass reported them), as ``meta``."""
+def _checked_again(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """:func:`piece_firms` without warnings, cast to ``meta`` (a piece with no trusted re-read)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GeoclusterWarning)
         firms = piece_firms(piece, opts)
-    if list(firms.columns) != list(meta.columns):
-        raise InputError(
-            f"'{piece.path}' has columns {list(firms.columns)[:20]} but the first file of the "
-            f"register has {list(meta.columns)[:20]}; every file of a register needs the same "
-            "columns.")
+    _same_columns(piece, firms, meta)
     if len(firms) == 0:
         return meta
     return firms.astype(meta.dtypes.to_dict()) if (firms.dtypes != meta.dtypes).any() else firms
 
 
+def _same_columns(piece: Piece, firms: pd.DataFrame, meta: pd.DataFrame) -> None:
+    if list(firms.columns) != list(meta.columns):
+        raise InputError(
+            f"'{piece.path}' has columns {list(firms.columns)[:20]} but the first file of the "
+            f"register has {list(meta.columns)[:20]}; every file of a register needs the same "
+            "columns.")
+
+
+def _mixed(values: pd.Series) -> bool:
+    """Ids that :func:`~geocluster.io.ids.set_id` would make text (numbers and text mixed)."""
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "mixed", "mixed-integer")
+
+
+def _read_columns(piece: Piece, opts: ReadOptions, read: list[str], geometry: bool
+                  ) -> pd.DataFrame:
+    """Columns ``read`` of a piece's raw rows, indexed and with the dropped rows dropped."""
+    if piece.is_block:
+        frame, _, blank = _block_frame(piece, opts, usecols=read)
+        keep = _unpack(piece.keep, piece.raw, True)[~blank]
+    else:
+        try:
+            frame = (gpd.read_parquet if geometry else pd.read_parquet)(piece.path, columns=read)
+        except (OSError, ValueError, KeyError) as exc:
+            raise InputError(f"'{piece.path}' cannot be read again ({short_error(exc)}); it "
+                             "changed since read_firms(engine='dask') checked it: read the "
+                             "register again.") from None
+        _same_rows(piece, len(frame))
+        frame.index = piece.offset + np.arange(len(frame))
+        keep = _unpack(piece.keep, piece.raw, True)
+    if opts.missing_codes is not None:
+        frame = blank_missing_codes(frame, *opts.missing_codes)
+    return frame if piece.keep is None else frame[keep]
+
+
+def firms_columns(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame,
+                  columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Columns ``columns`` (default all) of the firms of a piece that the validation pass
+    checked: a partition of the lazy frame, equal to the same columns of :func:`piece_firms`.
+
+    The pass proved which rows survive and that ids are unique and complete, so a trusted
+    piece (GeoParquet, Parquet or a CSV block) reads only ``columns``, plus the id column
+    (the index) and, for points made from coordinate columns, those columns; it drops the
+    rows the pass dropped and repeats only what changes values (missing-value codes, the
+    points from the coordinates, the CSV column types), not the checks. Other pieces (a
+    whole CSV file, Parquet with WKB but no GeoParquet metadata) are read and checked
+    again. The files are assumed unchanged since the pass; a changed row count is an
+    :class:`~geocluster.errors.InputError`, other changes are not detected.
+    """
+    wanted = list(meta.columns) if columns is None else list(columns)
+    geometry = meta.geometry.name
+    need = set(wanted) | ({opts.id} if opts.id is not None else set())
+    points = piece.coords is not None and bool(need & {geometry, *piece.coords})
+    if piece.coords is not None:
+        need = (need - {geometry}) | (set(piece.coords) if points else set())
+    read = [c for c in meta.columns if c in need] or [meta.columns[0]]
+    if not piece.trusted:
+        return _checked_again(piece, opts, meta)[wanted]
+    frame = _read_columns(piece, opts, read, geometry in read)
+    obvious = _obvious_id(meta.columns, geometry) if opts.id is None else opts.id
+    if obvious in frame.columns and _mixed(frame[obvious]):
+        return _checked_again(piece, opts, meta)[wanted]
+    if points and len(frame):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GeoclusterWarning)
+            lon, lat = piece.coords  # type: ignore[misc]
+            frame, _, _ = from_columns(
+                pd.DataFrame(frame), Origin(f"'{piece.path}'", "row", np.arange(len(frame)) + 1),
+                lon, lat, parse_crs(opts.crs), opts.on_invalid)
+    if len(frame) == 0:
+        return meta[wanted]
+    if opts.id is not None:
+        frame.index = pd.Index(frame[opts.id].to_numpy(), name=None)
+    out = frame[wanted]
+    dtypes = meta[wanted].dtypes
+    return out.astype(dtypes.to_dict()) if (out.dtypes != dtypes).any() else out
+
+
+def _quiet_firms(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame,
+                 columns: list[str] | None = None) -> pd.DataFrame:
+    """A partition of the lazy frame; ``columns=`` lets dask push a selection into the read."""
+    return firms_columns(piece, opts, meta, columns)
+
+
 def _report(piece: Piece, opts: ReadOptions) -> dict:
-    """Rows read and kept, warnings and the error of one piece (what reaches the client)."""
+    """Rows read and kept, warnings, the error of one piece, what its re-read needs and the
+    64-bit hashes of its present ids (what reaches the client)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GeoclusterWarning)
         try:
-            firms, rows = _piece(piece, opts)
+            firms, info = _piece(piece, opts)
         except InputError as exc:
             return {"error": str(exc), "rows": 0, "kept": 0, "warnings": []}
+    geometry = firms.geometry.name if isinstance(firms, gpd.GeoDataFrame) else None
+    check = opts.id if opts.id is not None else _obvious_id(firms.columns, geometry)
+    hashes = (pd.util.hash_pandas_object(firms[check].dropna(), index=False).to_numpy()
+              if check is not None and check in firms.columns else None)
     # a copy of the empty slice: the slice itself would keep the whole piece alive
-    return {"error": None, "rows": rows, "kept": int(len(firms)), "meta": firms.iloc[:0].copy(),
+    return {"error": None, "rows": info.pop("rows"), "kept": int(len(firms)), "info": info,
+            "meta": firms.iloc[:0].copy(), "check": check, "hashes": hashes,
             "warnings": [str(w.message) for w in caught
                          if issubclass(w.category, GeoclusterWarning)]}
 
@@ -308,18 +451,6 @@ def _register_meta(reports: Sequence[dict]) -> gpd.GeoDataFrame:
             return report["meta"]
     raise InputError("read_firms(engine='dask'): no partition of the register has a firm; "
                      "every file is empty (or every row was dropped).")
-
-
-def _piece_ids(piece: Piece, opts: ReadOptions, column: str) -> pd.Series:
-    """The ids of the firms a piece keeps; of a Parquet file just that column when no row
-    can be dropped (``on_invalid="raise"`` and the validation pass raised nothing)."""
-    if not piece.is_block and Path(piece.path).suffix.lower() in PARQUET_SUFFIXES and (
-            opts.on_invalid == "raise"):
-        values = pd.read_parquet(piece.path, columns=[column])[column]
-        return values.set_axis(piece.offset + np.arange(len(values)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", GeoclusterWarning)
-        return pd.Series(piece_firms(piece, opts)[column].to_numpy(), name=column)
 
 
 def _validate(pieces: list[Piece], opts: ReadOptions, dask) -> list[dict]:
@@ -347,31 +478,29 @@ def _validate(pieces: list[Piece], opts: ReadOptions, dask) -> list[dict]:
     return reports
 
 
-def _id_hashes(piece: Piece, opts: ReadOptions, column: str) -> np.ndarray:
-    """64-bit hashes of the present ids of a piece (8 bytes a firm reach the client)."""
-    values = _piece_ids(piece, opts, column).dropna()
-    return pd.util.hash_pandas_object(values, index=False).to_numpy()
-
-
-def _ids_with_hash(piece: Piece, opts: ReadOptions, column: str, hashes: np.ndarray) -> list:
-    values = _piece_ids(piece, opts, column).dropna()
+def _ids_with_hash(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame, column: str,
+                   hashes: np.ndarray) -> list:
+    values = firms_columns(piece, opts, meta, [column])[column].dropna()
     hit = np.isin(pd.util.hash_pandas_object(values, index=False).to_numpy(), hashes)
     return values[hit].tolist()
 
 
-def _check_duplicates(pieces, opts, column, explicit: bool, dask) -> None:
+def _check_duplicates(pieces, reports, meta, opts, column, explicit: bool, dask) -> None:
     """Duplicate values of the id column over the whole register.
 
-    The pieces send 64-bit hashes of their ids; equal hashes are then confirmed on the ids
-    themselves (a second pass over the pieces that have them), so a hash collision is never
-    reported as a duplicate. Memory: 8 bytes a firm in this process, no shuffle.
+    The validation pass sent 64-bit hashes of each piece's ids; equal hashes are then
+    confirmed on the ids themselves (a pass over the pieces that have them, reading that
+    column only), so a hash collision is never reported as a duplicate. Memory: 8 bytes a
+    firm in this process, no shuffle.
     """
-    parts = dask.compute(*[dask.delayed(_id_hashes)(p, opts, column) for p in pieces])
+    parts = [r["hashes"] if r["hashes"] is not None and r["check"] == column
+             else np.zeros(0, np.uint64) for r in reports]
     hashes = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)
     repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    del hashes
     if len(repeated) == 0:
         return
-    found = dask.compute(*[dask.delayed(_ids_with_hash)(p, opts, column, repeated)
+    found = dask.compute(*[dask.delayed(_ids_with_hash)(p, opts, meta, column, repeated)
                            for p, h in zip(pieces, parts, strict=True)
                            if np.isin(h, repeated).any()])
     counts = pd.Series([v for values in found for v in values], dtype=object).value_counts()
@@ -423,8 +552,11 @@ def read_firms_dask(
     reports = _validate(pieces, opts, dask)
     # number the rows over the register, in file order, as the in-memory reader numbers a file
     offsets = np.concatenate([[0], np.cumsum([r["rows"] for r in reports])[:-1]]).astype(int)
-    pieces = [replace(p, offset=int(o)) for p, o in zip(pieces, offsets, strict=True)]
+    pieces = [replace(p, offset=int(o), **r["info"])
+              for p, o, r in zip(pieces, offsets, reports, strict=True)]
     meta = _register_meta(reports)
+    for piece, report in zip(pieces, reports, strict=True):
+        _same_columns(piece, report["meta"], meta)
     kept = [r["kept"] for r in reports]
     divisions = None
     if id is None and all(kept):
@@ -434,8 +566,7 @@ def read_firms_dask(
                         divisions=divisions, label="read-firms", enforce_metadata=False)
     frame = dask_geopandas.from_dask_dataframe(frame) if not hasattr(
         frame, "spatial_partitions") else frame
-    check = id if id is not None else next(
-        (c for c in meta.columns if str(c).lower() in ID_NAMES and c != meta.geometry.name), None)
+    check = id if id is not None else _obvious_id(meta.columns, meta.geometry.name)
     if check is not None:
-        _check_duplicates(pieces, opts, check, id is not None, dask)
+        _check_duplicates(pieces, reports, meta, opts, check, id is not None, dask)
     return _spatial(frame, dask_geopandas) if spatial_partitions else frame
