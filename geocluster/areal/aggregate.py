@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -15,8 +16,8 @@ from geocluster._base.validate import check_points, check_weight_column
 from geocluster.areal import partitioned
 from geocluster.errors import CRSError, GeoclusterWarning, InputError
 
-__all__ = ["aggregate", "locate_firms", "warn_outside", "unit_tally", "dask_tally",
-           "AGGREGATE_ATTR"]
+__all__ = ["aggregate", "locate_firms", "locate_in", "locate_points", "warn_outside", "unit_layer", "UnitLayer",
+           "unit_tally", "tally_meta", "dask_tally", "AGGREGATE_ATTR"]
 
 #: Key under which :func:`aggregate` records what it did in ``result.attrs`` (information
 #: only: no geocluster function reads it back).
@@ -119,57 +120,128 @@ def aggregate(
     return result
 
 
-def unit_tally(part: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, by: str | None,
-               weight: str | None, crs, where: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class UnitLayer:
+    """What matching firms to units needs of the units: their polygons in the matching CRS.
+
+    ``polygons`` are shapely polygons in the units' row order, copies of the units'
+    geometries (so preparing them for fast predicates never touches the caller's objects);
+    ``crs`` is the CRS the firms are projected to before matching. Made once per call by
+    :func:`unit_layer` and, on dask, sent once to every worker.
+    """
+
+    polygons: np.ndarray
+    crs: pyproj.CRS
+
+    def __len__(self) -> int:
+        return len(self.polygons)
+
+
+def unit_layer(units: gpd.GeoDataFrame, crs: str | int | pyproj.CRS | None, *,
+               where: str) -> UnitLayer:
+    """The checked units as a :class:`UnitLayer` in ``crs`` (default: the units' CRS).
+
+    Examples
+    --------
+    >>> import geocluster as gc
+    >>> layer = unit_layer(gc.grid((0, 0, 2000, 1000), "1km", crs="EPSG:32610"), None,
+    ...                    where="example")
+    >>> len(layer), layer.crs.to_epsg()
+    (2, 32610)
+    """
+    _check_units(units, where)
+    target = units.crs if crs is None else _as_crs(crs)
+    geoms = units.geometry if crs is None else units.geometry.to_crs(target)
+    # copies: shapely.prepare attaches its index to the geometry objects themselves
+    polygons = shapely.from_wkb(shapely.to_wkb(np.asarray(geoms.values)))
+    return UnitLayer(polygons, pyproj.CRS.from_user_input(target))
+
+
+def tally_meta(by: str | None, weight: str | None) -> pd.DataFrame:
+    """The empty :func:`unit_tally`: its columns and their types."""
+    data: dict[str, pd.Series] = {"position": pd.Series([], dtype=np.int32)}
+    if by is not None:
+        data["category"] = pd.Series([], dtype=object)
+    data["n"] = pd.Series([], dtype=np.int64)
+    if weight is not None:
+        data["w"] = pd.Series([], dtype=float)
+    return pd.DataFrame(data)
+
+
+def unit_tally(part: gpd.GeoDataFrame, layer: UnitLayer, *, by: str | None,
+               weight: str | None, where: str) -> pd.DataFrame:
     """Firms (and summed weight) of one frame (a partition) per (unit position, category).
 
-    Columns ``position`` (-1: outside every unit), ``category`` (with ``by``), ``n`` and
-    ``w`` (with ``weight``); the firms are checked and located by :func:`locate_firms`.
+    One row per (unit, category) that holds firms, in (position, category) order:
+    ``position`` (int32; -1: outside every unit), ``category`` (with ``by``: a
+    categorical, the partition's categories sorted), ``n`` and ``w`` (with ``weight``);
+    the firms are checked and located by :func:`locate_in`. A few thousand rows however
+    many firms: what a partition sends back.
 
     Examples
     --------
     >>> import geopandas as gpd
     >>> import geocluster as gc
-    >>> cells = gc.grid((0, 0, 2000, 1000), "1km", crs="EPSG:32610")
-    >>> firms = gpd.GeoDataFrame({"k": ["a", "b", "a"]}, crs="EPSG:32610",
+    >>> cells = unit_layer(gc.grid((0, 0, 2000, 1000), "1km", crs="EPSG:32610"), None,
+    ...                    where="example")
+    >>> firms = gpd.GeoDataFrame({"k": ["b", "a", "a"]}, crs="EPSG:32610",
     ...     geometry=gpd.points_from_xy([100, 1500, 1800], [500, 500, 200]))
-    >>> unit_tally(firms, cells, by="k", weight=None, crs=None, where="example")
+    >>> unit_tally(firms, cells, by="k", weight=None, where="example")
        position category  n
-    0         0        a  1
-    1         1        a  1
-    2         1        b  1
+    0         0        b  1
+    1         1        a  2
     """
-    keys = ["position"] + (["category"] if by is not None else [])
     if len(part) == 0:
-        return pd.DataFrame(columns=[*keys, "n"] + (["w"] if weight is not None else []))
-    position = locate_firms(part, units, by=by, weight=weight, crs=crs, where=where)
-    data: dict[str, object] = {"position": position}
-    if by is not None:
-        data["category"] = part[by].array
-    data["n"] = np.ones(len(part), dtype=np.int64)
+        return tally_meta(by, weight)
+    position = locate_in(part, layer, by=by, weight=weight, where=where)
+    if by is None:
+        codes, uniques = np.zeros(len(part), dtype=np.int64), None
+    else:
+        codes, uniques = pd.factorize(part[by], sort=True)
+    n_cat = 1 if uniques is None else len(uniques)
+    flat = (position + 1) * n_cat + codes  # slot 0 of each category: outside every unit
+    size = (len(layer) + 1) * n_cat
+    if size <= 4 * len(flat) + 1_000_000:
+        counts = np.bincount(flat, minlength=size)
+        cells = np.flatnonzero(counts)
+        counts, inverse = counts[cells], None
+    else:  # many units x categories: only the cells that occur
+        cells, inverse = np.unique(flat, return_inverse=True)
+        counts = np.bincount(inverse, minlength=len(cells))
+    data: dict[str, object] = {"position": (cells // n_cat - 1).astype(np.int32)}
+    if uniques is not None:
+        data["category"] = pd.Categorical.from_codes(cells % n_cat, categories=uniques)
+    data["n"] = counts.astype(np.int64)
     if weight is not None:
-        data["w"] = part[weight].to_numpy(dtype=float)
-    frame = pd.DataFrame(data)
-    return frame.groupby(keys, sort=True, observed=True).sum().reset_index()
+        sizes = part[weight].to_numpy(dtype=float)
+        data["w"] = (np.bincount(flat, weights=sizes, minlength=size)[cells] if inverse is None
+                     else np.bincount(inverse, weights=sizes, minlength=len(cells)))
+    return pd.DataFrame(data)
 
 
 def dask_tally(firms, units: gpd.GeoDataFrame, *, by: str | None, weight: str | None,
                crs, where: str) -> pd.DataFrame:
     """:func:`unit_tally` of a dask frame of firms: per partition, then summed.
 
-    The units are checked here once, then sent to every partition's task
-    (:func:`geocluster.areal.partitioned.map_partitions_with`).
+    The units are checked and made a :class:`UnitLayer` here once, sent once to every
+    worker, and only the firms' geometry, ``by`` and ``weight`` columns are kept before
+    the partitions are read (:func:`geocluster.areal.partitioned.map_partitions_with`).
+    The sum has plain (object) categories, sorted with the positions.
     """
-    _check_units(units, where)
-    if crs is not None:
-        _as_crs(crs)
-    tallies = partitioned.map_partitions_with(firms, units, unit_tally, where=where, by=by,
-                                              weight=weight, crs=crs)
+    layer = unit_layer(units, crs, where=where)
+    _check_columns(list(firms.columns), by, weight, where)
+    wanted = [c for c in (by, weight) if c is not None]
+    tallies = partitioned.map_partitions_with(
+        firms, layer, unit_tally, columns=wanted, meta=tally_meta(by, weight), where=where,
+        by=by, weight=weight)
     tallies = [t for t in tallies if len(t)]
     if not tallies:
         raise InputError(f"{where}: firms is empty; there is nothing to analyse.")
     keys = ["position"] + (["category"] if by is not None else [])
     both = pd.concat(tallies, ignore_index=True)
+    if by is not None:  # the partitions' categories differ: their values, not their codes
+        both["category"] = both["category"].astype(object)
+    both["position"] = both["position"].astype(np.int64)
     return both.groupby(keys, sort=True, observed=True).sum().reset_index()
 
 
@@ -256,13 +328,29 @@ def locate_firms(
     >>> locate_firms(firms, cells, where="example").tolist()
     [0, 1, -1]
     """
-    _check_units(units, where)
+    return locate_in(firms, unit_layer(units, crs, where=where), by=by, weight=weight,
+                     where=where)
+
+
+def locate_in(firms: gpd.GeoDataFrame, layer: UnitLayer, *, by: str | None = None,
+              weight: str | None = None, where: str) -> np.ndarray:
+    """:func:`locate_firms` against a prepared :class:`UnitLayer` (the firms checked here).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> import geocluster as gc
+    >>> layer = unit_layer(gc.grid((0, 0, 2000, 1000), "1km", crs="EPSG:32610"), None,
+    ...                    where="example")
+    >>> firms = gpd.GeoDataFrame(geometry=gpd.points_from_xy([1000, 1500, 9000], [500, 0, 0]),
+    ...                          crs="EPSG:32610")
+    >>> locate_in(firms, layer, where="example").tolist()
+    [0, 1, -1]
+    """
     pts = _check_firms(firms, by, weight, where)
-    target = units.crs if crs is None else _as_crs(crs)
-    unit_geoms = units.geometry if crs is None else units.geometry.to_crs(target)
-    if not pts.crs.equals(target):
-        pts = pts.to_crs(target)
-    return _locate(pts.values, unit_geoms.values)
+    if not pts.crs.equals(layer.crs):
+        pts = pts.to_crs(layer.crs)
+    return locate_points(np.asarray(pts.values), layer.polygons)
 
 
 def warn_outside(n_outside: int, n_firms: int, where: str, see: str = "") -> None:
@@ -322,11 +410,7 @@ def _check_firms(firms, by, weight, where: str) -> gpd.GeoSeries:
             f"{where}: firms have no CRS. Set it, e.g. firms.set_crs('EPSG:4326') for "
             "longitude/latitude."
         )
-    missing = [c for c in (by, weight) if c is not None and c not in firms.columns]
-    if missing:
-        raise InputError(
-            f"{where}: firms have no column(s) {missing}; columns are {list(firms.columns)[:20]}."
-        )
+    _check_columns(list(firms.columns), by, weight, where)
     if by is not None and firms[by].isna().any():
         raise InputError(
             f"{where}: {int(firms[by].isna().sum())} firms have no {by!r}; fill them "
@@ -337,15 +421,42 @@ def _check_firms(firms, by, weight, where: str) -> gpd.GeoSeries:
     return firms.geometry
 
 
-def _locate(points, polygons) -> np.ndarray:
-    """Position of the first polygon containing each point (boundary included), -1 if none."""
-    tree = shapely.STRtree(np.asarray(polygons))
-    pt_idx, poly_idx = tree.query(np.asarray(points), predicate="intersects")
-    position = np.full(len(points), -1, dtype=np.int64)
-    if len(pt_idx):
-        order = np.lexsort((poly_idx, pt_idx))
-        pt_sorted, poly_sorted = pt_idx[order], poly_idx[order]
-        first = np.r_[True, pt_sorted[1:] != pt_sorted[:-1]]
-        position[pt_sorted[first]] = poly_sorted[first]
-    return position
+def _check_columns(columns: list, by, weight, where: str) -> None:
+    missing = [c for c in (by, weight) if c is not None and c not in columns]
+    if missing:
+        raise InputError(
+            f"{where}: firms have no column(s) {missing}; columns are {columns[:20]}."
+        )
 
+
+def locate_points(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Position of the first polygon containing each point (boundary included), -1 if none.
+
+    The candidates come from the polygons' bounding boxes (an STRtree), then one exact
+    ``intersects`` per candidate pair with the polygons prepared (``polygons`` are
+    prepared in place: pass copies, as :class:`UnitLayer` holds); a point in several
+    polygons (on a shared boundary) gets the first of them in row order.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> squares = np.array([shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)])
+    >>> locate_points(shapely.points([0.5, 1.0, 1.5, 3.0], [0.5, 0.5, 0.5, 0.5]),
+    ...               squares).tolist()
+    [0, 0, 1, -1]
+    """
+    position = np.full(len(points), -1, dtype=np.int64)
+    if len(points) == 0:
+        return position
+    pt_idx, poly_idx = shapely.STRtree(polygons).query(points)
+    shapely.prepare(polygons)
+    hit = shapely.intersects(polygons[poly_idx], points[pt_idx])
+    pt_idx, poly_idx = pt_idx[hit], poly_idx[hit]
+    if len(pt_idx) == 0:
+        return position
+    if not (pt_idx[1:] >= pt_idx[:-1]).all():  # shapely gives them by point; to be sure
+        order = np.argsort(pt_idx, kind="stable")
+        pt_idx, poly_idx = pt_idx[order], poly_idx[order]
+    starts = np.flatnonzero(np.r_[True, pt_idx[1:] != pt_idx[:-1]])
+    position[pt_idx[starts]] = np.minimum.reduceat(poly_idx, starts)
+    return position
