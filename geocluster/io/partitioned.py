@@ -322,7 +322,7 @@ def _piece(piece: Piece, opts: ReadOptions) -> tuple[gpd.GeoDataFrame, dict]:
         firms, origin, info["coords"] = from_columns(frame, origin, opts.lon, opts.lat, crs,
                                                      opts.on_invalid)
         info["trusted"] = parquet or piece.is_block
-    if len(firms) < info["raw"]:
+    if info["trusted"] and len(firms) < info["raw"]:
         kept = np.zeros(info["raw"], dtype=bool)
         kept[np.asarray(origin.labels) - (piece.first_line if piece.is_block else 1)] = True
         info["keep"] = np.packbits(kept).tobytes()
@@ -445,10 +445,14 @@ def _report(piece: Piece, opts: ReadOptions) -> dict:
 
 
 def _register_meta(reports: Sequence[dict]) -> gpd.GeoDataFrame:
-    """The empty frame with the columns and types of the register (its first non-empty piece)."""
-    for report in reports:
-        if report["kept"]:
-            return report["meta"]
+    """The empty frame with the columns of the register (its first non-empty piece) and the
+    types its pieces concatenate to (as in memory: ints with missing values become floats)."""
+    metas = [report["meta"] for report in reports if report["kept"]]
+    if metas:
+        if any(list(m.columns) != list(metas[0].columns) for m in metas):
+            return metas[0]  # refused by the caller, naming the file
+        common = pd.concat(metas) if len(metas) > 1 else metas[0]
+        return metas[0] if (common.dtypes == metas[0].dtypes).all() else common
     raise InputError("read_firms(engine='dask'): no partition of the register has a firm; "
                      "every file is empty (or every row was dropped).")
 

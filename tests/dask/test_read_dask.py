@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import dask
 import dask_geopandas
 import geopandas as gpd
 import numpy as np
@@ -88,6 +89,19 @@ def test_without_id_the_index_numbers_rows_over_the_register(dask_client, regist
     firms = gc.read_firms(register, engine="dask")
     assert firms.divisions == (0, 30, 60, 89)
     same(firms.compute(), in_memory.reset_index(drop=True))
+
+
+def test_a_column_selection_on_the_workers_equals_the_in_memory_columns(dask_client, register,
+                                                                       in_memory):
+    firms = gc.read_firms(register, engine="dask", id="firm_id")
+    selected = firms[["geometry", "industry"]]
+    assert isinstance(selected, dask_geopandas.GeoDataFrame)
+    same(selected.compute(), in_memory[["geometry", "industry"]])
+    parts = dask_client.compute([dask.delayed(len)(p) for p in selected.to_delayed()], sync=True)
+    assert parts == [30, 30, 30] and len(firms) == N
+    ys = selected.map_partitions(lambda part: part.geometry.y, meta=pd.Series(dtype=float))
+    np.testing.assert_array_equal(ys.compute().to_numpy(), in_memory.geometry.y.to_numpy())
+    same(firms[["employees"]].compute(), in_memory[["employees"]])
 
 
 def test_a_glob_selects_files(dask_client, register, in_memory):
