@@ -120,6 +120,9 @@ def test_a_file_with_other_rows_is_named(tmp_path):
     files = geoparquet(tmp_path / "r", table())
     firms = gc.read_firms(tmp_path / "r", engine="dask")
     gpd.read_parquet(files[2]).iloc[:5].to_parquet(files[2], index=False)
+    # the lengths are the validation pass's counts: len() reads no file
+    assert len(firms) == N and len(firms[["industry"]]) == N
+    assert len(firms.partitions[1:]) == 40
     with pytest.raises(InputError, match=r"part\.2\.parquet' changed since read_firms\(engine="
                                          r"'dask'\) checked it \(20 rows then, 5 now\)"):
         firms[["industry"]].compute()

@@ -87,6 +87,7 @@ class Piece:
     blank: bytes | None = None  # packed mask of a CSV block's blank lines; None: none
     coords: tuple[str, str] | None = None  # lon/lat columns made the points; None: a geometry
     trusted: bool = False  # the re-read may skip the checks (see :func:`firms_columns`)
+    kept: int = -1  # firms the validation pass kept
 
     @property
     def is_block(self) -> bool:
@@ -523,6 +524,52 @@ def _check_duplicates(pieces, reports, meta, opts, column, explicit: bool, dask)
               f"Fix them, or pass id={column!r} to make it the index (it must then be unique).")
 
 
+_KNOWN_LENGTH: list = []  # the expression class below, made once (dask is optional)
+
+
+def _known_length_read():
+    """``dd.from_map``'s projectable read whose length is the validation pass's count, so
+    ``len(firms)`` reads nothing (dask-expr internals: None when they are not as expected)."""
+    if not _KNOWN_LENGTH:
+        try:
+            io_expr = import_optional("dask.dataframe.dask_expr.io.io", "dask", "read_firms")
+            expr = import_optional("dask.dataframe.dask_expr._expr", "dask", "read_firms")
+            reductions = import_optional("dask.dataframe.dask_expr._reductions", "dask",
+                                         "read_firms")
+            base, literal, lengths, length = (io_expr.FromMapProjectable, expr.Literal,
+                                              expr.Lengths, reductions.Len)
+        except (ImportError, AttributeError):
+            _KNOWN_LENGTH.append(None)
+            return None
+
+        class CheckedRead(base):
+            """The checked pieces of a register: their lengths are known."""
+
+            def _simplify_up(self, parent, dependents):
+                if isinstance(parent, (length, lengths)):
+                    pieces = self.iterables[0]
+                    kept = tuple(int(pieces[i].kept) for i in self._partitions)
+                    if all(k >= 0 for k in kept):
+                        return literal(sum(kept) if isinstance(parent, length) else kept)
+                return super()._simplify_up(parent, dependents)
+
+        _KNOWN_LENGTH.append(CheckedRead)
+    return _KNOWN_LENGTH[0]
+
+
+def _from_pieces(dd, pieces: list[Piece], opts: ReadOptions, meta, divisions):
+    """The lazy frame: one partition per piece, read by :func:`firms_columns`."""
+    frame = dd.from_map(_quiet_firms, pieces, args=(opts, meta), meta=meta,
+                        divisions=divisions, label="read-firms", enforce_metadata=False)
+    known = _known_length_read()
+    collection = import_optional("dask.dataframe.dask_expr._collection", "dask", "read_firms")
+    read = next((e for e in frame.expr.walk() if type(e) is known.__base__), None) if (
+        known is not None) else None
+    if read is None:
+        return frame
+    return collection.new_collection(frame.expr.substitute(read, known(*read.operands)))
+
+
 def _spatial(frame, dask_geopandas):
     """Hilbert-sorted spatial partitions; the firm index is kept (spatial_shuffle replaces it)."""
     keep = frame.map_partitions(lambda part: part.assign(**{_INDEX: part.index}))
@@ -556,7 +603,7 @@ def read_firms_dask(
     reports = _validate(pieces, opts, dask)
     # number the rows over the register, in file order, as the in-memory reader numbers a file
     offsets = np.concatenate([[0], np.cumsum([r["rows"] for r in reports])[:-1]]).astype(int)
-    pieces = [replace(p, offset=int(o), **r["info"])
+    pieces = [replace(p, offset=int(o), kept=r["kept"], **r["info"])
               for p, o, r in zip(pieces, offsets, reports, strict=True)]
     meta = _register_meta(reports)
     for piece, report in zip(pieces, reports, strict=True):
@@ -566,8 +613,7 @@ def read_firms_dask(
     if id is None and all(kept):
         last = pieces[-1].offset + reports[-1]["rows"] - 1
         divisions = [p.offset for p in pieces] + [int(last)]
-    frame = dd.from_map(_quiet_firms, pieces, args=(opts, meta), meta=meta,
-                        divisions=divisions, label="read-firms", enforce_metadata=False)
+    frame = _from_pieces(dd, pieces, opts, meta, divisions)
     frame = dask_geopandas.from_dask_dataframe(frame) if not hasattr(
         frame, "spatial_partitions") else frame
     check = id if id is not None else _obvious_id(meta.columns, meta.geometry.name)
