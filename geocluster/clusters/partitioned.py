@@ -1,28 +1,30 @@
 """The dask side of :func:`geocluster.kde` and :func:`geocluster.density_clusters`.
 
-A ``dask_geopandas.GeoDataFrame`` of points is never collected: each partition is read
-(validated and projected to the one metric CRS) on its worker, and only small results
-come back: counts, bounds and moments (:func:`summarize`), one linearly binned grid per
-partition, summed (:func:`binned_surface`), or whatever a per-partition function returns
-(:func:`map_points`). The work runs on the active ``dask.distributed.Client`` when there
-is one (dask's default scheduler otherwise); nothing is started here.
+A ``dask_geopandas.GeoDataFrame`` of points is never collected. :func:`summarize` reads the
+register ONCE (only the geometry, weight and subset columns): each partition is validated
+and projected to the one metric CRS on its worker, and its ``x, y, w`` (16-24 bytes a
+point) stay there, persisted in the :class:`DaskPoints` it returns, for the later passes
+(:func:`binned_surface`, :func:`map_points`, ...). Only small results come back: counts,
+bounds and moments, ONE sparse set of binned node sums (the partitions' summed pairwise on
+the workers), or what a per-partition function returns. The work runs on the active
+``dask.distributed.Client`` when there is one (dask's default scheduler otherwise).
 
 Why the numbers match the in-memory path: every point is projected, validated and binned
 by the same code as in memory; bounds, counts and the grid are exact (minima, maxima and
 integer counts do not depend on the order of summation). What differs is only the order
 in which floating-point sums are added: the in-memory ``np.bincount`` adds the points of
-a node one after another, here each partition adds its own and the partition grids are
-added afterwards. Each binned node therefore differs by a few units in the last place of
-the largest values summed into it, and the surface (a linear function of the grid) by
-about ``1e-15`` of its peak. The moments behind ``bandwidth="scott"`` are combined across
-partitions with Chan's pairwise update; the bandwidth differs from ``np.var``'s by a few
-units in the 16th digit.
+a node one after another, here each partition adds its own and the partition sums are
+added afterwards, pairwise. Each binned node therefore differs by a few units in the last
+place of the largest values summed into it, and the surface (a linear function of the
+grid) by about ``1e-15`` of its peak; one partition gives the in-memory surface bit for
+bit. The moments behind ``bandwidth="scott"`` are combined across partitions with Chan's
+pairwise update; the bandwidth differs from ``np.var``'s by a few units in the 16th digit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ from geocluster._base.engine import dask_progress, is_dask_frame, require_dask
 from geocluster._base.optional import import_optional
 from geocluster._base.validate import check_weight_column, read_points, subset_mask
 from geocluster.clusters import _kde
+from geocluster.clusters._kde import dense_bins, sparse_bin
 from geocluster.errors import CRSError, InputError
 from geocluster.units import is_metric, metric_crs, target_metric_crs
 
@@ -72,6 +75,12 @@ class DaskPoints:
         Weighted sums of squared deviations from the mean, of x and of y.
     weighted
         Whether a weight column was given.
+    parts
+        The partitions' projected ``(x, y, w)`` (``w`` None unweighted), persisted on the
+        workers as ``dask.delayed`` objects: what later passes with this summary read
+        instead of the register. Released with the summary.
+    weight_column, subset
+        The ``weight`` and ``subset`` that ``parts`` hold.
     """
 
     crs: pyproj.CRS
@@ -82,6 +91,9 @@ class DaskPoints:
     mean: tuple[float, float]
     m2: tuple[float, float]
     weighted: bool
+    parts: tuple = field(default=(), repr=False, compare=False)
+    weight_column: str | None = field(default=None, repr=False, compare=False)
+    subset: Any = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (f"<DaskPoints of {self.n:,} points in {self.crs.name}, "
@@ -131,34 +143,116 @@ def _compute(tasks: Sequence, label: str) -> list:
     return list(dask.compute(*tasks))
 
 
-def _target_crs(points, crs, where: str) -> pyproj.CRS:
-    """The metric CRS: ``crs``, the frame's own if metric, else the automatic choice.
+#: The CRS the first pass declares geographic coordinates to be in, so that
+#: :func:`read_points` validates them as they are (nothing is projected before the one
+#: metric CRS is chosen from all of them).
+AS_IS_CRS = pyproj.CRS.from_epsg(3857)
 
-    The automatic choice (:func:`geocluster.units.auto_metric_crs`) depends on quantiles
-    of all longitudes and latitudes, so for it the coordinates (16 bytes a point) are
-    collected once; name ``crs=`` to avoid that pass.
-    """
+
+def _check_crs(points, where: str) -> pyproj.CRS:
     if points.crs is None:
         raise CRSError(
             f"{where}: points has no CRS, so distances cannot be measured. Set the CRS the "
             "coordinates are in, e.g. frame.set_crs('EPSG:4326') for longitude/latitude."
         )
-    if crs is not None:
-        return metric_crs(crs)
-    src = pyproj.CRS.from_user_input(points.crs)
-    if is_metric(src):
-        return src
+    return pyproj.CRS.from_user_input(points.crs)
+
+
+def partitions(points, weight: str | None = None, subset=None) -> list:
+    """``points.to_delayed()`` of only the columns a pass needs: the geometry, ``weight``
+    and a ``(column, value)`` or column-name ``subset`` (all columns for a query string)."""
+    columns = [points.geometry.name] + ([] if weight is None else [weight])
+    if isinstance(subset, tuple) and subset and subset[0] in points.columns:
+        columns.append(subset[0])
+    elif isinstance(subset, str) and subset in points.columns:
+        columns.append(subset)
+    elif subset is not None:  # a query string or a bad subset: whatever it names
+        columns = list(points.columns)
+    columns = list(dict.fromkeys(columns))
+    if len(columns) < len(points.columns):
+        points = points[columns]
+    return points.to_delayed()
+
+
+def _frozen(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple:
+    """The arrays a partition keeps for later passes, read-only (the tasks share them)."""
+    for a in (x, y) if w is None else (x, y, w):
+        a.flags.writeable = False
+    return x, y, w
+
+
+def _read_kept(part, where: str, weight: str | None, crs: pyproj.CRS, subset) -> tuple:
+    return _frozen(*read_partition(part, where=where, weight=weight, crs=crs, subset=subset))
+
+
+def _read_source(part, where: str, weight: str | None, subset) -> tuple:
+    """``(x, y, w, index, mask)`` in the points' own CRS, validated as :func:`read_points`
+    does (the subset ``mask`` is applied after the projection, as in memory)."""
+    if len(part) == 0:
+        return np.empty(0), np.empty(0), None if weight is None else np.empty(0), None, None
+    pts = read_points(part.geometry.set_crs(AS_IS_CRS, allow_override=True), where=where)
+    w = None if weight is None else check_weight_column(part, weight, where=where)
+    mask = None if subset is None else _partition_mask(part, subset, where)
+    return pts.x, pts.y, w, part.index, mask
+
+
+def _source_xy(raw: tuple) -> tuple[np.ndarray, np.ndarray]:
+    return raw[0], raw[1]
+
+
+def _project(raw: tuple, src: pyproj.CRS, target: pyproj.CRS, where: str) -> tuple:
+    """:func:`_read_source`'s points in ``target``: projected by the same call as
+    :func:`read_points`, checked for finite coordinates, subset."""
+    x, y, w, index, mask = raw
+    if len(x) == 0:
+        return _frozen(x, y, w)
+    x, y = x.copy(), y.copy()
+    pyproj.Transformer.from_crs(src, target, always_xy=True).transform(x, y, inplace=True)
+    if not np.isfinite(x.sum() + y.sum()):
+        bad = ~np.isfinite(x) | ~np.isfinite(y)
+        raise CRSError(
+            f"{where}: {int(bad.sum())} points have no finite coordinates in {target.name} "
+            f"(e.g. rows {index[bad][:5].tolist()}); check the CRS the data are in."
+        )
+    if mask is not None:
+        x, y, w = x[mask], y[mask], None if w is None else w[mask]
+    return _frozen(x, y, w)
+
+
+def _persist(tasks: list, label: str) -> list:
+    dask = _dask(label)
+    if not tasks:
+        return []
+    kept = list(dask.persist(*tasks))
+    dask_progress(kept, label=label)
+    return kept
+
+
+def read_once(points, *, where: str, weight: str | None, crs, subset) -> tuple:
+    """``(metric CRS, parts)``: the register read once, each partition's projected
+    ``(x, y, w)`` persisted on the workers.
+
+    The CRS is ``crs``, the frame's own if metric, else the automatic choice
+    (:func:`geocluster.units.auto_metric_crs`), which depends on quantiles of all
+    longitudes and latitudes: then the partitions' source coordinates are persisted
+    first, collected (16 bytes a point) to choose it, and projected where they are.
+    """
+    src = _check_crs(points, where)
     dask = _dask(where)
-    parts = points.geometry.to_delayed()
-    xy = _compute([dask.delayed(_coords)(p) for p in parts], f"{where}: metric CRS")
+    delayed = partitions(points, weight, subset)
+    if crs is not None or is_metric(src):
+        target = metric_crs(crs) if crs is not None else src
+        tasks = [dask.delayed(_read_kept)(p, where, weight, target, subset) for p in delayed]
+        return target, _persist(tasks, f"{where}: reading points")
+    raw = _persist([dask.delayed(_read_source)(p, where, weight, subset) for p in delayed],
+                   f"{where}: reading points")
+    xy = _compute([dask.delayed(_source_xy)(r) for r in raw], f"{where}: metric CRS")
     x = np.concatenate([a for a, _ in xy]) if xy else np.empty(0)
     y = np.concatenate([b for _, b in xy]) if xy else np.empty(0)
-    return target_metric_crs(src, x, y, None)
-
-
-def _coords(geoms) -> tuple[np.ndarray, np.ndarray]:
-    values = np.asarray(geoms.values)
-    return shapely.get_x(values), shapely.get_y(values)
+    target = target_metric_crs(src, x, y, None)
+    del xy, x, y
+    parts = [dask.delayed(_project)(r, src, target, where) for r in raw]
+    return target, _persist(parts, f"{where}: projecting points")
 
 
 def read_partition(part, *, where: str, weight: str | None, crs: pyproj.CRS, subset=None):
@@ -203,8 +297,8 @@ def _selects_nothing(part, subset) -> bool:
         return False
 
 
-def _moments(part, where, weight, crs, subset) -> tuple:
-    x, y, w = read_partition(part, where=where, weight=weight, crs=crs, subset=subset)
+def _moments(part: tuple) -> tuple:
+    x, y, w = part
     n = len(x)
     if n == 0:
         return (0, 0.0, 0.0, None, (0.0, 0.0), (0.0, 0.0))
@@ -256,7 +350,11 @@ def _check_frame(points, where: str) -> None:
 
 def summarize(points, *, where: str, weight: str | None = None, crs=None,
               subset=None) -> DaskPoints:
-    """One pass over a dask frame of points: validation, CRS, count, bounds and moments.
+    """One read of a dask frame of points: validation, CRS, count, bounds and moments.
+
+    The partitions' projected points stay persisted on the workers in the result
+    (:attr:`DaskPoints.parts`), for the passes that follow (:func:`binned_surface`,
+    :func:`map_points`, ...) with the same ``weight`` and ``subset``.
 
     Parameters
     ----------
@@ -291,12 +389,11 @@ def summarize(points, *, where: str, weight: str | None = None, crs=None,
             f"{where}: weight={weight!r} is not a column of points; columns are "
             f"{[c for c in points.columns if c != 'geometry'][:20]}."
         )
-    target = _target_crs(points, crs, where)
+    target, parts = read_once(points, where=where, weight=weight, crs=crs, subset=subset)
     dask = _dask(where)
-    tasks = [dask.delayed(_moments)(p, where, weight, target, subset)
-             for p in points.to_delayed()]
+    tasks = [dask.delayed(_moments)(part) for part in parts]
     acc: tuple = (0, 0.0, 0.0, None, (0.0, 0.0), (0.0, 0.0))
-    for part in _compute(tasks, f"{where}: reading points"):
+    for part in _compute(tasks, f"{where}: moments"):
         acc = _combine(acc, part)
     n, tot, w2, bounds, mean, m2 = acc
     if n == 0:
@@ -307,62 +404,52 @@ def summarize(points, *, where: str, weight: str | None = None, crs=None,
         raise InputError(f"{where}: weight column {weight!r} sums to zero: there is nothing "
                          "to measure.")
     return DaskPoints(crs=target, n=int(n), total_weight=float(tot), sum_w2=float(w2),
-                      bounds=bounds, mean=mean, m2=m2, weighted=weight is not None)
+                      bounds=bounds, mean=mean, m2=m2, weighted=weight is not None,
+                      parts=tuple(parts), weight_column=weight, subset=subset)
 
 
-def _apply(part, func, args, where, weight, crs, subset):
-    x, y, w = read_partition(part, where=where, weight=weight, crs=crs, subset=subset)
-    return func(x, y, w, *args)
+def _same(a, b) -> bool:
+    try:
+        return a is b or (type(a) is type(b) and bool(a == b))
+    except (TypeError, ValueError):
+        return False
+
+
+def points_of(points, info: DaskPoints, *, where: str, weight: str | None = None,
+              subset=None) -> list:
+    """Every partition's projected ``(x, y, w)`` as ``dask.delayed`` objects: those kept
+    in ``info`` when it holds this ``subset`` and ``weight`` (or ``weight`` is None: then
+    without their weights), else read from ``points``."""
+    dask = _dask(where)
+    if info.parts and _same(info.subset, subset):
+        if info.weight_column == weight:
+            return list(info.parts)
+        if weight is None:
+            return [dask.delayed(_unweighted)(part) for part in info.parts]
+    return [dask.delayed(_read_kept)(p, where, weight, info.crs, subset)
+            for p in partitions(points, weight, subset)]
+
+
+def _unweighted(part: tuple) -> tuple:
+    return part[0], part[1], None
+
+
+def _apply(part: tuple, func, args):
+    return func(*part, *args)
 
 
 def map_points(points, info: DaskPoints, func: Callable[..., Any], *args, where: str,
                weight: str | None = None, subset=None, label: str = "") -> list:
     """``func(x, y, w, *args)`` on every partition's points; the results in partition order.
 
-    ``func`` must be a module-level function (it is sent to the workers); ``args`` are
-    sent once each (wrap large ones with ``dask.delayed`` first).
+    ``func`` must be a module-level function (it is sent to the workers) that does not
+    modify its arrays (the points kept in ``info`` are read-only); ``args`` are sent once
+    each (wrap large ones with ``dask.delayed`` first).
     """
     dask = _dask(where)
-    tasks = [dask.delayed(_apply)(p, func, args, where, weight, info.crs, subset)
-             for p in points.to_delayed()]
+    tasks = [dask.delayed(_apply)(part, func, args)
+             for part in points_of(points, info, where=where, weight=weight, subset=subset)]
     return _compute(tasks, label or where)
-
-
-def sparse_bin(x: np.ndarray, y: np.ndarray, w: np.ndarray | None, gx0: float, gy0: float,
-               cell: float, nx: int, ny: int) -> tuple[np.ndarray, ...]:
-    """The four per-node sums of :func:`geocluster.clusters._kde.linear_bin`, sparse.
-
-    Returns ``(nodes, c, sx, sy, sxy)``: the occupied lower-left nodes (flat indices of
-    the ``(ny + 1) x (nx + 1)`` grid ``linear_bin`` accumulates on) and, per node, the
-    sums of ``w``, ``w tx``, ``w ty`` and ``w tx ty``, computed with the same operations
-    in the same order as ``linear_bin`` (so one partition gives its exact numbers).
-    A partition sends ``5 x`` its occupied nodes instead of the whole grid.
-
-    Examples
-    --------
-    >>> nodes, c, sx, sy, sxy = sparse_bin(np.array([0.5, 0.5]), np.array([0.0, 0.0]), None,
-    ...                                    0.0, 0.0, 1.0, 3, 2)
-    >>> nodes.tolist(), c.tolist(), sx.tolist(), sy.tolist()
-    ([0], [2.0], [1.0], [0.0])
-    """
-    idx, tx, ty, w = _kde.node_offsets(x, y, w, gx0, gy0, cell, nx, ny)
-    nodes, local = np.unique(idx, return_inverse=True)
-    c, sx, sy, sxy = _kde.node_sums(local, tx, ty, w, len(nodes))
-    return nodes, c, sx, sy, sxy
-
-
-def dense_bins(parts: Sequence[tuple[np.ndarray, ...]], nx: int, ny: int) -> np.ndarray:
-    """The ``(ny, nx)`` linearly binned grid from the :func:`sparse_bin` of every partition.
-
-    The partitions' sums are added node by node (in partition order), then combined into
-    the four bilinear shares as :func:`geocluster.clusters._kde.linear_bin` does.
-    """
-    sums = [np.zeros((nx + 1) * (ny + 1)) for _ in range(4)]
-    for nodes, *values in parts:
-        for total, value in zip(sums, values, strict=True):
-            total[nodes] += value  # nodes are unique within a partition (np.unique)
-    c, sx, sy, sxy = sums
-    return _kde.combine_node_sums(c, sx, sy, sxy, nx, ny)
 
 
 def binning_layout(grid, h: float, kernel: str) -> tuple[float, float, float, int, int, int]:
@@ -375,21 +462,42 @@ def binning_layout(grid, h: float, kernel: str) -> tuple[float, float, float, in
             nx + 2 * half, ny + 2 * half)
 
 
+def _bin_part(part: tuple, gx0: float, gy0: float, cell: float, nx: int,
+              ny: int) -> tuple[np.ndarray, ...]:
+    x, y, w = part
+    return sparse_bin(x, y, w, gx0, gy0, cell, nx, ny)
+
+
+def tree_sum(tasks: Sequence, merge: Callable[[Any, Any], Any]):
+    """``merge`` the ``dask.delayed`` results pairwise (neighbours, level by level) into one
+    delayed result, so the reduction runs on the workers; ``tasks`` must not be empty."""
+    dask = _dask("a tree reduction")
+    level = list(tasks)
+    while len(level) > 1:
+        pairs = [dask.delayed(merge)(level[i], level[i + 1])
+                 for i in range(0, len(level) - 1, 2)]
+        level = pairs + level[len(pairs) * 2:]
+    return level[0]
+
+
 def binned_surface(points, info: DaskPoints, grid, h: float, kernel: str, *, where: str,
                    weight: str | None = None, subset=None) -> np.ndarray:
     """The binned KDE (weight per m^2) of a dask frame on ``grid``, as ``binned_density``.
 
-    Each partition is linearly binned onto the one padded grid and sends its occupied
-    nodes (:func:`sparse_bin`); their sums are added here (:func:`dense_bins`) and
-    convolved once.
+    Each partition is linearly binned onto the one padded grid (:func:`sparse_bin` of the
+    points kept in ``info``); the partitions' occupied nodes are summed pairwise on the
+    workers (:func:`tree_sum` of :func:`geocluster.clusters._kde.merge_node_sums`), the one
+    sparse total is spread onto the grid here and convolved once.
     """
     dask = _dask(where)
     gx0, gy0, hk, half, nxp, nyp = binning_layout(grid, h, kernel)
     cell, nx, ny = grid[2], grid[3], grid[4]
-    tasks = [dask.delayed(_apply)(p, sparse_bin, (gx0, gy0, cell, nxp, nyp), where, weight,
-                                  info.crs, subset)
-             for p in points.to_delayed()]
-    binned = dense_bins(_compute(tasks, f"{where}: binning"), nxp, nyp)
+    tasks = [dask.delayed(_bin_part)(part, gx0, gy0, cell, nxp, nyp)
+             for part in points_of(points, info, where=where, weight=weight, subset=subset)]
+    (total,) = _compute([tree_sum(tasks, _kde.merge_node_sums)], f"{where}: binning")
+    nodes, c, sx, sy, sxy = total
+    binned = _kde.combine_sparse_node_sums(nodes, c, sx, sy, sxy, nxp, nyp)
+    del total, nodes, c, sx, sy, sxy
     return _kde.convolve_binned(binned, cell=cell, hk=hk, half=half, nx=nx, ny=ny, kernel=kernel)
 
 
