@@ -6,10 +6,15 @@ newline-aligned byte blocks of a large uncompressed CSV. Each piece is read and 
 in-memory readers of :mod:`geocluster.io` (``load_source``, ``from_columns`` /
 ``from_geometry``, ``set_id``), so its rows are named as the user counts them (``'part.3.parquet'
 row 17``, ``'firms.csv' line 1204``). Reading runs one validation pass over the pieces, in
-parallel on the active ``distributed.Client`` (or dask's local scheduler): only per-piece counts
-and messages come back, then duplicate ids across pieces are found from 64-bit hashes of the ids
-(8 bytes a firm, confirmed on the ids themselves); the frame returned is lazy and repeats the
-per-piece checks silently.
+parallel on the active ``distributed.Client`` (or dask's local scheduler): only per-piece counts,
+messages, the rows dropped (a packed mask, when any) and 64-bit hashes of the ids come back
+(8 bytes a firm); duplicate ids across pieces are found from the hashes and confirmed on the ids
+themselves. The frame returned is lazy: a step that selects columns
+(``firms[[firms.geometry.name, "industry"]]``) reads only those (dask pushes the selection into
+:func:`firms_columns`), a checked piece is read again without repeating the checks, and
+``len(firms)`` is the pass's count. The files must not change after ``read_firms``: a changed
+row count is an error naming the file, other changes are not detected (as with
+``dask.dataframe.read_parquet``).
 """
 
 from __future__ import annotations
@@ -436,8 +441,8 @@ def _report(piece: Piece, opts: ReadOptions) -> dict:
             return {"error": str(exc), "rows": 0, "kept": 0, "warnings": []}
     geometry = firms.geometry.name if isinstance(firms, gpd.GeoDataFrame) else None
     check = opts.id if opts.id is not None else _obvious_id(firms.columns, geometry)
-    hashes = (pd.util.hash_pandas_object(firms[check].dropna(), index=False).to_numpy()
-              if check is not None and check in firms.columns else None)
+    hashes = (_hash_ids(firms[check].dropna()) if check is not None and check in firms.columns
+              else None)
     # a copy of the empty slice: the slice itself would keep the whole piece alive
     return {"error": None, "rows": info.pop("rows"), "kept": int(len(firms)), "info": info,
             "meta": firms.iloc[:0].copy(), "check": check, "hashes": hashes,
@@ -483,10 +488,18 @@ def _validate(pieces: list[Piece], opts: ReadOptions, dask) -> list[dict]:
     return reports
 
 
+def _hash_ids(values: pd.Series) -> np.ndarray:
+    """64-bit hashes of ids (``pandas.util.hash_array``; text not factorized first: ids are
+    mostly distinct, and the hashes are the same)."""
+    if pd.api.types.is_string_dtype(values) or values.dtype == object:
+        return pd.util.hash_array(values.to_numpy(dtype=object), categorize=False)
+    return pd.util.hash_pandas_object(values, index=False).to_numpy()
+
+
 def _ids_with_hash(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame, column: str,
                    hashes: np.ndarray) -> list:
     values = firms_columns(piece, opts, meta, [column])[column].dropna()
-    hit = np.isin(pd.util.hash_pandas_object(values, index=False).to_numpy(), hashes)
+    hit = np.isin(_hash_ids(values), hashes)
     return values[hit].tolist()
 
 
