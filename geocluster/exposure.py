@@ -64,8 +64,9 @@ from geocluster.clusters.kde import (
 from geocluster.clusters.partitioned import dense_bins, sparse_bin
 from geocluster.errors import GeoclusterWarning, InputError
 from geocluster.units import parse_distance
-from geocluster.weights.halo import BlockSet, block_bounds, dask_blocks, extent_points, with_column
+from geocluster.weights.halo import BlockSet, block_bounds, extent_points, with_column
 from geocluster.weights.partitioned import group_pair_counts, map_blocks, neighbour_sums
+from geocluster.weights.tiles import tiled_blocks
 
 __all__ = ["exposure", "DASK_METHODS", "METHODS", "METHOD_OPTIONS"]
 
@@ -494,9 +495,8 @@ def _dask_exposure(firms, method, name, log, standardize, options: dict):
     by, weight = options["by"], options["weight"]
     if weight is not None and weight not in firms.columns:
         raise InputError(f"exposure: weight={weight!r} is not a column of firms.")
-    columns = [c for c in (weight, by) if c is not None]
-    bs = dask_blocks(firms, columns, crs=options["crs"], where="exposure",
-                     prepare=partial(_check_partition, weight=weight, by=by))
+    bs = tiled_blocks(firms, [c for c in (weight, by) if c is not None], crs=options["crs"],
+                      where="exposure", prepare=partial(_check_partition, weight=weight, by=by))
     if bs.n == 0:
         raise InputError("exposure: firms is empty; there is nothing to analyse.")
     extent = extent_points(bs)
@@ -510,7 +510,7 @@ def _dask_exposure(firms, method, name, log, standardize, options: dict):
         values = _dask_kde(bs, extent, options["bandwidth"], options["kernel"] or "gaussian",
                            by, weight)
     values = _transform(np.asarray(values, dtype=float), method, name, log, standardize)
-    return with_column(firms, name, values, bs.lengths)
+    return with_column(firms, name, values, bs.frame_lengths)
 
 
 def _check_partition(part, *, weight, by):

@@ -226,14 +226,24 @@ class BlockSet:
         ``(P, 4)`` boxes (NaN rows for empty partitions).
     crs
         The metric CRS of the coordinates.
+    index
+        The frame's index (computed in the same pass), when asked for.
+    part_lengths
+        Rows per partition of the frame when the blocks are not its partitions (spatial
+        tiles, :func:`geocluster.weights.tiles.spatial_tiles`), else None.
     """
 
     blocks: list
     lengths: np.ndarray
     bounds: np.ndarray
     crs: pyproj.CRS | None
-    #: The frame's index (computed in the same pass), when asked for.
     index: pd.Index | None = None
+    part_lengths: np.ndarray | None = None
+
+    @property
+    def frame_lengths(self) -> np.ndarray:
+        """Rows per partition of the frame (what :func:`with_column` needs)."""
+        return self.lengths if self.part_lengths is None else self.part_lengths
 
     @property
     def n(self) -> int:
@@ -242,7 +252,8 @@ class BlockSet:
 
     @property
     def offsets(self) -> np.ndarray:
-        """Global position of each partition's first point."""
+        """Global position of each block's first point (blocks that are the frame's
+        partitions; tiles hold positions from everywhere: use ``Block.pos``)."""
         return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
 
     def __repr__(self) -> str:
@@ -298,7 +309,11 @@ def dask_blocks(ddf, columns: Sequence[str] = (), *, crs=None, where: str = "hal
     as_is = not require_metric and crs is None and (ddf.crs is None
                                                      or not ddf.crs.is_geographic)
     target = ddf.crs if as_is else _metric_target(ddf, crs, where)
-    frame = ddf if as_is or ddf.crs.equals(target) else ddf.to_crs(target)
+    # only what the blocks hold is read and projected (a reader honouring the selection
+    # skips the other columns)
+    keep = list(dict.fromkeys([ddf.geometry.name, *columns]))
+    frame = ddf[keep] if len(keep) < len(ddf.columns) else ddf
+    frame = frame if as_is or ddf.crs.equals(target) else frame.to_crs(target)
     make = dask.delayed(_prepared_block, pure=True)
     parts = frame.to_delayed()
     raw = [make(part, tuple(columns), where, prepare) for part in parts]
@@ -354,13 +369,16 @@ def _metric_target(ddf, crs, where: str) -> pyproj.CRS:
 
 
 def map_halo_delayed(bs: BlockSet, radius: float | np.ndarray,
-                     func: Callable[..., Any], *args, rows: Sequence | None = None) -> list:
-    """``func(core + halo, n_core, radius, *args)`` per partition, as ``dask.delayed``
-    values (``radius`` is the partition's halo radius).
+                     func: Callable[..., Any], *args, rows: Sequence | None = None,
+                     with_pos: bool = False) -> list:
+    """``func(core + halo, n_core, radius, *args)`` per block, as ``dask.delayed``
+    values (``radius`` is the block's halo radius).
 
-    ``radius`` is a number or one per partition; ``rows`` (optional) restricts the core
-    of partition ``i`` to ``rows[i]`` (positions in the partition, or None for all), for
-    a second pass over the points a first one left unanswered.
+    ``radius`` is a number or one per block; ``rows`` (optional) restricts the core
+    of block ``i`` to ``rows[i]`` (positions in the block, or None for all), for
+    a second pass over the points a first one left unanswered. With ``with_pos`` each
+    value is ``(core global positions, answer)``: where the answer goes back (the blocks
+    may be tiles, whose points come from everywhere in the frame).
     """
     dask = import_optional("dask", "dask", "partition halos")
     radii = np.broadcast_to(np.asarray(radius, dtype=float), (len(bs.blocks),))
@@ -369,23 +387,26 @@ def map_halo_delayed(bs: BlockSet, radius: float | np.ndarray,
     out = []
     for i, (block, src) in enumerate(zip(bs.blocks, sources, strict=True)):
         sel = None if rows is None else rows[i]
-        out.append(call(block, [bs.blocks[j] for j in src], float(radii[i]), sel, func, args))
+        out.append(call(block, [bs.blocks[j] for j in src], float(radii[i]), sel, func, args,
+                        with_pos))
     return out
 
 
-def _halo_call(core: Block, others: list, radius: float, rows, func, args):
+def _halo_call(core: Block, others: list, radius: float, rows, func, args, with_pos=False):
     if rows is not None:
         chosen = np.zeros(len(core), dtype=bool)
         chosen[rows] = True
         # the partition's other points are part of the restricted core's halo
         others = [core.take(~chosen), *others]
         core = core.take(chosen)
-    return func(halo_of(core, others, radius), len(core), radius, *args)
+    out = func(halo_of(core, others, radius), len(core), radius, *args)
+    return (core.pos, out) if with_pos else out
 
 
 def with_column(ddf, name: str, values: np.ndarray, lengths: np.ndarray):
-    """The dask frame ``ddf`` with ``values`` (one per row, in partition order) as the
-    column ``name``: lazy, a new frame (``ddf`` is not modified)."""
+    """The dask frame ``ddf`` with ``values`` (one per row, in frame order) as the
+    column ``name``: lazy, a new frame (``ddf`` is not modified). ``lengths`` are the
+    rows of ``ddf``'s partitions (:attr:`BlockSet.frame_lengths`, not the tiles')."""
     dask = import_optional("dask", "dask", "partition halos")
     dd = import_optional("dask.dataframe", "dask", "partition halos")
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)

@@ -24,7 +24,7 @@ The adjacency is assembled into the same ``libpysal.graph.Graph`` as in memory b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,9 +39,11 @@ from geocluster._base.optional import import_optional
 from geocluster._base.validate import make_rng
 from geocluster.errors import WeightsError
 from geocluster.weights.halo import Block, BlockSet, dask_blocks, map_halo_delayed
+from geocluster.weights.halo_sums import strip_counts
 from geocluster.weights.points import TIE_RTOL
 from geocluster.weights.spec import WeightsSpec
 from geocluster.weights.structure import transform_graph
+from geocluster.weights.tiles import spatial_tiles
 
 __all__ = [
     "MAX_CHUNK_PAIRS",
@@ -59,12 +61,14 @@ __all__ = [
     "neighbour_sums",
     "pair_sums",
     "tie_breaking_query",
+    "tied_query",
 ]
 
 #: Pairs a per-partition sum holds at once (the core points are taken in chunks).
 MAX_CHUNK_PAIRS = 5_000_000
-#: Halo rounds of ``knn`` before the remaining points are asked over all points.
-KNN_ROUNDS = 3
+#: Halo rounds of ``knn`` (radius x 4 each) before the remaining points are asked over
+#: all points.
+KNN_ROUNDS = 5
 #: Status codes of :func:`knn_block` rows.
 OK, SHORT, TIE, SHARED = 0, 1, 2, 3
 
@@ -75,6 +79,26 @@ def _compute(values: list, label: str) -> tuple:
     dask = import_optional("dask", "dask", "partition halos")
     dask_progress(values, label=label)
     return dask.compute(*values)
+
+
+def _each(values: list, label: str) -> Iterator[tuple[int, Any]]:
+    """``(i, result)`` of delayed ``values`` as they finish (on the active client; all at
+    once on dask's default scheduler): the client holds few results at a time."""
+    client = active_client()
+    if client is None:
+        yield from enumerate(_compute(values, label))
+        return
+    distributed = import_optional("distributed", "dask", "partition halos")
+    dask_progress(values, label=label)
+    futures = client.compute(values)
+    where = {f.key: i for i, f in enumerate(futures)}
+    del values
+    for future in distributed.as_completed(futures):
+        i = where[future.key]
+        result = future.result()
+        futures[i] = None
+        future.release()
+        yield i, result
 
 
 # ----------------------------------------------------------------------------- sums
@@ -113,11 +137,11 @@ def pair_sums(block: Block, n_core: int, radius: float, weight: str | None = Non
         if len(core) == 0 or len(rows) < 2 or (
                 group is not None and block.values[group][rows[0]] in skip):
             continue
+        if w is None and kernel is None:  # the KD-tree's counts, by strips when large
+            out[core] = strip_counts(xy[rows], xy[core], radius) - 1
+            continue
         tree = cKDTree(xy[rows])
         counts = tree.query_ball_point(xy[core], radius, return_length=True)
-        if w is None and kernel is None:
-            out[core] = counts - 1
-            continue
         cuts = _chunks(counts)
         for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
             chunk = core[lo:hi]
@@ -150,9 +174,12 @@ def neighbour_sums(bs: BlockSet, radius: float, *, weight: str | None = None,
                    skip: Sequence = ()) -> np.ndarray:
     """:func:`pair_sums` of every point of the block set (global order), by halos; the
     points of the groups in ``skip`` get 0 (and cost nothing)."""
-    parts = map_halo_delayed(bs, radius, pair_sums, weight, group, kernel, tuple(skip))
-    values = _compute(parts, "neighbour sums within a radius (partition halos)")
-    return np.concatenate(values) if values else np.zeros(0)
+    parts = map_halo_delayed(bs, radius, pair_sums, weight, group, kernel, tuple(skip),
+                             with_pos=True)
+    out = np.zeros(bs.n)
+    for _, (pos, values) in _each(parts, "neighbour sums within a radius (partition halos)"):
+        out[pos] = values
+    return out
 
 
 def _group_counts(block: Block, n_core: int, radius: float, group: str | None) -> pd.Series:
@@ -217,13 +244,22 @@ def knn_block(block: Block, n_core: int, radius: float, k: int
     status per point: 0 final, 1 halo too small, 2 tie at the K-th neighbour (to ask
     over all points), 3 shares its location with another point."""
     status = np.full(n_core, SHORT, dtype=np.int8)
-    neighbours = np.full((n_core, k), -1, dtype=np.int64)
+    small = len(block) == 0 or block.pos.max() < np.iinfo(np.int32).max
+    neighbours = np.full((n_core, k), -1, dtype=np.int32 if small else np.int64)
     if n_core == 0 or len(block) < 2:
         return neighbours, status
     n_query = min(k + 2, len(block))
-    dist, idx = KDTree(block.xy, balanced_tree=False).query(block.xy[:n_core], k=n_query)
-    dist = dist.reshape(n_core, n_query)
-    idx = idx.reshape(n_core, n_query)
+    xy = block.xy
+    tree = KDTree(xy, balanced_tree=False)
+    # asked in the tree's leaf order (consecutive queries visit the same nodes: about
+    # twice as fast on points in no spatial order); the answers do not depend on it
+    ask = tree.indices[tree.indices < n_core]
+    found_d, found_i = tree.query(xy[ask], k=n_query)
+    dist = np.empty((n_core, n_query))
+    idx = np.empty((n_core, n_query), dtype=np.int64)
+    dist[ask] = found_d.reshape(n_core, n_query)
+    idx[ask] = found_i.reshape(n_core, n_query)
+    del found_d, found_i
     if n_query < k + 2:
         status[dist[:, 1] == 0] = SHARED
         return neighbours, status
@@ -235,6 +271,16 @@ def knn_block(block: Block, n_core: int, radius: float, k: int
     final = status == OK
     neighbours[final] = block.pos[idx[final, 1:k + 1]]
     return neighbours, status
+
+
+def _sklearn_query(xy: np.ndarray) -> Callable[..., Any]:
+    """The tree query libpysal's ``build_knn`` uses (scikit-learn's KDTree when
+    installed), as :mod:`geocluster.weights.points` settles ties with it."""
+    try:
+        from sklearn.neighbors import KDTree as SklearnKDTree
+    except ImportError:
+        return lambda target, kk: KDTree(xy).query(target, k=kk, p=2)
+    return SklearnKDTree(xy, metric="euclidean").query
 
 
 def tie_breaking_query(xy: np.ndarray, rows: np.ndarray, k: int, workers: int = -1
@@ -251,74 +297,96 @@ def tie_breaking_query(xy: np.ndarray, rows: np.ndarray, k: int, workers: int = 
     if n_query == k + 2:
         tie = dist[:, k + 1] - dist[:, k] <= TIE_RTOL * dist[:, k + 1]
         if tie.any():
-            try:
-                from sklearn.neighbors import KDTree as SklearnKDTree
-            except ImportError:
-                query = lambda target, kk: KDTree(xy).query(target, k=kk, p=2)  # noqa: E731
-            else:
-                query = SklearnKDTree(xy, metric="euclidean").query
-            _, tied = query(xy[rows[tie]], k + 1)
-            neighbours[tie] = tied[:, 1:]
+            neighbours[tie] = tied_query(xy, rows[tie], k)
     return neighbours
 
 
+def tied_query(xy: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """The in-memory answer for ``rows`` known to tie at the K-th neighbour: which tied
+    unit wins depends on the traversal of the tree over all points ``xy``."""
+    _, tied = _sklearn_query(xy)(xy[rows], k + 1)
+    return tied[:, 1:]
+
+
 def _gather_xy(bs: BlockSet) -> np.ndarray:
+    """``(n, 2)`` coordinates of every point, by global position."""
     dask = import_optional("dask", "dask", "partition halos")
-    parts = _compute([dask.delayed(_xy, pure=True)(b) for b in bs.blocks],
-                     "knn: gathering coordinates for the global query")
-    return np.concatenate(parts) if parts else np.zeros((0, 2))
+    xy = np.empty((bs.n, 2))
+    for _, (pos, part) in _each([dask.delayed(_pos_xy, pure=True)(b) for b in bs.blocks],
+                                "knn: gathering coordinates for the tied rows"):
+        xy[pos] = part
+    return xy
 
 
-def _xy(block: Block) -> np.ndarray:
-    return block.xy
+def _pos_xy(block: Block) -> tuple[np.ndarray, np.ndarray]:
+    return block.pos, block.xy
 
 
 def _halo_rounds(bs: BlockSet, k: int, radii: np.ndarray, neighbours: np.ndarray,
                  status: np.ndarray) -> None:
-    """Fill ``neighbours`` and ``status`` (global rows) by up to KNN_ROUNDS halo rounds."""
-    offsets = bs.offsets
+    """Fill ``neighbours`` and ``status`` (by global position) by up to KNN_ROUNDS halo
+    rounds, each asking again only the rows whose halo was too small (radius x 4)."""
+    local: list[np.ndarray] = [np.zeros(0, dtype=np.int8)] * len(bs.blocks)
     rows: list | None = None
     for _ in range(KNN_ROUNDS):
-        parts = _compute(map_halo_delayed(bs, radii, knn_block, k, rows=rows),
-                         "knn weights (partition halos)")
-        for i, (nb, st) in enumerate(parts):
-            at = offsets[i] + (np.arange(bs.lengths[i]) if rows is None else rows[i])
-            neighbours[at] = nb
-            status[at] = st
-        short = status == SHORT
-        if not short.any():
+        calls = map_halo_delayed(bs, radii, knn_block, k, rows=rows, with_pos=True)
+        todo = [i for i in range(len(calls)) if rows is None or len(rows[i])]
+        for j, (pos, (nb, st)) in _each([calls[i] for i in todo],
+                                        "knn weights (partition halos)"):
+            i = todo[j]
+            neighbours[pos] = nb
+            status[pos] = st
+            if rows is None:
+                local[i] = st
+            else:
+                local[i][rows[i]] = st
+        del calls
+        rows = [np.flatnonzero(st == SHORT) for st in local]
+        if not any(len(r) for r in rows):
             return
-        rows = [np.flatnonzero(short[o:o + n]) for o, n in zip(offsets, bs.lengths,
-                                                                strict=True)]
         radii = radii * 4.0
 
 
 def knn_adjacency(bs: BlockSet, k: int, *, spec: str, ids: pd.Index,
                   coincident: str = "raise", seed=None, workers: int = -1
                   ) -> tuple[np.ndarray, np.ndarray, BlockSet]:
-    """``(n, K)`` neighbour positions, ascending within each row, of every point; the
-    third value is the block set the answer was computed on (jittered if asked)."""
+    """``(n, K)`` neighbour positions, ascending within each row, of every point (int32
+    while ``n * K`` fits); the third value is the block set the answer was computed on
+    (jittered if asked).
+
+    Rows the halo rounds leave short and rows tied at the K-th neighbour are answered
+    over all points (the coordinates gathered by position, 16 bytes a point): the short
+    ones as in memory, the tied ones by the tree query whose traversal settles the tie.
+    """
     n = bs.n
     if not 1 <= k < n:
         raise WeightsError(
             f"weights spec {spec!r}: K must be between 1 and n-1 = {n - 1} for {n} "
             f"units; use a smaller K (e.g. 'knn:{max(1, min(8, n - 1))}') or more units."
         )
-    neighbours = np.full((n, k), -1, dtype=np.int64)
+    dtype = np.int32 if n * k < np.iinfo(np.int32).max else np.int64
+    neighbours = np.full((n, k), -1, dtype=dtype)
     status = np.full(n, SHORT, dtype=np.int8)
     _halo_rounds(bs, k, knn_radius(bs.lengths, bs.bounds, k), neighbours, status)
     shared = status == SHARED
     if shared.any():
         if coincident == "raise":
             raise _shared_error(spec, shared, ids)
+        del neighbours
         bs = _jittered(bs, shared, seed)
         # a second shared location after the jitter needs a draw landing on a point
         return knn_adjacency(bs, k, spec=spec, ids=ids, coincident="raise", workers=workers)
-    rest = np.flatnonzero(status != OK)
-    if len(rest):
-        neighbours[rest] = tie_breaking_query(_gather_xy(bs), rest, k, workers)
-    dtype = np.int32 if n * k < np.iinfo(np.int32).max else np.int64
-    return np.sort(neighbours, axis=1).astype(dtype), status, bs
+    short = np.flatnonzero(status == SHORT)
+    tied = np.flatnonzero(status == TIE)
+    if len(short) or len(tied):
+        xy = _gather_xy(bs)
+        if len(short):
+            neighbours[short] = tie_breaking_query(xy, short, k, workers)
+        if len(tied):
+            neighbours[tied] = tied_query(xy, tied, k)
+        del xy
+    neighbours.sort(axis=1)
+    return neighbours, status, bs
 
 
 def _shared_error(spec: str, shared: np.ndarray, ids: pd.Index) -> WeightsError:
@@ -332,23 +400,28 @@ def _shared_error(spec: str, shared: np.ndarray, ids: pd.Index) -> WeightsError:
 
 def _jittered(bs: BlockSet, shared: np.ndarray, seed) -> BlockSet:
     """The block set with each shared-location point moved by the in-memory jitter
-    (the same draws, in frame order)."""
+    (the same draws, in frame order), applied by global position."""
     dask = import_optional("dask", "dask", "partition halos")
     rng = make_rng(seed, "weights")
-    moves = np.zeros((len(shared), 2))
-    moves[shared] = rng.uniform(-1e-3, 1e-3, size=(int(shared.sum()), 2))
-    blocks = []
-    for b, o, n in zip(bs.blocks, bs.offsets, bs.lengths, strict=True):
-        blocks.append(dask.delayed(_moved, pure=True)(b, moves[o:o + n]))
-    blocks = list(dask.persist(*blocks))
+    at = np.flatnonzero(shared)
+    moves = rng.uniform(-1e-3, 1e-3, size=(len(at), 2))
+    blocks = list(dask.persist(*[dask.delayed(_moved, pure=True)(b, at, moves)
+                                 for b in bs.blocks]))
     bounds = np.array(_compute([dask.delayed(_bounds, pure=True)(b) for b in blocks],
                                "knn: jittered coordinates"),
                       dtype=float).reshape(-1, 4)
-    return BlockSet(blocks, bs.lengths, bounds, bs.crs)
+    return BlockSet(blocks, bs.lengths, bounds, bs.crs, bs.index, bs.part_lengths)
 
 
-def _moved(block: Block, moves: np.ndarray) -> Block:
-    return Block(block.x + moves[:, 0], block.y + moves[:, 1], block.pos, block.values)
+def _moved(block: Block, at: np.ndarray, moves: np.ndarray) -> Block:
+    """``block`` with the points at global positions ``at`` (sorted) moved by ``moves``."""
+    hit = np.searchsorted(at, block.pos)
+    found = hit < len(at)
+    found[found] = at[hit[found]] == block.pos[found]
+    x, y = block.x.copy(), block.y.copy()
+    x[found] += moves[hit[found], 0]
+    y[found] += moves[hit[found], 1]
+    return Block(x, y, block.pos, block.values)
 
 
 def _bounds(block: Block) -> np.ndarray:
@@ -420,15 +493,38 @@ def adjacency_graph(ids: pd.Index, indptr: np.ndarray, indices: np.ndarray,
     else:
         graph = _graph(ids, rows, indices, data.astype(np.float64), "O")
         graph = transform_graph(graph, transformation, repr(spec))
-    n_components = None
-    if count_components:
-        matrix = sparse.csr_array((np.ones(len(indices)), indices, indptr), shape=(n, n))
-        n_components = int(connected_components(matrix, directed=True, connection="weak")[0])
+    n_components = count_weak_components(rows, indices, n) if count_components else None
+    del rows
     n_isolates = int(isolated.sum())
     info = {"n": n, "edges": int(cardinalities.sum()),
             "mean_neighbours": float(cardinalities.mean()), "components": n_components,
             "isolates": n_isolates}
     return graph, info, ids[isolated][:5].tolist() if n_isolates else []
+
+
+def count_weak_components(heads: np.ndarray, tails: np.ndarray, n: int) -> int:
+    """Weakly connected components of the graph of edges ``heads -> tails`` on ``n``
+    nodes, in chunks of at most ``n`` edges: the components of each chunk's edges
+    between the current components, which are then merged (memory of ``n``, not of
+    the edges, beyond the inputs).
+
+    Examples
+    --------
+    >>> count_weak_components(np.array([0, 1, 3]), np.array([1, 0, 4]), 6)
+    4
+    """
+    labels = np.arange(n, dtype=np.int32 if n < np.iinfo(np.int32).max else np.int64)
+    n_labels = n
+    step = max(n, 1)
+    for lo in range(0, len(heads), step):
+        a = labels[heads[lo:lo + step]]
+        b = labels[tails[lo:lo + step]]
+        graph = sparse.coo_array((np.ones(len(a)), (a, b)), shape=(n_labels, n_labels))
+        del a, b
+        n_labels, merged = connected_components(graph.tocsr(), directed=False)
+        del graph
+        labels = merged.astype(labels.dtype, copy=False)[labels]
+    return int(n_labels)
 
 
 def _graph(ids: pd.Index, rows: np.ndarray, indices: np.ndarray, weight: np.ndarray,
@@ -455,8 +551,8 @@ def dask_tree_graph(ddf, parsed: WeightsSpec, *, spec: str, transformation: str 
                     ) -> tuple[Graph, dict, list]:
     """``knn`` / ``distance`` weights of a dask frame of points: (Graph, summary, isolate
     ids), equal to :func:`geocluster.weights.points.tree_graph` on the computed frame."""
-    bs = dask_blocks(ddf, crs=crs, where=f"weights spec {spec!r}",
-                     require_metric=parsed.kind == "distance", with_index=True)
+    bs = spatial_tiles(dask_blocks(ddf, crs=crs, where=f"weights spec {spec!r}",
+                                   require_metric=parsed.kind == "distance", with_index=True))
     assert bs.index is not None  # asked for with_index
     ids = bs.index
     check_unique(ids)
@@ -469,12 +565,14 @@ def dask_tree_graph(ddf, parsed: WeightsSpec, *, spec: str, transformation: str 
         assert parsed.k is not None  # a parsed knn spec always carries K
         neighbours, _, _ = knn_adjacency(bs, parsed.k, spec=spec, ids=ids,
                                          coincident=coincident, seed=seed, workers=workers)
+        del bs  # the persisted blocks are released before the graph is assembled
         n, k = neighbours.shape
         indptr = np.arange(0, n * k + 1, k, dtype=neighbours.dtype)
         indices, data = neighbours.ravel(), np.ones(n * k, dtype=np.int8)
     else:
         assert parsed.distance is not None  # a parsed band carries its distance
         indptr, indices, data = band_adjacency(bs, parsed.distance)
+        del bs
     return adjacency_graph(ids, indptr, indices, data, kind=parsed.kind,
                            transformation=transformation, spec=spec,
                            count_components=count_components)

@@ -75,3 +75,30 @@ def partitioned(gdf: gpd.GeoDataFrame, sizes: list[int]):
     parts = [dask.delayed(gdf.iloc[a:b].copy())
              for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
     return dd.from_delayed(parts, meta=gdf.iloc[:0])
+
+
+def whole_extent():
+    """A register NOT partitioned in space: the firms in random order, so that every
+    partition's box is the whole extent (as the files of a national register in id
+    order); a few locations shared across partitions."""
+    rng = np.random.default_rng(5)
+    xy = np.column_stack([rng.uniform(0, 30_000, 300), rng.uniform(0, 12_000, 300)])
+    xy[[10, 100, 200]] = [15_000.0, 6000.0]
+    return _frame(xy, rng), [75] * 4
+
+
+def line():
+    """Half of the firms on the line x = 6 km (a tile cut falls on it, two cuts fall
+    together: an empty tile column), several of them at one location; random order."""
+    rng = np.random.default_rng(6)
+    xy = np.column_stack([rng.uniform(0, 12_000, 240), rng.uniform(0, 4000, 240)])
+    xy[:120, 0] = 6000.0
+    xy[:10, 1] = 2000.0
+    return _frame(xy[rng.permutation(len(xy))], rng), [30] * 8
+
+
+#: registers whose partitions each cover the whole extent (re-blocked in tiles)
+MIXED = {
+    "whole_extent": (whole_extent, 3000.0),
+    "line": (line, 1500.0),
+}

@@ -10,7 +10,7 @@ import importlib
 import numpy as np
 import pandas as pd
 import pytest
-from halo_layouts import LAYOUTS, partitioned
+from halo_layouts import LAYOUTS, MIXED, partitioned
 
 import geocluster as gc
 from geocluster._base.validate import read_points
@@ -171,3 +171,16 @@ def test_bad_weights_are_found_in_their_partition(dask_client, small):
     with pytest.raises(InputError, match="weight column 'emp' has 1 negative values "
                                          r"\(e.g. rows \['f150'\]\)"):
         gc.exposure(partitioned(bad, sizes), method="count", radius="5km", weight="emp")
+
+
+@pytest.mark.parametrize("case", sorted(MIXED))
+def test_registers_not_partitioned_in_space_equal_in_memory(dask_client, case):
+    # every partition spans the whole extent: the points are re-blocked in tiles, the
+    # values go back to the original partitions by position
+    make, radius = MIXED[case]
+    frame, sizes = make()
+    ddf = partitioned(frame, sizes)
+    assert_same(ddf, method="count", radius=radius)
+    assert_same(ddf, method="count", radius=radius, by="ind")
+    assert_same(ddf, rtol=RTOL, method="kde", bandwidth=radius / 4, weight="emp")
+

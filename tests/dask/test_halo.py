@@ -1,5 +1,6 @@
-"""Partition halos (geocluster.weights.halo): every query of a radius sees, on core +
-halo, exactly the points it sees over all points, in the edge cases of partitioning.
+"""Partition halos (geocluster.weights.halo) and spatial tiles (geocluster.weights.tiles):
+every query of a radius sees, on core + halo, exactly the points it sees over all points,
+in the edge cases of partitioning and of re-blocking in tiles.
 
 The references are brute force over all points (scipy's KD-tree of every point, and the
 in-memory knn answer of geocluster.weights.partitioned.tie_breaking_query).
@@ -13,6 +14,7 @@ from scipy.spatial import cKDTree
 
 from geocluster.weights.halo import (
     Block,
+    BlockSet,
     block_bounds,
     concat_blocks,
     halo_of,
@@ -27,6 +29,14 @@ from geocluster.weights.partitioned import (
     knn_radius,
     pair_sums,
     tie_breaking_query,
+)
+from geocluster.weights.halo_sums import strip_counts
+from geocluster.weights.tiles import (
+    assemble_tile,
+    needs_tiles,
+    split_block,
+    tile_cuts,
+    tile_of,
 )
 
 
@@ -184,3 +194,116 @@ def test_knn_block_flags_a_halo_that_is_too_small():
     assert np.sort(neighbours, axis=1).tolist() == [[1, 2], [0, 2]]
     _, status = knn_block(halo_of(core, [rest], 400.0), 2, 400.0, 1)
     assert status.tolist() == [0, 2]  # (100, 0): the 1st and 2nd nearest tie at 100 m
+
+
+# ----------------------------------------------------------------------------- tiles
+
+
+def tiles_of(blocks: list[Block], xcuts, ycuts) -> list[Block]:
+    """The tiles :func:`spatial_tiles` makes on dask, in memory."""
+    pieces = [split_block(b, xcuts, ycuts) for b in blocks]
+    return [assemble_tile(*[p[t] for p in pieces]) for t in range(len(pieces[0]))]
+
+
+def by_position(parts_pos, n: int) -> np.ndarray:
+    out = np.full(n, np.nan)
+    for pos, values in parts_pos:
+        out[pos] = values
+    return out
+
+
+def scrambled(case: str):
+    """A layout's points in random order, in partitions that each span the extent."""
+    make, radius = LAYOUTS[case]
+    xy, cuts = make()
+    xy = xy[np.random.default_rng(0).permutation(len(xy))]
+    return xy, [len(xy) // 3, len(xy) // 3, len(xy) - 2 * (len(xy) // 3)], radius
+
+
+@pytest.mark.parametrize("case", sorted(LAYOUTS))
+@pytest.mark.parametrize("n_tiles", [1, 4, 9])
+def test_counts_on_tiles_equal_brute_force(case, n_tiles):
+    xy, cuts, radius = scrambled(case)
+    blocks = blocks_of(xy, cuts)
+    tiles = tiles_of(blocks, *tile_cuts(xy[::2], n_tiles))
+    # every point in exactly one tile, each tile in ascending global position
+    pos = np.concatenate([t.pos for t in tiles])
+    assert sorted(pos.tolist()) == list(range(len(xy)))
+    assert all((np.diff(t.pos) > 0).all() for t in tiles)
+    parts = map_halo(tiles, radius, lambda b, n_core, r: (b.pos[:n_core],
+                                                          pair_sums(b, n_core, r)))
+    np.testing.assert_array_equal(by_position(parts, len(xy)), brute_counts(xy, radius))
+
+
+def test_a_tile_cut_through_coincident_points_keeps_them_together():
+    x = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 2.0, 3.0])
+    y = np.array([0.0, 5.0, 5.0, 5.0, 7.0, 1.0, 2.0])
+    xcuts, ycuts = tile_cuts(np.column_stack([x, y]), 2)
+    assert xcuts.tolist() == [1.0]  # the cut falls on the coincident points
+    tiles = tile_of(x, y, xcuts, ycuts)
+    assert len(set(tiles[1:4].tolist())) == 1  # the three copies of (1, 5) share a tile
+    assert tiles[0] != tiles[1]
+    blocks = blocks_of(np.column_stack([x, y]), [4, 3])
+    got = map_halo(tiles_of(blocks, xcuts, ycuts), 1.5,
+                   lambda b, n_core, r: (b.pos[:n_core], pair_sums(b, n_core, r)))
+    np.testing.assert_array_equal(by_position(got, len(x)),
+                                  brute_counts(np.column_stack([x, y]), 1.5))
+
+
+def test_empty_tiles_and_a_tile_of_one_point():
+    rng = np.random.default_rng(8)
+    xy = np.column_stack([rng.uniform(0, 100, 60), rng.uniform(0, 100, 60)])
+    xy[:30, 0] = 50.0  # half on one line: two column cuts fall together
+    xy[59] = [99.0, 99.0]
+    xcuts, ycuts = tile_cuts(xy, 9)
+    assert xcuts[0] == xcuts[1] == 50.0
+    ycuts[2, 1] = 98.5  # the top right tile holds (99, 99) alone
+    tiles = tiles_of(blocks_of(xy, [20, 20, 20]), xcuts, ycuts)
+    sizes = [len(t) for t in tiles]
+    assert sizes[3:6] == [0, 0, 0] and sizes[8] == 1
+    for radius in (5.0, 30.0):
+        got = map_halo(tiles, radius, lambda b, n_core, r: (b.pos[:n_core],
+                                                            pair_sums(b, n_core, r)))
+        np.testing.assert_array_equal(by_position(got, len(xy)), brute_counts(xy, radius))
+    k = 3
+    radii = knn_radius(np.array(sizes), np.array([block_bounds(t) for t in tiles]), k)
+    parts = map_halo(tiles, radii * 50, lambda b, n_core, r: (b.pos[:n_core],
+                                                              knn_block(b, n_core, r, k)))
+    pos = np.concatenate([p[0] for p in parts])
+    neighbours = np.concatenate([p[1][0] for p in parts])
+    status = np.concatenate([p[1][1] for p in parts])
+    final = status == OK
+    np.testing.assert_array_equal(np.sort(neighbours[final], axis=1),
+                                  np.sort(tie_breaking_query(xy, pos[final], k), axis=1))
+    assert final.sum() > 20
+
+
+def test_tiles_pay_only_when_partition_boxes_overlap():
+    xy, cuts, _ = scrambled("radius_larger_than_partition")
+    mixed = blocks_of(xy, cuts)
+    spatial = blocks_of(*LAYOUTS["radius_larger_than_partition"][0]())
+    for blocks, want in ((mixed, True), (spatial, False)):
+        bounds = np.array([block_bounds(b) for b in blocks])
+        lengths = np.array([len(b) for b in blocks])
+        assert needs_tiles(BlockSet(blocks, lengths, bounds, None)) is want
+
+
+def lattice_at_the_radius():
+    # a 1 m lattice with radius 5 m: many pairs at exactly the radius (3-4-5 triangles)
+    gx, gy = np.meshgrid(np.arange(40.0), np.arange(30.0))
+    return np.column_stack([gx.ravel(), gy.ravel()]) * 1000.0, 5000.0
+
+
+@pytest.mark.parametrize("height_share", [0.013, 0.1, 0.37, 1.0])
+def test_strip_counts_are_the_kd_tree_counts(height_share):
+    rng = np.random.default_rng(9)
+    clustered = np.vstack([rng.normal(0, 300, (3000, 2)), rng.uniform(-5000, 5000, (2000, 2))])
+    clustered[:50] = clustered[0]  # a shared location
+    for xy, radius in ((clustered, 800.0), lattice_at_the_radius()):
+        want = cKDTree(xy).query_ball_point(xy[::3], radius, return_length=True)
+        got = strip_counts(xy, xy[::3], radius, height=height_share * radius)
+        np.testing.assert_array_equal(got, want)
+    layout, radius = LAYOUTS["boundary"][0]()[0], LAYOUTS["boundary"][1]
+    np.testing.assert_array_equal(strip_counts(layout, layout, radius,
+                                               height=height_share * radius) - 1,
+                                  brute_counts(layout, radius))

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from halo_layouts import LAYOUTS, partitioned
+from halo_layouts import LAYOUTS, MIXED, partitioned
 from libpysal.graph import Graph
 
 import geocluster as gc
 from geocluster.errors import CRSError, WeightsError
 from geocluster.weights import build_graph
 from geocluster.weights.partitioned import dask_tree_graph
+from geocluster.weights import tiles
 from geocluster.weights.spec import parse_weights_spec
 
 dask = pytest.importorskip("dask")
@@ -108,3 +109,21 @@ def test_other_specs_and_geographic_bands_are_refused(dask_client, firms):
         gc.weights(ddf, "distance:5km")
     got = gc.weights(ddf, "knn:4", crs="EPSG:5070")
     assert_same_graph(got, gc.weights(ddf.compute(), "knn:4", crs="EPSG:5070"))
+
+
+@pytest.mark.parametrize("case", sorted(MIXED))
+def test_registers_not_partitioned_in_space_equal_in_memory(dask_client, case):
+    # every partition spans the whole extent: the points are re-blocked in tiles
+    make, radius = MIXED[case]
+    frame, sizes = make()
+    ddf = partitioned(frame, sizes)
+    assert_same(ddf, "knn:4", coincident="jitter", seed=3)
+    assert_same(ddf, f"distance:{radius:g}m")
+
+
+@pytest.mark.parametrize("case", ["boundary", "empty_and_single"])
+def test_tiles_forced_on_spatial_partitions_equal_in_memory(dask_client, monkeypatch, case):
+    monkeypatch.setattr(tiles, "OVERLAP_LIMIT", 0.0)  # every block set is re-blocked
+    frame, sizes = LAYOUTS[case][0]()
+    assert_same(partitioned(frame, sizes), "knn:3")
+    assert_same(partitioned(frame, sizes), f"distance:{LAYOUTS[case][1]:g}m")
