@@ -59,6 +59,7 @@ SHOW_PIECES = 3
 #: Data lines of a CSV read by the in-memory reader to decide the column types.
 HEAD_LINES = 2000
 _INDEX = "__geocluster_index__"
+_TEXT = pd.Index(np.array(["a"], dtype=object)).dtype  # what pandas makes of an array of str
 
 
 @dataclass(frozen=True)
@@ -418,7 +419,9 @@ def firms_columns(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame,
     if len(frame) == 0:
         return meta[wanted]
     if opts.id is not None:
-        frame.index = pd.Index(frame[opts.id].to_numpy(), name=None)
+        ids = frame[opts.id]
+        # set_id's pd.Index(ids.to_numpy()); text of the inferred type without the round trip
+        frame.index = pd.Index(ids.array if ids.dtype == _TEXT else ids.to_numpy(), name=None)
     out = frame[wanted]
     dtypes = meta[wanted].dtypes
     return out.astype(dtypes.to_dict()) if (out.dtypes != dtypes).any() else out
