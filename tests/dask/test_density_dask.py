@@ -96,3 +96,24 @@ def test_options_that_need_the_points_are_refused(dask_client, firms):
     with pytest.raises(InputError, match=r"subset=\('industry', 'none'\) selects no points"):
         gc.density_clusters(frame, bandwidth="3km", simulations=19,
                             subset=("industry", "none"))
+
+
+@pytest.mark.parametrize("weight", [None, "emp"])
+def test_the_points_are_read_once(firms, weight):
+    # summary, hull, binning, weights and the firms in each cluster all from the points the
+    # summary kept on the workers; the simulations never touch them
+    reads: list = []
+
+    def read(a, b):
+        reads.append(a)
+        return firms.iloc[a:b].copy()
+
+    cuts = np.cumsum([0, *SIZES])
+    frame = dask.dataframe.from_delayed(
+        [dask.delayed(read)(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)],
+        meta=firms.iloc[:0], verify_meta=False)
+    kw = {"bandwidth": "3km", "simulations": 19, "seed": 4, "weight": weight}
+    with dask.config.set(scheduler="sync"):
+        got = gc.density_clusters(frame, **kw)
+    assert sorted(reads) == cuts[:-1].tolist()
+    assert_same_clusters(got, gc.density_clusters(firms, **kw))

@@ -3,13 +3,23 @@ convolved once: the in-memory surface."""
 
 from __future__ import annotations
 
+import operator
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import shapely
 
 import geocluster as gc
-from geocluster.clusters.partitioned import quartile_spread, summarize
+from geocluster.clusters import _kde
+from geocluster.clusters.partitioned import (
+    dense_bins,
+    quartile_spread,
+    sparse_bin,
+    summarize,
+    tree_sum,
+)
 from geocluster.errors import CRSError, InputError
 
 dask = pytest.importorskip("dask")
@@ -165,3 +175,68 @@ def test_quartile_spread_is_numpys_exactly(dask_client, points):
         expected = 0.5 * (np.subtract(*np.percentile(x, [75, 25]))
                           + np.subtract(*np.percentile(y, [75, 25])))
         assert quartile_spread(frame, info, where="test") == expected
+
+
+# -- one read of the register; the sparse sums and their pairwise reduction -------------------
+
+def counted(gdf: gpd.GeoDataFrame, sizes: list[int], reads: list):
+    """:func:`partitioned`, recording the first row of each partition every time it is read
+    (on the in-process ``sync`` scheduler, where the list is shared)."""
+    def read(a, b):
+        reads.append(a)
+        return gdf.iloc[a:b].copy()
+    cuts = np.cumsum([0, *sizes])
+    parts = [dask.delayed(read)(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    return dask.dataframe.from_delayed(parts, meta=gdf.iloc[:0], verify_meta=False)
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32633", "EPSG:4326"])  # metric; automatic metric CRS
+def test_the_register_is_read_once(points, crs):
+    pts = points.to_crs(crs)
+    reads: list = []
+    with dask.config.set(scheduler="sync"):
+        got = gc.kde(counted(pts, SIZES, reads), bandwidth="2km", weight="emp")
+    assert sorted(reads) == np.cumsum([0, *SIZES])[:-1].tolist()  # each partition once
+    assert_same_surface(got, gc.kde(pts, bandwidth="2km", weight="emp"))
+
+
+def test_an_unprojectable_point_is_named_as_in_memory(points):
+    ll = points.to_crs(4326)
+    bad = ll.set_geometry(ll.geometry.where(ll.index != 600, shapely.Point(15.0, 95.0)))
+    with pytest.raises(CRSError, match=r"kde: 1 points have no finite coordinates in (.*) "
+                                       r"\(e.g. rows \[600\]\); check the CRS") as memory:
+        gc.kde(bad, bandwidth="2km")
+    with dask.config.set(scheduler="sync"), pytest.raises(CRSError) as on_dask:
+        gc.kde(partitioned(bad, SIZES), bandwidth="2km")
+    assert str(on_dask.value) == str(memory.value)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8])
+def test_tree_sum_merges_every_partition_once_in_order(n):
+    tasks = [dask.delayed(list)([i]) for i in range(n)]
+    assert tree_sum(tasks, operator.add).compute(scheduler="sync") == list(range(n))
+
+
+def test_sparse_node_sums_are_linear_binning():
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(-5, 45, 4000), rng.uniform(-5, 35, 4000)  # some beyond the nodes
+    w = rng.random(4000) * 10
+    layout = (0.0, 0.0, 1.0, 40, 30)  # gx0, gy0, cell, nx, ny
+    for weights in (None, w):
+        dense = _kde.linear_bin(x, y, weights, *layout)
+        one = sparse_bin(x, y, weights, *layout)
+        # one partition: the same sums in the same order as in memory, bit for bit
+        np.testing.assert_array_equal(_kde.combine_sparse_node_sums(*one, 40, 30), dense)
+        # an empty, a one-point and two larger partitions, summed pairwise
+        cuts = [0, 0, 1, 2500, 4000]
+        parts = [sparse_bin(x[a:b], y[a:b], None if weights is None else weights[a:b],
+                            *layout) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+        total = _kde.merge_node_sums(_kde.merge_node_sums(parts[0], parts[1]),
+                                     _kde.merge_node_sums(parts[2], parts[3]))
+        assert np.all(np.diff(total[0]) > 0)  # unique, sorted nodes
+        tree = _kde.combine_sparse_node_sums(*total, 40, 30)
+        # ((a + b) + (c + d)) against dense_bins' (((a + b) + c) + d): a rounding apart
+        np.testing.assert_allclose(tree, dense, rtol=0, atol=1e-13 * dense.max())
+        np.testing.assert_allclose(tree, dense_bins(parts, 40, 30), rtol=0,
+                                   atol=1e-13 * dense.max())
+        assert tree.sum() == pytest.approx(dense.sum(), rel=1e-14)
