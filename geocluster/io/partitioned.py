@@ -13,13 +13,11 @@ themselves. The frame returned is lazy: a step that selects columns
 (``firms[[firms.geometry.name, "industry"]]``) reads only those (dask pushes the selection into
 :func:`firms_columns`), a checked piece is read again without repeating the checks, and
 ``len(firms)`` is the pass's count. The files must not change after ``read_firms``: a changed
-row count is an error naming the file, other changes are not detected (as with
-``dask.dataframe.read_parquet``).
+row count is an error naming the file, other changes go unseen (as with ``dd.read_parquet``).
 """
 
 from __future__ import annotations
 
-import glob
 import io as _io
 import tempfile
 import warnings
@@ -46,7 +44,12 @@ from geocluster.io.common import (
 from geocluster.io.coordinates import from_columns, from_geometry
 from geocluster.io.ids import set_id
 from geocluster.io.load import blank_missing_codes, load_source
-from geocluster.io.spatial import PARQUET_SUFFIXES
+from geocluster.io.spatial import (
+    PARQUET_SUFFIXES,
+    geoparquet_columns,
+    register_files,
+    table_suffix,
+)
 from geocluster.io.text import MAGIC, TABLE_SUFFIXES
 
 __all__ = ["DEFAULT_BLOCKSIZE", "Piece", "ReadOptions", "firms_columns", "read_firms_dask",
@@ -100,44 +103,6 @@ class Piece:
         return self.stop > 0
 
 
-def _files(source: str | Path) -> list[Path]:
-    """The Parquet or CSV files of a folder, a glob or one path, sorted."""
-    text = str(source)
-    if any(ch in text for ch in "*?["):
-        found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
-        if not found:
-            raise InputError(f"read_firms(engine='dask'): the pattern {text!r} matches no file; "
-                             "check the folder and the pattern (e.g. 'firms/*.parquet').")
-    else:
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"read_firms(engine='dask'): '{path}' does not exist; give a "
-                             "folder of Parquet/CSV files, a glob such as 'firms/*.parquet', "
-                             "or a file.")
-        found = (sorted(p for p in path.iterdir() if p.is_file()
-                        and not p.name.startswith(("_", ".")))
-                 if path.is_dir() else [path])
-    kinds = {"parquet" if p.suffix.lower() in PARQUET_SUFFIXES else
-             "csv" if _table_suffix(p) else "other" for p in found}
-    usable = [p for p in found if _table_suffix(p) or p.suffix.lower() in PARQUET_SUFFIXES]
-    if not usable:
-        raise InputError(
-            f"read_firms(engine='dask'): '{source}' holds no Parquet or CSV file "
-            f"({len(found)} other files); engine='dask' reads (Geo)Parquet and CSV/TSV.")
-    if {"parquet", "csv"} <= kinds:
-        raise InputError(f"read_firms(engine='dask'): '{source}' mixes Parquet and CSV files; "
-                         "give a glob that selects one kind, e.g. 'folder/*.parquet'.")
-    return usable
-
-
-def _table_suffix(path: Path) -> str | None:
-    suffixes = [s.lower() for s in path.suffixes]
-    for s in reversed(suffixes[-2:]):
-        if s in TABLE_SUFFIXES:
-            return s
-    return None
-
-
 def _csv_pieces(path: Path, blocksize: int, opts: ReadOptions) -> list[Piece]:
     """Newline-aligned blocks of an uncompressed CSV (one piece for a small/compressed one)."""
     size = path.stat().st_size
@@ -156,7 +121,7 @@ def _csv_pieces(path: Path, blocksize: int, opts: ReadOptions) -> list[Piece]:
             bounds.append(min(handle.tell(), size))
     encoding = opts.encoding or "utf-8-sig"
     header_text = header_line.decode(encoding, errors="replace").rstrip("\r\n")
-    default = TABLE_SUFFIXES[_table_suffix(path) or ".csv"]
+    default = TABLE_SUFFIXES[table_suffix(path) or ".csv"]
     sep = default if default in header_text else next(
         (s for s in SEPARATORS if s in header_text), default)
     header = tuple(pd.read_csv(_io.StringIO(header_text + "\n"), sep=sep,
@@ -189,22 +154,16 @@ def _head_dtypes(path: Path, header_line: bytes, start: int, opts: ReadOptions
 
 
 def _count_newlines(path: str, start: int, stop: int) -> int:
-    count, position = 0, start
     with open(path, "rb") as handle:
         handle.seek(start)
-        while position < stop:
-            chunk = handle.read(min(1 << 24, stop - position))
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            position += len(chunk)
-    return count
+        return sum(handle.read(min(1 << 24, stop - at)).count(b"\n")
+                   for at in range(start, stop, 1 << 24))
 
 
 def plan_pieces(source: str | Path, opts: ReadOptions, blocksize: int) -> list[Piece]:
     """The pieces of a register, with the number of data rows before each (its offset)."""
     pieces: list[Piece] = []
-    for path in _files(source):
+    for path in register_files(source):
         if path.suffix.lower() in PARQUET_SUFFIXES:
             pieces.append(Piece(str(path)))
         else:
@@ -302,10 +261,28 @@ def _obvious_id(columns, geometry: str | None) -> str | None:
     return next((c for c in columns if str(c).lower() in ID_NAMES and c != geometry), None)
 
 
-def _piece(piece: Piece, opts: ReadOptions) -> tuple[gpd.GeoDataFrame, dict]:
+def _lean_columns(piece: Piece, opts: ReadOptions
+                  ) -> tuple[gpd.GeoDataFrame, Origin, gpd.GeoDataFrame] | None:
+    """The geometry and id columns of a plain GeoParquet piece, their origin and the piece's
+    empty frame; None for other pieces (see :func:`~geocluster.io.spatial.geoparquet_columns`)."""
+    if piece.is_block or Path(piece.path).suffix.lower() not in PARQUET_SUFFIXES or (
+            opts.missing_codes, opts.lon, opts.lat) != (None, None, None):
+        return None
+    if (found := geoparquet_columns(piece.path, opts.id, _obvious_id)) is None:
+        return None
+    frame = found[0].set_axis(piece.offset + np.arange(len(found[0])))
+    return frame, Origin(f"'{Path(piece.path)}'", "row", np.arange(len(frame)) + 1, False), found[1]
+
+
+def _piece(piece: Piece, opts: ReadOptions, lean_ok: bool = False
+           ) -> tuple[gpd.GeoDataFrame, dict]:
     """The validated firms of one piece, and what its re-read needs (the :class:`Piece`
-    fields ``raw``, ``keep``, ``blank``, ``coords``, ``trusted``) with ``rows`` read."""
-    frame, origin, blank = _raw_piece(piece, opts)
+    fields ``raw``, ``keep``, ``blank``, ``coords``, ``trusted``) with ``rows`` read and
+    ``meta``, the empty frame of the piece. With ``lean_ok`` a plain GeoParquet piece is
+    checked on its geometry and id columns alone (the checks read no other column)."""
+    lean = _lean_columns(piece, opts) if lean_ok else None
+    frame, origin, blank = lean[:2] + (np.zeros(len(lean[0]), bool),) if lean else _raw_piece(
+        piece, opts)
     rows = len(frame)
     info: dict[str, Any] = {"rows": rows, "raw": len(blank), "blank": _pack(blank),
                             "keep": None, "coords": None, "trusted": False}
@@ -333,7 +310,11 @@ def _piece(piece: Piece, opts: ReadOptions) -> tuple[gpd.GeoDataFrame, dict]:
         kept = np.zeros(info["raw"], dtype=bool)
         kept[np.asarray(origin.labels) - (piece.first_line if piece.is_block else 1)] = True
         info["keep"] = np.packbits(kept).tobytes()
-    return set_id(firms, origin, opts.id), info
+    firms = set_id(firms, origin, opts.id)
+    # a copy of the empty slice: the slice itself would keep the whole piece alive
+    info["meta"] = (lean[2].set_axis(firms.index[:0].copy(deep=True)) if lean
+                    else firms.iloc[:0].copy())
+    return firms, info
 
 
 def _checked_again(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -353,12 +334,6 @@ def _same_columns(piece: Piece, firms: pd.DataFrame, meta: pd.DataFrame) -> None
             f"'{piece.path}' has columns {list(firms.columns)[:20]} but the first file of the "
             f"register has {list(meta.columns)[:20]}; every file of a register needs the same "
             "columns.")
-
-
-def _mixed(values: pd.Series) -> bool:
-    """Ids that :func:`~geocluster.io.ids.set_id` would make text (numbers and text mixed)."""
-    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
-        "mixed", "mixed-integer")
 
 
 def _read_columns(piece: Piece, opts: ReadOptions, read: list[str], geometry: bool
@@ -407,7 +382,8 @@ def firms_columns(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame,
         return _checked_again(piece, opts, meta)[wanted]
     frame = _read_columns(piece, opts, read, geometry in read)
     obvious = _obvious_id(meta.columns, geometry) if opts.id is None else opts.id
-    if obvious in frame.columns and _mixed(frame[obvious]):
+    if obvious in frame.columns and frame[obvious].dtype == object and pd.api.types.infer_dtype(
+            frame[obvious], skipna=True) in ("mixed", "mixed-integer"):  # set_id makes them text
         return _checked_again(piece, opts, meta)[wanted]
     if points and len(frame):
         with warnings.catch_warnings():
@@ -427,28 +403,22 @@ def firms_columns(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame,
     return out.astype(dtypes.to_dict()) if (out.dtypes != dtypes).any() else out
 
 
-def _quiet_firms(piece: Piece, opts: ReadOptions, meta: gpd.GeoDataFrame,
-                 columns: list[str] | None = None) -> pd.DataFrame:
-    """A partition of the lazy frame; ``columns=`` lets dask push a selection into the read."""
-    return firms_columns(piece, opts, meta, columns)
-
-
 def _report(piece: Piece, opts: ReadOptions) -> dict:
     """Rows read and kept, warnings, the error of one piece, what its re-read needs and the
     64-bit hashes of its present ids (what reaches the client)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", GeoclusterWarning)
         try:
-            firms, info = _piece(piece, opts)
+            firms, info = _piece(piece, opts, lean_ok=True)
         except InputError as exc:
             return {"error": str(exc), "rows": 0, "kept": 0, "warnings": []}
     geometry = firms.geometry.name if isinstance(firms, gpd.GeoDataFrame) else None
     check = opts.id if opts.id is not None else _obvious_id(firms.columns, geometry)
     hashes = (_hash_ids(firms[check].dropna()) if check is not None and check in firms.columns
               else None)
-    # a copy of the empty slice: the slice itself would keep the whole piece alive
-    return {"error": None, "rows": info.pop("rows"), "kept": int(len(firms)), "info": info,
-            "meta": firms.iloc[:0].copy(), "check": check, "hashes": hashes,
+    return {"error": None, "rows": info.pop("rows"), "kept": int(len(firms)),
+            "meta": info.pop("meta", firms.iloc[:0]), "info": info, "check": check,
+            "hashes": hashes,
             "warnings": [str(w.message) for w in caught
                          if issubclass(w.category, GeoclusterWarning)]}
 
@@ -544,45 +514,37 @@ _KNOWN_LENGTH: list = []  # the expression class below, made once (dask is optio
 
 
 def _known_length_read():
-    """``dd.from_map``'s projectable read whose length is the validation pass's count, so
-    ``len(firms)`` reads nothing (dask-expr internals: None when they are not as expected)."""
+    """dask-expr's projectable ``from_map`` read answering ``len()`` with the validation
+    pass's counts, so that it reads nothing (None when dask-expr is not as expected)."""
     if not _KNOWN_LENGTH:
         try:
-            io_expr = import_optional("dask.dataframe.dask_expr.io.io", "dask", "read_firms")
-            expr = import_optional("dask.dataframe.dask_expr._expr", "dask", "read_firms")
-            reductions = import_optional("dask.dataframe.dask_expr._reductions", "dask",
-                                         "read_firms")
-            base, literal, lengths, length = (io_expr.FromMapProjectable, expr.Literal,
-                                              expr.Lengths, reductions.Len)
+            io, ex, red = (import_optional(f"dask.dataframe.dask_expr.{m}", "dask", "read_firms")
+                           for m in ("io.io", "_expr", "_reductions"))
+            base, literal, lengths, length = io.FromMapProjectable, ex.Literal, ex.Lengths, red.Len
         except (ImportError, AttributeError):
-            _KNOWN_LENGTH.append(None)
-            return None
+            base = None
 
-        class CheckedRead(base):
-            """The checked pieces of a register: their lengths are known."""
-
+        class CheckedRead(base or object):
             def _simplify_up(self, parent, dependents):
                 if isinstance(parent, (length, lengths)):
-                    pieces = self.iterables[0]
-                    kept = tuple(int(pieces[i].kept) for i in self._partitions)
-                    if all(k >= 0 for k in kept):
+                    kept = tuple(int(self.iterables[0][i].kept) for i in self._partitions)
+                    if min(kept, default=0) >= 0:
                         return literal(sum(kept) if isinstance(parent, length) else kept)
                 return super()._simplify_up(parent, dependents)
 
-        _KNOWN_LENGTH.append(CheckedRead)
+        _KNOWN_LENGTH.append(CheckedRead if base is not None else None)
     return _KNOWN_LENGTH[0]
 
 
 def _from_pieces(dd, pieces: list[Piece], opts: ReadOptions, meta, divisions):
     """The lazy frame: one partition per piece, read by :func:`firms_columns`."""
-    frame = dd.from_map(_quiet_firms, pieces, args=(opts, meta), meta=meta,
+    frame = dd.from_map(firms_columns, pieces, args=(opts, meta), meta=meta,
                         divisions=divisions, label="read-firms", enforce_metadata=False)
     known = _known_length_read()
-    collection = import_optional("dask.dataframe.dask_expr._collection", "dask", "read_firms")
-    read = next((e for e in frame.expr.walk() if type(e) is known.__base__), None) if (
-        known is not None) else None
+    read = next((e for e in frame.expr.walk() if type(e) is known.__base__), None) if known else None
     if read is None:
         return frame
+    collection = import_optional("dask.dataframe.dask_expr._collection", "dask", "read_firms")
     return collection.new_collection(frame.expr.substitute(read, known(*read.operands)))
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import glob
+import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import shapely
 
 from geocluster.errors import CRSError, InputError
@@ -19,8 +23,10 @@ from geocluster.io.common import (
     parse_crs,
     warn_user,
 )
+from geocluster.io.text import TABLE_SUFFIXES
 
-__all__ = ["JSON_SUFFIXES", "PARQUET_SUFFIXES", "VECTOR_SUFFIXES", "read_parquet", "read_vector"]
+__all__ = ["JSON_SUFFIXES", "PARQUET_SUFFIXES", "VECTOR_SUFFIXES", "geoparquet_columns",
+           "read_parquet", "read_vector", "register_files", "table_suffix"]
 
 PARQUET_SUFFIXES = (".parquet", ".geoparquet", ".pq")
 JSON_SUFFIXES = (".json", ".geojson")
@@ -65,6 +71,50 @@ def read_parquet(path: Path, where: str, crs, *, decode: bool = True) -> tuple[p
     )
     frame = frame.drop(columns=column)
     return gpd.GeoDataFrame(frame, geometry=decoded, crs=crs), True
+
+
+def geoparquet_columns(path: str | Path, id_column: str | None,
+                       obvious_id: Callable[[list[str], str], str | None]
+                       ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None:
+    """The geometry and id columns of a plain GeoParquet file and its empty frame.
+
+    The first frame holds the primary geometry column and ``id_column`` (or the column
+    ``obvious_id(names, primary)`` picks), read as :func:`geopandas.read_parquet` reads
+    them from the whole file; the second has every column, with the types the whole read
+    gives them (an empty copy of the file read by geopandas). None when the file is not
+    plain GeoParquet (one geometry column, no stored index, a CRS, rows) or the id column
+    is not in it: the whole read then names the problem.
+
+    Examples
+    --------
+    >>> import tempfile, geopandas as gpd
+    >>> firms = gpd.GeoDataFrame({"firm_id": ["a", "b"], "n": [1, 2]},
+    ...                          geometry=gpd.points_from_xy([0, 1], [0, 1], crs=4326))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     firms.to_parquet(f"{folder}/f.parquet", index=False)
+    ...     frame, meta = geoparquet_columns(f"{folder}/f.parquet", "firm_id", lambda n, p: None)
+    >>> list(frame.columns), list(meta.columns), len(meta)
+    (['geometry', 'firm_id'], ['firm_id', 'n', 'geometry'], 0)
+    """
+    try:
+        schema = pq.read_schema(path)
+        geo = json.loads((schema.metadata or {})[b"geo"])
+        stored = json.loads((schema.metadata or {}).get(b"pandas", b"{}")).get("index_columns")
+        primary = geo["primary_column"]
+        names = [n for n in schema.names if n != primary]
+        check = id_column if id_column is not None else obvious_id(names, primary)
+        if len(geo["columns"]) != 1 or any(not isinstance(i, dict) for i in stored or ()) or (
+                check is not None and check not in names):
+            return None
+        frame = gpd.read_parquet(path, columns=[primary] + ([check] if check else []))
+        empty = io.BytesIO()
+        pq.write_table(schema.empty_table(), empty)
+        meta = gpd.read_parquet(empty)
+    except Exception:  # noqa: BLE001 - the whole read names the problem
+        return None
+    if len(frame) == 0 or frame.crs is None:
+        return None
+    return frame, meta
 
 
 def _geometry_column(frame: pd.DataFrame) -> str | None:
@@ -208,3 +258,50 @@ def _json_records(path: Path, where: str, encoding, *, parse: bool = False) -> p
         f"{where} is JSON but holds a {type(obj).__name__}, not records; give a list of objects "
         "with longitude/latitude fields, or GeoJSON."
     )
+
+
+def register_files(source: str | Path) -> list[Path]:
+    """The Parquet or CSV files of a folder, a glob or one path, sorted (``engine='dask'``).
+
+    Examples
+    --------
+    >>> register_files('no/such/folder')
+    Traceback (most recent call last):
+    ...
+    geocluster.errors.InputError: read_firms(engine='dask'): 'no/such/folder' does not exist; give a folder of Parquet/CSV files, a glob such as 'firms/*.parquet', or a file.
+    """
+    text = str(source)
+    if any(ch in text for ch in "*?["):
+        found = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not found:
+            raise InputError(f"read_firms(engine='dask'): the pattern {text!r} matches no file; "
+                             "check the folder and the pattern (e.g. 'firms/*.parquet').")
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"read_firms(engine='dask'): '{path}' does not exist; give a "
+                             "folder of Parquet/CSV files, a glob such as 'firms/*.parquet', "
+                             "or a file.")
+        found = (sorted(p for p in path.iterdir() if p.is_file()
+                        and not p.name.startswith(("_", ".")))
+                 if path.is_dir() else [path])
+    kinds = {"parquet" if p.suffix.lower() in PARQUET_SUFFIXES else
+             "csv" if table_suffix(p) else "other" for p in found}
+    usable = [p for p in found if table_suffix(p) or p.suffix.lower() in PARQUET_SUFFIXES]
+    if not usable:
+        raise InputError(
+            f"read_firms(engine='dask'): '{source}' holds no Parquet or CSV file "
+            f"({len(found)} other files); engine='dask' reads (Geo)Parquet and CSV/TSV.")
+    if {"parquet", "csv"} <= kinds:
+        raise InputError(f"read_firms(engine='dask'): '{source}' mixes Parquet and CSV files; "
+                         "give a glob that selects one kind, e.g. 'folder/*.parquet'.")
+    return usable
+
+
+def table_suffix(path: Path) -> str | None:
+    """The CSV/TSV suffix of a (possibly compressed) file name, or None."""
+    suffixes = [s.lower() for s in path.suffixes]
+    for s in reversed(suffixes[-2:]):
+        if s in TABLE_SUFFIXES:
+            return s
+    return None
