@@ -175,7 +175,9 @@ def partitions(points, weight: str | None = None, subset=None) -> list:
 
 
 def _frozen(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple:
-    """The arrays a partition keeps for later passes, read-only (the tasks share them)."""
+    """Read-only views of the arrays a partition keeps for later passes (the tasks share
+    them; a view, so that weights read from the caller's frame stay writeable there)."""
+    x, y, w = x.view(), y.view(), None if w is None else w.view()
     for a in (x, y) if w is None else (x, y, w):
         a.flags.writeable = False
     return x, y, w
