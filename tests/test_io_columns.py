@@ -173,3 +173,14 @@ def test_points_from_coordinate_columns_and_csv_blocks(tmp_path):
     for columns in SELECTIONS:
         same(blocks[columns].compute(), whole[columns])
         same(one[columns].compute(), whole[columns])
+
+
+def test_a_category_column_keeps_its_categories(tmp_path):
+    frame = table(3)
+    frame["sector"] = pd.Categorical(np.where(frame.employees > 450, "big", "small"),
+                                     categories=["big", "small"])
+    files = geoparquet(tmp_path / "r", frame)
+    firms = gc.read_firms(tmp_path / "r", engine="dask", id="firm_id")
+    expected = in_memory(files, id="firm_id")
+    assert isinstance(firms.dtypes["sector"], pd.CategoricalDtype)
+    same(firms[["sector", "geometry"]].compute(), expected[["sector", "geometry"]])

@@ -346,8 +346,8 @@ def _read_columns(piece: Piece, opts: ReadOptions, read: list[str], geometry: bo
         try:
             frame = (gpd.read_parquet if geometry else pd.read_parquet)(piece.path, columns=read)
         except (OSError, ValueError, KeyError) as exc:
-            raise InputError(f"'{piece.path}' cannot be read again ({short_error(exc)}); it "
-                             "changed since read_firms(engine='dask') checked it: read the "
+            raise InputError(f"'{piece.path}' cannot be read again ({short_error(exc)}); if "
+                             "it changed since read_firms(engine='dask') checked it, read the "
                              "register again.") from None
         _same_rows(piece, len(frame))
         frame.index = piece.offset + np.arange(len(frame))

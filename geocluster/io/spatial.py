@@ -12,6 +12,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import shapely
 
@@ -104,7 +105,8 @@ def geoparquet_columns(path: str | Path, id_column: str | None,
         names = [n for n in schema.names if n != primary]
         check = id_column if id_column is not None else obvious_id(names, primary)
         if len(geo["columns"]) != 1 or any(not isinstance(i, dict) for i in stored or ()) or (
-                check is not None and check not in names):
+                check is not None and check not in names) or any(
+                pa.types.is_dictionary(f.type) for f in schema):  # categories come from data
             return None
         frame = gpd.read_parquet(path, columns=[primary] + ([check] if check else []))
         empty = io.BytesIO()
@@ -112,7 +114,7 @@ def geoparquet_columns(path: str | Path, id_column: str | None,
         meta = gpd.read_parquet(empty)
     except Exception:  # noqa: BLE001 - the whole read names the problem
         return None
-    if len(frame) == 0 or frame.crs is None:
+    if len(frame) == 0 or frame.crs is None or (meta.dtypes == "category").any():
         return None
     return frame, meta
 
