@@ -13,6 +13,14 @@ a few value columns of one partition), so the logic is plain numpy and is tested
 a scheduler; :func:`dask_blocks` and :func:`map_halo_delayed` put it on dask (the active
 ``dask.distributed.Client`` when there is one: this module starts nothing).
 
+The halo of a box is thin only when the blocks are compact in space. A register whose
+partitions each cover the whole extent (files in id or date order) is re-blocked first
+in tiles of about equal counts (:func:`geocluster.weights.tiles.spatial_tiles`); the
+blocks are then tiles, their points come from everywhere in the frame, and the
+consumers put every answer back by the global positions (``Block.pos``), while
+:func:`with_column` maps the values onto the original partitions
+(:attr:`BlockSet.frame_lengths`).
+
 Edge cases, all exact: a point on the common boundary of two partitions' boxes is in
 both halos it can be seen from (the test is ``<=`` with a relative slack of 1e-9, so the
 halo is a superset, never a subset); an empty partition has no box, no halo and sees

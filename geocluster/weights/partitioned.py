@@ -8,14 +8,22 @@ the in-memory answer:
   over the *other* points within a radius (optionally of its own group) of their weight
   times a kernel of the distance; the halo radius is the count radius or the kernel
   support.
-* :func:`knn_adjacency`: the K nearest neighbours. Each partition starts from a halo
+* :func:`knn_adjacency`: the K nearest neighbours. Each block starts from a halo
   radius estimated from its density (``1.5 sqrt((K + 2) A / (pi n))``); a point whose
   (K+1)-th nearest distance is within the radius has all its candidates in core + halo,
   so its answer is final. The others are asked again with a halo four times as large,
-  twice, and what is left (and every row whose K-th and (K+1)-th distances tie) is
-  answered by a query over all points, exactly as :mod:`geocluster.weights.points`
-  answers it in memory (ties go to the same unit: libpysal's tree query over all
-  points in frame order).
+  up to ``KNN_ROUNDS - 1`` times; what is left is answered by a query over all points,
+  and every row whose K-th and (K+1)-th distances tie by the tree query libpysal's
+  ``build_knn`` uses over all points (which tied unit wins depends on that tree), exactly
+  as :mod:`geocluster.weights.points` answers them in memory. Only then are the
+  coordinates gathered on the client (16 bytes a point).
+
+The blocks may be the frame's partitions or spatial tiles
+(:func:`geocluster.weights.tiles.spatial_tiles`, for registers whose partitions are not
+compact in space): every answer goes back to the client with the global positions of its
+points and is put in place by them, never by block order. Counts within a radius use
+:func:`geocluster.weights.halo_sums.strip_counts` (the KD-tree's counts, in time that
+grows with the square root of the density rather than with it).
 * :func:`band_adjacency`: every other point within the distance (inclusive).
 
 The adjacency is assembled into the same ``libpysal.graph.Graph`` as in memory by
@@ -482,10 +490,14 @@ def adjacency_graph(ids: pd.Index, indptr: np.ndarray, indices: np.ndarray,
     rows = np.repeat(np.arange(n, dtype=indices.dtype), counts)
     isolated = data[indptr[:-1]] == 0 if kind == "distance" else np.zeros(n, dtype=bool)
     cardinalities = np.where(isolated, 0, counts)
+    del counts
+    # before the weights exist: the peak is the larger of the two, not their sum
+    n_components = count_weak_components(rows, indices, n) if count_components else None
     if transformation in ("R", None, "B"):
         if transformation == "R":
             scale = np.divide(1.0, cardinalities, out=np.zeros(n), where=cardinalities > 0)
             weight = scale[rows]
+            del scale
         else:
             weight = data.astype(np.float64 if transformation is None else np.int64)
         graph = _graph(ids, rows, indices, weight, "O" if transformation is None
@@ -493,8 +505,12 @@ def adjacency_graph(ids: pd.Index, indptr: np.ndarray, indices: np.ndarray,
     else:
         graph = _graph(ids, rows, indices, data.astype(np.float64), "O")
         graph = transform_graph(graph, transformation, repr(spec))
-    n_components = count_weak_components(rows, indices, n) if count_components else None
     del rows
+    # libpysal's cardinalities (a group-by over every edge: 2 GB at 80M edges, which
+    # n_edges and isolates read) are these counts: seeded in its cached property
+    graph.__dict__["cardinalities"] = pd.Series(
+        cardinalities.astype(np.int64), index=graph._adjacency.index.levels[0].rename("focal"),
+        name="cardinalities")
     n_isolates = int(isolated.sum())
     info = {"n": n, "edges": int(cardinalities.sum()),
             "mean_neighbours": float(cardinalities.mean()), "components": n_components,

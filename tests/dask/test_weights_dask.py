@@ -28,6 +28,9 @@ def assert_same_graph(got: Graph, want: Graph) -> None:
     assert got.transformation == want.transformation
     pd.testing.assert_series_equal(got.adjacency, want.adjacency, check_exact=True)
     assert (got.sparse != want.sparse).nnz == 0
+    # the dask path seeds libpysal's cached cardinalities: they must be libpysal's own
+    pd.testing.assert_series_equal(got.cardinalities, want.cardinalities, check_exact=True)
+    assert got.n_edges == want.n_edges and got.isolates.equals(want.isolates)
 
 
 def assert_same(ddf, spec, **kwargs):
