@@ -1,28 +1,27 @@
 """The dask side of :func:`geocluster.kde` and :func:`geocluster.density_clusters`.
 
 A ``dask_geopandas.GeoDataFrame`` of points is never collected. :func:`summarize` reads the
-register ONCE (only the geometry, weight and subset columns): each partition is validated
-and projected to the one metric CRS on its worker, and its ``x, y, w`` (16-24 bytes a
-point) stay there, persisted in the :class:`DaskPoints` it returns, for the later passes
-(:func:`binned_surface`, :func:`map_points`, ...). Only small results come back: counts,
-bounds and moments, ONE sparse set of binned node sums (the partitions' summed pairwise on
-the workers), or what a per-partition function returns. The work runs on the active
-``dask.distributed.Client`` when there is one (dask's default scheduler otherwise).
+register ONCE (the geometry, weight and subset columns): each partition is validated and
+projected to the one metric CRS on its worker, and its ``x, y, w`` (16-24 bytes a point)
+stay there, persisted in the :class:`DaskPoints` it returns, for the later passes
+(:func:`binned_surface`, :func:`map_points`, ...). Only small results come back: moments,
+ONE sparse set of binned node sums (the partitions' summed pairwise on the workers), or what
+a per-partition function returns. The work runs on the active ``dask.distributed.Client``
+when there is one (dask's default scheduler otherwise).
 
 Why the numbers match the in-memory path: every point is projected, validated and binned
-by the same code as in memory; bounds, counts and the grid are exact (minima, maxima and
-integer counts do not depend on the order of summation). What differs is only the order
-in which floating-point sums are added: the in-memory ``np.bincount`` adds the points of
-a node one after another, here each partition adds its own and the partition sums are
-added afterwards, pairwise. Each binned node therefore differs by a few units in the last
-place of the largest values summed into it, and the surface (a linear function of the
-grid) by about ``1e-15`` of its peak; one partition gives the in-memory surface bit for
-bit. The moments behind ``bandwidth="scott"`` are combined across partitions with Chan's
-pairwise update; the bandwidth differs from ``np.var``'s by a few units in the 16th digit.
+by the same code as in memory; bounds, counts and the grid are exact. Only the order of
+floating-point sums differs: in memory ``np.bincount`` adds the points of a node one after
+another, here each partition adds its own and the partition sums are added pairwise. Each
+binned node differs by a few units in the last place of the largest values summed into
+it, the surface (linear in the grid) by about ``1e-15`` of its peak; one partition gives
+the in-memory surface bit for bit. The moments behind ``bandwidth="scott"`` are combined
+with Chan's pairwise update: the bandwidth differs from ``np.var``'s in the 16th digit.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +48,7 @@ __all__ = [
     "gather_weights",
     "quartile_spread",
     "convex_hull",
+    "hull_candidates",
     "refuse_option",
 ]
 
@@ -76,9 +76,8 @@ class DaskPoints:
     weighted
         Whether a weight column was given.
     parts
-        The partitions' projected ``(x, y, w)`` (``w`` None unweighted), persisted on the
-        workers as ``dask.delayed`` objects: what later passes with this summary read
-        instead of the register. Released with the summary.
+        The partitions' projected ``(x, y, w)`` (``w`` None unweighted) as persisted
+        ``dask.delayed`` objects: what later passes read instead of the register.
     weight_column, subset
         The ``weight`` and ``subset`` that ``parts`` hold.
     """
@@ -105,14 +104,6 @@ class DaskPoints:
         xmin, ymin, xmax, ymax = self.bounds
         return float(np.hypot(xmax - xmin, ymax - ymin))
 
-    def scott_sigma(self) -> float:
-        """The pooled per-axis standard deviation and the ``n_eff**(-1/6)`` of Scott's rule.
-
-        Returns ``sigma * n_eff**(-1/6)``, as :func:`geocluster.clusters._kde.rule_bandwidth`
-        with ``"scott"`` on all points.
-        """
-        return self.rule_sigma(None)
-
     def rule_sigma(self, iqr: float | None) -> float:
         """Scott's rule (``iqr`` None) or Silverman's with the pooled ``iqr``
         (:func:`quartile_spread`): as :func:`geocluster.clusters._kde.rule_bandwidth`."""
@@ -130,9 +121,8 @@ def _dask(purpose: str):
 
 def refuse_option(where: str, name: str, value, why: str) -> None:
     """Raise :class:`InputError`: option ``name=value`` is not available for dask frames."""
-    raise InputError(
-        f"{where}: {name}={value!r} is not available for a dask GeoDataFrame: {why}"
-    )
+    raise InputError(f"{where}: {name}={value!r} is not available for a dask GeoDataFrame: "
+                     f"{why}")
 
 
 def _compute(tasks: Sequence, label: str) -> list:
@@ -147,15 +137,6 @@ def _compute(tasks: Sequence, label: str) -> list:
 #: :func:`read_points` validates them as they are (nothing is projected before the one
 #: metric CRS is chosen from all of them).
 AS_IS_CRS = pyproj.CRS.from_epsg(3857)
-
-
-def _check_crs(points, where: str) -> pyproj.CRS:
-    if points.crs is None:
-        raise CRSError(
-            f"{where}: points has no CRS, so distances cannot be measured. Set the CRS the "
-            "coordinates are in, e.g. frame.set_crs('EPSG:4326') for longitude/latitude."
-        )
-    return pyproj.CRS.from_user_input(points.crs)
 
 
 def partitions(points, weight: str | None = None, subset=None) -> list:
@@ -175,16 +156,11 @@ def partitions(points, weight: str | None = None, subset=None) -> list:
 
 
 def _frozen(x: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple:
-    """Read-only views of the arrays a partition keeps for later passes (the tasks share
-    them; a view, so that weights read from the caller's frame stay writeable there)."""
+    """Read-only views (the caller's weights stay writeable) of a partition's kept arrays."""
     x, y, w = x.view(), y.view(), None if w is None else w.view()
     for a in (x, y) if w is None else (x, y, w):
         a.flags.writeable = False
     return x, y, w
-
-
-def _read_kept(part, where: str, weight: str | None, crs: pyproj.CRS, subset) -> tuple:
-    return _frozen(*read_partition(part, where=where, weight=weight, crs=crs, subset=subset))
 
 
 def _read_source(part, where: str, weight: str | None, subset) -> tuple:
@@ -196,10 +172,6 @@ def _read_source(part, where: str, weight: str | None, subset) -> tuple:
     w = None if weight is None else check_weight_column(part, weight, where=where)
     mask = None if subset is None else _partition_mask(part, subset, where)
     return pts.x, pts.y, w, part.index, mask
-
-
-def _source_xy(raw: tuple) -> tuple[np.ndarray, np.ndarray]:
-    return raw[0], raw[1]
 
 
 def _project(raw: tuple, src: pyproj.CRS, target: pyproj.CRS, where: str) -> tuple:
@@ -223,8 +195,6 @@ def _project(raw: tuple, src: pyproj.CRS, target: pyproj.CRS, where: str) -> tup
 
 def _persist(tasks: list, label: str) -> list:
     dask = _dask(label)
-    if not tasks:
-        return []
     kept = list(dask.persist(*tasks))
     dask_progress(kept, label=label)
     return kept
@@ -239,16 +209,21 @@ def read_once(points, *, where: str, weight: str | None, crs, subset) -> tuple:
     longitudes and latitudes: then the partitions' source coordinates are persisted
     first, collected (16 bytes a point) to choose it, and projected where they are.
     """
-    src = _check_crs(points, where)
+    if points.crs is None:
+        raise CRSError(
+            f"{where}: points has no CRS, so distances cannot be measured. Set the CRS the "
+            "coordinates are in, e.g. frame.set_crs('EPSG:4326') for longitude/latitude."
+        )
+    src = pyproj.CRS.from_user_input(points.crs)
     dask = _dask(where)
     delayed = partitions(points, weight, subset)
     if crs is not None or is_metric(src):
         target = metric_crs(crs) if crs is not None else src
-        tasks = [dask.delayed(_read_kept)(p, where, weight, target, subset) for p in delayed]
+        tasks = [dask.delayed(read_partition)(p, where, weight, target, subset) for p in delayed]
         return target, _persist(tasks, f"{where}: reading points")
     raw = _persist([dask.delayed(_read_source)(p, where, weight, subset) for p in delayed],
                    f"{where}: reading points")
-    xy = _compute([dask.delayed(_source_xy)(r) for r in raw], f"{where}: metric CRS")
+    xy = _compute([dask.delayed(operator.itemgetter(0, 1))(r) for r in raw], f"{where}: metric CRS")
     x = np.concatenate([a for a, _ in xy]) if xy else np.empty(0)
     y = np.concatenate([b for _, b in xy]) if xy else np.empty(0)
     target = target_metric_crs(src, x, y, None)
@@ -257,8 +232,9 @@ def read_once(points, *, where: str, weight: str | None, crs, subset) -> tuple:
     return target, _persist(parts, f"{where}: projecting points")
 
 
-def read_partition(part, *, where: str, weight: str | None, crs: pyproj.CRS, subset=None):
-    """One partition's points: ``(x, y, w)`` in metres of ``crs``, validated as in memory.
+def read_partition(part, where: str, weight: str | None, crs: pyproj.CRS, subset=None):
+    """One partition's points: ``(x, y, w)`` in metres of ``crs``, validated as in memory
+    (read-only: :func:`_frozen`).
 
     Weights are checked per partition (numeric, finite, >= 0); that they do not all sum to
     zero is checked once over all partitions. ``subset`` is a query string or a
@@ -273,7 +249,7 @@ def read_partition(part, *, where: str, weight: str | None, crs: pyproj.CRS, sub
         mask = _partition_mask(part, subset, where)
         x, y = x[mask], y[mask]
         w = None if w is None else w[mask]
-    return x, y, w
+    return _frozen(x, y, w)
 
 
 def _partition_mask(part, subset, where: str) -> np.ndarray:
@@ -354,9 +330,8 @@ def summarize(points, *, where: str, weight: str | None = None, crs=None,
               subset=None) -> DaskPoints:
     """One read of a dask frame of points: validation, CRS, count, bounds and moments.
 
-    The partitions' projected points stay persisted on the workers in the result
-    (:attr:`DaskPoints.parts`), for the passes that follow (:func:`binned_surface`,
-    :func:`map_points`, ...) with the same ``weight`` and ``subset``.
+    The partitions' projected points stay persisted on the workers for the later passes
+    with the same ``weight`` and ``subset`` (:attr:`DaskPoints.parts`).
 
     Parameters
     ----------
@@ -428,7 +403,7 @@ def points_of(points, info: DaskPoints, *, where: str, weight: str | None = None
             return list(info.parts)
         if weight is None:
             return [dask.delayed(_unweighted)(part) for part in info.parts]
-    return [dask.delayed(_read_kept)(p, where, weight, info.crs, subset)
+    return [dask.delayed(read_partition)(p, where, weight, info.crs, subset)
             for p in partitions(points, weight, subset)]
 
 
@@ -561,8 +536,7 @@ def quartile_spread(points, info: DaskPoints, *, where: str, subset=None) -> flo
     iqr = []
     for axis in (0, 1):
         values = np.concatenate([g[axis] for g in got])
-        lo, hi = (info.bounds[0], info.bounds[2]) if axis == 0 else (info.bounds[1],
-                                                                     info.bounds[3])
+        lo, hi = info.bounds[axis], info.bounds[axis + 2]
         bins = _bins_of(values, lo, hi)
         quartiles = []
         for (a, b), (k, k1, t) in zip(spans[axis], ranks, strict=True):
@@ -585,15 +559,42 @@ def gather_weights(points, info: DaskPoints, *, where: str, weight: str,
     return np.concatenate([p for p in parts if p is not None and len(p)])
 
 
+def hull_candidates(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mask of the points not strictly inside the polygon of the extremes in eight directions
+    (Akl and Toussaint 1978): every hull vertex (and any point within rounding of an edge).
+
+    Examples
+    --------
+    >>> hull_candidates(np.array([0.0, 2, 2, 0, 1]), np.array([0.0, 0, 2, 2, 1])).tolist()
+    [True, True, True, True, False]
+    """
+    s, d = x + y, x - y
+    ring = [y.argmin(), d.argmax(), x.argmax(), s.argmax(), y.argmax(), d.argmin(),
+            x.argmin(), s.argmin()]  # counter-clockwise
+    ax, ay = x[ring], y[ring]
+    bx, by = np.roll(ax, -1), np.roll(ay, -1)
+    edges = (ax != bx) | (ay != by)
+    if edges.sum() < 3:
+        return np.ones(len(x), dtype=bool)
+    span = max(float(np.ptp(x)), float(np.ptp(y)))
+    inside = np.ones(len(x), dtype=bool)
+    for i in np.flatnonzero(edges):
+        cross = (bx[i] - ax[i]) * (y - ay[i]) - (by[i] - ay[i]) * (x - ax[i])
+        inside &= cross > 1e-9 * span * span
+    return ~inside
+
+
 def _hull_points(x, y, w):
     if len(x) == 0:
         return np.empty((0, 2))
-    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+    keep = hull_candidates(x, y)
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x[keep], y[keep]])))
     return shapely.get_coordinates(hull)
 
 
 def convex_hull(points, info: DaskPoints, *, where: str) -> shapely.Geometry:
-    """Convex hull of all points: the hull of the partitions' hull vertices."""
+    """Convex hull of all points: the hull of the partitions' hull vertices (each from its
+    :func:`hull_candidates`)."""
     parts = map_points(points, info, _hull_points, where=where, label=f"{where}: hull")
     xy = np.vstack([p for p in parts if len(p)])
     return shapely.convex_hull(shapely.multipoints(xy))

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 import geocluster as gc
-from geocluster.clusters.partitioned import convex_hull, summarize
+from geocluster.clusters.partitioned import convex_hull, hull_candidates, summarize
 from geocluster.errors import InputError
 
 dask = pytest.importorskip("dask")
@@ -117,3 +117,24 @@ def test_the_points_are_read_once(firms, weight):
         got = gc.density_clusters(frame, **kw)
     assert sorted(reads) == cuts[:-1].tolist()
     assert_same_clusters(got, gc.density_clusters(firms, **kw))
+
+
+@pytest.mark.parametrize("shape", ["uniform", "normal", "circle", "grid", "line", "one", "two"])
+def test_hull_candidates_keep_every_hull_vertex(shape):
+    rng = np.random.default_rng(1)
+    x, y = {
+        "uniform": lambda: rng.uniform(0, 1e5, (2, 5000)),
+        "normal": lambda: rng.normal(3e5, 1e4, (2, 5000)),
+        "circle": lambda: (lambda a: (1e4 * np.cos(a), 1e4 * np.sin(a)))(
+            rng.uniform(0, 2 * np.pi, 2000)),
+        "grid": lambda: [v.ravel() * 100.0 for v in np.meshgrid(np.arange(60), np.arange(40))],
+        "line": lambda: (np.arange(50.0), 2 * np.arange(50.0)),  # collinear: a degenerate hull
+        "one": lambda: (np.array([5.0]), np.array([7.0])),
+        "two": lambda: (np.array([5.0, 5.0, 9.0]), np.array([7.0, 7.0, 1.0])),
+    }[shape]()
+    keep = hull_candidates(x, y)
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([x, y])))
+    kept = shapely.convex_hull(shapely.multipoints(np.column_stack([x[keep], y[keep]])))
+    assert shapely.equals_exact(kept, hull, tolerance=0)
+    if shape in ("uniform", "normal", "grid"):
+        assert keep.sum() < 0.2 * len(x)  # the interior is dropped
