@@ -112,7 +112,11 @@ def read_firms(
         are found across partitions too. Without ``id=`` the index is the row number over
         the whole register (files in sorted order; the partitions then have known
         divisions). Far-from-the-others and constant-coordinate warnings are judged per
-        partition. Needs the ``dask`` extra.
+        partition. Later steps read the partitions again, only the columns they select
+        (``firms[["geometry", "industry"]]`` reads those two) and without repeating the
+        checks; ``len()`` comes from the check's counts and reads nothing. The files must
+        therefore not change after reading (a changed row count raises, naming the file).
+        Needs the ``dask`` extra.
     spatial_partitions, partition
         ``engine="dask"`` only: ``spatial_partitions=True`` (or ``partition="hilbert"``)
         sorts the firms into spatially compact partitions along a Hilbert curve
