@@ -39,8 +39,10 @@ def aggregate(
     firms
         Points with a CRS (reprojected to the units' CRS, or to ``crs``).
         A ``dask_geopandas.GeoDataFrame`` is located partition by partition against the
-        units (sent once to each worker) and the partitions' tallies are summed: the
-        same frame as in memory (weight sums to rounding of the summation order).
+        units' polygons (projected once, sent once to each worker), only its geometry,
+        ``by`` and ``weight`` columns are selected before the partitions are read, and
+        the partitions' small tallies are summed: the same frame as in memory (weight
+        sums to rounding of the summation order).
     units
         Polygons with a CRS and a unique index.
     by
