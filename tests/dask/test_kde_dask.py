@@ -15,6 +15,7 @@ import geocluster as gc
 from geocluster.clusters import _kde
 from geocluster.clusters.partitioned import (
     dense_bins,
+    gather_weights,
     quartile_spread,
     sparse_bin,
     summarize,
@@ -240,3 +241,14 @@ def test_sparse_node_sums_are_linear_binning():
         np.testing.assert_allclose(tree, dense_bins(parts, 40, 30), rtol=0,
                                    atol=1e-13 * dense.max())
         assert tree.sum() == pytest.approx(dense.sum(), rel=1e-14)
+
+
+def test_points_the_summary_did_not_keep_are_read_again(points):
+    frame = partitioned(points, SIZES)
+    with dask.config.set(scheduler="sync"):
+        info = summarize(frame, where="test")  # unweighted, no subset
+        assert info.parts and info.weight_column is None
+        np.testing.assert_array_equal(gather_weights(frame, info, where="test", weight="emp"),
+                                      points["emp"].to_numpy())
+        kind_b = gather_weights(frame, info, where="test", weight="emp", subset=("kind", "b"))
+    np.testing.assert_array_equal(kind_b, points.loc[points["kind"] == "b", "emp"].to_numpy())
