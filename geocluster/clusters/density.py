@@ -439,8 +439,9 @@ def _dask_tally(points, info, subset, weight):
 def _density_dask(points, *, bandwidth, k, alpha, null, simulations, seed, rng, min_firms,
                   subset, weight, study_area, cell_size, kernel, crs) -> gpd.GeoDataFrame:
     """:func:`density_clusters` of a dask frame (CSR null): the simulations are drawn and
-    binned here, never touching the points; two passes read them (summary, binning) and
-    one counts the firms in the clusters (and one gathers the weights when weighted)."""
+    binned here, never touching the points. One read of the partitions (a second with
+    ``subset=``: the study area comes from every point); the projected points stay on the
+    workers for the binning, the weights and the count of firms in the clusters."""
     where = "density_clusters"
     if null != "csr":
         partitioned.refuse_option(

@@ -357,7 +357,8 @@ def _default_bounds(pts: PointData, h: float, kernel: str) -> tuple[float, float
 
 
 def _kde_dask(points, bandwidth, cell_size, weight, extent, kernel, crs) -> DensitySurface:
-    """:func:`kde` of a dask frame: one pass for the extent (and moments), one to bin."""
+    """:func:`kde` of a dask frame: one read of the partitions (extent, moments); the
+    projected points stay on the workers and are binned there."""
     info = partitioned.summarize(points, where="kde", weight=weight, crs=crs)
     h, method = resolve_bandwidth_dask(bandwidth, kernel, info, points=points)
     bounds = (pad_bounds(info.bounds, h, kernel) if extent is None
