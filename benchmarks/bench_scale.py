@@ -4,12 +4,13 @@ Data: ``gc.datasets.write_firms_dataset(folder, n, partitions=..., seed=0)`` (th
 ``make_firms`` process written partition by partition as GeoParquet), one folder per size
 under ``--data`` (kept between runs; written once, the write timed separately).
 
-Steps, in this order, each on the firms as read from the folder (no step keeps the firms
-in memory for the next: each one reads its partitions again, as a real run over a register
-too large for memory does):
+Steps, in this order. Both paths read once and keep what they read: in memory the
+GeoDataFrame, on dask the lazy frame (checked, but holding no firm), so every dask step
+reads its partitions from disk again (only the columns it uses), as a run over a register
+too large for memory must:
 
-* ``read``: ``gc.read_firms(folder, engine="dask")`` and ``len()`` of it (the lazy
-  per-partition validation runs); in memory ``gc.read_firms(gpd.read_parquet(folder))``.
+* ``read``: ``gc.read_firms(folder, engine="dask")`` and ``len()`` of it (the validation
+  pass over every partition); in memory ``gc.read_firms(gpd.read_parquet(folder))``.
 * ``aggregate+lq``: ``gc.aggregate(firms, counties)`` and
   ``gc.location_quotient(firms, units=counties, by="industry")`` on the bundled contiguous
   US counties (3,108 polygons).
@@ -85,10 +86,10 @@ def _steps(folder: str, mode: str, args) -> None:
             return gc.read_firms(folder, engine="dask")
         return gc.read_firms(gpd.read_parquet(folder))
 
-    firms = load
+    frame = None
 
-    def read():
-        return len(firms())
+    def firms():
+        return frame if frame is not None else load()
 
     def areal():
         f = firms()
@@ -111,23 +112,16 @@ def _steps(folder: str, mode: str, args) -> None:
         g = gc.weights(firms(), "knn:8", crs=CRS)
         return int(g.n_edges) if hasattr(g, "n_edges") else 0
 
-    if mode == "dask":
-        fns = {"read": read, "aggregate+lq": areal, "kde": density, "exposure": exposure,
-               "weights": graph}
-    else:  # one read for the in-memory path: holding the frame is what in memory means
-        frame = None
+    # Both paths read once and hold what they read: in memory the frame (every firm), on
+    # dask the lazy frame (the checked file list and counts, no firm), whose partitions
+    # each later step reads again, only the columns it uses.
+    def read_once():
+        nonlocal frame
+        frame = load()
+        return len(frame)
 
-        def read_memory():
-            nonlocal frame
-            frame = load()
-            return len(frame)
-
-        def held():
-            return frame if frame is not None else load()
-
-        firms = held  # noqa: F811 - the steps use the frame read once
-        fns = {"read": read_memory, "aggregate+lq": areal, "kde": density,
-               "exposure": exposure, "weights": graph}
+    fns = {"read": read_once, "aggregate+lq": areal, "kde": density, "exposure": exposure,
+           "weights": graph}
     for step in args.steps:
         start = time.time()
         cpu = time.process_time()
