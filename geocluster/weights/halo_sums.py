@@ -24,13 +24,18 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-__all__ = ["MAX_BAND_PAIRS", "MIN_STRIP_POINTS", "STRIP_COST", "strip_counts"]
+from geocluster.weights.tiles import tile_cuts, tile_of
+
+__all__ = ["MAX_BAND_PAIRS", "MIN_STRIP_POINTS", "PIECE_QUERIES", "STRIP_COST", "strip_counts"]
 
 #: Below this many reference points the KD-tree count is used (it is fast there).
 MIN_STRIP_POINTS = 20_000
 #: The strip height is ``sqrt(STRIP_COST / density)``: the ratio of the cost of a binary
 #: search to that of a band test, times the geometry (measured on this machine).
 STRIP_COST = 10.0
+#: Queries of one strip layout: larger query sets are cut in compact pieces, each with
+#: the reference points near it and a strip height of its own density.
+PIECE_QUERIES = 20_000
 #: Band tests held in memory at once (the query points are taken in chunks).
 MAX_BAND_PAIRS = 4_000_000
 
@@ -59,6 +64,34 @@ def strip_counts(ref: np.ndarray, query: np.ndarray, radius: float,
     """
     if len(query) == 0:
         return np.zeros(0, dtype=np.int64)
+    if len(ref) < MIN_STRIP_POINTS and height is None:
+        return cKDTree(ref).query_ball_point(query, radius, return_length=True)
+    if len(query) > PIECE_QUERIES and height is None:
+        return _pieces(ref, query, radius)
+    return _strip_counts(ref, query, radius, height)
+
+
+def _pieces(ref: np.ndarray, query: np.ndarray, radius: float) -> np.ndarray:
+    """:func:`strip_counts` on compact pieces of the queries (each with the reference
+    points within the radius of its box, a superset of what its queries can see)."""
+    step = max(1, len(query) // 20_000)
+    xcuts, ycuts = tile_cuts(query[::step], int(np.ceil(len(query) / PIECE_QUERIES)))
+    piece = tile_of(query[:, 0], query[:, 1], xcuts, ycuts)
+    order = np.argsort(piece, kind="stable")
+    cuts = np.flatnonzero(np.diff(piece[order])) + 1
+    out = np.zeros(len(query), dtype=np.int64)
+    limit = (radius * (1.0 + 1e-9)) ** 2
+    for rows in np.split(order, cuts):
+        sub = query[rows]
+        lo, hi = sub.min(axis=0), sub.max(axis=0)
+        gap = np.maximum(np.maximum(lo - ref, ref - hi), 0.0)
+        near = ref[(gap * gap).sum(axis=1) <= limit]
+        out[rows] = _strip_counts(near, sub, radius, None)
+    return out
+
+
+def _strip_counts(ref: np.ndarray, query: np.ndarray, radius: float,
+                  height: float | None) -> np.ndarray:
     if len(ref) < MIN_STRIP_POINTS and height is None:
         return cKDTree(ref).query_ball_point(query, radius, return_length=True)
     density = _density(ref, query, radius)
@@ -121,12 +154,20 @@ def _chunk_counts(q: np.ndarray, key, rx, ry, radius, s, x0, y0, span, margin):
     head = np.concatenate(heads)
     start = np.concatenate(starts)
     length = np.maximum(np.concatenate(stops) - start, 0)
-    total = int(length.sum())
-    if total == 0:
-        return inside
-    who = np.repeat(head, length)
-    at = np.repeat(start - np.cumsum(length) + length, length) + np.arange(total)
-    dx = rx[at] - qx[who]
-    dy = ry[at] - qy[who]
-    hit = dx * dx + dy * dy <= r2
-    return inside + np.bincount(who[hit], minlength=len(q))
+    del heads, starts, stops
+    out = inside
+    cum = np.cumsum(length)
+    lo = 0
+    while lo < len(length):  # the band tests in pieces of at most MAX_BAND_PAIRS
+        base = cum[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(cum, base + MAX_BAND_PAIRS, side="right")), lo + 1)
+        n_pairs = int(cum[hi - 1] - base)
+        if n_pairs:
+            seg = length[lo:hi]
+            who = np.repeat(head[lo:hi], seg)
+            at = np.repeat(start[lo:hi] - (cum[lo:hi] - base) + seg, seg) + np.arange(n_pairs)
+            dx = rx[at] - qx[who]
+            dy = ry[at] - qy[who]
+            out = out + np.bincount(who[dx * dx + dy * dy <= r2], minlength=len(q))
+        lo = hi
+    return out

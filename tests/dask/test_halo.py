@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
+from geocluster.weights import halo_sums
 from geocluster.weights.halo import (
     Block,
     BlockSet,
@@ -22,6 +23,7 @@ from geocluster.weights.halo import (
     map_halo,
     near_box,
 )
+from geocluster.weights.halo_sums import strip_counts
 from geocluster.weights.partitioned import (
     OK,
     SHARED,
@@ -30,7 +32,6 @@ from geocluster.weights.partitioned import (
     pair_sums,
     tie_breaking_query,
 )
-from geocluster.weights.halo_sums import strip_counts
 from geocluster.weights.tiles import (
     assemble_tile,
     needs_tiles,
@@ -307,3 +308,15 @@ def test_strip_counts_are_the_kd_tree_counts(height_share):
     np.testing.assert_array_equal(strip_counts(layout, layout, radius,
                                                height=height_share * radius) - 1,
                                   brute_counts(layout, radius))
+
+
+def test_strip_counts_in_pieces_of_their_own_density(monkeypatch):
+    # the queries cut in compact pieces, each with its reference points and strip height
+    monkeypatch.setattr(halo_sums, "PIECE_QUERIES", 300)
+    monkeypatch.setattr(halo_sums, "MIN_STRIP_POINTS", 0)
+    monkeypatch.setattr(halo_sums, "MAX_BAND_PAIRS", 5000)  # the band tests in pieces
+    rng = np.random.default_rng(10)
+    xy = np.vstack([rng.normal(0, 200, (2500, 2)), rng.uniform(-6000, 6000, (1500, 2)),
+                    lattice_at_the_radius()[0][:600]])
+    want = cKDTree(xy).query_ball_point(xy, 700.0, return_length=True)
+    np.testing.assert_array_equal(strip_counts(xy, xy, 700.0), want)

@@ -11,9 +11,8 @@ from libpysal.graph import Graph
 
 import geocluster as gc
 from geocluster.errors import CRSError, WeightsError
-from geocluster.weights import build_graph
+from geocluster.weights import build_graph, tiles
 from geocluster.weights.partitioned import dask_tree_graph
-from geocluster.weights import tiles
 from geocluster.weights.spec import parse_weights_spec
 
 dask = pytest.importorskip("dask")
