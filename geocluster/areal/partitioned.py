@@ -67,7 +67,9 @@ def map_partitions_with(firms, shared: Any, func: Callable[..., Any], *, where: 
     require_dask(where)
     dask = import_optional("dask", "dask", where)
     client = active_client()
-    payload = (client.scatter(shared, broadcast=True) if client is not None
+    # hash=False: a fresh key per call (re-scattering a key whose future is being released
+    # can race with the release in distributed)
+    payload = (client.scatter(shared, broadcast=True, hash=False) if client is not None
                else dask.delayed(shared))
     mapped = selected_columns(firms, columns).map_partitions(
         func, payload, meta=meta, enforce_metadata=False, align_dataframes=False, where=where,
