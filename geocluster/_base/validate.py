@@ -342,8 +342,9 @@ def check_points(frame, *, where: str, what: str = "points") -> None:
             f"{p}{int(bad.sum())} {what} have missing or empty geometries "
             f"({_examples(frame.index, bad)}); drop them first."
         )
-    kinds = set(geoms.geom_type.unique())
-    if kinds != {"Point"}:
+    # type ids, not geom_type strings (one string a point: 0.1 s per 500k points)
+    if (shapely.get_type_id(geoms.to_numpy()) != 0).any():
+        kinds = set(geoms.geom_type.unique())
         raise InputError(
             f"{p}{what} must be points, but the geometries are {sorted(kinds)}; "
             "use .representative_point() or .centroid first."
