@@ -1,9 +1,9 @@
 """Location quotients ``LQ_ir = (E_ir / E_r) / (E_iN / E_N)``: :func:`location_quotient`.
 
-From a long table (e.g. County Business Patterns, or one row per firm) or from the
-output of :func:`geocluster.aggregate` (``layout="aggregate"``), with a minimum-size
-rule and a specialisation flag; :func:`lq_table` turns the result into a wide
-units x industries table.
+From a long table (e.g. County Business Patterns, or one row per firm) or from firm
+points located in unit polygons (``units=``, in memory or a dask frame), with a
+minimum-size rule and a specialisation flag; :func:`lq_table` turns the result into a
+wide units x industries table.
 """
 
 from __future__ import annotations
