@@ -17,6 +17,7 @@ pytest.importorskip("dask_geopandas", reason="the dask read needs the `dask` ext
 import dask  # noqa: E402
 import dask_geopandas  # noqa: E402
 import geopandas as gpd  # noqa: E402
+from frame_helpers import assert_same_frame, pandas_values  # noqa: E402
 
 import geocluster as gc  # noqa: E402
 from geocluster.errors import InputError  # noqa: E402
@@ -31,20 +32,8 @@ def synchronous():
         yield
 
 
-def norm(frame):
-    """Plain pandas values: dask's pyarrow strings (missing = NA) as pandas' (missing = nan)."""
-    frame = pd.DataFrame(frame).copy()
-    for column in frame.columns:
-        if column != "geometry" and pd.api.types.is_string_dtype(frame[column]):
-            values = frame[column]
-            frame[column] = values.astype(object).where(values.notna(), np.nan)
-    if pd.api.types.is_string_dtype(frame.index):
-        frame.index = frame.index.astype(object)
-    return frame
-
-
 def same(left, right):
-    pd.testing.assert_frame_equal(norm(left), norm(right))
+    assert_same_frame(left, right)
     if isinstance(right, gpd.GeoDataFrame) and "geometry" in right.columns:
         assert left.crs == right.crs
 
@@ -98,8 +87,8 @@ def test_a_selection_equals_the_in_memory_columns_with_dropped_rows(tmp_path, id
     for columns in SELECTIONS:
         same(firms[columns].compute(), expected[columns])
     series = firms["industry"].compute()
-    pd.testing.assert_series_equal(norm(series.to_frame())["industry"],
-                                   norm(expected[["industry"]])["industry"])
+    pd.testing.assert_series_equal(pandas_values(series.to_frame())["industry"],
+                                   pandas_values(expected[["industry"]])["industry"])
 
 
 def test_the_selection_reaches_the_reader(tmp_path):

@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from frame_helpers import assert_same_frame
 
 import geocluster as gc
 from geocluster.errors import GeoclusterWarning, InputError
@@ -19,18 +20,7 @@ N, PARTS = 90, 3
 
 def same(left, right):
     """Frames equal, reading dask's pyarrow strings (missing = NA) as pandas' (missing = nan)."""
-
-    def norm(frame):
-        frame = pd.DataFrame(frame).copy()
-        for column in frame.columns:
-            if column != "geometry" and pd.api.types.is_string_dtype(frame[column]):
-                values = frame[column]
-                frame[column] = values.astype(object).where(values.notna(), np.nan)
-        if pd.api.types.is_string_dtype(frame.index):
-            frame.index = frame.index.astype(object)
-        return frame
-
-    pd.testing.assert_frame_equal(norm(left), norm(right))
+    assert_same_frame(left, right)
 
 
 @pytest.fixture(scope="module")
