@@ -61,7 +61,6 @@ import shutil
 import socket
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -71,7 +70,6 @@ from typing import Any
 
 from geocluster._base.jsonable import dumps
 from geocluster._base.validate import make_rng, spawn_seeds
-from geocluster.areal import location_quotient
 from geocluster.errors import ConfigError, GeoclusterError
 from geocluster.pipeline import steps
 from geocluster.pipeline.config import DEMO_FORMULA, StudyConfig, load_config, validate_config
@@ -93,8 +91,9 @@ from geocluster.pipeline.safety import (
     umask,
 )
 from geocluster.pipeline.schema import GRID_UNITS
-from geocluster.pipeline.steps.common import config_key, finite_or_none
+from geocluster.pipeline.steps.common import finite_or_none
 from geocluster.pipeline.steps.firms import PartitionedFirms, to_partitioned
+from geocluster.pipeline.steps.units import unit_lqs
 from geocluster.units import to_metric
 
 __all__ = ["run_study", "StudyResult", "StudyStepError", "StudyInterrupted", "demo_config",
@@ -402,17 +401,7 @@ class PartitionedUnits(steps.StudyUnits):
             return steps.StudyUnits.lq.func(self)
         # StudyUnits.lq on the partitions (dask Series have no notna: selected here)
         firms = self.partitioned[self.partitioned[industry].notnull()]
-        units, min_firms = self.counted, self.config.areal.min_firms
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with config_key("areal", "min_firms", min_firms,
-                            args={"min_total": ("min_firms", min_firms)}):
-                table = location_quotient(firms, units=units[[units.geometry.name]],
-                                          by=industry, min_total=min_firms)
-        for w in caught:  # outside firms: noted once, by ``counted``
-            if "fall outside every unit" not in str(w.message):
-                warnings.warn(w.message, w.category, stacklevel=2)
-        return table.rename(columns={industry: "industry"})
+        return unit_lqs(firms, self.counted, industry, self.config.areal.min_firms)
 
 
 def partitioned_exposure(context: steps.StepContext, table, columns, areal, density, *,

@@ -29,7 +29,7 @@ from geocluster.pipeline.steps.firms import named_focus
 from geocluster.robustness.measures import build_units
 from geocluster.robustness.specs import parse_units_spec
 
-__all__ = ["StudyUnits", "with_places", "us_patent_units", "read_units", "N_FOCUS",
+__all__ = ["StudyUnits", "unit_lqs", "with_places", "us_patent_units", "read_units", "N_FOCUS",
            "TECH_NAICS", "STATE_ABBREVIATIONS"]
 
 #: NAICS codes counted as technology employment in the demo's metro-area LQ
@@ -161,19 +161,8 @@ class StudyUnits:
         industry = self.columns.industry
         if industry is None:
             return None
-        units = self.counted
         firms = self.firms[self.firms[industry].notna()]
-        min_firms = self.config.areal.min_firms
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with config_key("areal", "min_firms", min_firms,
-                            args={"min_total": ("min_firms", min_firms)}):
-                table = location_quotient(firms, units=units[[units.geometry.name]],
-                                          by=industry, min_total=min_firms)
-        for w in caught:  # outside firms: noted once, by ``counted``
-            if "fall outside every unit" not in str(w.message):
-                warnings.warn(w.message, w.category, stacklevel=2)
-        return table.rename(columns={industry: "industry"})
+        return unit_lqs(firms, self.counted, industry, self.config.areal.min_firms)
 
     @cached_property
     def focus(self) -> Focus:
@@ -229,3 +218,16 @@ class StudyUnits:
         return gpd.GeoSeries([units.geometry.union_all()], crs=units.crs)
 
 
+def unit_lqs(firms, units, industry: str, min_firms) -> pd.DataFrame:
+    """The LQ table of ``firms`` (in memory or a dask frame) in the study's ``units``, its
+    industry column named ``industry``; the outside-firms warning is left to ``counted``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with config_key("areal", "min_firms", min_firms,
+                        args={"min_total": ("min_firms", min_firms)}):
+            table = location_quotient(firms, units=units[[units.geometry.name]],
+                                      by=industry, min_total=min_firms)
+    for w in caught:  # outside firms: noted once, by ``counted``
+        if "fall outside every unit" not in str(w.message):
+            warnings.warn(w.message, w.category, stacklevel=3)
+    return table.rename(columns={industry: "industry"})
